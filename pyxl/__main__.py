@@ -1,0 +1,3 @@
+from pyxl.cli import main
+
+raise SystemExit(main())

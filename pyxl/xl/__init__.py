@@ -1,0 +1,1 @@
+"""Excel adapters: value conversion, result caching, the xlwings formula modules."""

@@ -1,0 +1,390 @@
+"""Convert Excel-shaped values into validated numpy inputs, and results back.
+
+Every adapter (formulas, macros, the workbook engine) goes through these
+helpers, so a blank cell, a text cell, NaN or a shape mismatch produces the
+same short message everywhere: ``"<argument>: <problem>; <fix>"``.
+
+What arrives from Excel after xlwings' conversion with ``ndim=2``: a list of
+row lists, ``None`` for blank cells, ``str`` for text, ``float``/``int``/``bool``
+for values.  Direct Python callers (tests, the workbook engine) may also pass
+numpy arrays, pandas objects or scalars; all are accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from pyxl.errors import InputError
+
+__all__ = [
+    "ERROR_PREFIX",
+    "excel_formula",
+    "is_missing",
+    "to_bool",
+    "to_choice",
+    "to_float",
+    "to_int",
+    "to_labelled_matrix",
+    "to_matrix",
+    "to_text",
+    "to_vector",
+    "vector_like",
+    "table",
+]
+
+ERROR_PREFIX = "#PyXL! "
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def excel_formula(func: F) -> F:
+    """Turn exceptions into one short line shown in the cell.
+
+    :class:`~pyxl.errors.InputError` becomes ``"#PyXL! arg: problem; fix"``.
+    Any other exception becomes ``"#PyXL! internal error: <type>: <message>"``
+    cut to one line, never a traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InputError as err:
+            return ERROR_PREFIX + str(err)
+        except Exception as err:  # noqa: BLE001 - a cell must never show a traceback
+            text = str(err).splitlines()[0] if str(err) else ""
+            return f"{ERROR_PREFIX}internal error: {type(err).__name__}: {text}"[:255]
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_missing(value: Any) -> bool:
+    """True for an omitted argument or a blank cell (None, "", or an all-blank range)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, (list, tuple)):
+        return all(is_missing(v) for v in value)
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return all(is_missing(v) for v in value.ravel())
+        return value.size == 0
+    return False
+
+
+def _rows(value: Any) -> list[list[Any]]:
+    """Normalise a scalar, 1-D or 2-D value to a list of row lists."""
+    if hasattr(value, "to_numpy") and not isinstance(value, np.ndarray):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return [[value.item()]]
+        if value.ndim == 1:
+            return [list(value)]
+        if value.ndim == 2:
+            return [list(r) for r in value]
+        raise InputError("value", f"has {value.ndim} dimensions", "pass a 2-D range")
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            return []
+        if all(isinstance(r, (list, tuple, np.ndarray)) for r in value):
+            return [list(r) for r in value]
+        return [list(value)]
+    return [[value]]
+
+
+def _cell_to_float(cell: Any, name: str, where: str) -> float:
+    if cell is None or (isinstance(cell, str) and cell.strip() == ""):
+        raise InputError(name, f"blank cell at {where}", "fill it or shrink the range")
+    if isinstance(cell, bool):
+        return float(cell)
+    if isinstance(cell, str):
+        try:
+            return float(cell.replace(",", ""))
+        except ValueError:
+            raise InputError(
+                name, f"text {cell[:20]!r} at {where}", "enter a number"
+            ) from None
+    try:
+        x = float(cell)
+    except (TypeError, ValueError):
+        raise InputError(name, f"not a number at {where}", "enter a number") from None
+    if math.isnan(x):
+        raise InputError(name, f"NaN or error value at {where}", "enter a number")
+    if math.isinf(x):
+        raise InputError(name, f"infinite value at {where}", "enter a finite number")
+    return x
+
+
+def _where(i: int, j: int, nrows: int, ncols: int) -> str:
+    if nrows == 1 and ncols == 1:
+        return "the cell"
+    if nrows == 1:
+        return f"column {j + 1}"
+    if ncols == 1:
+        return f"row {i + 1}"
+    return f"row {i + 1}, column {j + 1}"
+
+
+def _check_sign(arr: np.ndarray, name: str, positive: bool, nonnegative: bool) -> None:
+    if positive and np.any(arr <= 0):
+        i = int(np.argmax((arr <= 0).ravel()))
+        raise InputError(
+            name, f"value {arr.ravel()[i]:g} is not > 0", "enter strictly positive values"
+        )
+    if nonnegative and np.any(arr < 0):
+        i = int(np.argmax((arr < 0).ravel()))
+        raise InputError(name, f"value {arr.ravel()[i]:g} is negative", "enter values >= 0")
+
+
+def to_matrix(
+    value: Any,
+    name: str,
+    *,
+    shape: tuple[int | None, int | None] | None = None,
+    min_rows: int = 1,
+    min_cols: int = 1,
+    positive: bool = False,
+    nonnegative: bool = False,
+    drop_blank_rows: bool = True,
+) -> np.ndarray:
+    """Convert a 2-D range to a float matrix, rejecting blanks, text and NaN.
+
+    Parameters
+    ----------
+    value : range value
+        List of row lists (Excel), array, DataFrame or scalar.
+    name : str
+        Argument name used in the error message.
+    shape : (rows, cols), optional
+        Required shape; ``None`` in either slot means any.
+    min_rows, min_cols : int
+        Minimum size.
+    positive, nonnegative : bool
+        Require every value > 0 (prices) or >= 0 (variances).
+    drop_blank_rows : bool
+        Trailing entirely blank rows (a range drawn too long) are dropped
+        instead of rejected.
+
+    Returns
+    -------
+    numpy.ndarray
+        2-D float64 array.
+    """
+    if is_missing(value):
+        raise InputError(name, "is empty", "select a range of numbers")
+    rows = _rows(value)
+    if drop_blank_rows:
+        while rows and is_missing(rows[-1]):
+            rows.pop()
+    nrows = len(rows)
+    ncols = max(len(r) for r in rows)
+    if any(len(r) != ncols for r in rows):
+        raise InputError(name, "rows have different lengths", "select a rectangular range")
+    out = np.empty((nrows, ncols))
+    for i, r in enumerate(rows):
+        for j, cell in enumerate(r):
+            out[i, j] = _cell_to_float(cell, name, _where(i, j, nrows, ncols))
+    if nrows < min_rows:
+        raise InputError(name, f"has {nrows} rows, needs at least {min_rows}", "select more rows")
+    if ncols < min_cols:
+        raise InputError(
+            name, f"has {ncols} columns, needs at least {min_cols}", "select more columns"
+        )
+    if shape is not None:
+        want_r, want_c = shape
+        if (want_r is not None and nrows != want_r) or (want_c is not None and ncols != want_c):
+            wr = "any" if want_r is None else str(want_r)
+            wc = "any" if want_c is None else str(want_c)
+            raise InputError(
+                name, f"is {nrows}x{ncols}, expected {wr}x{wc}", "resize the range"
+            )
+    _check_sign(out, name, positive, nonnegative)
+    return out
+
+
+def to_labelled_matrix(
+    value: Any, name: str, **kwargs: Any
+) -> tuple[np.ndarray, list[str] | None]:
+    """Like :func:`to_matrix`, but a first row of text is taken as column labels.
+
+    A first column of dates or text (an index column) is not accepted here;
+    callers strip it if they allow it.
+    """
+    if is_missing(value):
+        raise InputError(name, "is empty", "select a range of numbers")
+    rows = _rows(value)
+    labels = None
+    if rows and any(isinstance(c, str) and c.strip() for c in rows[0]):
+        labels = [str(c).strip() if c is not None else "" for c in rows[0]]
+        rows = rows[1:]
+    return to_matrix(rows, name, **kwargs), labels
+
+
+def to_vector(
+    value: Any,
+    name: str,
+    *,
+    length: int | None = None,
+    positive: bool = False,
+    nonnegative: bool = False,
+    allow_blank: bool = False,
+) -> np.ndarray:
+    """Convert a row, a column or a single cell into a 1-D float vector.
+
+    Parameters
+    ----------
+    allow_blank : bool
+        Blank cells become NaN instead of an error (for "blank means no limit").
+    """
+    if is_missing(value) and not allow_blank:
+        raise InputError(name, "is empty", "select a row or column of numbers")
+    rows = _rows(value)
+    nrows, ncols = len(rows), max((len(r) for r in rows), default=0)
+    if nrows > 1 and ncols > 1:
+        raise InputError(name, f"is {nrows}x{ncols}", "select a single row or column")
+    flat = [c for r in rows for c in r]
+    out = np.empty(len(flat))
+    for k, cell in enumerate(flat):
+        if allow_blank and (cell is None or (isinstance(cell, str) and not cell.strip())):
+            out[k] = np.nan
+        else:
+            out[k] = _cell_to_float(cell, name, f"item {k + 1}")
+    if length is not None and out.size != length:
+        raise InputError(
+            name, f"has {out.size} values, expected {length}", "match the number of assets"
+        )
+    finite = out[np.isfinite(out)]
+    _check_sign(finite, name, positive, nonnegative)
+    return out
+
+
+def to_float(
+    value: Any,
+    name: str,
+    *,
+    default: float | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Convert a single cell to a float in [lo, hi] (or open bounds).
+
+    A blank or omitted argument takes ``default``; without a default it is an error.
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        rows = _rows(value)
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise InputError(name, "must be a single cell", "select one cell")
+        value = rows[0][0]
+    if is_missing(value):
+        if default is None:
+            raise InputError(name, "is blank", "enter a number")
+        return float(default)
+    x = _cell_to_float(value, name, "the cell")
+    if lo is not None and (x < lo or (lo_open and x == lo)):
+        op = ">" if lo_open else ">="
+        raise InputError(name, f"must be {op} {lo:g}, got {x:g}", "change the value")
+    if hi is not None and (x > hi or (hi_open and x == hi)):
+        op = "<" if hi_open else "<="
+        raise InputError(name, f"must be {op} {hi:g}, got {x:g}", "change the value")
+    return x
+
+
+def to_int(
+    value: Any, name: str, *, default: int | None = None, lo: int | None = None,
+    hi: int | None = None,
+) -> int:
+    """Convert a single cell to an integer (a float must be whole)."""
+    x = to_float(value, name, default=None if default is None else float(default), lo=lo, hi=hi)
+    if x != int(x):
+        raise InputError(name, f"must be a whole number, got {x:g}", "enter an integer")
+    return int(x)
+
+
+_TRUE = {"true", "yes", "y", "1", "on", "はい"}
+_FALSE = {"false", "no", "n", "0", "off", "いいえ"}
+
+
+def to_bool(value: Any, name: str, *, default: bool) -> bool:
+    """Convert TRUE/FALSE, 1/0 or yes/no to bool; blank takes the default."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = _rows(value)[0][0]
+    if is_missing(value):
+        return default
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.number)):
+        if value in (0, 1):
+            return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InputError(name, f"{value!r} is not TRUE or FALSE", "enter TRUE or FALSE")
+
+
+def to_text(value: Any, name: str, *, default: str | None = None) -> str:
+    """A single text cell, stripped; blank takes the default."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = _rows(value)[0][0]
+    if is_missing(value):
+        if default is None:
+            raise InputError(name, "is blank", "enter a value")
+        return default
+    return str(value).strip()
+
+
+def to_choice(value: Any, name: str, choices: Sequence[str], *, default: str) -> str:
+    """A text cell that must be one of ``choices`` (case-insensitive)."""
+    text = to_text(value, name, default=default).lower()
+    lookup = {c.lower(): c for c in choices}
+    if text not in lookup:
+        raise InputError(name, f"{text!r} is not one of {', '.join(choices)}", "pick one")
+    return lookup[text]
+
+
+def vector_like(result: np.ndarray, template: Any) -> list[list[float]]:
+    """Shape a 1-D result as a column, or as a row when ``template`` was a row.
+
+    Formulas that take a vector argument answer in the same orientation, so
+    ``=MNVH_STEP(B2:F2, ...)`` spills across and ``=MNVH_STEP(B2:B6, ...)`` down.
+    """
+    rows = _rows(template) if not is_missing(template) else [[None]]
+    is_row = len(rows) == 1 and len(rows[0]) > 1
+    res = np.asarray(result, dtype=float).ravel()
+    if is_row:
+        return [res.tolist()]
+    return [[v] for v in res.tolist()]
+
+
+def table(labels: Sequence[str], values: Sequence[Any], header: Sequence[str] | None = None
+          ) -> list[list[Any]]:
+    """A two-or-more column table with labels in the first column.
+
+    ``values`` is a sequence of scalars (one value column) or of sequences
+    (several value columns).  NaN stays NaN: the xlwings engine writes it as
+    a blank cell.
+    """
+    out: list[list[Any]] = []
+    if header is not None:
+        out.append(list(header))
+    for lab, val in zip(labels, values, strict=True):
+        if isinstance(val, (list, tuple, np.ndarray)):
+            out.append([lab, *[_py(v) for v in val]])
+        else:
+            out.append([lab, _py(val)])
+    return out
+
+
+def _py(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

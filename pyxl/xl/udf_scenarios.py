@@ -1,0 +1,5 @@
+"""Excel formulas for the scenarios engine (filled in by its issue)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
