@@ -8,6 +8,7 @@ with :mod:`pyxl.xl.convert`, call :mod:`pyxl.core`, and shape the result.
 
 from __future__ import annotations
 
+from pyxl.xl.udf_backtest import *  # noqa: F401,F403
 from pyxl.xl.udf_kelly import *  # noqa: F401,F403
 from pyxl.xl.udf_mbp import *  # noqa: F401,F403
 from pyxl.xl.udf_mnvh import *  # noqa: F401,F403

@@ -105,3 +105,19 @@ def test_memoize_is_bounded_and_content_keyed():
     g(a)
     assert len(calls) == 4
     assert fingerprint(np.zeros(2)) != fingerprint(np.zeros(3))
+
+
+def test_handles_are_content_addressed_and_checked():
+    from pyxl.xl import handles
+
+    h1 = handles.put({"a": 1}, "scn", np.arange(3.0), 5)
+    h2 = handles.put({"a": 1}, "scn", np.arange(3.0), 5)
+    assert h1 == h2 and handles.is_handle(h1) and h1.startswith("pyxl:scn#")
+    assert handles.get(h1, "scn", "returns") == {"a": 1}
+    with pytest.raises(InputError, match="expected 'mbp'"):
+        handles.get(h1, "mbp", "weights")
+    with pytest.raises(InputError, match="not a PyXL handle"):
+        handles.get("hello", "scn", "returns")
+    handles.clear()
+    with pytest.raises(InputError, match="expired"):
+        handles.get(h1, "scn", "returns")

@@ -7,6 +7,7 @@ COMMAND_MODULES = (
     "pyxl.commands.kelly",
     "pyxl.commands.mbp",
     "pyxl.commands.excel",
+    "pyxl.commands.addin",
 )
 
 #: Modules whose ``run_demo(outdir, progress)`` make up ``pyxl demo``, in order.
