@@ -10,4 +10,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "main"]
+
+
+def main() -> None:
+    """Entry point of the add-in's ribbon Run button (``RunPython "import pyxl; pyxl.main()"``).
+
+    Dispatches on the active sheet's role; see :mod:`pyxl.macros`.
+    """
+    from pyxl.macros import main as _main
+
+    _main()
