@@ -1,0 +1,452 @@
+"""The layout contract of the template workbooks (``workbooks/*.xlsx``).
+
+This module is the single source of truth for what the templates contain and
+where: the generators in :mod:`pyxl.templates` build the workbooks from it,
+and the button macros (:mod:`pyxl.macros`) read it to find their inputs and
+their output sheets.  Nothing here imports Excel, xlwings or openpyxl.
+
+Conventions every template follows
+----------------------------------
+* Sheet roles (:data:`ROLES`):
+
+  - ``"instructions"``: read-me text in English and Japanese; never written.
+  - ``"inputs"``: cells the user edits (styled as inputs: pale yellow fill,
+    blue font), each reachable by a workbook-scoped defined name listed in
+    :attr:`TemplateSpec.inputs`.  Macros read them and never write them.
+  - ``"data"``: bulk input tables (prices, a universe); also user-editable and
+    also named.  Macros read, never write.
+  - ``"formulas"``: live PyXL and plain Excel formulas computed from the
+    inputs.  Macros never write here either (the formulas recompute).
+  - ``"output"``: sheets whose names start with ``"Out_"``.  Only the button
+    macros write here, and they clear the sheet first.  The template ships
+    them empty except for a title in cell A1.
+
+* Every workbook carries a defined name ``pyxl_template`` whose value is the
+  template key as a text constant (``="kelly"``), so a macro can identify the
+  template whatever the file was renamed to.
+* Defined names are workbook-scoped, lower-case, prefixed by the template key.
+  ``ref`` is an absolute A1 reference *without* the sheet name; the sheet is
+  :attr:`InputName.sheet`.
+* PyXL formulas that return more than one cell are stored as array formulas
+  over the block they fill (see ``docs/workbooks.md``); :attr:`TemplateSpec.
+  arrays` lists those blocks so tests and the workbook engine can check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ROLES",
+    "InputName",
+    "SheetSpec",
+    "TemplateSpec",
+    "TEMPLATES",
+    "template",
+    "sheet_role",
+    "output_sheets",
+    "MNVH_DAYS",
+    "MNVH_STOCKS",
+    "MNVH_TICKERS",
+    "SCN_MONTHS",
+    "SCN_TICKERS",
+    "SCN_RT",
+    "MBP_NAMES",
+    "MBP_FACTORS",
+    "MBP_SEGMENTS",
+    "MBP_FRONTIER_TE",
+    "KELLY_ASSETS",
+]
+
+ROLES = ("instructions", "inputs", "data", "formulas", "output")
+
+
+@dataclass(frozen=True)
+class SheetSpec:
+    """One sheet: its exact name, role and a bilingual one-line purpose."""
+
+    name: str
+    role: str
+    title_en: str
+    title_ja: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}")
+        if (self.role == "output") != self.name.startswith("Out_"):
+            raise ValueError(f"sheet {self.name!r}: output sheets and only they start with Out_")
+
+
+@dataclass(frozen=True)
+class InputName:
+    """A workbook-scoped defined name pointing at user input.
+
+    Attributes
+    ----------
+    name : str
+        The defined name (``mnvh_lam``).
+    sheet : str
+        Sheet holding the cells.
+    ref : str
+        Absolute A1 reference on that sheet (``$C$4`` or ``$B$2:$K$251``).
+    kind : str
+        ``"number"``, ``"integer"``, ``"choice"``, ``"bool"``, ``"text"``,
+        ``"vector"`` (a row or column), ``"matrix"`` or ``"labels"``.
+    doc_en, doc_ja : str
+        What to enter, with units.
+    choices : tuple of str
+        Allowed values of a ``"choice"`` (the cell has data validation).
+    """
+
+    name: str
+    sheet: str
+    ref: str
+    kind: str
+    doc_en: str
+    doc_ja: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """``'Sheet'!$A$1`` form, as stored in the defined name."""
+        return f"'{self.sheet}'!{self.ref}"
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """One template workbook."""
+
+    key: str
+    filename: str
+    title_en: str
+    title_ja: str
+    sheets: tuple[SheetSpec, ...]
+    inputs: tuple[InputName, ...]
+    #: Name of the button macro (a Python function in :mod:`pyxl.macros`) the
+    #: template's Run button calls; the ribbon's Run does the same.
+    macro: str
+    #: Blocks filled by multi-cell PyXL formulas: (sheet, "A1:B2", formula name).
+    arrays: tuple[tuple[str, str, str], ...] = field(default=())
+
+    def sheet(self, name: str) -> SheetSpec:
+        """The sheet called ``name`` (KeyError when absent)."""
+        for s in self.sheets:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def input(self, name: str) -> InputName:
+        """The defined input called ``name`` (KeyError when absent)."""
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise KeyError(name)
+
+
+def _col(n: int) -> str:
+    """1-based column number to letters (1 -> A, 27 -> AA)."""
+    s = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _abs(c1: int, r1: int, c2: int | None = None, r2: int | None = None) -> str:
+    a = f"${_col(c1)}${r1}"
+    if c2 is None:
+        return a
+    return f"{a}:${_col(c2)}${r2}"
+
+
+# ---------------------------------------------------------------------------
+# Sizes of the bundled data slices
+# ---------------------------------------------------------------------------
+
+#: MNVH: trading days and stocks (last MNVH_DAYS days of the bundled S&P 500 data).
+MNVH_DAYS = 250
+MNVH_TICKERS = ("AAPL", "BAC", "CVX", "JNJ", "JPM", "KO", "MSFT", "PG", "WMT", "XOM")
+MNVH_STOCKS = len(MNVH_TICKERS)
+
+#: Scenarios: monthly returns (months) of a few stocks, and the RT portfolios.
+SCN_MONTHS = 120
+SCN_TICKERS = ("AAPL", "JNJ", "JPM", "KO", "XOM")
+SCN_RT = 3
+
+#: MBP: a small synthetic TSE-like universe (names, factors, size segments).
+MBP_NAMES = 120
+MBP_FACTORS = 6
+MBP_SEGMENTS = 3
+#: Market TE limits of the frontier table (annual decimals), as seed Table 1.
+MBP_FRONTIER_TE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
+
+#: Kelly: the seed's table (name, mu, sigma), r_f = 1 %.
+KELLY_ASSETS = (
+    ("S&P 500", 0.085, 0.182),
+    ("TOPIX", 0.046, 0.177),
+    ("MSCI KOKUSAI", 0.078, 0.19),
+    ("MSCI EM", 0.089, 0.235),
+    ("eMAXIS balance (8 assets)", 0.055, 0.0886),
+    ("eMAXIS balance (4 assets)", 0.0544, 0.0811),
+    ("Global 3x balanced", 0.161, 0.169),
+)
+
+# ---------------------------------------------------------------------------
+# mnvh_ledger.xlsx
+# ---------------------------------------------------------------------------
+# Inputs sheet: labels in column A (English), B (Japanese), values in column C.
+_MNVH_IN = "Inputs"
+_MNVH_PX = "Prices"
+_mnvh_scalars = (
+    ("mnvh_lam", "number", "lambda: inventory decay in [0, 1]", "λ: 在庫の減衰率 (0〜1)"),
+    ("mnvh_beta", "number", "beta: trading intensity (currency units, eq. 1)",
+     "β: 取引強度 (通貨単位, 式1)"),
+    ("mnvh_cash0", "number", "C0: starting cash (USD)", "C0: 初期現金 (米ドル)"),
+    ("mnvh_fee_rate", "number", "Proportional fee, decimal of notional (0.0005 = 5 bp)",
+     "比例手数料 (約定代金に対する比率)"),
+    ("mnvh_fixed_fee", "number", "Fixed fee per non-zero trade (USD)",
+     "1取引あたりの固定手数料 (米ドル)"),
+    ("mnvh_min_cash", "number", "Minimum cash after trading (USD, may be negative = credit line)",
+     "取引後の最低現金残高 (米ドル, 負なら与信枠)"),
+    ("mnvh_weighting", "choice", "Target weights for the backtest sheet",
+     "バックテストの目標ウェイト方式"),
+)
+MNVH_WEIGHTING_CHOICES = ("equal", "inverse_vol", "markowitz")
+_mnvh_inputs = [
+    InputName(n, _MNVH_IN, _abs(3, 4 + i), k, en, ja,
+              MNVH_WEIGHTING_CHOICES if k == "choice" else ())
+    for i, (n, k, en, ja) in enumerate(_mnvh_scalars)
+]
+# Target weights of the ledger sheet: one row under the tickers (row 14, columns C..).
+_mnvh_inputs.append(InputName(
+    "mnvh_weights", _MNVH_IN, _abs(3, 14, 2 + MNVH_STOCKS, 14), "vector",
+    "Target notional weights w of the ledger sheet (sum to 1, may be negative)",
+    "台帳シートの目標ウェイト w (合計1, 負も可)"))
+# Prices sheet: A1 "Date", B1.. tickers; A2.. dates; B2.. prices.
+_mnvh_inputs += [
+    InputName("mnvh_tickers", _MNVH_PX, _abs(2, 1, 1 + MNVH_STOCKS, 1), "labels",
+              "Tickers (header row of the price table)", "銘柄コード (価格表の見出し)"),
+    InputName("mnvh_dates", _MNVH_PX, _abs(1, 2, 1, 1 + MNVH_DAYS), "vector",
+              "Dates of the price table", "価格表の日付"),
+    InputName("mnvh_prices", _MNVH_PX, _abs(2, 2, 1 + MNVH_STOCKS, 1 + MNVH_DAYS), "matrix",
+              "Daily prices, T x N, positive (USD)", "日次価格 T x N (正の値, 米ドル)"),
+    InputName("mnvh_price_table", _MNVH_PX, _abs(2, 1, 1 + MNVH_STOCKS, 1 + MNVH_DAYS),
+              "matrix", "Prices with the ticker header row", "見出し行付きの価格表"),
+]
+
+MNVH = TemplateSpec(
+    key="mnvh",
+    filename="mnvh_ledger.xlsx",
+    title_en="MNVH + Ledger-SPT: step-by-step ledger and backtest",
+    title_ja="MNVH + Ledger-SPT: ステップごとの台帳とバックテスト",
+    sheets=(
+        SheetSpec("Instructions", "instructions", "How to use this workbook", "使い方"),
+        SheetSpec(_MNVH_IN, "inputs", "Parameters and target weights", "パラメータと目標ウェイト"),
+        SheetSpec(_MNVH_PX, "data", "Daily prices (bundled S&P 500 data)",
+                  "日次価格 (同梱のS&P 500データ)"),
+        SheetSpec("Ledger", "formulas",
+                  "Step-by-step ledger: =MNVH_STEP targets, =LEDGER_KAPPA, cash, NAV, PnL",
+                  "ステップごとの台帳: 目標数量, κ, 現金, NAV, 損益"),
+        SheetSpec("Backtest", "formulas", "=MNVH_BACKTEST metrics and the equity chart",
+                  "バックテスト指標と資産曲線"),
+        SheetSpec("Out_Backtest", "output", "Full engine run written by the Run button",
+                  "実行ボタンによるエンジン結果"),
+    ),
+    inputs=tuple(_mnvh_inputs),
+    macro="run_mnvh",
+)
+
+# ---------------------------------------------------------------------------
+# scenarios.xlsx
+# ---------------------------------------------------------------------------
+_SCN_IN = "Inputs"
+_SCN_H = "History"
+_SCN_T = "Targets"
+_scn_scalars = (
+    ("scn_block", "integer", "Block length in periods (0 = automatic, Politis-White)",
+     "ブロック長 (0 = 自動)"),
+    ("scn_n_paths", "integer", "Number of paths", "パス数"),
+    ("scn_lam", "number", "EWMA decay lambda (0.94)", "EWMA減衰係数 λ"),
+    ("scn_periods", "choice", "Periods per year (12 monthly, 52 weekly, 252 daily)",
+     "年間期間数 (12, 52, 252)"),
+    ("scn_seed", "integer", "Random seed", "乱数シード"),
+    ("scn_ridge", "number", "Ridge of the drift delta (0 = exact)", "ドリフト補正のリッジ係数"),
+    ("scn_output", "choice", "Output of the formula: summary, path:k or all",
+     "出力: summary, path:k, all"),
+)
+_scn_inputs = [
+    InputName(n, _SCN_IN, _abs(3, 4 + i), k, en, ja,
+              ("12", "52", "252") if n == "scn_periods"
+              else (("summary", "path:1", "all") if n == "scn_output" else ()))
+    for i, (n, k, en, ja) in enumerate(_scn_scalars)
+]
+_NS = len(SCN_TICKERS)
+_scn_inputs += [
+    InputName("scn_returns", _SCN_H, _abs(2, 2, 1 + _NS, 1 + SCN_MONTHS), "matrix",
+              "Monthly simple returns, T x N (decimals)", "月次単純リターン T x N"),
+    InputName("scn_tickers", _SCN_H, _abs(2, 1, 1 + _NS, 1), "labels", "Asset names", "資産名"),
+    # Targets sheet: row 3 mu_ann (C3:..), cov from row 6, RT weights below.
+    InputName("scn_mu_ann", _SCN_T, _abs(3, 4, 2 + _NS, 4), "vector",
+              "Annual expected returns (decimals)", "年率期待リターン"),
+    InputName("scn_cov_ann", _SCN_T, _abs(3, 8, 2 + _NS, 7 + _NS), "matrix",
+              "Annual covariance matrix N x N", "年率共分散行列 N x N"),
+    InputName("scn_rt_weights", _SCN_T, _abs(3, 10 + _NS, 2 + _NS, 9 + _NS + SCN_RT),
+              "matrix", "Risk-tolerance portfolio weights, K x N (rows sum to 1)",
+              "リスク許容度別ポートフォリオのウェイト K x N"),
+]
+
+SCENARIOS = TemplateSpec(
+    key="scenarios",
+    filename="scenarios.xlsx",
+    title_en="Scenario generation: block bootstrap + EWMA recolour + drift delta",
+    title_ja="シナリオ生成: ブロック・ブートストラップ + EWMA再着色 + ドリフト補正",
+    sheets=(
+        SheetSpec("Instructions", "instructions", "How to use this workbook", "使い方"),
+        SheetSpec(_SCN_IN, "inputs", "Bootstrap and recolour settings", "設定"),
+        SheetSpec(_SCN_H, "data", "Monthly return history", "月次リターン履歴"),
+        SheetSpec(_SCN_T, "inputs", "Annual targets and RT portfolios",
+                  "年率目標とリスク許容度別ポートフォリオ"),
+        SheetSpec("Summary", "formulas", "=MBB_RECOLOR summary and the fan chart",
+                  "=MBB_RECOLOR サマリーとファンチャート"),
+        SheetSpec("Out_Scenarios", "output", "Full scenario run written by the Run button",
+                  "実行ボタンによるシナリオ結果"),
+    ),
+    inputs=tuple(_scn_inputs),
+    macro="run_scenarios",
+)
+
+# ---------------------------------------------------------------------------
+# mbp.xlsx
+# ---------------------------------------------------------------------------
+_MBP_IN = "Inputs"
+_MBP_U = "Universe"
+_MBP_F = "Factors"
+_mbp_scalars = (
+    ("mbp_te_total", "number", "Market tracking-error limit (annual, 0.01 = 1 %)",
+     "市場トラッキングエラー上限 (年率)"),
+    ("mbp_segment_neutral", "bool", "Segment-neutral holdings (TRUE/FALSE)",
+     "セグメント中立 (TRUE/FALSE)"),
+    ("mbp_max_weight", "number", "Maximum weight per name (decimal)", "1銘柄の最大ウェイト"),
+)
+_mbp_inputs = [
+    InputName(n, _MBP_IN, _abs(3, 4 + i), k, en, ja, ("TRUE", "FALSE") if k == "bool" else ())
+    for i, (n, k, en, ja) in enumerate(_mbp_scalars)
+]
+_mbp_inputs.append(InputName(
+    "mbp_te_segments", _MBP_IN, _abs(3, 9, 2 + MBP_SEGMENTS, 9), "vector",
+    "Within-segment TE limit per segment (blank = no limit)",
+    "セグメント内TE上限 (空欄 = 制限なし)"))
+# Universe sheet: A name, B segment, C bench weight, D alpha, E spec var, F.. exposures.
+_NU = MBP_NAMES
+_mbp_inputs += [
+    InputName("mbp_names", _MBP_U, _abs(1, 2, 1, 1 + _NU), "labels", "Security names", "銘柄名"),
+    InputName("mbp_segment", _MBP_U, _abs(2, 2, 2, 1 + _NU), "vector",
+              "Segment label 1..M (1 = largest caps)", "セグメント番号 1..M"),
+    InputName("mbp_bench_w", _MBP_U, _abs(3, 2, 3, 1 + _NU), "vector",
+              "Benchmark weights (sum to 1)", "ベンチマーク・ウェイト"),
+    InputName("mbp_alpha", _MBP_U, _abs(4, 2, 4, 1 + _NU), "vector",
+              "Expected active return (annual decimals)", "期待アクティブ・リターン (年率)"),
+    InputName("mbp_spec_var", _MBP_U, _abs(5, 2, 5, 1 + _NU), "vector",
+              "Specific variance (annual)", "固有分散 (年率)"),
+    InputName("mbp_exposures", _MBP_U, _abs(6, 2, 5 + MBP_FACTORS, 1 + _NU), "matrix",
+              "Factor exposures B, N x K", "ファクター・エクスポージャー N x K"),
+    InputName("mbp_factor_cov", _MBP_F, _abs(2, 2, 1 + MBP_FACTORS, 1 + MBP_FACTORS), "matrix",
+              "Factor covariance F, K x K (annual)", "ファクター共分散 K x K (年率)"),
+]
+
+MBP = TemplateSpec(
+    key="mbp",
+    filename="mbp.xlsx",
+    title_en="Multiple-benchmark portfolio optimisation (MBP)",
+    title_ja="複数ベンチマーク・ポートフォリオ最適化 (MBP)",
+    sheets=(
+        SheetSpec("Instructions", "instructions", "How to use this workbook", "使い方"),
+        SheetSpec(_MBP_IN, "inputs", "Limits", "制約条件"),
+        SheetSpec(_MBP_U, "data", "Universe: segments, benchmark, alpha, exposures",
+                  "ユニバース: セグメント, ベンチマーク, アルファ, エクスポージャー"),
+        SheetSpec(_MBP_F, "data", "Factor covariance", "ファクター共分散"),
+        SheetSpec("Portfolio", "formulas", "=MBP_OPTIMIZE weights and =MBP_REPORT",
+                  "=MBP_OPTIMIZE のウェイトと =MBP_REPORT"),
+        SheetSpec("Frontier", "formulas", "TE frontier: SBP vs MBP like seed Table 1",
+                  "TEフロンティア: SBP と MBP (論文の表1)"),
+        SheetSpec("Out_MBP", "output", "Full optimisation written by the Run button",
+                  "実行ボタンによる最適化結果"),
+    ),
+    inputs=tuple(_mbp_inputs),
+    macro="run_mbp",
+)
+
+# ---------------------------------------------------------------------------
+# kelly.xlsx
+# ---------------------------------------------------------------------------
+_K_IN = "Inputs"
+_kelly_scalars = (
+    ("kelly_rf", "number", "Risk-free rate r_f (annual decimal)", "無リスク金利 (年率)"),
+    ("kelly_fraction", "number", "Kelly fraction (1 = full Kelly, 0.5 = half)",
+     "ケリー比率 (1 = フル, 0.5 = ハーフ)"),
+    ("kelly_confidence", "number", "Confidence for the horizon (0.95)", "期間計算の信頼度"),
+    ("kelly_vs_leverage", "choice", "Horizon benchmark leverage: 0 = cash, 1 = unlevered",
+     "比較対象のレバレッジ: 0 = 現金, 1 = レバレッジなし"),
+    ("kelly_asset", "choice", "Asset shown in the growth chart", "グラフに表示する資産"),
+)
+_kelly_inputs = [
+    InputName(n, _K_IN, _abs(3, 4 + i), k, en, ja,
+              ("0", "1") if n == "kelly_vs_leverage"
+              else (tuple(a[0] for a in KELLY_ASSETS) if n == "kelly_asset" else ()))
+    for i, (n, k, en, ja) in enumerate(_kelly_scalars)
+]
+_NK = len(KELLY_ASSETS)
+# Asset table on the Inputs sheet: header row 12, rows 13..; A name, B mu, C sigma.
+_kelly_inputs += [
+    InputName("kelly_names", _K_IN, _abs(1, 13, 1, 12 + _NK), "labels", "Asset names", "資産名"),
+    InputName("kelly_mu", _K_IN, _abs(2, 13, 2, 12 + _NK), "vector",
+              "Expected annual return mu (arithmetic, decimal)", "期待リターン μ (年率, 算術)"),
+    InputName("kelly_sigma", _K_IN, _abs(3, 13, 3, 12 + _NK), "vector",
+              "Annual volatility sigma (decimal)", "年率ボラティリティ σ"),
+]
+
+KELLY = TemplateSpec(
+    key="kelly",
+    filename="kelly.xlsx",
+    title_en="Kelly leverage: optimal leverage, growth and time to outperform",
+    title_ja="ケリー基準のレバレッジ: 最適レバレッジ, 成長率, 優位が確定するまでの期間",
+    sheets=(
+        SheetSpec("Instructions", "instructions", "How to use this workbook", "使い方"),
+        SheetSpec(_K_IN, "inputs", "Rates and the asset table", "金利と資産表"),
+        SheetSpec("Kelly", "formulas", "The seed's table as live formulas", "論文の表 (数式)"),
+        SheetSpec("Growth", "formulas", "Growth vs leverage and the chart",
+                  "レバレッジと成長率のグラフ"),
+        SheetSpec("Out_Kelly", "output", "Full Kelly report written by the Run button",
+                  "実行ボタンによるケリー分析"),
+    ),
+    inputs=tuple(_kelly_inputs),
+    macro="run_kelly",
+)
+
+#: Every template by key, in the order ``pyxl templates`` writes them.
+TEMPLATES: dict[str, TemplateSpec] = {t.key: t for t in (MNVH, SCENARIOS, MBP, KELLY)}
+
+
+def template(key_or_filename: str) -> TemplateSpec:
+    """The template with this key (``"mnvh"``) or file name (``"mnvh_ledger.xlsx"``)."""
+    for t in TEMPLATES.values():
+        if key_or_filename in (t.key, t.filename):
+            return t
+    raise KeyError(key_or_filename)
+
+
+def sheet_role(template_key: str, sheet_name: str) -> str:
+    """Role of ``sheet_name`` in template ``template_key``.
+
+    Sheets not in the spec (added by the user) are ``"output"`` when their
+    name starts with ``Out_`` and ``"inputs"`` otherwise (never overwritten).
+    """
+    try:
+        return template(template_key).sheet(sheet_name).role
+    except KeyError:
+        return "output" if sheet_name.startswith("Out_") else "inputs"
+
+
+def output_sheets(template_key: str) -> tuple[str, ...]:
+    """Names of the sheets the Run button may clear and write."""
+    return tuple(s.name for s in template(template_key).sheets if s.role == "output")
