@@ -1,0 +1,281 @@
+"""Performance metrics of a NAV path (seed 000, sec. 9), shared by every engine and adapter.
+
+Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 1``):
+
+=====================  ===================================================================
+``cagr``               ``(NAV_end / NAV_0)^(P/n) - 1``; -1 once NAV reaches <= 0
+``ann_vol``            ``std(r, ddof=1) * sqrt(P)``
+``sharpe``             ``mean(r - rf/P) / std(r, ddof=1) * sqrt(P)``
+``sortino``            ``mean(r - rf/P) / sqrt(mean(min(r - rf/P, 0)^2)) * sqrt(P)``
+                       (downside deviation over all periods, Sortino and Price 1994)
+``max_drawdown``       ``min_t NAV_t / max_{s<=t} NAV_s - 1`` (<= 0, e.g. -0.25)
+``max_dd_duration``    longest run of consecutive periods with NAV below its running peak
+``turnover``           ``sum_t sum_i |traded notional_{i,t}| / mean(NAV) / years``: buys plus
+                       sells per year as a multiple of NAV
+``fee_gross``          ``(fees + slippage) / gross trading PnL (sum of MTM)``; NaN when the
+                       gross PnL is <= 0 (the ratio is then meaningless)
+``hit_rate``           share of periods with ``r > 0`` among periods with ``r != 0``
+``skew``               adjusted Fisher-Pearson sample skewness (Excel ``SKEW``)
+``kurtosis``           bias-corrected excess kurtosis (Excel ``KURT``)
+``beta_bench``         ``cov(r, r_b) / var(r_b)`` against benchmark returns (ddof=1)
+``corr_bench``         Pearson correlation of ``r`` and ``r_b``
+``avg_gross``          ``mean_t gross exposure_t / NAV_t`` (sum of |position value|)
+``avg_net``            ``mean_t net exposure_t / NAV_t`` (sum of position value)
+=====================  ===================================================================
+
+Undefined values (too few periods, zero volatility, no benchmark) are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from pyxl.errors import InputError
+
+__all__ = [
+    "METRICS",
+    "nav_returns",
+    "drawdown",
+    "max_drawdown",
+    "sample_skew",
+    "sample_excess_kurtosis",
+    "performance_metrics",
+    "backtest_metrics",
+    "format_metrics",
+]
+
+#: Metric keys in display order, with the label shown in tables and cells.
+METRICS: dict[str, str] = {
+    "periods": "Periods",
+    "years": "Years",
+    "final_nav": "Final NAV",
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "ann_vol": "Annualised vol",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "max_drawdown": "Max drawdown",
+    "max_dd_duration": "Max DD duration (periods)",
+    "turnover": "Turnover (x NAV per year)",
+    "fee_gross": "Fee/Gross",
+    "hit_rate": "Hit rate",
+    "skew": "Skew",
+    "kurtosis": "Excess kurtosis",
+    "beta_bench": "Beta to benchmark",
+    "corr_bench": "Correlation to benchmark",
+    "avg_gross": "Avg gross exposure (x NAV)",
+    "avg_net": "Avg net exposure (x NAV)",
+}
+
+
+def _vec(x, name: str) -> np.ndarray:
+    v = np.asarray(x, dtype=float).ravel()
+    if not np.all(np.isfinite(v)):
+        raise InputError(name, "contains NaN or infinite values", "pass finite numbers")
+    return v
+
+
+def nav_returns(nav: np.ndarray) -> np.ndarray:
+    """Per-period simple returns of a NAV path, cut after the first NAV <= 0.
+
+    The return into a non-positive NAV is kept (it is <= -100 %); later
+    returns are undefined and dropped.
+    """
+    v = _vec(nav, "nav")
+    if v.size == 0 or v[0] <= 0:
+        raise InputError("nav", "must start > 0", "start with positive capital")
+    bad = np.flatnonzero(v <= 0)
+    end = v.size if bad.size == 0 else bad[0] + 1
+    return v[1:end] / v[: end - 1] - 1.0
+
+
+def drawdown(nav: np.ndarray) -> np.ndarray:
+    """``NAV_t / running max - 1`` (<= 0)."""
+    v = _vec(nav, "nav")
+    return v / np.maximum.accumulate(v) - 1.0
+
+
+def max_drawdown(nav: np.ndarray) -> tuple[float, int]:
+    """Maximum drawdown (<= 0) and the longest underwater run in periods."""
+    v = _vec(nav, "nav")
+    if v.size == 0:
+        return math.nan, 0
+    peak = np.maximum.accumulate(v)
+    under = v < peak
+    longest = run = 0
+    for u in under:
+        run = run + 1 if u else 0
+        longest = max(longest, run)
+    return float(np.min(v / peak - 1.0)), int(longest)
+
+
+def sample_skew(r: np.ndarray) -> float:
+    """Adjusted Fisher-Pearson skewness ``sqrt(n(n-1))/(n-2) * m3 / m2^1.5`` (n >= 3)."""
+    r = np.asarray(r, dtype=float)
+    n = r.size
+    if n < 3:
+        return math.nan
+    d = r - r.mean()
+    m2 = np.mean(d**2)
+    if m2 == 0:
+        return math.nan
+    g1 = np.mean(d**3) / m2**1.5
+    return float(math.sqrt(n * (n - 1)) / (n - 2) * g1)
+
+
+def sample_excess_kurtosis(r: np.ndarray) -> float:
+    """Bias-corrected excess kurtosis (Excel ``KURT``; n >= 4)."""
+    r = np.asarray(r, dtype=float)
+    n = r.size
+    if n < 4:
+        return math.nan
+    d = r - r.mean()
+    m2 = np.mean(d**2)
+    if m2 == 0:
+        return math.nan
+    g2 = np.mean(d**4) / m2**2 - 3.0
+    return float((n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6.0))
+
+
+def performance_metrics(
+    nav: np.ndarray,
+    *,
+    periods_per_year: float = 252.0,
+    rf: float = 0.0,
+    benchmark: np.ndarray | None = None,
+    gross_exposure: np.ndarray | None = None,
+    net_exposure: np.ndarray | None = None,
+    traded_notional: np.ndarray | None = None,
+    costs: float | None = None,
+    gross_pnl: float | None = None,
+) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for one NAV path.
+
+    Parameters
+    ----------
+    nav : (T,) array
+        NAV at each row, ``nav[0] > 0`` (the starting capital).
+    periods_per_year : float
+        252 for daily bars.
+    rf : float
+        Annual risk-free rate (simple) subtracted per period as ``rf / P`` in
+        Sharpe and Sortino.  Default 0: MNVH's NAV already includes interest
+        on its cash.
+    benchmark : (T,) array, optional
+        Benchmark *prices* on the same rows (for beta and correlation).
+    gross_exposure, net_exposure : (T,) arrays, optional
+        ``sum |q p|`` and ``sum q p`` in currency at each row.
+    traded_notional : (T,) array, optional
+        ``sum_i |dq_i| p_i`` traded at each row, currency.
+    costs, gross_pnl : float, optional
+        Total fees plus slippage, and total gross trading PnL (MTM), currency.
+
+    Returns
+    -------
+    dict
+        Keys of :data:`METRICS` in order; NaN where undefined.
+    """
+    v = _vec(nav, "nav")
+    if v.size < 1 or v[0] <= 0:
+        raise InputError("nav", "must start > 0", "start with positive capital")
+    if not periods_per_year > 0:
+        raise InputError("periods_per_year", f"must be > 0, got {periods_per_year}", "use 252")
+    P = float(periods_per_year)
+    r = nav_returns(v)
+    n = r.size
+    years = (v.size - 1) / P
+    out: dict[str, float] = dict.fromkeys(METRICS, math.nan)
+    out["periods"] = float(v.size - 1)
+    out["years"] = years
+    out["final_nav"] = float(v[-1])
+    out["total_return"] = float(v[-1] / v[0] - 1.0)
+    ruined = bool(np.any(v <= 0))
+    if ruined:
+        out["cagr"] = -1.0
+    elif n >= 1:
+        out["cagr"] = float((v[-1] / v[0]) ** (P / n) - 1.0)
+    ex = r - rf / P
+    if n >= 2:
+        sd = float(np.std(r, ddof=1))
+        out["ann_vol"] = sd * math.sqrt(P)
+        if sd > 0:
+            out["sharpe"] = float(ex.mean() / sd * math.sqrt(P))
+        dd = math.sqrt(float(np.mean(np.minimum(ex, 0.0) ** 2)))
+        if dd > 0:
+            out["sortino"] = float(ex.mean() / dd * math.sqrt(P))
+    mdd, dur = max_drawdown(v)
+    out["max_drawdown"] = mdd
+    out["max_dd_duration"] = float(dur)
+    nz = r[r != 0]
+    if nz.size:
+        out["hit_rate"] = float(np.mean(nz > 0))
+    out["skew"] = sample_skew(r)
+    out["kurtosis"] = sample_excess_kurtosis(r)
+    if benchmark is not None:
+        b = _vec(benchmark, "benchmark")
+        if b.size != v.size:
+            raise InputError("benchmark", f"has {b.size} rows, expected {v.size}",
+                             "align it with the prices")
+        if np.any(b <= 0):
+            raise InputError("benchmark", "contains a price <= 0", "enter positive prices")
+        rb = (b[1:] / b[:-1] - 1.0)[:n]
+        if n >= 3 and np.std(rb) > 0:
+            c = np.cov(r, rb, ddof=1)
+            out["beta_bench"] = float(c[0, 1] / c[1, 1])
+            if c[0, 0] > 0:
+                out["corr_bench"] = float(c[0, 1] / math.sqrt(c[0, 0] * c[1, 1]))
+    if traded_notional is not None and years > 0:
+        tn = _vec(traded_notional, "traded_notional")
+        out["turnover"] = float(tn.sum() / np.mean(v) / years)
+    if costs is not None and gross_pnl is not None and gross_pnl > 0:
+        out["fee_gross"] = float(costs / gross_pnl)
+    alive = v > 0
+    if gross_exposure is not None:
+        g = _vec(gross_exposure, "gross_exposure")
+        out["avg_gross"] = float(np.mean(g[alive] / v[alive]))
+    if net_exposure is not None:
+        ne = _vec(net_exposure, "net_exposure")
+        out["avg_net"] = float(np.mean(ne[alive] / v[alive]))
+    return out
+
+
+def backtest_metrics(
+    result,
+    prices: np.ndarray,
+    *,
+    benchmark: np.ndarray | None = None,
+    periods_per_year: float = 252.0,
+    rf: float = 0.0,
+    hedge_prices: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Metrics of an MNVH :class:`~pyxl.core.mnvh.BacktestResult`.
+
+    Traded notional is ``sum_i |trades_{i,t}| * prices_{i,t}`` (plus the hedge
+    leg's ``|hedge trade| * hedge price`` when the result carries one), costs
+    are ``fees + slippage`` and the gross trading PnL is ``sum MTM``.
+    """
+    p = np.asarray(prices, dtype=float)
+    trades = np.asarray(result.trades, dtype=float)
+    tn = np.sum(np.abs(trades[:, : p.shape[1]]) * p, axis=1)
+    h_tr = getattr(result, "hedge_trades", None)
+    if h_tr is not None and hedge_prices is not None:
+        tn = tn + np.abs(np.asarray(h_tr, dtype=float)) * np.asarray(hedge_prices, dtype=float)
+    return performance_metrics(
+        np.asarray(result.nav, dtype=float),
+        periods_per_year=periods_per_year,
+        rf=rf,
+        benchmark=benchmark,
+        gross_exposure=np.asarray(result.gross, dtype=float),
+        net_exposure=np.asarray(result.net, dtype=float),
+        traded_notional=tn,
+        costs=float(np.sum(result.fees) + np.sum(result.slippage)),
+        gross_pnl=float(np.sum(result.mtm)),
+    )
+
+
+def format_metrics(m: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``(label, value)`` pairs in display order."""
+    return [(METRICS[k], m[k]) for k in METRICS if k in m]
