@@ -1,0 +1,238 @@
+"""Calculate an .xlsx without Excel: every formula, PyXL's included.
+
+``calculate(in_path, out_path)`` loads the workbook into the ``formulas``
+package's Excel engine (``ExcelModel().loads(path).finish()``), with PyXL's
+formulas registered as custom functions (:mod:`pyxl.workbook.functions`,
+the very functions the add-in calls), evaluates it, and writes a copy of the
+file in which every formula cell keeps its formula and carries the computed
+value as its cached value (:mod:`pyxl.workbook.xmlcache`).
+
+Array convention
+----------------
+A PyXL formula that returns more than one cell must be stored as an array
+formula over the block it fills (openpyxl ``ArrayFormula(ref, text)``; in
+Excel: select the block, type the formula, Ctrl+Shift+Enter).  The engine
+evaluates it into the whole block, as Excel does: a result smaller than the
+block pads with ``#N/A``, a larger one is cut.  A plain formula whose result
+is larger than one cell gives ``#VALUE!`` here, because the ``formulas``
+package does not spill; Excel 365 would spill it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyxl.errors import InputError
+from pyxl.workbook import functions as fx
+from pyxl.workbook.xmlcache import split_coord, write_cached_values
+
+__all__ = ["CalcReport", "CellIssue", "calculate", "evaluate"]
+
+_KEY = re.compile(
+    r"^'?(?:\[[^\]]*\])?(?P<sheet>.*?)'?!(?P<ref>\$?[A-Z]+\$?\d+(?::\$?[A-Z]+\$?\d+)?)$"
+)
+_FUNC = re.compile(r"(?<![A-Z0-9_.\"])([A-Z][A-Z0-9_.]*)\s*\(", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CellIssue:
+    """A formula cell whose result is an error value or a ``#PyXL!`` message."""
+
+    sheet: str
+    cell: str
+    value: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.sheet}!{self.cell}: {self.value}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+@dataclass
+class CalcReport:
+    """What :func:`calculate` did."""
+
+    path: Path
+    formulas: int = 0
+    cells: int = 0
+    seconds: float = 0.0
+    issues: list[CellIssue] = field(default_factory=list)
+    #: Sheet -> {(row, col): value} of every formula cell (and array block cell).
+    values: dict[str, dict[tuple[int, int], Any]] = field(default_factory=dict)
+
+    def value(self, sheet: str, coord: str) -> Any:
+        """Computed value of one cell, e.g. ``report.value("Kelly", "D5")``."""
+        return self.values[sheet].get(split_coord(coord))
+
+
+@dataclass(frozen=True)
+class _Formula:
+    sheet: str
+    coord: str
+    text: str
+    ref: str | None  # array block, None for a single-cell formula
+
+
+def _formula_cells(path: Path) -> list[_Formula]:
+    import openpyxl
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    try:
+        wb = openpyxl.load_workbook(path, data_only=False)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+        raise InputError(str(path), f"cannot be read as an .xlsx workbook ({err})",
+                         "save it from Excel as .xlsx") from None
+    out = []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                v = c.value
+                if isinstance(v, ArrayFormula):
+                    out.append(_Formula(ws.title, c.coordinate, v.text or "", v.ref))
+                elif isinstance(v, DataTableFormula):
+                    out.append(_Formula(ws.title, c.coordinate, "TABLE()", None))
+                elif c.data_type == "f" and isinstance(v, str):
+                    out.append(_Formula(ws.title, c.coordinate, v, None))
+    return out
+
+
+def _plain(v: Any) -> Any:
+    import schedula as sh
+    from formulas.tokens.operand import XlError
+
+    if v is sh.EMPTY:
+        return None
+    if isinstance(v, XlError):
+        return str(v)
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer, int, np.floating, float)):
+        return float(v)
+    return v
+
+
+def evaluate(path: Path) -> dict[tuple[str, str], np.ndarray]:
+    """Evaluate every cell of ``path``; ``{(SHEET, REF): 2-D values}`` (sheet upper-case)."""
+    import formulas
+
+    fx.register()
+    old = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        model = formulas.ExcelModel().loads(str(path)).finish()
+        solution = model.calculate()
+    finally:
+        if old is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for key, rng in solution.items():
+        m = _KEY.match(str(key))
+        if m is None:
+            continue
+        val = getattr(rng, "value", rng)
+        arr = np.asarray(val, dtype=object)
+        if arr.ndim == 0:
+            arr = arr.reshape(1, 1)
+        elif arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        sheet = m.group("sheet").replace("''", "'").upper()
+        out[(sheet, m.group("ref").replace("$", "").upper())] = arr
+    return out
+
+
+def _hint(text: str, value: str) -> str:
+    import formulas
+
+    if value != "#NAME?":
+        return ""
+    known = formulas.get_functions()
+    unknown = sorted({n.upper() for n in _FUNC.findall(text)
+                      if n.upper().removeprefix("_XLFN.") not in known
+                      and n.upper() not in known})
+    if unknown:
+        return "function not supported without Excel: " + ", ".join(unknown)
+    return "unknown name"
+
+
+def calculate(
+    in_path: str | Path, out_path: str | Path | None = None, *, values_only: bool = False
+) -> CalcReport:
+    """Evaluate every formula of workbook ``in_path``; write values into ``out_path``.
+
+    Parameters
+    ----------
+    in_path : path
+        An .xlsx or .xlsm workbook.
+    out_path : path, optional
+        Where to write the calculated copy (formulas kept, cached values
+        set).  ``None`` computes without writing.  May equal ``in_path``.
+    values_only : bool
+        Write values in place of the formulas (for readers without PyXL).
+
+    Returns
+    -------
+    CalcReport
+        Counts, timing, every computed value, and the cells whose result is an
+        Excel error or a ``#PyXL!`` message (sheet and cell named).
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a readable workbook.
+    """
+    t0 = time.perf_counter()
+    src = Path(in_path)
+    if not src.is_file():
+        raise InputError(str(src), "no such file", "check the path")
+    if src.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise InputError(str(src), "is not an .xlsx or .xlsm file", "save it as .xlsx")
+    cells = _formula_cells(src)
+    try:
+        solved = evaluate(src)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the engine's failure, told in one line
+        raise InputError(str(src), f"the formula engine failed ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:120] if str(err) else ''})",
+                         "simplify the formulas it names or calculate in Excel") from None
+    report = CalcReport(path=Path(out_path) if out_path else src)
+    for f in cells:
+        sheet_u = f.sheet.upper()
+        target = f.ref or f.coord
+        arr = solved.get((sheet_u, target.replace("$", "").upper()))
+        if arr is None and f.ref is None:
+            arr = np.asarray([[None]], dtype=object)
+        if arr is None:
+            continue
+        report.formulas += 1
+        r0, c0 = split_coord((f.ref or f.coord).split(":")[0])
+        vals = report.values.setdefault(f.sheet, {})
+        flagged = False
+        for i in range(arr.shape[0]):
+            for j in range(arr.shape[1]):
+                v = _plain(arr[i, j])
+                vals[(r0 + i, c0 + j)] = v
+                report.cells += 1
+                if flagged or not isinstance(v, str):
+                    continue
+                if v.startswith("#PyXL!") or v in ("#NAME?", "#VALUE!", "#REF!", "#NUM!",
+                                                      "#DIV/0!", "#NULL!"):
+                    from openpyxl.utils import get_column_letter
+
+                    report.issues.append(CellIssue(
+                        f.sheet, f"{get_column_letter(c0 + j)}{r0 + i}", v, _hint(f.text, v)))
+                    flagged = True
+    if out_path is not None:
+        write_cached_values(src, Path(out_path), report.values, values_only=values_only)
+    report.seconds = time.perf_counter() - t0
+    return report
