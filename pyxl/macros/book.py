@@ -1,0 +1,312 @@
+"""Workbook access for the button macros, behind one small protocol.
+
+The macros never touch Excel or openpyxl directly: they talk to a
+:class:`WorkbookIO`.  Two implementations:
+
+* :class:`XlwingsBook`: the workbook that called ``RunPython``
+  (``xw.Book.caller()``), with progress in Excel's status bar.  Needs Excel
+  (Windows or macOS).
+* :class:`OpenpyxlBook`: an ``.xlsx`` file on disk, used by the tests and by
+  ``pyxl run-macro BOOK.xlsx MACRO`` (no Excel needed).  Input values are read
+  from the cached values Excel (or ``pyxl calc``) stored in the file.
+
+Values cross the protocol in Excel's shape: a 2-D list of rows, ``None`` for a
+blank cell (what ``xlwings`` returns with ``ndim=2``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Chart", "WorkbookIO", "OpenpyxlBook", "XlwingsBook", "cell_address", "clean_cell"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native Excel chart over a block written on the same sheet.
+
+    Attributes
+    ----------
+    title : str
+        Chart title.
+    kind : str
+        ``"line"``, ``"bar"`` or ``"scatter"``.
+    top, left : int
+        1-based row and column of the data block's header row (first column
+        holds the categories / x values, each further column is a series).
+    n_rows : int
+        Data rows below the header.
+    n_cols : int
+        Columns of the block, categories included.
+    anchor : str
+        Top-left cell of the chart ("H3").
+    x_title, y_title : str
+        Axis titles.
+    """
+
+    title: str
+    kind: str
+    top: int
+    left: int
+    n_rows: int
+    n_cols: int
+    anchor: str
+    x_title: str = ""
+    y_title: str = ""
+
+
+@runtime_checkable
+class WorkbookIO(Protocol):
+    """What a button macro may do to a workbook."""
+
+    def sheet_names(self) -> list[str]:
+        """Names of the worksheets, in order."""
+
+    def active_sheet(self) -> str:
+        """Name of the sheet the user is looking at."""
+
+    def has_name(self, name: str) -> bool:
+        """True when a workbook-scoped defined name exists."""
+
+    def read_name(self, name: str) -> Any:
+        """Value of a defined name: a 2-D list of rows (a constant: its value)."""
+
+    def clear_sheet(self, sheet: str) -> None:
+        """Erase values, formats and charts of ``sheet`` (creating it when absent)."""
+
+    def write(self, sheet: str, row: int, col: int, rows: list[list[Any]]) -> None:
+        """Write a block of values with its top-left cell at (row, col), 1-based."""
+
+    def add_chart(self, sheet: str, chart: Chart) -> None:
+        """Add a native chart."""
+
+    def status(self, text: str | None) -> None:
+        """Show ``text`` in the status bar (``None`` gives the bar back to Excel)."""
+
+    def save(self) -> None:
+        """Persist the changes (a no-op in Excel: the user saves)."""
+
+
+def cell_address(row: int, col: int) -> str:
+    """1-based (row, col) to A1 notation."""
+    letters = ""
+    n = col
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(65 + r) + letters
+    return f"{letters}{row}"
+
+
+def clean_cell(value: Any) -> Any:
+    """A value as a cell can hold it: NaN/inf and numpy scalars handled."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, (int, float, str, bool, dt.date, dt.datetime)):
+        return value
+    return str(value)
+
+
+def _as_rows(value: Any) -> Any:
+    """openpyxl/xlwings range values as a 2-D list of rows."""
+    if isinstance(value, tuple):
+        return [[None if c == "" else c for c in row] for row in value]
+    return value
+
+
+class OpenpyxlBook:
+    """A workbook file opened with openpyxl.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.xlsx`` to read.
+    out : path-like, optional
+        Where :meth:`save` writes (default: ``path`` itself).
+    active : str, optional
+        Sheet to treat as active (default: the file's active sheet).
+
+    Notes
+    -----
+    The file is opened twice: once with formulas (what is written back) and
+    once with ``data_only=True`` (cached values, what the macro reads).
+    """
+
+    def __init__(self, path: str | Path, out: str | Path | None = None,
+                 active: str | None = None) -> None:
+        import openpyxl
+
+        self.path = Path(path)
+        self.out = Path(out) if out is not None else self.path
+        self.wb = openpyxl.load_workbook(self.path)
+        self.values = openpyxl.load_workbook(self.path, data_only=True)
+        self._active = active or self.wb.active.title
+        self.status_log: list[str] = []
+
+    def sheet_names(self) -> list[str]:
+        return list(self.wb.sheetnames)
+
+    def active_sheet(self) -> str:
+        return self._active
+
+    def has_name(self, name: str) -> bool:
+        return name in self.values.defined_names
+
+    def read_name(self, name: str) -> Any:
+        from openpyxl.utils.cell import range_boundaries
+
+        if name not in self.values.defined_names:
+            raise KeyError(name)
+        dn = self.values.defined_names[name]
+        text = (dn.attr_text or "").strip()
+        dests = list(dn.destinations) if dn.type == "RANGE" else []
+        if not dests:
+            # A constant such as ="kelly" or =0.5.
+            text = text.lstrip("=")
+            if len(text) >= 2 and text[0] == text[-1] == '"':
+                return text[1:-1]
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        sheet, ref = dests[0]
+        ws = self.values[sheet]
+        c1, r1, c2, r2 = range_boundaries(ref.replace("$", ""))
+        return [
+            [ws.cell(row=r, column=c).value for c in range(c1, c2 + 1)]
+            for r in range(r1, r2 + 1)
+        ]
+
+    def clear_sheet(self, sheet: str) -> None:
+        if sheet in self.wb.sheetnames:
+            idx = self.wb.sheetnames.index(sheet)
+            self.wb.remove(self.wb[sheet])
+            self.wb.create_sheet(sheet, idx)
+        else:
+            self.wb.create_sheet(sheet)
+
+    def write(self, sheet: str, row: int, col: int, rows: list[list[Any]]) -> None:
+        ws = self.wb[sheet]
+        for i, r in enumerate(rows):
+            for j, v in enumerate(r):
+                ws.cell(row=row + i, column=col + j, value=clean_cell(v))
+
+    def add_chart(self, sheet: str, chart: Chart) -> None:
+        from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart, Series
+
+        ws = self.wb[sheet]
+        cats = Reference(ws, min_col=chart.left, min_row=chart.top + 1,
+                         max_row=chart.top + chart.n_rows)
+        if chart.kind == "scatter":
+            ch = ScatterChart()
+            for c in range(chart.left + 1, chart.left + chart.n_cols):
+                ys = Reference(ws, min_col=c, min_row=chart.top,
+                               max_row=chart.top + chart.n_rows)
+                ch.series.append(Series(ys, cats, title_from_data=True))
+        else:
+            ch = BarChart() if chart.kind == "bar" else LineChart()
+            data = Reference(ws, min_col=chart.left + 1, min_row=chart.top,
+                             max_col=chart.left + chart.n_cols - 1,
+                             max_row=chart.top + chart.n_rows)
+            ch.add_data(data, titles_from_data=True)
+            ch.set_categories(cats)
+        ch.title = chart.title
+        ch.x_axis.title = chart.x_title or None
+        ch.y_axis.title = chart.y_title or None
+        ch.width, ch.height = 18, 9
+        ws.add_chart(ch, chart.anchor)
+
+    def status(self, text: str | None) -> None:
+        if text is not None:
+            self.status_log.append(text)
+
+    def save(self) -> None:
+        self.wb.save(self.out)
+
+
+class XlwingsBook:
+    """The calling workbook in a running Excel (``RunPython``).
+
+    Parameters
+    ----------
+    book : xlwings.Book, optional
+        Defaults to ``xw.Book.caller()``.
+    """
+
+    def __init__(self, book: Any = None) -> None:
+        import xlwings as xw
+
+        self.book = book if book is not None else xw.Book.caller()
+        self.app = self.book.app
+
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self.book.sheets]
+
+    def active_sheet(self) -> str:
+        return self.book.sheets.active.name
+
+    def has_name(self, name: str) -> bool:
+        return any(n.name == name for n in self.book.names)
+
+    def read_name(self, name: str) -> Any:
+        nm = self.book.names[name]
+        try:
+            rng = nm.refers_to_range
+        except Exception:  # noqa: BLE001 - a constant, not a range
+            rng = None
+        if rng is None:
+            text = str(nm.refers_to).lstrip("=")
+            if len(text) >= 2 and text[0] == text[-1] == '"':
+                return text[1:-1]
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        return rng.options(ndim=2).value
+
+    def clear_sheet(self, sheet: str) -> None:
+        if sheet not in self.sheet_names():
+            self.book.sheets.add(sheet, after=self.book.sheets[-1])
+            return
+        sht = self.book.sheets[sheet]
+        for chart in list(sht.charts):
+            chart.delete()
+        sht.clear()
+
+    def write(self, sheet: str, row: int, col: int, rows: list[list[Any]]) -> None:
+        if not rows:
+            return
+        width = max(len(r) for r in rows)
+        block = [[clean_cell(v) for v in r] + [None] * (width - len(r)) for r in rows]
+        self.book.sheets[sheet].range((row, col)).value = block
+
+    def add_chart(self, sheet: str, chart: Chart) -> None:
+        sht = self.book.sheets[sheet]
+        anchor = sht.range(chart.anchor)
+        kind = {"line": "line", "bar": "column_clustered", "scatter": "xy_scatter_lines"}
+        ch = sht.charts.add(left=anchor.left, top=anchor.top, width=520, height=260)
+        ch.chart_type = kind.get(chart.kind, "line")
+        ch.set_source_data(sht.range(
+            (chart.top, chart.left),
+            (chart.top + chart.n_rows, chart.left + chart.n_cols - 1)))
+        try:  # chart titles need the COM/AppleScript API; cosmetic only
+            ch.api[1].HasTitle = True
+            ch.api[1].ChartTitle.Text = chart.title
+        except Exception:  # noqa: BLE001
+            pass
+
+    def status(self, text: str | None) -> None:
+        self.app.status_bar = text if text is not None else False
+
+    def save(self) -> None:
+        """The user decides when to save in Excel."""
