@@ -1,5 +1,225 @@
-"""Excel formulas for the kelly engine (filled in by its issue)."""
+"""Excel formulas for the Kelly leverage toolkit (seed 003).
+
+Units: annual decimals (0.085 = 8.5 %); ``mu`` is the arithmetic expected
+return, growth rates are log (continuously compounded).  KELLY_SCENARIO works
+per period of its scenarios (rf per period).  Every formula converts its cells
+with :mod:`pyxl.xl.convert` and calls :mod:`pyxl.core.kelly`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+import numpy as np
+import xlwings as xw
+
+from pyxl.core import kelly as core
+from pyxl.errors import InputError
+from pyxl.xl import handles
+from pyxl.xl.cache import memoize
+from pyxl.xl.convert import (
+    excel_formula,
+    is_missing,
+    table,
+    to_bool,
+    to_choice,
+    to_float,
+    to_int,
+    to_labelled_matrix,
+    to_matrix,
+    to_vector,
+    vector_like,
+)
+
+__all__ = [
+    "KELLY_LEVERAGE",
+    "KELLY_GROWTH",
+    "KELLY_WEIGHTS",
+    "KELLY_SCENARIO",
+    "KELLY_HORIZON",
+    "KELLY_TABLE",
+]
+
+_MU = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
+_SIGMA = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
+_RF = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+
+
+def _sigma(value: Any) -> float:
+    return to_float(value, "sigma", lo=0.0, lo_open=True)
+
+
+def _optional_float(value: Any, name: str, **kw: Any) -> float | None:
+    return None if is_missing(value) else to_float(value, name, **kw)
+
+
+@xw.func(category="PyXL")
+@xw.arg("mu", doc=_MU)
+@xw.arg("sigma", doc=_SIGMA)
+@xw.arg("rf", doc=_RF)
+@xw.arg("fraction", doc="Fraction of full Kelly, default 1 (0.5 = half Kelly).")
+@excel_formula
+def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
+    """Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu)."""
+    return core.kelly_leverage(
+        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(fraction, "fraction", default=1.0, lo=0.0, lo_open=True),
+    )
+
+
+@xw.func(category="PyXL")
+@xw.arg("n", ndim=2, doc="Leverage, one cell or a row/column of leverages (1 = unlevered).")
+@xw.arg("mu", doc=_MU)
+@xw.arg("sigma", doc=_SIGMA)
+@xw.arg("rf", doc=_RF)
+@xw.arg("model", doc='"approx" (default) rf+n(mu-rf)-n^2 sigma^2/2, or exact "lognormal"/"normal".')
+@xw.arg("periods", doc="Rebalances a year for the exact models, default 1 (12 monthly, 252 daily).")
+@excel_formula
+def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
+    """Annual log growth at leverage n: approximation, or exact on a lognormal/normal model."""
+    lev = to_vector(n, "n")
+    m, s, r = to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf")
+    kind = to_choice(model, "model", ("approx", *core.DISTRIBUTIONS), default="approx")
+    per = to_int(periods, "periods", default=1, lo=1, hi=100_000)
+    if kind == "approx":
+        g = np.asarray(core.growth_approx(lev, m, s, r), dtype=float).ravel()
+    else:
+        g = np.array([core.growth_exact(x, m, s, r, kind, per) for x in lev])
+    if np.any(np.isneginf(g)):
+        bad = lev[np.isneginf(g)][0]
+        raise InputError("n", f"leverage {bad:g} can wipe out the account in one period "
+                         "(growth -inf)", "lower n or rebalance more often")
+    if lev.size == 1:
+        return float(g[0])
+    return vector_like(g, n)
+
+
+@memoize(maxsize=32)
+def _weights(mu, cov, rf, fraction, max_leverage, long_only, max_weight, budget):
+    return core.kelly_weights(mu, cov, rf, fraction, max_leverage, long_only, max_weight, budget)
+
+
+@xw.func(category="PyXL")
+@xw.arg("mu", ndim=2, doc="Arithmetic expected annual returns, one per asset (row or column).")
+@xw.arg("cov", ndim=2, doc="Annual covariance matrix of returns (N x N, PSD).")
+@xw.arg("rf", doc=_RF)
+@xw.arg("fraction", doc="Fraction of full Kelly, default 1.")
+@xw.arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
+@xw.arg("long_only", doc="TRUE for w >= 0; default FALSE.")
+@xw.arg("max_weight", ndim=2, doc="Cap on each |w_i|: one cell or one per asset; blank = none.")
+@xw.arg("budget", doc="Force sum(w) = budget (1 = fully invested, no borrowing); blank = free.")
+@excel_formula
+def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
+                  max_weight=None, budget=None):
+    """Kelly weights fraction*inv(cov)(mu-rf), or constrained by cvxpy; per unit of equity."""
+    m = to_vector(mu, "mu")
+    c = to_matrix(cov, "cov", shape=(m.size, m.size))
+    lev = _optional_float(max_leverage, "max_leverage", lo=0.0)
+    caps = None
+    if not is_missing(max_weight):
+        caps = to_vector(max_weight, "max_weight", nonnegative=True, allow_blank=True)
+        if caps.size == 1:
+            caps = np.full(m.size, caps[0])
+        elif caps.size != m.size:
+            raise InputError("max_weight", f"has {caps.size} values, expected 1 or {m.size}",
+                             "one cap, or one per asset")
+    w = _weights(
+        m, c, to_float(rf, "rf"), to_float(fraction, "fraction", default=1.0, lo=0.0,
+                                           lo_open=True),
+        lev, to_bool(long_only, "long_only", default=False), caps,
+        _optional_float(budget, "budget"),
+    )
+    return vector_like(w, mu)
+
+
+def _scenario_array(returns: Any) -> np.ndarray:
+    """Returns from a range, or from a scenario handle (array, or object with .returns/.paths)."""
+    if isinstance(returns, (list, tuple)) and len(returns) == 1 and len(returns[0]) == 1:
+        returns = returns[0][0]
+    if handles.is_handle(returns):
+        obj = handles.get(returns, "scn", "returns")
+        for attr in ("returns", "paths"):
+            if not isinstance(obj, np.ndarray):
+                if isinstance(obj, dict) and attr in obj:
+                    obj = obj[attr]
+                elif hasattr(obj, attr):
+                    obj = getattr(obj, attr)
+        arr = np.asarray(obj, dtype=float) if isinstance(obj, (np.ndarray, list)) else None
+        if arr is None or arr.ndim not in (1, 2, 3):
+            raise InputError("returns", "handle holds no array of returns",
+                             "point to a scenario set of returns")
+        return arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr
+    arr, _labels = to_labelled_matrix(returns, "returns", min_rows=2)
+    return arr
+
+
+@memoize(maxsize=16)
+def _scenario(r, rf, max_leverage, long_only, max_weight, budget):
+    return core.kelly_scenario(r, rf, max_leverage, long_only, max_weight, budget)
+
+
+@xw.func(category="PyXL")
+@xw.arg("returns", ndim=2, doc="Simple returns per period, one row per scenario, one column per "
+        "asset (header row allowed), or a pyxl:scn# handle.")
+@xw.arg("rf", doc="Risk-free rate PER PERIOD of the scenarios, default 0.")
+@xw.arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
+@xw.arg("long_only", doc="TRUE for w >= 0; default FALSE.")
+@xw.arg("max_weight", doc="Cap on each |w_i|; blank = none.")
+@xw.arg("budget", doc="Force sum(w) = budget; blank = free.")
+@excel_formula
+def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weight=None,
+                   budget=None):
+    """Exact Kelly weights on scenarios: max mean ln(1+rf+w'(R-rf)), no scenario ruined. A row."""
+    r = _scenario_array(returns)
+    if not np.all(np.isfinite(r)):
+        raise InputError("returns", "contains NaN or infinite values", "clean the data")
+    cap = _optional_float(max_weight, "max_weight", lo=0.0)
+    w = _scenario(
+        np.ascontiguousarray(r), to_float(rf, "rf", default=0.0, lo=-1.0, lo_open=True),
+        _optional_float(max_leverage, "max_leverage", lo=0.0),
+        to_bool(long_only, "long_only", default=False),
+        None if cap is None else np.full(r.shape[1], cap), _optional_float(budget, "budget"),
+    )
+    return [list(map(float, w))]
+
+
+@xw.func(category="PyXL")
+@xw.arg("mu", doc=_MU + " Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2.")
+@xw.arg("sigma", doc=_SIGMA)
+@xw.arg("rf", doc=_RF)
+@xw.arg("confidence", doc="Required probability of being ahead, default 0.95.")
+@xw.arg("vs_leverage", doc="Leverage to beat: 0 = cash (default), 1 = the unlevered portfolio.")
+@xw.arg("leverage", doc="Leverage of the strategy; default the Kelly leverage (mu-rf)/sigma^2.")
+@excel_formula
+def KELLY_HORIZON(mu, sigma, rf, confidence=0.95, vs_leverage=0.0, leverage=None):
+    """Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2."""
+    return core.horizon_years(
+        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(confidence, "confidence", default=0.95, lo=0.5, hi=1.0, lo_open=True,
+                 hi_open=True),
+        to_float(vs_leverage, "vs_leverage", default=0.0),
+        _optional_float(leverage, "leverage"),
+    )
+
+
+_TABLE_HEADER = ["Kelly fraction", "leverage", "log growth", "growth kept", "volatility",
+                 "P(ever <= drawdown)", "years to double"]
+
+
+@xw.func(category="PyXL")
+@xw.arg("mu", doc=_MU)
+@xw.arg("sigma", doc=_SIGMA)
+@xw.arg("rf", doc=_RF)
+@xw.arg("drawdown", doc="Wealth level as a fraction of the start, default 0.5 (halving).")
+@excel_formula
+def KELLY_TABLE(mu, sigma, rf, drawdown=0.5):
+    """Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling."""
+    rows = core.fractional_table(
+        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(drawdown, "drawdown", default=0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+    )
+    labels = ["1/4 Kelly", "1/2 Kelly", "3/4 Kelly", "full Kelly"]
+    values = [[r.leverage, r.growth, r.growth_kept, r.volatility, r.prob_drawdown,
+               r.years_to_double if np.isfinite(r.years_to_double) else float("nan")]
+              for r in rows]
+    return table(labels, values, header=_TABLE_HEADER)

@@ -1,0 +1,232 @@
+"""Multi-asset Kelly: closed form, constrained (cvxpy) and exact on scenarios.
+
+Units: ``mu``, ``cov`` and ``rf`` in :func:`kelly_weights` are annual decimals
+(arithmetic expected returns, covariance of returns).  In
+:func:`kelly_scenario` the returns and ``rf`` are *per period* of the
+scenarios (daily rows with a daily rf, yearly scenarios with a yearly rf).
+Weights are fractions of equity: ``sum(w) = 1.5`` means 1.5x gross long
+exposure financed by borrowing 0.5 at rf.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cvxpy as cp
+import numpy as np
+
+from pyxl.errors import InfeasibleError, InputError
+
+__all__ = ["check_covariance", "kelly_weights", "kelly_scenario", "scenario_growth"]
+
+_PSD_TOL = 1e-10
+
+
+def check_covariance(cov: np.ndarray, n: int, name: str = "cov") -> np.ndarray:
+    """Validate a covariance: n x n, symmetric, positive semi-definite; return it symmetrised."""
+    cov = np.asarray(cov, dtype=float)
+    if cov.shape != (n, n):
+        raise InputError(name, f"is {cov.shape[0]}x{cov.shape[1]}, expected {n}x{n}",
+                         "one row and column per asset in mu")
+    scale = max(float(np.max(np.abs(cov))), 1e-300)
+    if np.max(np.abs(cov - cov.T)) > 1e-8 * scale:
+        raise InputError(name, "is not symmetric", "enter a covariance matrix")
+    cov = 0.5 * (cov + cov.T)
+    eig = np.linalg.eigvalsh(cov)
+    if eig[0] < -_PSD_TOL * max(eig[-1], 1e-300) or eig[-1] <= 0:
+        raise InputError(name, f"is not positive semi-definite (eigenvalue {eig[0]:.3g})",
+                         "use a valid covariance (e.g. shrink it)")
+    return cov
+
+
+def _constraints(w: cp.Variable, n: int, max_leverage: float | None, long_only: bool,
+                 max_weight: np.ndarray | None, budget: float | None) -> list:
+    cons = []
+    if long_only:
+        cons.append(w >= 0)
+    if max_leverage is not None:
+        cons.append(cp.norm1(w) <= max_leverage)
+    if max_weight is not None:
+        caps = np.broadcast_to(np.asarray(max_weight, float), (n,))
+        finite = np.isfinite(caps)
+        if np.any(finite):
+            idx = np.flatnonzero(finite)
+            cons.append(cp.abs(w[idx]) <= caps[idx])
+    if budget is not None:
+        cons.append(cp.sum(w) == budget)
+    return cons
+
+
+def _check_limits(n: int, max_leverage: float | None, long_only: bool,
+                  max_weight: np.ndarray | None, budget: float | None) -> None:
+    if max_leverage is not None and max_leverage < 0:
+        raise InputError("max_leverage", f"must be >= 0, got {max_leverage:g}", "e.g. 2")
+    if max_weight is not None:
+        caps = np.broadcast_to(np.asarray(max_weight, float), (n,))
+        if np.any(caps[np.isfinite(caps)] < 0):
+            raise InputError("max_weight", "has a negative cap", "enter caps >= 0")
+    if budget is not None:
+        if long_only and budget < 0:
+            raise InfeasibleError("budget", f"{budget:g} < 0 with long_only", "raise budget")
+        if max_leverage is not None and abs(budget) > max_leverage + 1e-12:
+            raise InfeasibleError("budget", f"|{budget:g}| exceeds max_leverage {max_leverage:g}",
+                                  "raise max_leverage or lower budget")
+        if max_weight is not None:
+            caps = np.broadcast_to(np.asarray(max_weight, float), (n,))
+            if np.all(np.isfinite(caps)) and abs(budget) > caps.sum() + 1e-12:
+                raise InfeasibleError("max_weight", f"caps sum to {caps.sum():g} < budget "
+                                      f"{budget:g}", "raise the caps")
+
+
+def _solve(prob: cp.Problem, what: str) -> None:
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:
+        prob.solve(solver=cp.SCS, eps=1e-9, max_iters=200_000)
+    if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+        raise InfeasibleError("limits", f"no {what} meets them together", "relax the limits")
+    if prob.status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
+        raise InputError("max_leverage", "growth is unbounded without a leverage cap",
+                         "set max_leverage (a scenario set with no downside)")
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise InputError("limits", f"solver status {prob.status}", "check the inputs")
+
+
+def kelly_weights(
+    mu: np.ndarray, cov: np.ndarray, rf: float, fraction: float = 1.0,
+    max_leverage: float | None = None, long_only: bool = False,
+    max_weight: np.ndarray | None = None, budget: float | None = None,
+) -> np.ndarray:
+    """Growth-optimal (Kelly) weights for assets with annual ``mu`` and ``cov``.
+
+    Maximises the approximate growth ``rf + w'(mu - rf) - w' Sigma w / (2 fraction)``.
+    Without limits this is ``fraction * Sigma^{-1} (mu - rf)`` (closed form, no
+    solver); with limits (long-only ``w >= 0``, gross leverage ``sum|w| <=
+    max_leverage``, per-asset caps ``|w_i| <= max_weight_i``, budget ``sum w =
+    budget``) it is solved by cvxpy/Clarabel.  Dividing the risk term by
+    ``fraction`` is fractional Kelly (a log investor with risk aversion
+    1/fraction); without limits it equals ``fraction`` times full Kelly.
+
+    Returns
+    -------
+    numpy.ndarray
+        Weights per unit of equity (length of ``mu``).
+    """
+    mu = np.asarray(mu, dtype=float).ravel()
+    n = mu.size
+    cov = check_covariance(cov, n)
+    if not (fraction > 0):
+        raise InputError("fraction", f"must be > 0, got {fraction:g}", "e.g. 0.5 for half Kelly")
+    _check_limits(n, max_leverage, long_only, max_weight, budget)
+    excess = mu - rf
+    constrained = (max_leverage is not None or long_only or budget is not None
+                   or (max_weight is not None
+                       and np.any(np.isfinite(np.broadcast_to(max_weight, (n,))))))
+    if not constrained:
+        try:
+            c = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            raise InputError("cov", "is singular", "drop a duplicate asset or add limits") from None
+        w = np.linalg.solve(c.T, np.linalg.solve(c, excess))
+        cond = np.linalg.cond(cov)
+        if not math.isfinite(cond) or cond > 1e12:
+            raise InputError("cov", f"is near-singular (condition {cond:.2g})",
+                             "drop a duplicate asset or add limits")
+        return fraction * w
+    w = cp.Variable(n)
+    # w' cov w via a square-root factor keeps the problem DCP and well scaled
+    eig, vec = np.linalg.eigh(cov)
+    root = vec * np.sqrt(np.clip(eig, 0, None))
+    objective = cp.Maximize(excess @ w - cp.sum_squares(root.T @ w) / (2 * fraction))
+    prob = cp.Problem(objective, _constraints(w, n, max_leverage, long_only, max_weight, budget))
+    _solve(prob, "weights")
+    return np.asarray(w.value, dtype=float)
+
+
+def scenario_growth(w: np.ndarray, returns: np.ndarray, rf: float = 0.0) -> float:
+    """Mean log growth per period ``mean ln(1 + rf + (R - rf) w)``; ``-inf`` if any wealth <= 0."""
+    wealth = 1.0 + rf + (np.asarray(returns, float) - rf) @ np.asarray(w, float)
+    if np.any(wealth <= 0):
+        return -math.inf
+    return float(np.mean(np.log(wealth)))
+
+
+def _check_bounded(excess: np.ndarray, max_leverage: float | None, long_only: bool,
+                   max_weight: np.ndarray | None, budget: float | None) -> None:
+    """Refuse scenario sets with a free lunch: a direction d that never loses.
+
+    Growth is unbounded when some feasible direction ``d`` (``d >= 0`` if long-only,
+    ``sum d = 0`` under a budget) has ``R d >= 0`` in every scenario and ``> 0`` in
+    one; the solver would then walk off to huge weights.  A small LP finds it.
+    """
+    n = excess.shape[1]
+    if max_leverage is not None:
+        return
+    if max_weight is not None and np.all(np.isfinite(np.broadcast_to(max_weight, (n,)))):
+        return
+    d = cp.Variable(n)
+    cons = [excess @ d >= 0, cp.norm1(d) <= 1]
+    if long_only:
+        cons.append(d >= 0)
+    if budget is not None:
+        cons.append(cp.sum(d) == 0)
+    if max_weight is not None:
+        caps = np.broadcast_to(np.asarray(max_weight, float), (n,))
+        idx = np.flatnonzero(np.isfinite(caps))
+        if idx.size:
+            cons.append(d[idx] == 0)
+    lp = cp.Problem(cp.Maximize(cp.sum(excess @ d)), cons)
+    lp.solve(solver=cp.CLARABEL)
+    scale = float(np.max(np.abs(excess))) or 1.0
+    if lp.status == cp.OPTIMAL and lp.value > 1e-7 * scale:
+        raise InputError("returns", "some mix never loses in any scenario (growth unbounded)",
+                         "set max_leverage or add scenarios with losses")
+
+
+def kelly_scenario(
+    returns: np.ndarray, rf: float = 0.0, max_leverage: float | None = None,
+    long_only: bool = False, max_weight: np.ndarray | None = None, budget: float | None = None,
+    probs: np.ndarray | None = None,
+) -> np.ndarray:
+    """Exact Kelly weights on discrete scenarios.
+
+    Maximises ``sum_t p_t ln(1 + rf + (R_t - rf)' w)`` (exponential-cone program,
+    Clarabel) under the same limits as :func:`kelly_weights`.  The log's domain
+    keeps every scenario's wealth strictly positive, so no weight vector that
+    can be wiped out by one of the scenarios is ever returned.
+
+    Parameters
+    ----------
+    returns : (T, N) array
+        Simple returns per period, one row per scenario (history rows or paths).
+    rf : float
+        Risk-free rate per period of the scenarios.
+    probs : (T,) array, optional
+        Scenario probabilities (default equal weights).
+    """
+    r = np.asarray(returns, dtype=float)
+    if r.ndim == 1:
+        r = r[:, None]
+    t, n = r.shape
+    if t < 2:
+        raise InputError("returns", f"has {t} scenario", "give at least 2 rows")
+    if not np.all(np.isfinite(r)):
+        raise InputError("returns", "contains NaN or infinite values", "clean the data")
+    if np.any(r <= -1):
+        raise InputError("returns", "has a return <= -100 %", "enter simple returns (0.01 = 1 %)")
+    p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
+    _check_limits(n, max_leverage, long_only, max_weight, budget)
+    excess = r - rf
+    _check_bounded(excess, max_leverage, long_only, max_weight, budget)
+    w = cp.Variable(n)
+    # divide by (1 + rf) so the log argument is 1 + x'w: well scaled, same argmax
+    growth = p @ cp.log(1.0 + excess @ w / (1.0 + rf))
+    prob = cp.Problem(cp.Maximize(growth),
+                      _constraints(w, n, max_leverage, long_only, max_weight, budget))
+    _solve(prob, "weights")
+    if w.value is None:
+        raise InputError("returns", "no solution found", "check the scenarios")
+    out = np.asarray(w.value, dtype=float)
+    if np.any(1.0 + rf + excess @ out <= 0):  # numerical safety: never return a ruinous vector
+        raise InputError("returns", "optimum sits on the ruin boundary", "set max_leverage")
+    return out
