@@ -1,0 +1,460 @@
+r"""MNVH backtest on the Ledger-SPT cash account (seed 000, sec. 3-4, 8-10, appendix A).
+
+Timing (no look-ahead)
+----------------------
+Bars ``s = 0 .. T-1`` with prices ``p_s``.  Row 0 of every output is the start:
+``q_0 = 0``, cash ``C_0``, ``NAV_0 = C_0``.  At bar ``s >= 1`` (eq. 1 with
+``t = s - 1``):
+
+1. financing for the period ``s-1 -> s`` is credited/charged to cash
+   (interest on cash at end of ``s-1``, borrow on the short notional at ``p_{s-1}``);
+2. positions are marked to ``p_s``: ``MTM_s = sum_i q_{i,s-1} (p_{i,s} - p_{i,s-1})``;
+3. stops: ``NAV <= 0`` (insolvent) or drawdown from the running peak beyond
+   ``drawdown_stop`` liquidates everything at ``p_s`` and stops trading;
+4. eq. 1 target from ``r_{s-1} = p_s / p_{s-1} - 1`` and row ``s-1`` of
+   ``weights``, ``beta_scale`` and ``asset_betas`` ("row t = known at t"):
+   ``q* = lam q + beta_eff (w / p_{s-1}) (R - r)``; position cap; hedge;
+5. kappa: the proposed trade ``dq = q* - q`` is scaled by the largest ``kappa``
+   in ``[0, 1]`` keeping cash after trade and costs ``>= min_cash`` and gross
+   ``<= max_gross * NAV_pre`` (:func:`pyxl.core.ledger.kappa.kappa_interval`);
+6. the trade executes at ``p_s`` (``exec_lag=0``).  With ``exec_lag=1`` the
+   target decided at bar ``s`` (from the end-of-bar position) executes at bar
+   ``s+1`` at ``p_{s+1}``.
+
+``beta_eff = beta * beta_scale_{s-1}`` in "absolute" mode (eq. 1 as written,
+currency) and ``beta * beta_scale_{s-1} * NAV`` in "nav" mode (eq. 4's
+``beta V_t``; the pre-trade NAV at ``p_s``, or the end-of-bar NAV with lag 1).
+"nav" is the default: it keeps exposure proportional to capital, so the same
+``beta`` means the same leverage whatever ``C_0``.
+
+Self-financing and forced deleveraging
+--------------------------------------
+No cash ever enters or leaves.  When no positive ``kappa`` is feasible:
+
+* if the status quo is within limits (cash ``>= min_cash``, gross within the cap)
+  the trade is skipped (``kappa = 0``, event ``kappa_zero``);
+* otherwise (cash already below its floor or gross above the cap, e.g. after a
+  price move) every position, hedge included, is scaled by ``1 - delta`` at
+  ``p_s`` with the smallest ``delta`` in ``[0, 1]`` restoring both limits
+  (event ``forced_delever`` with ``delta``; ``kappa = 0`` and the ``delever``
+  column holds ``delta``).  When even a full liquidation cannot restore the cash
+  floor the book is liquidated and ``cash_shortfall`` is logged.
+
+PnL identity
+------------
+``NAV_s = cash_s + sum_i q_{i,s} p_{i,s}`` (mid) and at every bar
+
+``NAV_s - NAV_{s-1} = MTM_s - fees_s - slippage_s + financing_s``
+
+so ``sum(MTM - fees - slippage + financing) = NAV_T - C_0``.  Lots are kept at
+mid, so ``sum(realised) + unrealised_T = sum(MTM)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pyxl.core.ledger.fees import FeeModel
+from pyxl.core.ledger.lots import FifoBook
+from pyxl.core.mnvh import kernel as K
+from pyxl.errors import InputError
+
+__all__ = [
+    "MNVHConfig",
+    "BacktestResult",
+    "run_backtest",
+    "EVENT_NAMES",
+    "DEFAULT_LAM",
+    "DEFAULT_BETA",
+    "rolling_vol",
+    "prepare_inputs",
+]
+
+#: Default inventory decay (seed sec. 8: 0.8-0.98 per step).
+DEFAULT_LAM = 0.9
+#: Default NAV-relative intensity: on the bundled 20-stock daily data with equal
+#: weights and ``lam = 0.9`` this gives an average gross exposure of about 1x NAV.
+DEFAULT_BETA = 35.0
+
+EVENT_NAMES = {
+    K.EV_MAX_POSITION: "max_position",
+    K.EV_GROSS_CAP: "gross_cap",
+    K.EV_CASH_LIMIT: "cash_limit",
+    K.EV_KAPPA_ZERO: "kappa_zero",
+    K.EV_FORCED_DELEVER: "forced_delever",
+    K.EV_DRAWDOWN_STOP: "drawdown_stop",
+    K.EV_INSOLVENT: "insolvent",
+    K.EV_CASH_SHORTFALL: "cash_shortfall",
+}
+
+_EVENT_DETAIL = {
+    "max_position": "number of assets clipped to the position cap",
+    "gross_cap": "kappa chosen (gross cap binding)",
+    "cash_limit": "kappa chosen (cash floor binding)",
+    "kappa_zero": "trade skipped: no positive kappa feasible",
+    "forced_delever": "delta: fraction of every position sold/bought back",
+    "drawdown_stop": "drawdown from the running peak when the stop fired",
+    "insolvent": "NAV (<= 0) when trading stopped",
+    "cash_shortfall": "cash minus min_cash before the forced deleveraging",
+}
+
+
+def _opt_pos(value, name: str, fix: str) -> float:
+    if value is None:
+        return math.inf
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise InputError(name, f"must be > 0 or None, got {value!r}", fix)
+    return v
+
+
+@dataclass(frozen=True)
+class MNVHConfig:
+    """Parameters of an MNVH backtest.
+
+    Parameters
+    ----------
+    lam : float
+        Inventory decay lambda in [0, 1] (eq. 1).
+    beta : float
+        Trading intensity (>= 0).  "nav" mode: multiple of NAV, dimensionless
+        (default 35: mean gross about 1x NAV on the bundled data); "absolute" mode:
+        currency (eq. 1 as written).
+    beta_mode : {"nav", "absolute"}
+        See above; default "nav".
+    cash0 : float
+        Initial cash C_0 (> 0), the only capital ever (no external cash flows).
+    min_cash : float
+        Cash floor after each trade and its costs (currency; may be negative for a
+        credit line).  Short-sale proceeds count as cash.
+    max_gross : float or None
+        Cap on gross exposure ``sum |q p|`` as a multiple of pre-trade NAV.
+    max_position : float or None
+        Cap on each position's notional ``|q_i p_i|`` as a fraction of pre-trade NAV
+        (targets are clipped; the hedge asset is not capped).
+    drawdown_stop : float or None
+        Liquidate and stop when NAV falls this fraction below its running peak
+        (0.2 = 20 %).
+    exec_lag : int
+        0: trade at the bar the signal becomes known; 1: at the next bar.
+    lot_method : {"fifo", "average"}
+        Lot accounting for realised / unrealised PnL.
+    fees : FeeModel
+        Trading and financing costs.
+    """
+
+    lam: float = DEFAULT_LAM
+    beta: float = DEFAULT_BETA
+    beta_mode: str = "nav"
+    cash0: float = 1_000_000.0
+    min_cash: float = 0.0
+    max_gross: float | None = None
+    max_position: float | None = None
+    drawdown_stop: float | None = None
+    exec_lag: int = 0
+    lot_method: str = "fifo"
+    fees: FeeModel = field(default_factory=FeeModel)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lam) and 0.0 <= self.lam <= 1.0):
+            raise InputError("lam", f"must be in [0, 1], got {self.lam!r}", "use e.g. 0.9")
+        if not (math.isfinite(self.beta) and self.beta >= 0.0):
+            raise InputError("beta", f"must be >= 0, got {self.beta!r}", "use e.g. 35")
+        if self.beta_mode not in ("nav", "absolute"):
+            raise InputError("beta_mode", f"{self.beta_mode!r} is not nav or absolute",
+                             "pick nav or absolute")
+        if not (math.isfinite(self.cash0) and self.cash0 > 0.0):
+            raise InputError("cash0", f"must be > 0, got {self.cash0!r}", "enter starting cash")
+        if not math.isfinite(self.min_cash) or self.min_cash > self.cash0:
+            raise InputError("min_cash", f"must be finite and <= cash0, got {self.min_cash!r}",
+                             "lower the cash floor")
+        _opt_pos(self.max_gross, "max_gross", "use e.g. 2 (x NAV) or leave blank")
+        _opt_pos(self.max_position, "max_position", "use e.g. 0.1 (of NAV) or leave blank")
+        dd = self.drawdown_stop
+        if dd is not None and not (math.isfinite(dd) and 0.0 < dd < 1.0):
+            raise InputError("drawdown_stop", f"must be in (0, 1), got {dd!r}",
+                             "use e.g. 0.2 or leave blank")
+        if self.exec_lag not in (0, 1):
+            raise InputError("exec_lag", f"must be 0 or 1, got {self.exec_lag!r}", "use 0 or 1")
+        if self.lot_method not in ("fifo", "average"):
+            raise InputError("lot_method", f"{self.lot_method!r} is not fifo or average",
+                             "pick fifo or average")
+        if not isinstance(self.fees, FeeModel):
+            raise InputError("fees", "must be a FeeModel", "pass FeeModel(...)")
+
+
+@dataclass
+class BacktestResult:
+    """Per-bar ledger of an MNVH backtest (arrays of length T; row 0 = start).
+
+    Attributes
+    ----------
+    q, trades : (T, N) arrays
+        End-of-bar positions and executed trades (shares) of the signal assets.
+    hedge_q, hedge_trades : (T,) arrays or None
+        Hedge-asset position and trades when a hedge was used.
+    kappa : (T,)
+        Scale applied to the proposed trade (NaN at row 0; 0 when skipped or when a
+        forced deleveraging replaced the trade).
+    turnover : (T,)
+        Traded notional ``sum_i |dq_i| p_i`` at bar s (currency, hedge included).
+    delever : (T,)
+        Fraction ``delta`` of every position closed by forced deleveraging (else 0).
+    cash, nav, gross, net : (T,)
+        Cash, NAV = cash + sum q p, gross = sum |q p|, net = sum q p (hedge included).
+    mtm, fees, slippage, financing : (T,)
+        PnL terms of bar s (currency): NAV_s - NAV_{s-1} = mtm - fees - slippage + financing.
+    realised, unrealised : (T,)
+        Realised PnL booked at bar s (mid, lot method) and unrealised PnL of the open lots.
+    risk_events : list of (t, kind, detail)
+        Each time a limit bound or a stop fired (kinds in :data:`EVENT_NAMES`).
+    """
+
+    q: np.ndarray
+    trades: np.ndarray
+    kappa: np.ndarray
+    cash: np.ndarray
+    nav: np.ndarray
+    gross: np.ndarray
+    net: np.ndarray
+    mtm: np.ndarray
+    fees: np.ndarray
+    slippage: np.ndarray
+    financing: np.ndarray
+    realised: np.ndarray
+    unrealised: np.ndarray
+    delever: np.ndarray
+    turnover: np.ndarray
+    risk_events: list
+    config: MNVHConfig
+    prices: np.ndarray
+    hedge_q: np.ndarray | None = None
+    hedge_trades: np.ndarray | None = None
+    hedge_prices: np.ndarray | None = None
+    lots: list = field(default_factory=list)
+
+    @property
+    def pnl(self) -> np.ndarray:
+        """Per-bar PnL ``mtm - fees - slippage + financing`` (currency)."""
+        return self.mtm - self.fees - self.slippage + self.financing
+
+    @property
+    def returns(self) -> np.ndarray:
+        """Per-bar simple NAV returns (length T-1)."""
+        return self.nav[1:] / self.nav[:-1] - 1.0
+
+    def identity_residual(self) -> float:
+        """Largest relative residual of ``NAV_s - NAV_{s-1} = MTM - fees - slippage + financing``.
+
+        Each bar's residual is divided by ``max(|NAV_{s-1}|, gross_{s-1}, gross_s, 1)``;
+        the maximum over bars (and over the summed check
+        ``sum PnL = NAV_T - C_0`` relative to ``C_0``) is returned.
+        """
+        d = np.diff(self.nav) - self.pnl[1:]
+        scale = np.maximum.reduce([np.abs(self.nav[:-1]), self.gross[:-1], self.gross[1:],
+                                   np.ones(len(d))])
+        step = float(np.max(np.abs(d) / scale)) if len(d) else 0.0
+        total = abs(float(np.sum(self.pnl)) - (self.nav[-1] - self.config.cash0))
+        return max(step, total / max(abs(self.config.cash0), float(np.max(self.gross)), 1.0))
+
+    def events_frame(self) -> pd.DataFrame:
+        """Risk events as a table: bar, kind, detail, meaning."""
+        rows = [(t, k, d, _EVENT_DETAIL[k]) for t, k, d in self.risk_events]
+        return pd.DataFrame(rows, columns=["bar", "kind", "detail", "meaning"])
+
+    def to_frame(self, index=None, tickers=None) -> pd.DataFrame:
+        """Per-bar ledger: scalar columns, then ``q:<ticker>`` and ``trade:<ticker>``."""
+        T, N = self.q.shape
+        tickers = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
+        if len(tickers) != N:
+            raise InputError("tickers", f"has {len(tickers)} names for {N} assets",
+                             "pass one name per column")
+        cols = {
+            "kappa": self.kappa, "delever": self.delever, "cash": self.cash, "nav": self.nav,
+            "gross": self.gross, "net": self.net, "mtm": self.mtm, "fees": self.fees,
+            "slippage": self.slippage, "financing": self.financing, "pnl": self.pnl,
+            "realised": self.realised, "unrealised": self.unrealised,
+            "turnover": self.turnover,
+        }
+        if self.hedge_q is not None:
+            cols["hedge_q"] = self.hedge_q
+            cols["hedge_trade"] = self.hedge_trades
+        frame = pd.DataFrame(cols, index=index)
+        qf = pd.DataFrame(self.q, columns=[f"q:{t}" for t in tickers], index=frame.index)
+        tf = pd.DataFrame(self.trades, columns=[f"trade:{t}" for t in tickers],
+                          index=frame.index)
+        return pd.concat([frame, qf, tf], axis=1)
+
+    def lot_table(self, tickers=None) -> pd.DataFrame:
+        """Open lots at the end of the run: asset, bar opened, qty, price, fee, mark, unrealised.
+
+        FIFO: one row per open lot, oldest first; moving average: one row per
+        open position at its average cost (bar = -1).  Prices are mid; ``fee`` is
+        the commission + slippage paid when the lot's remaining quantity was opened.
+        """
+        N = self.q.shape[1]
+        names = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
+        if self.hedge_q is not None:
+            names = names + ["hedge"]
+        last = self.prices[-1]
+        if self.hedge_q is not None:
+            last = np.append(last, self.hedge_prices[-1])
+        rows = []
+        for i, bar, qty, px, fee in self.lots:
+            rows.append((names[i], bar, qty, px, fee, last[i], qty * (last[i] - px)))
+        return pd.DataFrame(rows, columns=["asset", "bar", "qty", "price", "fee", "mark",
+                                           "unrealised"])
+
+
+def rolling_vol(prices: np.ndarray, window: int = 20) -> np.ndarray:
+    """Per-bar volatility known at each bar: RMS of the last ``window`` simple returns.
+
+    Row ``s`` uses returns ``p_j/p_{j-1} - 1`` for ``j <= s`` only (row 0 is 0).
+    """
+    P = np.asarray(prices, dtype=float)
+    r2 = np.zeros_like(P)
+    r2[1:] = (P[1:] / P[:-1] - 1.0) ** 2
+    c = np.cumsum(r2, axis=0)
+    out = np.zeros_like(P)
+    for s in range(1, P.shape[0]):
+        lo = max(0, s - window)
+        out[s] = np.sqrt((c[s] - c[lo]) / (s - lo))
+    return out
+
+
+def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim == 1 and arr.shape[0] == N:
+        arr = np.broadcast_to(arr, (T, N))
+    if arr.shape != (T, N):
+        raise InputError(name, f"has shape {arr.shape}, expected ({N},) or ({T}, {N})", fix)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(name, "contains NaN or infinite values", fix)
+    return np.ascontiguousarray(arr)
+
+
+def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
+                   asset_betas=None, adv=None, vol=None):
+    """Validate inputs and build the kernel's arrays (shared by the engine and the grid)."""
+    P = np.asarray(prices, dtype=float)
+    if P.ndim != 2 or P.shape[0] < 2 or P.shape[1] < 1:
+        raise InputError("prices", f"has shape {P.shape}, needs T x N with T >= 2",
+                         "pass a 2-D array, one column per asset")
+    if not np.all(np.isfinite(P)) or np.any(P <= 0):
+        raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
+    T, N = P.shape
+    W = _as_matrix(weights, "weights", T, N, "one weight per asset (or per bar and asset)")
+    if beta_scale is None:
+        bs = np.ones(T)
+    else:
+        bs = np.asarray(beta_scale, dtype=float).ravel()
+        if bs.shape != (T,) or not np.all(np.isfinite(bs)) or np.any(bs < 0):
+            raise InputError("beta_scale", f"must be {T} finite values >= 0",
+                             "one multiplier per bar")
+    has_hedge = hedge_prices is not None
+    if has_hedge:
+        h = np.asarray(hedge_prices, dtype=float).ravel()
+        if h.shape != (T,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
+            raise InputError("hedge_prices", f"must be {T} finite prices > 0",
+                             "align the hedge series with prices")
+        Pm = np.ascontiguousarray(np.column_stack([P, h]))
+        ab = (np.ones((T, N)) if asset_betas is None else
+              _as_matrix(asset_betas, "asset_betas", T, N, "one beta per asset"))
+    else:
+        Pm = np.ascontiguousarray(P)
+        ab = np.ones((1, 1))
+    M = Pm.shape[1]
+    fees = config.fees
+    use_impact = fees.impact_coef > 0.0
+    if use_impact:
+        if adv is None:
+            raise InputError("adv", "is required when impact_coef > 0",
+                             "pass average volume per bar in shares, or set impact_coef=0")
+        A = _as_matrix(adv, "adv", T, N, "shares traded per bar, > 0")
+        if np.any(A <= 0):
+            raise InputError("adv", "must be > 0", "shares traded per bar, > 0")
+        V = rolling_vol(P) if vol is None else _as_matrix(vol, "vol", T, N, "per-bar vol")
+        kimp = np.zeros((T, M))
+        kimp[:, :N] = fees.impact_coef * V / A
+    else:
+        kimp = np.zeros((1, M))
+    return P, Pm, W, bs, ab, has_hedge, kimp, use_impact
+
+
+def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scale=None,
+                 hedge_prices=None, asset_betas=None, adv=None, vol=None) -> BacktestResult:
+    """Run MNVH (eq. 1) through the Ledger-SPT cash account.
+
+    Parameters
+    ----------
+    prices : array (T, N)
+        Mid prices > 0, one column per asset, bars in time order.
+    weights : array (N,) or (T, N)
+        Target notional weights; row t is known at t (used at bar t+1).
+    config : MNVHConfig, optional
+        Defaults to ``MNVHConfig()``.
+    beta_scale : array (T,), optional
+        Multiplier on beta known at t (regime throttle, sec. 10); default 1.
+    hedge_prices : array (T,), optional
+        Price of a hedge asset (e.g. the index); when given, a position in it makes
+        the target book beta-neutral: ``h q_h = -sum_i b_i q*_i p_i``.
+    asset_betas : array (N,) or (T, N), optional
+        Betas ``b_i`` to the hedge asset known at t (default 1: dollar-neutral).
+    adv : array (N,) or (T, N), optional
+        Average volume per bar in shares (needed when ``fees.impact_coef > 0``).
+    vol : array (N,) or (T, N), optional
+        Per-bar return volatility for the impact term (default :func:`rolling_vol`).
+
+    Returns
+    -------
+    BacktestResult
+    """
+    config = MNVHConfig() if config is None else config
+    P, Pm, W, bs, ab, has_hedge, kimp, use_impact = prepare_inputs(
+        prices, weights, config, beta_scale, hedge_prices, asset_betas, adv, vol)
+    T, N = P.shape
+    M = Pm.shape[1]
+    q_out = np.zeros((T, M))
+    tr_out = np.zeros((T, M))
+    steps = [np.zeros(T) for _ in range(13)]
+    fifo = config.lot_method == "fifo"
+    book = FifoBook(M, T if fifo else 1)
+    avg = np.zeros(M)
+    basis = np.zeros(M)
+    cap_ev = 6 * T + 16
+    ev_t = np.zeros(cap_ev, dtype=np.int64)
+    ev_k = np.zeros(cap_ev, dtype=np.int64)
+    ev_d = np.zeros(cap_ev)
+    cash_per, debit_per, borrow_per = config.fees.per_period()
+    nev = K.simulate(
+        Pm, W, N, float(config.lam), float(config.beta), config.beta_mode == "nav", bs, ab,
+        has_hedge, float(config.cash0), float(config.min_cash),
+        _opt_pos(config.max_gross, "max_gross", ""), _opt_pos(config.max_position,
+                                                              "max_position", ""),
+        math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
+        int(config.exec_lag), K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
+        float(config.fees.fee_rate), float(config.fees.half_spread), float(config.fees.fixed_fee),
+        kimp, use_impact, cash_per, debit_per, borrow_per,
+        True, q_out, tr_out, *steps,
+        book.qty, book.price, book.bar, book.fee_per_unit, book.head, book.count, avg, basis,
+        ev_t, ev_k, ev_d)
+    (kappa, cash, nav, gross, net, mtm, fees, slip, fin, real, unreal, delev, turn) = steps
+    events = [(int(ev_t[k]), EVENT_NAMES[int(ev_k[k])], float(ev_d[k])) for k in range(nev)]
+    if fifo:
+        lots = book.open_lots()
+    else:
+        qT = q_out[-1]
+        lots = [(i, -1, float(qT[i]), float(avg[i]), float("nan"))
+                for i in range(M) if qT[i] != 0.0]
+    return BacktestResult(
+        q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
+        net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, realised=real,
+        unrealised=unreal, delever=delev, turnover=turn, risk_events=events, config=config,
+        prices=P,
+        hedge_q=q_out[:, N] if has_hedge else None,
+        hedge_trades=tr_out[:, N] if has_hedge else None,
+        hedge_prices=Pm[:, N] if has_hedge else None, lots=lots)

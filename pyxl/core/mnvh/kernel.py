@@ -1,0 +1,378 @@
+"""The numba kernel of the MNVH + Ledger-SPT backtest (one implementation for every caller).
+
+See :mod:`pyxl.core.mnvh.engine` for the semantics; this module holds only the
+compiled loop so :func:`run_backtest` and :func:`pyxl.core.mnvh.grid.run_grid`
+share it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from pyxl.core.ledger.kappa import kappa_interval
+from pyxl.core.ledger.lots import average_trade, fifo_trade
+from pyxl.core.mnvh.rule import mnvh_target
+
+# risk-event codes (names in engine.EVENT_NAMES)
+EV_MAX_POSITION = 1
+EV_GROSS_CAP = 2
+EV_CASH_LIMIT = 3
+EV_KAPPA_ZERO = 4
+EV_FORCED_DELEVER = 5
+EV_DRAWDOWN_STOP = 6
+EV_INSOLVENT = 7
+EV_CASH_SHORTFALL = 8
+
+LOTS_NONE = 0
+LOTS_FIFO = 1
+LOTS_AVERAGE = 2
+
+_BISECT = 200
+
+
+@njit(cache=True)
+def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
+    g = 0.0
+    for i in range(q.shape[0]):
+        g += abs(q[i] + k * dq[i]) * p[i]
+    return g
+
+
+@njit(cache=True)
+def _gross_bisect(q, dq, p, G, a, b):
+    """``gross(a) <= G < gross(b)``: last feasible point between a and b."""
+    for _ in range(_BISECT):
+        m = 0.5 * (a + b)
+        if m == a or m == b:
+            break
+        if _gross_at(q, dq, p, m) <= G:
+            a = m
+        else:
+            b = m
+    return a
+
+
+@njit(cache=True)
+def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: float,
+                   g1: float) -> tuple[bool, float, float]:
+    """Scales ``k`` in [0, 1] with ``sum_i |q_i + k dq_i| p_i <= G`` (a convex function of k)."""
+    if g0 <= G and g1 <= G:
+        return True, 0.0, 1.0
+    if g0 <= G:
+        hi = _gross_bisect(q, dq, p, G, 0.0, 1.0)
+        return hi > 0.0, 0.0, hi
+    if g1 <= G:
+        lo = _gross_bisect(q, dq, p, G, 1.0, 0.0)
+        return True, lo, 1.0
+    # both ends infeasible: golden-section search for the minimum of the convex function
+    a, b = 0.0, 1.0
+    invphi = 0.6180339887498949
+    c = b - invphi * (b - a)
+    d = a + invphi * (b - a)
+    fc = _gross_at(q, dq, p, c)
+    fd = _gross_at(q, dq, p, d)
+    for _ in range(80):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - invphi * (b - a)
+            fc = _gross_at(q, dq, p, c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + invphi * (b - a)
+            fd = _gross_at(q, dq, p, d)
+    km = c if fc <= fd else d
+    if _gross_at(q, dq, p, km) > G:
+        return False, 1.0, 0.0
+    lo = _gross_bisect(q, dq, p, G, km, 0.0)
+    hi = _gross_bisect(q, dq, p, G, km, 1.0)
+    return True, lo, hi
+
+
+@njit(cache=True)
+def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
+             cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag, lot_mode,
+             lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
+             store, q_out, tr_out,
+             kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o, real_o,
+             unreal_o, delev_o, turn_o,
+             lot_q, lot_p, lot_bar, lot_fu, head, count, avg, basis,
+             ev_t, ev_k, ev_d):
+    """Run the backtest; fill the output arrays in place and return the number of events.
+
+    ``P`` is (T, M) with ``M = n_sig + has_hedge`` (hedge asset last), ``W`` (T, n_sig).
+    Row 0 is the initial state (cash only); bar ``s >= 1`` accrues financing for
+    ``s-1 -> s``, marks to ``P[s]``, decides eq. 1 from ``r_{s-1} = P[s]/P[s-1] - 1``
+    and row ``s-1`` of the weights, and trades at ``P[s]`` (``exec_lag=0``) or at
+    ``P[s+1]`` (``exec_lag=1``).
+    """
+    T, M = P.shape
+    n = n_sig
+    q = np.zeros(M)
+    tgt = np.zeros(M)
+    dq = np.zeros(M)
+    pend = np.zeros(M)
+    has_pend = False
+    cash = cash0
+    peak = cash0
+    stopped = False
+    nev = 0
+    cap_ev = ev_t.shape[0]
+    lin = lin_fee + lin_slip
+    gross_on = max_gross < np.inf
+    pos_on = max_pos < np.inf
+    dd_on = dd_stop < np.inf
+
+    kappa_o[0] = np.nan
+    cash_o[0] = cash
+    nav_o[0] = cash
+    gross_o[0] = 0.0
+    net_o[0] = 0.0
+    mtm_o[0] = 0.0
+    fees_o[0] = 0.0
+    slip_o[0] = 0.0
+    fin_o[0] = 0.0
+    real_o[0] = 0.0
+    unreal_o[0] = 0.0
+    delev_o[0] = 0.0
+    turn_o[0] = 0.0
+
+    for s in range(1, T):
+        ps = P[s]
+        pp = P[s - 1]
+        # 1. financing for the period s-1 -> s, MTM and the pre-trade state
+        if cash >= 0.0:
+            fin = cash * cash_per
+        else:
+            fin = cash * debit_per
+        short = 0.0
+        mtm = 0.0
+        val = 0.0
+        g0 = 0.0
+        for i in range(M):
+            qi = q[i]
+            if qi != 0.0:
+                if qi < 0.0:
+                    short -= qi * pp[i]
+                mtm += qi * (ps[i] - pp[i])
+                v = qi * ps[i]
+                val += v
+                g0 += abs(v)
+        fin -= borrow_per * short
+        cash += fin
+        nav_pre = cash + val
+
+        # 2. stops
+        liquidate = False
+        if not stopped:
+            if nav_pre <= 0.0:
+                stopped = True
+                if nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_INSOLVENT
+                    ev_d[nev] = nav_pre
+                    nev += 1
+            elif dd_on and nav_pre < peak * (1.0 - dd_stop):
+                stopped = True
+                if nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_DRAWDOWN_STOP
+                    ev_d[nev] = 1.0 - nav_pre / peak
+                    nev += 1
+            if stopped:
+                liquidate = True
+
+        # 3. target positions
+        if stopped:
+            for i in range(M):
+                tgt[i] = 0.0
+        else:
+            if exec_lag == 0:
+                beff = beta * bscale[s - 1]
+                if nav_mode:
+                    beff *= nav_pre
+                mnvh_target(q[:n], pp[:n], ps[:n], W[s - 1], lam, beff, tgt[:n])
+            elif has_pend:
+                for i in range(n):
+                    tgt[i] = pend[i]
+            else:
+                for i in range(n):
+                    tgt[i] = q[i]
+            if pos_on:
+                nclip = 0
+                lim_notional = max_pos * nav_pre
+                if lim_notional < 0.0:
+                    lim_notional = 0.0
+                for i in range(n):
+                    lim = lim_notional / ps[i]
+                    if tgt[i] > lim:
+                        tgt[i] = lim
+                        nclip += 1
+                    elif tgt[i] < -lim:
+                        tgt[i] = -lim
+                        nclip += 1
+                if nclip > 0 and nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_MAX_POSITION
+                    ev_d[nev] = nclip
+                    nev += 1
+            if has_hedge:
+                expo = 0.0
+                for i in range(n):
+                    expo += abeta[s - 1, i] * tgt[i] * ps[i]
+                tgt[n] = -expo / ps[n]
+
+        # 4. proposed trade and its cost aggregates
+        S = 0.0
+        A = 0.0
+        B = 0.0
+        nnz = 0
+        for i in range(M):
+            x = tgt[i] - q[i]
+            dq[i] = x
+            if x != 0.0:
+                nnz += 1
+                v = ps[i] * x
+                S += v
+                A += lin * abs(v)
+                if use_impact:
+                    B += kimp[s, i] * ps[i] * x * x
+
+        # 5. kappa (self-financing through the cash account) or forced deleveraging
+        kap = 1.0
+        delta = 0.0
+        if nnz > 0 and not liquidate:
+            okc, loc, hic = kappa_interval(cash - min_cash, S, A, B, fixed_fee * nnz)
+            G = max_gross * nav_pre
+            okg, log_, hig = True, 0.0, 1.0
+            if gross_on:
+                g1 = _gross_at(q, dq, ps, 1.0)
+                okg, log_, hig = gross_interval(q, dq, ps, G, g0, g1)
+            lo = loc if loc > log_ else log_
+            hi = hic if hic < hig else hig
+            if okc and okg and lo <= hi and hi > 0.0:
+                kap = hi
+                if kap < 1.0 and nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_GROSS_CAP if hig < hic else EV_CASH_LIMIT
+                    ev_d[nev] = kap
+                    nev += 1
+            elif cash >= min_cash and (not gross_on or g0 <= G):
+                kap = 0.0
+                if nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_KAPPA_ZERO
+                    ev_d[nev] = 0.0
+                    nev += 1
+            else:
+                # forced deleveraging: scale every position by (1 - delta), smallest delta
+                # that restores the cash floor and the gross cap (see engine docs)
+                kap = 0.0
+                S2 = -val
+                A2 = lin * g0
+                B2 = 0.0
+                nnz2 = 0
+                for i in range(M):
+                    if q[i] != 0.0:
+                        nnz2 += 1
+                        if use_impact:
+                            B2 += kimp[s, i] * ps[i] * q[i] * q[i]
+                okd, lod, hid = kappa_interval(cash - min_cash, S2, A2, B2, fixed_fee * nnz2)
+                dg = 0.0
+                if gross_on and g0 > G:
+                    dg = 1.0 - G / g0 if G > 0.0 else 1.0
+                if cash >= min_cash:
+                    dc = 0.0
+                elif okd:
+                    dc = lod
+                else:
+                    dc = 1.0
+                delta = dc if dc > dg else dg
+                if delta > 1.0:
+                    delta = 1.0
+                if nnz2 == 0:
+                    delta = 0.0
+                for i in range(M):
+                    dq[i] = -delta * q[i]
+                if nev < cap_ev:
+                    ev_t[nev] = s
+                    ev_k[nev] = EV_FORCED_DELEVER
+                    ev_d[nev] = delta
+                    nev += 1
+                if (cash < min_cash and not okd) or (okd and delta > hid and cash < min_cash):
+                    if nev < cap_ev:
+                        ev_t[nev] = s
+                        ev_k[nev] = EV_CASH_SHORTFALL
+                        ev_d[nev] = cash - min_cash
+                        nev += 1
+                nnz = nnz2
+        if liquidate:
+            kap = 1.0
+
+        # 6. execute at P[s]: cash, costs, lots, positions
+        fees = 0.0
+        slip = 0.0
+        real = 0.0
+        turn = 0.0
+        scale = kap if delta == 0.0 else 1.0
+        if nnz > 0 and scale > 0.0:
+            for i in range(M):
+                x = scale * dq[i]
+                if x != 0.0:
+                    pi = ps[i]
+                    v = x * pi
+                    av = abs(v)
+                    f = lin_fee * av + fixed_fee
+                    sl = lin_slip * av
+                    if use_impact:
+                        sl += kimp[s, i] * pi * x * x
+                    cash -= v + f + sl
+                    turn += av
+                    fees += f
+                    slip += sl
+                    if lot_mode == LOTS_FIFO:
+                        real += fifo_trade(i, x, pi, s, f + sl, q[i], lot_q, lot_p, lot_bar,
+                                           lot_fu, head, count, basis)
+                    elif lot_mode == LOTS_AVERAGE:
+                        real += average_trade(i, x, pi, q[i], avg, basis)
+                    q[i] += x
+                    if store:
+                        tr_out[s, i] = x
+
+        # 7. end-of-bar state
+        val = 0.0
+        gross = 0.0
+        unreal = 0.0
+        for i in range(M):
+            v = q[i] * ps[i]
+            val += v
+            gross += abs(v)
+            if lot_mode != LOTS_NONE:
+                unreal += v - basis[i]
+            if store:
+                q_out[s, i] = q[i]
+        nav = cash + val
+        if nav > peak:
+            peak = nav
+        kappa_o[s] = kap
+        cash_o[s] = cash
+        nav_o[s] = nav
+        gross_o[s] = gross
+        net_o[s] = val
+        mtm_o[s] = mtm
+        fees_o[s] = fees
+        slip_o[s] = slip
+        fin_o[s] = fin
+        real_o[s] = real
+        unreal_o[s] = unreal
+        delev_o[s] = delta
+        turn_o[s] = turn
+
+        # 8. exec_lag = 1: decide now, trade at the next bar
+        if exec_lag == 1 and not stopped:
+            beff = beta * bscale[s - 1]
+            if nav_mode:
+                beff *= nav
+            mnvh_target(q[:n], pp[:n], ps[:n], W[s - 1], lam, beff, pend[:n])
+            has_pend = True
+    return nev
