@@ -1,0 +1,541 @@
+"""Single- and multiple-benchmark portfolio optimisation (SBP / MBP) in factor form.
+
+Problem (all annual decimals; ``a = w - w^T``, ``G = Fh B'`` with ``Fh' Fh = F``)::
+
+    maximise    alpha' w  -  c * 0.5 * ||w - h||_1                 (c: turnover penalty)
+    subject to  || [G a ; sqrt(s) * a] ||_2                <= te_total     market TE
+                || [Fh B'Y z ; sqrt(S) * z] ||_2           <= te_segment   segment TE (eq. 4)
+                || [G v_m ; sqrt(s) * v_m] ||_2            <= te_m * W_m   within TE (eq. 5)
+                W_m = sum_{i in G_m} w_i,   z = W - W^T,   v_m = w_{G_m} - W_m y**_m
+                W = W^T                                     segment neutral (eq. 6), default
+                sum w = 1, w >= 0                           fully invested, long-only (default)
+                w <= max_weight,  |w - w^T| <= max_active,  0.5 ||w - h||_1 <= max_turnover
+
+``Y`` holds the within-segment benchmark weights y**_m as columns and
+``S_m = sum_i (y**_mi)^2 s_i``.  The within-segment limit is seed eq. (5)
+``TE(y*_m - y**_m) <= te_m`` multiplied by ``W_m >= 0``: with segment neutrality
+W_m is the constant W^T_m (seed eq. 6); without it ``||L v_m|| <= te_m W_m`` is
+the perspective of the normalised constraint and still a second-order cone,
+so the problem stays convex (this goes beyond the seed, which fixes W_m).
+
+Every tracking-error limit is one second-order cone in factor form; the N x N
+covariance is never formed.  Limits and the turnover cap are cvxpy Parameters
+(DPP), so a frontier re-solves without recompiling.  An SBP is the same
+problem with only ``te_total`` (and no segment neutrality).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from pyxl.core.mbp.decompose import Decomposition, decompose
+from pyxl.core.mbp.model import MBPData
+from pyxl.errors import InfeasibleError, InputError
+
+__all__ = [
+    "Limits",
+    "LimitInfo",
+    "MBPResult",
+    "MBPProblem",
+    "optimize",
+    "frontier",
+    "diagnose",
+    "DEFAULT_SOLVER",
+    "FALLBACK_SOLVER",
+]
+
+DEFAULT_SOLVER = "CLARABEL"
+FALLBACK_SOLVER = "SCS"
+#: A limit counts as binding when the achieved value is within this relative distance.
+BINDING_RTOL = 1e-4
+_OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+_INFEASIBLE = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Constraints of one optimisation (annual decimals; None = no limit).
+
+    Attributes
+    ----------
+    te_total : market TE limit (SBP limit), e.g. 0.01 = 1 % a year.
+    te_segment : segment (allocation) TE limit, seed eq. (4); irrelevant when neutral.
+    te_within : per-segment within-segment TE limits, seed eq. (5); element m for
+        segment label m+1; None or NaN for no limit.
+    segment_neutral : hold each segment at its benchmark weight (seed eq. 6).
+    long_only, fully_invested : w >= 0 and sum w = 1.
+    max_weight : upper bound on each weight (None or >= 1: none).
+    max_active : bound on |w_i - w^T_i|.
+    holdings : current weights h (needed for the turnover limit or penalty).
+    max_turnover : one-way turnover limit 0.5 * sum |w - h|.
+    turnover_penalty : cost per unit of one-way turnover, in alpha units.
+    """
+
+    te_total: float | None = None
+    te_segment: float | None = None
+    te_within: tuple[float | None, ...] | None = None
+    segment_neutral: bool = True
+    long_only: bool = True
+    fully_invested: bool = True
+    max_weight: float | None = None
+    max_active: float | None = None
+    holdings: np.ndarray | None = field(default=None, repr=False)
+    max_turnover: float | None = None
+    turnover_penalty: float = 0.0
+
+    def within(self, m: int) -> float | None:
+        """Within-segment limit of segment index m (0-based), None when absent."""
+        if self.te_within is None or m >= len(self.te_within):
+            return None
+        v = self.te_within[m]
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    def structure(self, n_segments: int) -> tuple:
+        """Which limits exist: two Limits with equal structure share one compiled problem."""
+        return (
+            self.te_total is not None,
+            self.te_segment is not None and not self.segment_neutral,
+            tuple(self.within(m) is not None for m in range(n_segments)),
+            self.segment_neutral, self.long_only, self.fully_invested,
+            self.max_weight, self.max_active,
+            None if self.holdings is None else np.asarray(self.holdings, float).tobytes(),
+            self.max_turnover is not None, float(self.turnover_penalty),
+        )
+
+
+@dataclass(frozen=True)
+class LimitInfo:
+    """One tracking-error or turnover limit after a solve.
+
+    ``value`` is recomputed with numpy from the returned weights (not the
+    solver's numbers); ``shadow_price`` is d(optimal alpha)/d(limit), from the
+    cone's dual value, in alpha units per unit of the limit.
+    """
+
+    name: str
+    label: str
+    limit: float
+    value: float
+    binding: bool
+    shadow_price: float
+
+
+@dataclass(frozen=True)
+class MBPResult:
+    """Optimal weights and what they achieve."""
+
+    weights: np.ndarray
+    status: str
+    solver: str
+    active_alpha: float
+    objective: float
+    limits: tuple[LimitInfo, ...]
+    decomposition: Decomposition
+    solve_seconds: float
+
+    def binding(self) -> list[LimitInfo]:
+        """The limits that bind."""
+        return [lim for lim in self.limits if lim.binding]
+
+
+def _check_limits(data: MBPData, lim: Limits) -> None:
+    M = data.n_segments
+    for name, v in (("te_total", lim.te_total), ("te_segment", lim.te_segment)):
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise InputError(name, f"must be > 0, got {v:g}", "enter an annual TE such as 0.01")
+    if lim.te_within is not None:
+        if len(lim.te_within) != M:
+            raise InputError("te_segments", f"has {len(lim.te_within)} limits, expected {M}",
+                             "one limit (or a blank) per segment label 1..M")
+        for m in range(M):
+            v = lim.within(m)
+            if v is not None and v <= 0:
+                raise InputError("te_segments", f"item {m + 1} must be > 0, got {v:g}",
+                                 "enter an annual TE or leave it blank")
+    if lim.max_weight is not None and not lim.max_weight > 0:
+        raise InputError("max_weight", f"must be > 0, got {lim.max_weight:g}",
+                         "enter a weight such as 0.05")
+    if lim.max_active is not None and not lim.max_active > 0:
+        raise InputError("max_active", f"must be > 0, got {lim.max_active:g}",
+                         "enter a weight such as 0.02")
+    if lim.max_turnover is not None or lim.turnover_penalty:
+        if lim.holdings is None:
+            raise InputError("holdings", "are needed for a turnover limit or penalty",
+                             "enter the current weights")
+    if lim.holdings is not None and np.asarray(lim.holdings).size != data.n:
+        raise InputError("holdings", f"has {np.asarray(lim.holdings).size} values, "
+                         f"expected {data.n}", "one weight per asset")
+    if lim.max_turnover is not None and not lim.max_turnover >= 0:
+        raise InputError("max_turnover", f"must be >= 0, got {lim.max_turnover:g}",
+                         "enter a one-way turnover such as 0.1")
+    if lim.turnover_penalty < 0:
+        raise InputError("turnover_penalty", "must be >= 0", "enter a cost >= 0")
+    if (lim.te_total is None and lim.te_segment is None and lim.te_within is None
+            and not lim.long_only and lim.max_active is None):
+        raise InputError("te_total", "no risk limit given", "enter a market TE limit")
+
+
+def _solver_name(solver: str | None) -> str:
+    name = (solver or DEFAULT_SOLVER).strip().upper()
+    if name not in cp.installed_solvers():
+        raise InputError("solver", f"{name} is not installed",
+                         f"use one of {', '.join(cp.installed_solvers())}")
+    return name
+
+
+class MBPProblem:
+    """A compiled-once MBP/SBP problem whose limits are cvxpy Parameters.
+
+    Parameters
+    ----------
+    data : MBPData
+        Benchmark, segments and risk model.
+    alpha : (N,) array
+        Expected annual active return of each asset.
+    template : Limits
+        Fixes which limits exist (their values may change between solves).
+    """
+
+    def __init__(self, data: MBPData, alpha: np.ndarray, template: Limits) -> None:
+        alpha = np.asarray(alpha, dtype=float).ravel()
+        if alpha.size != data.n:
+            raise InputError("alpha", f"has {alpha.size} values, expected {data.n}",
+                             "one alpha per asset")
+        if not np.all(np.isfinite(alpha)):
+            raise InputError("alpha", "contains NaN or infinite values", "enter finite numbers")
+        _check_limits(data, template)
+        self.data, self.alpha, self.template = data, alpha, template
+        self._structure = template.structure(data.n_segments)
+        self._build(template)
+
+    # -- construction ---------------------------------------------------------------
+    def _build(self, lim: Limits) -> None:
+        d = self.data
+        N, M = d.n, d.n_segments
+        w = cp.Variable(N, name="w")
+        W = cp.Variable(M, name="W")
+        S = sp.csr_matrix((np.ones(N), (d.segment, np.arange(N))), shape=(M, N))
+        cons: list[Any] = [S @ w == W]
+        self._cons: dict[str, Any] = {}
+        self._params: dict[str, cp.Parameter] = {}
+        if lim.fully_invested:
+            cons.append(cp.sum(w) == 1)
+        if lim.long_only:
+            cons.append(w >= 0)
+        if lim.max_weight is not None and lim.max_weight < 1:
+            cons.append(w <= lim.max_weight)
+        if lim.max_active is not None:
+            cons += [w - d.bench_w <= lim.max_active, d.bench_w - w <= lim.max_active]
+        if lim.segment_neutral:
+            cons.append(W == d.seg_bench)
+        root = sp.vstack([sp.csr_matrix(d.G), sp.diags(d.sqrt_s)]).tocsr()
+        if lim.te_total is not None:
+            p = cp.Parameter(nonneg=True, name="te_total")
+            c = cp.SOC(p, root @ w - root @ d.bench_w)
+            self._params["te_total"], self._cons["te_total"] = p, c
+            cons.append(c)
+        if lim.te_segment is not None and not lim.segment_neutral:
+            Y = np.zeros((N, M))
+            Y[np.arange(N), d.segment] = d.y_bench
+            S_spec = np.bincount(d.segment, weights=d.y_bench**2 * d.spec_var, minlength=M)
+            seg_root = np.vstack([d.G @ Y, np.diag(np.sqrt(S_spec))])
+            p = cp.Parameter(nonneg=True, name="te_segment")
+            c = cp.SOC(p, seg_root @ (W - d.seg_bench))
+            self._params["te_segment"], self._cons["te_segment"] = p, c
+            cons.append(c)
+        for m in range(M):
+            if lim.within(m) is None:
+                continue
+            idx = d.members[m]
+            Gm = d.G[:, idx]
+            g = Gm @ d.y_bench[idx]
+            ss = d.sqrt_s[idx]
+            expr = cp.hstack([Gm @ w[idx] - g * W[m],
+                              cp.multiply(ss, w[idx]) - (ss * d.y_bench[idx]) * W[m]])
+            p = cp.Parameter(nonneg=True, name=f"te_within_{m + 1}")
+            c = cp.SOC(p * W[m], expr)
+            self._params[f"te_within_{m}"], self._cons[f"te_within_{m}"] = p, c
+            cons.append(c)
+        obj = self.alpha @ w
+        if lim.holdings is not None and (lim.max_turnover is not None or lim.turnover_penalty):
+            h = np.asarray(lim.holdings, dtype=float).ravel()
+            turn = 0.5 * cp.norm1(w - h)
+            if lim.max_turnover is not None:
+                p = cp.Parameter(nonneg=True, name="max_turnover")
+                c = turn <= p
+                self._params["max_turnover"], self._cons["max_turnover"] = p, c
+                cons.append(c)
+            if lim.turnover_penalty:
+                obj = obj - lim.turnover_penalty * turn
+        self._w, self._W, self._linear = w, W, [c for c in cons if c not in
+                                                self._cons.values()]
+        self.problem = cp.Problem(cp.Maximize(obj), cons)
+
+    def _set(self, lim: Limits) -> None:
+        if lim.structure(self.data.n_segments) != self._structure:
+            raise ValueError("limits differ in structure from the compiled problem")
+        _check_limits(self.data, lim)
+        for key, p in self._params.items():
+            if key == "te_total":
+                p.value = lim.te_total
+            elif key == "te_segment":
+                p.value = lim.te_segment
+            elif key == "max_turnover":
+                p.value = lim.max_turnover
+            else:
+                p.value = lim.within(int(key.rsplit("_", 1)[1]))
+
+    # -- solving --------------------------------------------------------------------
+    def _run(self, solver: str | None) -> tuple[str, str]:
+        """Solve with ``solver`` (default Clarabel, SCS fallback); return (status, solver)."""
+        name = _solver_name(solver)
+        tried = [name] if solver else [name, FALLBACK_SOLVER]
+        status, used = "solver_error", name
+        for s in tried:
+            if s not in cp.installed_solvers():
+                continue
+            used = s
+            try:
+                self.problem.solve(solver=s)
+                status = self.problem.status
+            except cp.error.SolverError:
+                status = "solver_error"
+            if status in (cp.OPTIMAL,) or status in _INFEASIBLE:
+                break
+        return status, used
+
+    def solve(self, limits: Limits | None = None, solver: str | None = None,
+              diagnose_infeasible: bool = True) -> MBPResult:
+        """Solve for the given limit values (same structure as the template).
+
+        Raises
+        ------
+        InfeasibleError
+            When the limits cannot be met together; the message names the limit
+            that cannot be met and its smallest feasible value.
+        """
+        lim = limits or self.template
+        self._set(lim)
+        t0 = time.perf_counter()
+        status, used = self._run(solver)
+        secs = time.perf_counter() - t0
+        if status in _INFEASIBLE:
+            if diagnose_infeasible:
+                raise diagnose(self.data, self.alpha, lim, solver=solver)
+            raise InfeasibleError("limits", "cannot be met together", "loosen them")
+        if status not in _OK or self._w.value is None:
+            raise InputError("solver", f"{used} failed ({status})",
+                             "try another solver or rescale the inputs")
+        w = np.asarray(self._w.value, dtype=float).copy()
+        if lim.long_only:
+            w = np.clip(w, 0.0, None)
+        return self._result(lim, w, status, used, secs)
+
+    def _result(self, lim: Limits, w: np.ndarray, status: str, used: str,
+                secs: float) -> MBPResult:
+        d = self.data
+        infos: list[LimitInfo] = []
+
+        def dual(key: str) -> float:
+            c = self._cons[key]
+            dv = c.dual_value
+            if dv is None:
+                return float("nan")
+            if isinstance(dv, list):
+                dv = dv[0]
+            return float(np.ravel(dv)[0])
+
+        def add(key: str, name: str, label: str, limit: float, value: float, scale: float = 1.0):
+            infos.append(LimitInfo(name, label, limit, value,
+                                   bool(value >= limit * (1 - BINDING_RTOL) - 1e-12),
+                                   dual(key) * scale))
+
+        if "te_total" in self._cons:
+            add("te_total", "te_total", "Market TE", float(lim.te_total),
+                d.te(w - d.bench_w))
+        if "te_segment" in self._cons:
+            add("te_segment", "te_segment", "Segment TE", float(lim.te_segment),
+                d.segment_te(w))
+        for m in range(d.n_segments):
+            key = f"te_within_{m}"
+            if key in self._cons:
+                Wm = float(w[d.members[m]].sum())
+                add(key, f"te_segments item {m + 1}", f"Within-segment TE {m + 1}",
+                    float(lim.within(m)), d.within_te(w, m), scale=Wm)
+        if "max_turnover" in self._cons:
+            h = np.asarray(lim.holdings, dtype=float).ravel()
+            add("max_turnover", "max_turnover", "Turnover", float(lim.max_turnover),
+                0.5 * float(np.abs(w - h).sum()))
+        return MBPResult(
+            weights=w, status=status, solver=used,
+            active_alpha=float(self.alpha @ (w - d.bench_w)),
+            objective=float(self.problem.value), limits=tuple(infos),
+            decomposition=decompose(d, w), solve_seconds=secs,
+        )
+
+    # -- helpers for the diagnosis --------------------------------------------------
+    def min_te(self, key: str, lim: Limits, solver: str | None = None) -> float | None:
+        """Smallest value of limit ``key`` reachable under every other constraint.
+
+        Returns None when the other constraints are infeasible on their own.
+        """
+        d = self.data
+        self._set(lim)
+        others = [c for k, c in self._cons.items() if k != key]
+        c = self._cons[key]
+        if key.startswith("te_within_"):
+            m = int(key.rsplit("_", 1)[1])
+            if lim.segment_neutral:
+                prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / d.seg_bench[m]),
+                                  self._linear + others)
+                return _solve_value(prob, solver)
+            return _bisect_within(self, key, lim, solver)
+        if key == "max_turnover":
+            h = np.asarray(lim.holdings, dtype=float).ravel()
+            prob = cp.Problem(cp.Minimize(0.5 * cp.norm1(self._w - h)), self._linear + others)
+        else:
+            prob = cp.Problem(cp.Minimize(cp.norm(c.args[1])), self._linear + others)
+        return _solve_value(prob, solver)
+
+
+def _solve_value(prob: cp.Problem, solver: str | None) -> float | None:
+    name = _solver_name(solver)
+    try:
+        prob.solve(solver=name)
+    except cp.error.SolverError:
+        prob.solve(solver=FALLBACK_SOLVER)
+    if prob.status in _INFEASIBLE:
+        return None
+    return float(prob.value)
+
+
+def _bisect_within(pb: MBPProblem, key: str, lim: Limits, solver: str | None) -> float | None:
+    """Smallest within-segment TE limit (perspective form) by bisection on its Parameter."""
+    p = pb._params[key]
+    feas = cp.Problem(cp.Minimize(0), pb.problem.constraints)
+    m = int(key.rsplit("_", 1)[1])
+    lo, hi = 0.0, max(float(lim.within(m)), 1e-4)
+    name = _solver_name(solver)
+
+    def ok(val: float) -> bool:
+        p.value = val
+        try:
+            feas.solve(solver=name)
+        except cp.error.SolverError:
+            return False
+        return feas.status in _OK
+
+    for _ in range(60):
+        if ok(hi):
+            break
+        lo, hi = hi, hi * 2.0
+        if hi > 100.0:
+            return None
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-4 * hi:
+            break
+    return hi
+
+
+def _limit_keys(data: MBPData, lim: Limits) -> list[tuple[str, str, str, float]]:
+    keys = []
+    if lim.te_total is not None:
+        keys.append(("te_total", "te_total", "market TE", lim.te_total))
+    if lim.te_segment is not None and not lim.segment_neutral:
+        keys.append(("te_segment", "te_segment", "segment TE", lim.te_segment))
+    for m in range(data.n_segments):
+        v = lim.within(m)
+        if v is not None:
+            keys.append((f"te_within_{m}", f"te_segments item {m + 1}",
+                         f"segment {m + 1} within-segment TE", v))
+    if lim.max_turnover is not None:
+        keys.append(("max_turnover", "max_turnover", "turnover", lim.max_turnover))
+    return keys
+
+
+def _linear_diagnosis(data: MBPData, lim: Limits) -> InfeasibleError | None:
+    """Name the linear constraint that makes the problem infeasible, if any."""
+    n = data.n
+    mw = lim.max_weight if lim.max_weight is not None and lim.max_weight < 1 else None
+    if mw is not None and lim.fully_invested and mw * n < 1 - 1e-12:
+        return InfeasibleError("max_weight", f"{mw:g} x {n} names < 1",
+                               f"raise it to at least {1 / n:.4g}")
+    if mw is not None and lim.segment_neutral:
+        for m in range(data.n_segments):
+            cnt = data.members[m].size
+            if mw * cnt < data.seg_bench[m] - 1e-12:
+                return InfeasibleError(
+                    "max_weight", f"segment {m + 1} needs {data.seg_bench[m]:.4g} over {cnt} "
+                    "names", f"raise it to at least {data.seg_bench[m] / cnt:.4g}")
+    return None
+
+
+def diagnose(data: MBPData, alpha: np.ndarray, lim: Limits,
+             solver: str | None = None) -> InfeasibleError:
+    """Explain why ``lim`` is infeasible: the limit that cannot be met and its minimum.
+
+    For each limit, the smallest value reachable under all the other
+    constraints is computed (minimise that TE subject to the rest); the limit
+    with the largest ratio minimum / limit is reported.  When the linear
+    constraints (budget, max weight, neutrality) are infeasible on their own,
+    that is reported instead.
+    """
+    lin = _linear_diagnosis(data, lim)
+    if lin is not None:
+        return lin
+    pb = MBPProblem(data, alpha, lim)
+    keys = _limit_keys(data, lim)
+    worst: tuple[float, str, str, float, float] | None = None
+    for key, name, label, limit in keys:
+        best = pb.min_te(key, lim, solver)
+        if best is None or best <= limit * (1 + 1e-6):
+            continue
+        ratio = best / limit
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, name, label, limit, best)
+    if worst is None:
+        # every limit is reachable on its own given the others: the linear part fails
+        return InfeasibleError("limits", "the weight constraints cannot be met together",
+                               "loosen max_weight, max_active or the turnover limit")
+    _, name, label, limit, best = worst
+    err = InfeasibleError(
+        name, f"{label} limit {limit:.4%} cannot be met; smallest feasible {best:.4%}",
+        "loosen this limit or the others")
+    err.smallest = best  # type: ignore[attr-defined]
+    return err
+
+
+def optimize(data: MBPData, alpha: np.ndarray, limits: Limits,
+             solver: str | None = None) -> MBPResult:
+    """Build and solve one SBP/MBP problem (see the module docstring).
+
+    Parameters
+    ----------
+    data : MBPData
+        From :func:`pyxl.core.mbp.model.make_data`.
+    alpha : (N,) array
+        Expected annual active returns (decimals).
+    limits : Limits
+        Tracking-error, weight and turnover limits.
+    solver : str, optional
+        Any installed cvxpy solver by name; default Clarabel with SCS as fallback.
+    """
+    return MBPProblem(data, alpha, limits).solve(limits, solver=solver)
+
+
+def frontier(data: MBPData, alpha: np.ndarray, template: Limits, te_values,
+             solver: str | None = None) -> list[MBPResult]:
+    """Solve along market-TE limits ``te_values``, compiling the problem once (DPP)."""
+    pb = MBPProblem(data, alpha, replace(template, te_total=float(te_values[0])))
+    return [pb.solve(replace(template, te_total=float(t)), solver=solver) for t in te_values]
