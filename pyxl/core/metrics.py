@@ -253,16 +253,19 @@ def backtest_metrics(
 ) -> dict[str, float]:
     """Metrics of an MNVH :class:`~pyxl.core.mnvh.BacktestResult`.
 
-    Traded notional is ``sum_i |trades_{i,t}| * prices_{i,t}`` (plus the hedge
-    leg's ``|hedge trade| * hedge price`` when the result carries one), costs
-    are ``fees + slippage`` and the gross trading PnL is ``sum MTM``.
+    Traded notional is the result's ``turnover`` column (``sum_i |dq_i| p_i``
+    per bar, hedge leg included) or, for results without it,
+    ``sum_i |trades_{i,t}| * prices_{i,t}`` plus ``|hedge trade| * hedge price``;
+    costs are ``fees + slippage`` and the gross trading PnL is ``sum MTM``.
     """
-    p = np.asarray(prices, dtype=float)
-    trades = np.asarray(result.trades, dtype=float)
-    tn = np.sum(np.abs(trades[:, : p.shape[1]]) * p, axis=1)
-    h_tr = getattr(result, "hedge_trades", None)
-    if h_tr is not None and hedge_prices is not None:
-        tn = tn + np.abs(np.asarray(h_tr, dtype=float)) * np.asarray(hedge_prices, dtype=float)
+    tn = getattr(result, "turnover", None)
+    if tn is None:
+        p = np.asarray(prices, dtype=float)
+        trades = np.asarray(result.trades, dtype=float)
+        tn = np.sum(np.abs(trades[:, : p.shape[1]]) * p, axis=1)
+        h_tr = getattr(result, "hedge_trades", None)
+        if h_tr is not None and hedge_prices is not None:
+            tn = tn + np.abs(np.asarray(h_tr, dtype=float)) * np.asarray(hedge_prices, float)
     return performance_metrics(
         np.asarray(result.nav, dtype=float),
         periods_per_year=periods_per_year,
@@ -270,7 +273,7 @@ def backtest_metrics(
         benchmark=benchmark,
         gross_exposure=np.asarray(result.gross, dtype=float),
         net_exposure=np.asarray(result.net, dtype=float),
-        traded_notional=tn,
+        traded_notional=np.asarray(tn, dtype=float),
         costs=float(np.sum(result.fees) + np.sum(result.slippage)),
         gross_pnl=float(np.sum(result.mtm)),
     )
