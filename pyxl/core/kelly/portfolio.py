@@ -80,7 +80,7 @@ def _check_limits(n: int, max_leverage: float | None, long_only: bool,
 
 def _solve(prob: cp.Problem, what: str) -> None:
     try:
-        prob.solve(solver=cp.CLARABEL)
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
     except cp.error.SolverError:
         prob.solve(solver=cp.SCS, eps=1e-9, max_iters=200_000)
     if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
