@@ -1,0 +1,351 @@
+"""Pure-Python reference of the MNVH + Ledger-SPT backtest (same semantics as the engine).
+
+Written independently of the numba kernel (plain floats and lists, its own kappa
+search, ``collections.deque`` FIFO lots) so tests can compare two
+implementations, and the benchmark can measure the speed-up of the engine over
+straightforward Python.  See :mod:`pyxl.core.mnvh.engine` for the semantics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyxl.core.mnvh.engine import MNVHConfig, rolling_vol
+
+__all__ = ["ReferenceResult", "reference_backtest"]
+
+
+@dataclass
+class ReferenceResult:
+    """Same per-bar columns as :class:`~pyxl.core.mnvh.engine.BacktestResult` (numpy arrays)."""
+
+    q: np.ndarray
+    trades: np.ndarray
+    hedge_q: np.ndarray | None
+    kappa: np.ndarray
+    delever: np.ndarray
+    cash: np.ndarray
+    nav: np.ndarray
+    gross: np.ndarray
+    net: np.ndarray
+    mtm: np.ndarray
+    fees: np.ndarray
+    slippage: np.ndarray
+    financing: np.ndarray
+    realised: np.ndarray
+    unrealised: np.ndarray
+    turnover: np.ndarray
+    events: list
+
+
+def _cash_feasible_set(slack, S, A, B, F):
+    """(lo, hi) of positive kappas with slack - F - k(S+A) - k^2 B >= 0, or None."""
+    c0 = slack - F
+    D = S + A
+
+    def g(k):
+        return c0 - k * D - k * k * B
+
+    if B == 0.0:
+        if D > 0.0:
+            if c0 <= 0.0:
+                return None
+            hi = min(1.0, c0 / D)
+            while hi > 0.0 and g(hi) < 0.0:
+                hi = math.nextafter(hi, 0.0)
+            return (0.0, hi) if hi > 0.0 else None
+        if D < 0.0:
+            if c0 >= 0.0:
+                return (0.0, 1.0)
+            lo = c0 / D
+            while lo <= 1.0 and g(lo) < 0.0:
+                lo = math.nextafter(lo, 2.0)
+            return (lo, 1.0) if lo <= 1.0 else None
+        return (0.0, 1.0) if c0 >= 0.0 else None
+    top = min(1.0, max(0.0, -D / (2.0 * B)))
+    if g(top) < 0.0 or (top == 0.0 and c0 <= 0.0):
+        return None
+
+    def last_ok(ok, bad):
+        for _ in range(200):
+            mid = 0.5 * (ok + bad)
+            if mid in (ok, bad):
+                break
+            if g(mid) >= 0.0:
+                ok = mid
+            else:
+                bad = mid
+        return ok
+
+    hi = 1.0 if g(1.0) >= 0.0 else last_ok(top, 1.0)
+    lo = 0.0 if c0 >= 0.0 else last_ok(top, 0.0)
+    return (lo, hi) if hi > 0.0 else None
+
+
+def _gross_set(q, dq, p, cap, g0, g1):
+    def f(k):
+        return sum(abs(a + k * b) * c for a, b, c in zip(q, dq, p, strict=True))
+
+    def last_ok(ok, bad):
+        for _ in range(200):
+            mid = 0.5 * (ok + bad)
+            if mid in (ok, bad):
+                break
+            if f(mid) <= cap:
+                ok = mid
+            else:
+                bad = mid
+        return ok
+
+    if g0 <= cap and g1 <= cap:
+        return (0.0, 1.0)
+    if g0 <= cap:
+        hi = last_ok(0.0, 1.0)
+        return (0.0, hi) if hi > 0.0 else None
+    if g1 <= cap:
+        return (last_ok(1.0, 0.0), 1.0)
+    a, b = 0.0, 1.0
+    r = 0.6180339887498949
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(80):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = f(d)
+    km = c if fc <= fd else d
+    if f(km) > cap:
+        return None
+    return (last_ok(km, 0.0), last_ok(km, 1.0))
+
+
+class _Fifo:
+    def __init__(self):
+        self.lots = deque()  # [qty, price]
+        self.basis = 0.0
+
+    def trade(self, q_before, x, p):
+        real = 0.0
+        rem = x
+        if q_before != 0.0 and (q_before > 0.0) != (x > 0.0):
+            while self.lots and rem != 0.0:
+                lot = self.lots[0]
+                if abs(rem) >= abs(lot[0]):
+                    real += lot[0] * (p - lot[1])
+                    self.basis -= lot[0] * lot[1]
+                    rem += lot[0]
+                    self.lots.popleft()
+                else:
+                    real += -rem * (p - lot[1])
+                    self.basis += rem * lot[1]
+                    lot[0] += rem
+                    rem = 0.0
+            if not self.lots:
+                self.basis = 0.0
+        if rem != 0.0:
+            self.lots.append([rem, p])
+            self.basis += rem * p
+        return real
+
+
+class _Average:
+    def __init__(self):
+        self.avg = 0.0
+        self.basis = 0.0
+
+    def trade(self, q_before, x, p):
+        real = 0.0
+        q_after = q_before + x
+        if q_before == 0.0 or (q_before > 0.0) == (x > 0.0):
+            self.avg = (abs(q_before) * self.avg + abs(x) * p) / (abs(q_before) + abs(x))
+        elif abs(x) <= abs(q_before):
+            real = -x * (p - self.avg)
+            if abs(x) == abs(q_before) or q_after == 0.0:
+                self.avg = 0.0
+                q_after = 0.0
+        else:
+            real = q_before * (p - self.avg)
+            self.avg = p
+        self.basis = q_after * self.avg
+        return real
+
+
+def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scale=None,
+                       hedge_prices=None, asset_betas=None, adv=None, vol=None
+                       ) -> ReferenceResult:
+    """Backtest in plain Python; arguments as :func:`~pyxl.core.mnvh.engine.run_backtest`."""
+    cfg = MNVHConfig() if config is None else config
+    P = np.asarray(prices, dtype=float)
+    T, N = P.shape
+    W = np.broadcast_to(np.asarray(weights, dtype=float), (T, N)).tolist()
+    bscale = [1.0] * T if beta_scale is None else [float(v) for v in beta_scale]
+    hedged = hedge_prices is not None
+    M = N + (1 if hedged else 0)
+    rows = P.tolist()
+    if hedged:
+        h = [float(v) for v in hedge_prices]
+        rows = [r + [h[s]] for s, r in enumerate(rows)]
+        betas_hedge = (np.ones((T, N)) if asset_betas is None else
+                       np.broadcast_to(np.asarray(asset_betas, dtype=float), (T, N))).tolist()
+    fm = cfg.fees
+    kimp = None
+    if fm.impact_coef > 0.0:
+        V = rolling_vol(P) if vol is None else np.broadcast_to(np.asarray(vol, float), (T, N))
+        A_ = np.broadcast_to(np.asarray(adv, dtype=float), (T, N))
+        kimp = [list(fm.impact_coef * V[s] / A_[s]) + ([0.0] if hedged else [])
+                for s in range(T)]
+    cash_rate, debit_rate, borrow_rate = fm.per_period()
+    fee_r, spread_r, fixed = fm.fee_rate, fm.half_spread, fm.fixed_fee
+    gross_cap = math.inf if cfg.max_gross is None else cfg.max_gross
+    pos_cap = math.inf if cfg.max_position is None else cfg.max_position
+    dd = cfg.drawdown_stop
+    books = [_Fifo() if cfg.lot_method == "fifo" else _Average() for _ in range(M)]
+
+    q = [0.0] * M
+    cash = cfg.cash0
+    peak = cash
+    stopped = False
+    pending = None
+    events = []
+    out = {k: [0.0] * T for k in ("kappa", "delever", "cash", "nav", "gross", "net", "mtm",
+                                 "fees", "slippage", "financing", "realised", "unrealised",
+                                 "turnover")}
+    out["kappa"][0] = math.nan
+    out["cash"][0] = out["nav"][0] = cash
+    q_hist = [[0.0] * M]
+    tr_hist = [[0.0] * M]
+
+    def signal(qq, s, nav_value):
+        b = cfg.beta * bscale[s - 1] * (nav_value if cfg.beta_mode == "nav" else 1.0)
+        prev, now, w = rows[s - 1], rows[s], W[s - 1]
+        rets = [now[i] / prev[i] - 1.0 for i in range(N)]
+        R = sum(w[i] * rets[i] for i in range(N))
+        return [cfg.lam * qq[i] + b * (w[i] / prev[i]) * (R - rets[i]) for i in range(N)]
+
+    for s in range(1, T):
+        prev, now = rows[s - 1], rows[s]
+        fin = cash * (cash_rate if cash >= 0.0 else debit_rate)
+        fin -= borrow_rate * sum(-q[i] * prev[i] for i in range(M) if q[i] < 0.0)
+        mtm = sum(q[i] * (now[i] - prev[i]) for i in range(M) if q[i] != 0.0)
+        cash += fin
+        value = sum(q[i] * now[i] for i in range(M) if q[i] != 0.0)
+        g0 = sum(abs(q[i] * now[i]) for i in range(M) if q[i] != 0.0)
+        nav_pre = cash + value
+        liquidate = False
+        if not stopped:
+            if nav_pre <= 0.0:
+                stopped = liquidate = True
+                events.append((s, "insolvent", nav_pre))
+            elif dd is not None and nav_pre < peak * (1.0 - dd):
+                stopped = liquidate = True
+                events.append((s, "drawdown_stop", 1.0 - nav_pre / peak))
+        if stopped:
+            target = [0.0] * M
+        else:
+            if cfg.exec_lag == 0:
+                target = signal(q, s, nav_pre)
+            elif pending is not None:
+                target = list(pending)
+            else:
+                target = q[:N]
+            if pos_cap < math.inf:
+                clipped = 0
+                for i in range(N):
+                    lim = max(pos_cap * nav_pre, 0.0) / now[i]
+                    if target[i] > lim:
+                        target[i] = lim
+                        clipped += 1
+                    elif target[i] < -lim:
+                        target[i] = -lim
+                        clipped += 1
+                if clipped:
+                    events.append((s, "max_position", float(clipped)))
+            if hedged:
+                b = betas_hedge[s - 1]
+                target = target + [-sum(b[i] * target[i] * now[i] for i in range(N)) / now[N]]
+        dq = [target[i] - q[i] for i in range(M)]
+        moving = [i for i in range(M) if dq[i] != 0.0]
+        S = sum(now[i] * dq[i] for i in moving)
+        A = sum((fee_r + spread_r) * abs(now[i] * dq[i]) for i in moving)
+        B = sum(kimp[s][i] * now[i] * dq[i] ** 2 for i in moving) if kimp else 0.0
+        kappa, delta = 1.0, 0.0
+        if moving and not liquidate:
+            cset = _cash_feasible_set(cash - cfg.min_cash, S, A, B, fixed * len(moving))
+            gset = (0.0, 1.0)
+            cap = gross_cap * nav_pre
+            if gross_cap < math.inf:
+                g1 = sum(abs(q[i] + dq[i]) * now[i] for i in range(M))
+                gset = _gross_set(q, dq, now, cap, g0, g1)
+            if (cset is not None and gset is not None and max(cset[0], gset[0])
+                    <= min(cset[1], gset[1]) and min(cset[1], gset[1]) > 0.0):
+                kappa = min(cset[1], gset[1])
+                if kappa < 1.0:
+                    events.append((s, "gross_cap" if gset[1] < cset[1] else "cash_limit", kappa))
+            elif cash >= cfg.min_cash and (gross_cap == math.inf or g0 <= cap):
+                kappa = 0.0
+                events.append((s, "kappa_zero", 0.0))
+            else:
+                kappa = 0.0
+                held = [i for i in range(M) if q[i] != 0.0]
+                B2 = sum(kimp[s][i] * now[i] * q[i] ** 2 for i in held) if kimp else 0.0
+                dset = _cash_feasible_set(cash - cfg.min_cash, -value,
+                                          (fee_r + spread_r) * g0, B2, fixed * len(held))
+                d_gross = 0.0
+                if gross_cap < math.inf and g0 > cap:
+                    d_gross = 1.0 - cap / g0 if cap > 0.0 else 1.0
+                if cash >= cfg.min_cash:
+                    d_cash = 0.0
+                else:
+                    d_cash = dset[0] if dset is not None else 1.0
+                delta = min(1.0, max(d_cash, d_gross)) if held else 0.0
+                dq = [-delta * q[i] for i in range(M)]
+                moving = held
+                events.append((s, "forced_delever", delta))
+                if cash < cfg.min_cash and (dset is None or delta > dset[1]):
+                    events.append((s, "cash_shortfall", cash - cfg.min_cash))
+        if liquidate:
+            kappa = 1.0
+        step = kappa if delta == 0.0 else 1.0
+        fees = slip = real = turn = 0.0
+        trades = [0.0] * M
+        if moving and step > 0.0:
+            for i in range(M):
+                x = step * dq[i]
+                if x == 0.0:
+                    continue
+                notional = x * now[i]
+                f = fee_r * abs(notional) + fixed
+                sl = spread_r * abs(notional) + (kimp[s][i] * now[i] * x * x if kimp else 0.0)
+                cash -= notional + f + sl
+                fees += f
+                slip += sl
+                turn += abs(notional)
+                real += books[i].trade(q[i], x, now[i])
+                q[i] += x
+                trades[i] = x
+        value = sum(q[i] * now[i] for i in range(M))
+        nav = cash + value
+        peak = max(peak, nav)
+        for k, v in (("kappa", kappa), ("delever", delta), ("cash", cash), ("nav", nav),
+                     ("gross", sum(abs(q[i] * now[i]) for i in range(M))), ("net", value),
+                     ("mtm", mtm), ("fees", fees), ("slippage", slip), ("financing", fin),
+                     ("realised", real), ("turnover", turn),
+                     ("unrealised", sum(q[i] * now[i] - books[i].basis for i in range(M)))):
+            out[k][s] = v
+        q_hist.append(list(q))
+        tr_hist.append(trades)
+        if cfg.exec_lag == 1 and not stopped:
+            pending = signal(q, s, nav)
+    qa = np.array(q_hist)
+    ta = np.array(tr_hist)
+    arrays = {k: np.array(v) for k, v in out.items()}
+    return ReferenceResult(q=qa[:, :N], trades=ta[:, :N], hedge_q=qa[:, N] if hedged else None,
+                           events=events, **arrays)
