@@ -1,5 +1,118 @@
-"""Excel formulas for the mbp engine (filled in by its issue)."""
+"""Excel formulas for the multiple-benchmark optimiser (seed 004).
+
+Units: every TE, variance and alpha is annual and decimal (0.01 = 1 % a year);
+``spec_var`` holds variances (0.09 = 30 % vol squared), ``factor_cov`` the
+annual factor covariance.  Segment labels are whole numbers 1..M.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+import numpy as np
+import xlwings as xw
+
+from pyxl.core.mbp.decompose import decompose
+from pyxl.core.mbp.model import MBPData, make_data
+from pyxl.core.mbp.optimize import Limits, optimize
+from pyxl.errors import InputError
+from pyxl.xl.cache import memoize
+from pyxl.xl.convert import (
+    excel_formula,
+    is_missing,
+    table,
+    to_bool,
+    to_float,
+    to_matrix,
+    to_vector,
+    vector_like,
+)
+
+__all__ = ["MBP_OPTIMIZE", "MBP_REPORT"]
+
+
+def _inputs(bench_w: Any, segment: Any, exposures: Any, factor_cov: Any, spec_var: Any
+            ) -> tuple[np.ndarray, ...]:
+    wT = to_vector(bench_w, "bench_w", nonnegative=True)
+    n = wT.size
+    seg = to_vector(segment, "segment", length=n)
+    B = to_matrix(exposures, "exposures")
+    if B.shape[0] != n and B.shape[1] == n and n > 1:
+        raise InputError("exposures", f"is {B.shape[0]}x{B.shape[1]}",
+                         "one row per asset, one column per factor")
+    if B.shape[0] != n:
+        raise InputError("exposures", f"has {B.shape[0]} rows, expected {n}",
+                         "one row per asset")
+    k = B.shape[1]
+    F = to_matrix(factor_cov, "factor_cov", shape=(k, k))
+    s = to_vector(spec_var, "spec_var", length=n, nonnegative=True)
+    return wT, seg, B, F, s
+
+
+@memoize(maxsize=16)
+def _data(wT: np.ndarray, seg: np.ndarray, B: np.ndarray, F: np.ndarray,
+          s: np.ndarray) -> MBPData:
+    return make_data(wT, seg, B, F, s)
+
+
+@memoize(maxsize=32)
+def _solve(alpha: np.ndarray, wT: np.ndarray, seg: np.ndarray, B: np.ndarray, F: np.ndarray,
+           s: np.ndarray, te_total: float, te_within: tuple, neutral: bool,
+           max_weight: float) -> np.ndarray:
+    data = _data(wT, seg, B, F, s)
+    lim = Limits(te_total=te_total, te_within=te_within or None, segment_neutral=neutral,
+                 max_weight=None if max_weight >= 1 else max_weight)
+    return optimize(data, alpha, lim).weights
+
+
+@xw.func(category="PyXL")
+@xw.arg("alpha", ndim=2, doc="Expected annual active return per asset, decimal (0.02 = 2 %).")
+@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset.")
+@xw.arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
+@xw.arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
+@xw.arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
+@xw.arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared, 0.09 = 30 %).")
+@xw.arg("te_total", doc="Market TE limit, annual decimal (0.01 = 1 %).")
+@xw.arg("te_segments", ndim=2,
+        doc="Optional within-segment TE limits, one per label 1..M; blank = no limit.")
+@xw.arg("segment_neutral", doc="TRUE (default): hold each segment at its benchmark weight.")
+@xw.arg("max_weight", doc="Optional maximum weight per asset (default 1 = none).")
+@excel_formula
+def MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total,
+                 te_segments=None, segment_neutral=True, max_weight=1):
+    """Long-only, fully invested weights maximising alpha under market and within-segment TE limits."""  # noqa: E501
+    wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
+    a = to_vector(alpha, "alpha", length=wT.size)
+    te = to_float(te_total, "te_total", lo=0.0, lo_open=True)
+    if te >= 1.0:
+        raise InputError("te_total", f"{te:g} is 100 % or more",
+                         "enter an annual decimal such as 0.01 for 1 %")
+    M = _data(wT, seg, B, F, s).n_segments  # validates the inputs first
+    within: tuple = ()
+    if not is_missing(te_segments):
+        lims = to_vector(te_segments, "te_segments", allow_blank=True)
+        if lims.size != M:
+            raise InputError("te_segments", f"has {lims.size} limits, expected {M}",
+                             "one limit (or a blank) per segment label 1..M")
+        within = tuple(None if not np.isfinite(v) else float(v) for v in lims)
+    neutral = to_bool(segment_neutral, "segment_neutral", default=True)
+    mw = to_float(max_weight, "max_weight", default=1.0, lo=0.0, lo_open=True)
+    w = _solve(a, wT, seg, B, F, s, te, within, neutral, mw)
+    return vector_like(w, bench_w)
+
+
+@xw.func(category="PyXL")
+@xw.arg("weights", ndim=2, doc="Portfolio weights per asset, e.g. the output of MBP_OPTIMIZE.")
+@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset.")
+@xw.arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
+@xw.arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
+@xw.arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
+@xw.arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared).")
+@excel_formula
+def MBP_REPORT(weights, bench_w, segment, exposures, factor_cov, spec_var):
+    """TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check."""  # noqa: E501
+    wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
+    data = _data(wT, seg, B, F, s)
+    w = to_vector(weights, "weights", length=wT.size)
+    rows = decompose(data, w).rows()
+    return table([r[0] for r in rows], [r[1] for r in rows])
