@@ -1,5 +1,260 @@
-"""Excel formulas for MNVH backtests (filled in by its issue)."""
+"""``=MNVH_BACKTEST(prices, ...)``: a full MNVH + Ledger-SPT backtest in one cell.
+
+Returns the metrics table (labels in the first column, values in the second)
+so users can put ``lam`` and ``beta`` in cells and drive What-If data tables;
+``metric`` picks a single value instead.  Argument order is stable: new
+arguments are only ever appended.
+
+Price table rules (documented in docs/mnvh.md):
+
+* a first row containing text is a header of tickers;
+* a first column is a date column (and ignored for the numbers) when its data
+  cells are dates or text, or when the header's first cell is blank or one of
+  ``Date``, ``Time``, ``Datetime``, ``Timestamp``, ``Day``, ``Period``;
+* with a date column, rows in descending date order (newest first, as many
+  downloads are) are put in ascending order; unordered dates are an error;
+* trailing blank rows are ignored; any other blank, text or price <= 0 is an
+  error naming its row and column.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlwings as xw
+
+from pyxl.core.metrics import METRICS, backtest_metrics
+from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM
+from pyxl.core.mnvh.ablation import (
+    DEFAULT_FEE_RATE,
+    DEFAULT_HALF_SPREAD,
+    build_inputs,
+    research_config,
+    run_strategy,
+)
+from pyxl.core.mnvh.estimation import rolling_rho
+from pyxl.core.mnvh.weights import SCHEMES
+from pyxl.errors import InputError
+from pyxl.xl.cache import memoize
+from pyxl.xl.convert import (
+    excel_formula,
+    is_missing,
+    table,
+    to_bool,
+    to_choice,
+    to_float,
+    to_int,
+    to_matrix,
+    to_vector,
+)
+
+__all__ = ["MNVH_BACKTEST", "parse_price_table"]
+
+_DATE_HEADERS = {"", "date", "dates", "time", "datetime", "timestamp", "day", "period"}
+
+#: Extra rows after the metrics of :data:`pyxl.core.metrics.METRICS`.
+EXTRA = {
+    "identity_residual": "Ledger identity residual (max rel.)",
+    "risk_events": "Risk events",
+    "mean_rho": "Mean rho (rolling, clipped)",
+}
+
+
+def _is_text(cell: Any) -> bool:
+    if not isinstance(cell, str) or not cell.strip():
+        return False
+    try:
+        float(cell.replace(",", ""))
+    except ValueError:
+        return True
+    return False
+
+
+def _is_date(cell: Any) -> bool:
+    return isinstance(cell, (dt.date, dt.datetime, pd.Timestamp, np.datetime64))
+
+
+def _rows(value: Any) -> list[list[Any]]:
+    if isinstance(value, pd.DataFrame):
+        return [list(value.columns)] + value.to_numpy(dtype=object).tolist()
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 2 else [[v] for v in value.tolist()]
+    if not isinstance(value, (list, tuple)):
+        return [[value]]
+    if value and not isinstance(value[0], (list, tuple)):
+        return [[v] for v in value]
+    return [list(r) for r in value]
+
+
+def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
+                      ) -> tuple[np.ndarray, list[str] | None]:
+    """Prices ``(T, N)`` and tickers (or None) from an Excel range (see module rules)."""
+    if is_missing(value):
+        raise InputError(name, "is empty", "select a range of prices")
+    rows = _rows(value)
+    while rows and is_missing(rows[-1]):
+        rows.pop()
+    header = None
+    if rows and any(_is_text(c) for c in rows[0]):
+        header = ["" if c is None else str(c).strip() for c in rows[0]]
+        rows = rows[1:]
+    if not rows:
+        raise InputError(name, "has a header but no prices", "select the price rows too")
+    ncols = max(len(r) for r in rows)
+    first = [r[0] if r else None for r in rows]
+    filled = [c for c in first if not (c is None or (isinstance(c, str) and not c.strip()))]
+    date_col = ncols >= 2 and (
+        (filled and all(_is_date(c) or _is_text(c) for c in filled))
+        or (header is not None and header[0].lower() in _DATE_HEADERS)
+    )
+    if date_col:
+        rows = [r[1:] for r in rows]
+        if header is not None:
+            header = header[1:]
+        try:
+            stamps = pd.to_datetime(pd.Series(first), errors="coerce")
+        except (TypeError, ValueError):
+            stamps = pd.Series([pd.NaT] * len(first))
+        if stamps.notna().all() and len(stamps) > 1:
+            if stamps.is_monotonic_decreasing and not stamps.is_monotonic_increasing:
+                rows = rows[::-1]
+            elif not stamps.is_monotonic_increasing:
+                raise InputError(name, "dates are not in order",
+                                 "sort the table by date (oldest first)")
+    prices = to_matrix(rows, name, min_rows=min_rows, positive=True)
+    if header is not None and len(header) != prices.shape[1]:
+        header = None
+    return prices, header
+
+
+def _opt(value: Any, name: str, **kw) -> float | None:
+    return None if is_missing(value) else to_float(value, name, **kw)
+
+
+@memoize(maxsize=32)
+def _backtest(prices: np.ndarray, weights: Any, benchmark: np.ndarray | None,
+              hedge: bool, throttle: bool, cfg_kwargs: tuple) -> tuple:
+    """Run the backtest on converted inputs; ``(keys, values)`` in display order."""
+    kw = dict(cfg_kwargs)
+    ppy = kw["periods_per_year"]
+    config = research_config(**kw)
+    inputs = build_inputs(prices, weights, benchmark=benchmark, hedge=hedge, throttle=throttle)
+    res = run_strategy(prices, config, inputs)
+    m = backtest_metrics(res, prices, benchmark=benchmark, periods_per_year=ppy)
+    m["identity_residual"] = float(res.identity_residual())
+    m["risk_events"] = float(len(res.risk_events))
+    T = prices.shape[0]
+    rho = rolling_rho(prices, inputs.weights, window=min(252, max(2, T - 2)),
+                      min_periods=min(60, max(2, T - 2)))
+    m["mean_rho"] = float(np.nanmean(rho)) if np.isfinite(rho).any() else math.nan
+    keys = tuple(list(METRICS) + list(EXTRA))
+    return keys, tuple(m[k] for k in keys)
+
+
+def _labels() -> dict[str, str]:
+    return {**METRICS, **EXTRA}
+
+
+def _pick_metric(metric: Any) -> str | None:
+    if is_missing(metric):
+        return None
+    text = str(metric).strip().lower()
+    for key, label in _labels().items():
+        if text in (key, label.lower()):
+            return key
+    raise InputError("metric", f"{str(metric)[:30]!r} is not a metric name",
+                     "use a label of the table, e.g. Sharpe, or leave blank")
+
+
+@xw.func(category="PyXL")
+@xw.arg("prices", ndim=2, doc="T x N prices > 0, oldest first; header row of tickers and a date "
+        "column allowed.")
+@xw.arg("lam", doc=f"Inventory decay lambda in [0, 1]; default {DEFAULT_LAM:g}.")
+@xw.arg("beta", doc=f"Trading intensity; nav mode: multiple of NAV (default {DEFAULT_BETA:g}), "
+        "absolute: currency.")
+@xw.arg("weights", ndim=2, doc='"equal" (default), "invvol", "markowitz", or one weight per '
+        "asset (sum 1).")
+@xw.arg("fee_rate", doc="Commission, fraction of traded notional; default 0.0005 (5 bp).")
+@xw.arg("half_spread", doc="Half spread paid per trade, fraction of price; default 0.0001.")
+@xw.arg("benchmark", ndim=2, doc="Benchmark prices, T rows (header/date column allowed); for "
+        "beta, correlation and the hedge.")
+@xw.arg("hedge", doc="TRUE: beta-neutral hedge in the benchmark; default FALSE.")
+@xw.arg("throttle", doc="TRUE: scale beta down when rolling rho is low; default FALSE.")
+@xw.arg("beta_mode", doc='"nav" (default: beta x NAV) or "absolute" (eq. 1, currency).')
+@xw.arg("cash0", doc="Starting cash, the only capital; default 1,000,000.")
+@xw.arg("max_gross", doc="Cap on gross exposure, multiple of NAV; blank = none.")
+@xw.arg("max_position", doc="Cap on each position's notional, fraction of NAV; blank = none.")
+@xw.arg("drawdown_stop", doc="Liquidate and stop at this drawdown (0.2 = 20 %); blank = none.")
+@xw.arg("exec_lag", doc="0 (default): trade at the bar the signal is known; 1: next bar.")
+@xw.arg("fixed_fee", doc="Fixed fee per non-zero trade, currency; default 0.")
+@xw.arg("borrow_rate", doc="Annual borrow fee on short notional, decimal; default 0.")
+@xw.arg("cash_rate", doc="Annual interest on cash (paid on negative cash too); default 0.")
+@xw.arg("min_cash", doc="Cash floor after each trade and costs, currency; default 0.")
+@xw.arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
+@xw.arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
+@excel_formula
+def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
+                  fee_rate=DEFAULT_FEE_RATE, half_spread=DEFAULT_HALF_SPREAD, benchmark=None,
+                  hedge=False, throttle=False, beta_mode="nav", cash0=1_000_000.0,
+                  max_gross=None, max_position=None, drawdown_stop=None, exec_lag=0,
+                  fixed_fee=0.0, borrow_rate=0.0, cash_rate=0.0, min_cash=0.0,
+                  periods_per_year=252, metric=None):
+    """MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows."""
+    p, _ = parse_price_table(prices, "prices")
+    T, N = p.shape
+    if is_missing(weights):
+        w_spec: Any = "equal"
+    elif isinstance(weights, str) or (
+        isinstance(weights, (list, tuple)) and len(weights) == 1 and len(weights[0]) == 1
+        and isinstance(weights[0][0], str)
+    ):
+        text = weights if isinstance(weights, str) else weights[0][0]
+        w_spec = to_choice(text, "weights", SCHEMES, default="equal")
+    else:
+        w_spec = to_vector(weights, "weights", length=N)
+        if abs(w_spec.sum() - 1.0) > 1e-6:
+            raise InputError("weights", f"sum to {w_spec.sum():.6g}, expected 1",
+                             "rescale them to sum to 1")
+    bench = None
+    if not is_missing(benchmark):
+        bm, _ = parse_price_table(benchmark, "benchmark", min_rows=1)
+        if bm.shape[1] != 1:
+            raise InputError("benchmark", f"has {bm.shape[1]} columns", "select one column")
+        if bm.shape[0] != T:
+            raise InputError("benchmark", f"has {bm.shape[0]} rows, prices have {T}",
+                             "select the same dates")
+        bench = bm[:, 0]
+    hedge_b = to_bool(hedge, "hedge", default=False)
+    if hedge_b and bench is None:
+        raise InputError("benchmark", "is blank but hedge is TRUE", "give benchmark prices")
+    ppy = to_int(periods_per_year, "periods_per_year", default=252, lo=1)
+    cfg = {
+        "lam": to_float(lam, "lam", default=DEFAULT_LAM, lo=0.0, hi=1.0),
+        "beta": to_float(beta, "beta", default=DEFAULT_BETA, lo=0.0),
+        "beta_mode": to_choice(beta_mode, "beta_mode", ("nav", "absolute"), default="nav"),
+        "cash0": to_float(cash0, "cash0", default=1_000_000.0, lo=0.0, lo_open=True),
+        "min_cash": to_float(min_cash, "min_cash", default=0.0),
+        "max_gross": _opt(max_gross, "max_gross", lo=0.0, lo_open=True),
+        "max_position": _opt(max_position, "max_position", lo=0.0, lo_open=True),
+        "drawdown_stop": _opt(drawdown_stop, "drawdown_stop", lo=0.0, hi=1.0, lo_open=True,
+                              hi_open=True),
+        "exec_lag": to_int(exec_lag, "exec_lag", default=0, lo=0, hi=1),
+        "fee_rate": to_float(fee_rate, "fee_rate", default=DEFAULT_FEE_RATE, lo=0.0),
+        "fixed_fee": to_float(fixed_fee, "fixed_fee", default=0.0, lo=0.0),
+        "half_spread": to_float(half_spread, "half_spread", default=DEFAULT_HALF_SPREAD, lo=0.0),
+        "borrow_rate": to_float(borrow_rate, "borrow_rate", default=0.0, lo=0.0),
+        "cash_rate": to_float(cash_rate, "cash_rate", default=0.0, lo=-1.0, lo_open=True),
+        "periods_per_year": ppy,
+    }
+    key = _pick_metric(metric)
+    keys, values = _backtest(p, w_spec, bench, hedge_b,
+                             to_bool(throttle, "throttle", default=False),
+                             tuple(sorted(cfg.items())))
+    if key is not None:
+        return values[keys.index(key)]
+    labels = _labels()
+    return table([labels[k] for k in keys], list(values))

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics
+from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM, FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh.estimation import regime_throttle, rolling_betas, rolling_rho
 from pyxl.core.mnvh.weights import make_weights
 from pyxl.errors import InputError
@@ -51,10 +52,57 @@ __all__ = [
     "walk_forward",
     "CRITERIA",
     "METRICS",
+    "DEFAULT_FEE_RATE",
+    "DEFAULT_HALF_SPREAD",
+    "research_config",
 ]
 
 #: Walk-forward selection criteria (higher is better).
 CRITERIA = ("sharpe", "sortino", "cagr", "calmar")
+
+#: Default commission of the research adapters (formula, CLI, demo): 5 bp of notional.
+DEFAULT_FEE_RATE = 0.0005
+#: Default half spread of the research adapters: 1 bp of the mid price.
+DEFAULT_HALF_SPREAD = 0.0001
+
+
+def research_config(
+    *,
+    lam: float | None = None,
+    beta: float | None = None,
+    beta_mode: str = "nav",
+    cash0: float = 1_000_000.0,
+    min_cash: float = 0.0,
+    max_gross: float | None = None,
+    max_position: float | None = None,
+    drawdown_stop: float | None = None,
+    exec_lag: int = 0,
+    lot_method: str = "fifo",
+    fee_rate: float = DEFAULT_FEE_RATE,
+    fixed_fee: float = 0.0,
+    half_spread: float = DEFAULT_HALF_SPREAD,
+    borrow_rate: float = 0.0,
+    cash_rate: float = 0.0,
+    debit_rate: float | None = None,
+    periods_per_year: int = 252,
+) -> MNVHConfig:
+    """The one place the formula, the CLI and the demo build an :class:`MNVHConfig`.
+
+    ``lam``/``beta`` default to the engine's ``DEFAULT_LAM``/``DEFAULT_BETA``;
+    costs default to :data:`DEFAULT_FEE_RATE` and :data:`DEFAULT_HALF_SPREAD`
+    (the engine itself defaults to frictionless).  No impact term: it needs
+    traded volumes, which price tables do not carry (use the Python API).
+    """
+    fees = FeeModel(fee_rate=fee_rate, fixed_fee=fixed_fee, half_spread=half_spread,
+                    borrow_rate=borrow_rate, cash_rate=cash_rate, debit_rate=debit_rate,
+                    periods_per_year=int(periods_per_year))
+    return MNVHConfig(
+        lam=DEFAULT_LAM if lam is None else float(lam),
+        beta=DEFAULT_BETA if beta is None else float(beta),
+        beta_mode=beta_mode, cash0=float(cash0), min_cash=float(min_cash),
+        max_gross=max_gross, max_position=max_position, drawdown_stop=drawdown_stop,
+        exec_lag=int(exec_lag), lot_method=lot_method, fees=fees,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +173,6 @@ def build_inputs(
 
 def run_strategy(prices: np.ndarray, config, inputs: StrategyInputs):
     """:func:`pyxl.core.mnvh.run_backtest` with the given inputs."""
-    from pyxl.core.mnvh import run_backtest
-
     return run_backtest(
         np.asarray(prices, dtype=float), inputs.weights, config,
         beta_scale=inputs.beta_scale, hedge_prices=inputs.hedge_prices,
@@ -204,8 +250,6 @@ def _evaluate(prices, config, inputs, points, benchmark, periods_per_year, n_job
     ``n_jobs`` numba threads; each point is an independent deterministic
     simulation, so the numbers do not depend on ``n_jobs``.
     """
-    from pyxl.core.mnvh import run_grid
-
     out: list[dict | None] = [None] * len(points)
     groups: dict[tuple, list[int]] = {}
     for k, gp in enumerate(points):
