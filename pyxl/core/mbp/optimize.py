@@ -380,27 +380,31 @@ class MBPProblem:
         )
 
     # -- helpers for the diagnosis --------------------------------------------------
-    def min_te(self, key: str, lim: Limits, solver: str | None = None) -> float | None:
-        """Smallest value of limit ``key`` reachable under every other constraint.
+    def min_te(self, key: str, lim: Limits, solver: str | None = None,
+               with_others: bool = True) -> float | None:
+        """Smallest value of limit ``key`` reachable under the other constraints.
 
-        Returns None when the other constraints are infeasible on their own.
+        With ``with_others`` False only the linear constraints (budget, long-only,
+        neutrality, max weights) are kept.  Returns None when the remaining
+        constraints are infeasible on their own.
         """
         d = self.data
         self._set(lim)
-        others = [c for k, c in self._cons.items() if k != key]
+        keep = list(self._linear)
+        if with_others:
+            keep += [c for k, c in self._cons.items() if k != key]
         c = self._cons[key]
         if key.startswith("te_within_"):
             m = int(key.rsplit("_", 1)[1])
             if lim.segment_neutral:
-                prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / d.seg_bench[m]),
-                                  self._linear + others)
+                prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / d.seg_bench[m]), keep)
                 return _solve_value(prob, solver)
-            return _bisect_within(self, key, lim, solver)
+            return _bisect_within(self, key, lim, keep, solver)
         if key == "max_turnover":
             h = np.asarray(lim.holdings, dtype=float).ravel()
-            prob = cp.Problem(cp.Minimize(0.5 * cp.norm1(self._w - h)), self._linear + others)
+            prob = cp.Problem(cp.Minimize(0.5 * cp.norm1(self._w - h)), keep)
         else:
-            prob = cp.Problem(cp.Minimize(cp.norm(c.args[1])), self._linear + others)
+            prob = cp.Problem(cp.Minimize(cp.norm(c.args[1])), keep)
         return _solve_value(prob, solver)
 
 
@@ -415,10 +419,11 @@ def _solve_value(prob: cp.Problem, solver: str | None) -> float | None:
     return float(prob.value)
 
 
-def _bisect_within(pb: MBPProblem, key: str, lim: Limits, solver: str | None) -> float | None:
+def _bisect_within(pb: MBPProblem, key: str, lim: Limits, keep: list,
+                   solver: str | None) -> float | None:
     """Smallest within-segment TE limit (perspective form) by bisection on its Parameter."""
     p = pb._params[key]
-    feas = cp.Problem(cp.Minimize(0), pb.problem.constraints)
+    feas = cp.Problem(cp.Minimize(0), [*keep, pb._cons[key]])
     m = int(key.rsplit("_", 1)[1])
     lo, hi = 0.0, max(float(lim.within(m)), 1e-4)
     name = _solver_name(solver)
@@ -431,19 +436,17 @@ def _bisect_within(pb: MBPProblem, key: str, lim: Limits, solver: str | None) ->
             return False
         return feas.status in _OK
 
-    for _ in range(60):
-        if ok(hi):
-            break
+    while not ok(hi):
         lo, hi = hi, hi * 2.0
         if hi > 100.0:
             return None
-    for _ in range(30):
+    for _ in range(40):
         mid = 0.5 * (lo + hi)
         if ok(mid):
             hi = mid
         else:
             lo = mid
-        if hi - lo <= 1e-4 * hi:
+        if hi - lo <= 1e-5 * hi:
             break
     return hi
 
@@ -496,24 +499,27 @@ def diagnose(data: MBPData, alpha: np.ndarray, lim: Limits,
         return lin
     pb = MBPProblem(data, alpha, lim)
     keys = _limit_keys(data, lim)
-    worst: tuple[float, str, str, float, float] | None = None
-    for key, name, label, limit in keys:
-        best = pb.min_te(key, lim, solver)
-        if best is None or best <= limit * (1 + 1e-6):
-            continue
-        ratio = best / limit
-        if worst is None or ratio > worst[0]:
-            worst = (ratio, name, label, limit, best)
-    if worst is None:
-        # every limit is reachable on its own given the others: the linear part fails
-        return InfeasibleError("limits", "the weight constraints cannot be met together",
-                               "loosen max_weight, max_active or the turnover limit")
-    _, name, label, limit, best = worst
-    err = InfeasibleError(
-        name, f"{label} limit {limit:.4%} cannot be met; smallest feasible {best:.4%}",
-        "loosen this limit or the others")
-    err.smallest = best  # type: ignore[attr-defined]
-    return err
+    # first: a limit that cannot be met even alone (only the weight constraints);
+    # then: a limit that cannot be met given all the other limits
+    for with_others, tail in ((False, "with the weight constraints"),
+                              (True, "given the other limits")):
+        worst: tuple[float, str, str, float, float] | None = None
+        for key, name, label, limit in keys:
+            best = pb.min_te(key, lim, solver, with_others=with_others)
+            if best is None or best <= limit * (1 + 1e-6):
+                continue
+            ratio = best / limit
+            if worst is None or ratio > worst[0]:
+                worst = (ratio, name, label, limit, best)
+        if worst is not None:
+            _, name, label, limit, best = worst
+            err = InfeasibleError(
+                name, f"{label} limit {limit:.4%} cannot be met; smallest feasible "
+                f"{best:.4%} {tail}", "loosen this limit or the others")
+            err.smallest = best  # type: ignore[attr-defined]
+            return err
+    return InfeasibleError("limits", "cannot be met together",
+                           "loosen max_weight, max_active or the turnover limit")
 
 
 def optimize(data: MBPData, alpha: np.ndarray, limits: Limits,
