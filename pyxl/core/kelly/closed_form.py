@@ -222,7 +222,8 @@ def horizon_years(
         raise InputError(
             "leverage",
             f"{n:.3g} never out-grows {vs_leverage:.3g} (growth gap {drift:.3g}/yr)",
-            "it loses in the long run; swap them",
+            f"pick a leverage strictly between {vs_leverage:.3g} and "
+            f"{2 * (mu - rf) / sigma**2 - vs_leverage:.3g}",
         )
     z = norm.ppf(confidence)
     return float((z * vol / drift) ** 2)
