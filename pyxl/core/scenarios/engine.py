@@ -1,0 +1,469 @@
+"""Scenario generation: bootstrap -> EWMA recolour -> drift delta, chunked and streaming.
+
+Seeding contract (reproducibility)
+----------------------------------
+Paths are generated in fixed groups of :data:`BLOCK_PATHS` paths.  Group ``b``
+draws from ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(b,)))``,
+which is exactly ``SeedSequence(seed).spawn(b + 1)[b]``.  A chunk is any run of
+whole groups, so every path is bit-identical whatever the chunk size, the
+number of numba threads (the kernels are parallel over independent paths) or
+whether paths are kept in memory.  Pooled sums are formed per group and added
+in group order, so the summaries are bit-identical too.
+
+Two passes
+----------
+The drift delta needs the realised mean r_bar over *all* paths.  Pass 1
+generates every group and accumulates r_bar (and the pooled covariance) per
+group.  Pass 2 adds delta and computes the portfolio measures (terminal
+wealth, drawdowns, fan chart) and streams paths to a sink; it reuses the
+paths held in memory when ``keep_paths`` is true, otherwise it regenerates
+them from the same seeds (twice the compute, constant memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyxl.core.scenarios.bootstrap import METHODS, auto_block_length, bootstrap_indices
+from pyxl.core.scenarios.diagnostics import (
+    PERCENTILES,
+    corr_from_cov,
+    max_drawdown,
+    pooled_moments_block,
+    portfolio_paths,
+)
+from pyxl.core.scenarios.drift import drift_delta
+from pyxl.core.scenarios.recolor import (
+    recolor_cholesky,
+    recolor_eigh,
+    recolor_rank1,
+    sym_sqrt,
+)
+from pyxl.core.scenarios.targets import TARGET_METHODS, rt_period_targets, to_annual, to_period
+from pyxl.errors import InputError
+
+__all__ = [
+    "BLOCK_PATHS",
+    "RECOLOR_METHODS",
+    "ScenarioSpec",
+    "ScenarioSet",
+    "generate",
+    "group_rng",
+    "validate_inputs",
+]
+
+#: Paths per seeding group (part of the reproducibility contract; do not change).
+BLOCK_PATHS = 256
+#: ``symmetric`` = exact symmetric root by rank-one eigen-updates (default);
+#: ``symmetric-eigh`` = same map, one eigh per step; ``cholesky`` = L* L_t^-1;
+#: ``none`` = plain bootstrap.
+RECOLOR_METHODS = ("symmetric", "symmetric-eigh", "cholesky", "none")
+#: Paths whose wealth is kept for the fan chart percentiles.
+FAN_MAX_VALUES = 20_000_000
+
+ProgressFn = Callable[[str, "float | None"], None]
+Sink = Callable[[int, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Settings of one scenario run (everything except the data).
+
+    Attributes
+    ----------
+    n_paths : number of paths.
+    block : bootstrap block length in periods; 0 = Politis-White automatic.
+    horizon : periods per path; 0 = the history length T.
+    lam : EWMA smoothing lambda in (0, 1).
+    periods : periods per year P (12, 52, 252 ...).
+    seed : root seed of the SeedSequence.
+    method : ``moving`` (seed), ``circular`` or ``stationary``.
+    target : annual-to-period conversion, see :mod:`.targets`.
+    recolor : one of :data:`RECOLOR_METHODS`.
+    burn_in : extra bootstrapped periods per path that only warm up the EWMA.
+    eig_floor : relative eigenvalue floor for Sigma_t (fraction of its largest).
+    ridge : rho of the drift delta.
+    chunk_paths : paths per chunk (rounded up to whole groups of BLOCK_PATHS).
+    """
+
+    n_paths: int
+    block: int = 0
+    horizon: int = 0
+    lam: float = 0.94
+    periods: int = 12
+    seed: int = 0
+    method: str = "moving"
+    target: str = "arithmetic"
+    recolor: str = "symmetric"
+    burn_in: int = 0
+    eig_floor: float = 1e-10
+    ridge: float = 0.0
+    chunk_paths: int = 4096
+
+
+@dataclass
+class ScenarioSet:
+    """Result of :func:`generate` (arrays are read-only)."""
+
+    spec: ScenarioSpec
+    tickers: list[str]
+    portfolio_labels: list[str]
+    block_length: int
+    horizon: int
+    mu_ann: np.ndarray
+    cov_ann: np.ndarray
+    mu_star: np.ndarray
+    cov_star: np.ndarray
+    weights: np.ndarray  # (K, N) portfolios reported (RT, or equal weight)
+    rt_targets: np.ndarray  # (K,) per-period targets r*_k (NaN without RT)
+    delta: np.ndarray  # (N,)
+    r_bar: np.ndarray  # realised per-period mean before delta
+    mean: np.ndarray  # realised per-period mean after delta
+    cov: np.ndarray  # realised pooled per-period covariance
+    floor_hits: int
+    steps: int
+    terminal: np.ndarray  # (n_paths, K) terminal wealth
+    drawdown: np.ndarray  # (n_paths, K) max drawdown
+    fan: np.ndarray  # (H + 1, 5, K) wealth percentiles per period (row 0 = start)
+    fan_paths: int
+    paths: np.ndarray | None = None  # (n_paths, H, N) when kept
+    has_rt: bool = True
+    extra: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    def annual(self) -> tuple[np.ndarray, np.ndarray]:
+        """Realised annual mean and covariance (inverse of the target conversion)."""
+        return to_annual(self.mean, self.cov, self.spec.periods, self.spec.target)
+
+    def summary_rows(self) -> list[list]:
+        """The diagnostics table (labels in the first column), see docs/scenarios.md."""
+        nan = float("nan")
+        width = 8
+        rows: list[list] = []
+
+        def add(label, *vals):
+            r = [label, *vals]
+            rows.append(r + [nan] * (width - len(r)))
+
+        s = self.spec
+        add("paths", s.n_paths)
+        add("horizon (periods)", self.horizon)
+        add("periods per year", s.periods)
+        add("block length", self.block_length)
+        add("bootstrap", s.method)
+        add("target conversion", s.target)
+        add("recolour", s.recolor)
+        add("lambda", s.lam)
+        add("burn-in", s.burn_in)
+        add("ridge", s.ridge)
+        add("seed", s.seed)
+        add("eigenvalue floor", s.eig_floor)
+        add("floor hits (steps)", self.floor_hits)
+        add("floor hit share", self.floor_hits / self.steps if self.steps else 0.0)
+        m_ann, c_ann = self.annual()
+        vol_t = np.sqrt(np.clip(np.diag(self.cov_ann), 0, None))
+        vol_r = np.sqrt(np.clip(np.diag(c_ann), 0, None))
+        cerr = np.abs(corr_from_cov(c_ann) - corr_from_cov(self.cov_ann))
+        cerr_max = np.nanmax(cerr, axis=1)
+        add("asset", "mean target", "mean realised", "vol target", "vol realised",
+            "corr err max", "corr err rms", "delta (period)")
+        N = len(self.tickers)
+        for i, t in enumerate(self.tickers):
+            off = np.delete(cerr[i], i) if N > 1 else np.zeros(1)
+            add(t, self.mu_ann[i], m_ann[i], vol_t[i], vol_r[i], float(cerr_max[i]),
+                float(np.sqrt(np.mean(off**2))), self.delta[i])
+        add("portfolio", "mean target", "mean realised", "period target", "period realised",
+            "vol target", "vol realised")
+        P = s.periods
+        for k, lab in enumerate(self.portfolio_labels):
+            w = self.weights[k]
+            pr = float(w @ self.mean)
+            add(lab, float(w @ self.mu_ann), (1.0 + pr) ** P - 1.0, float(self.rt_targets[k]),
+                pr, float(np.sqrt(max(w @ self.cov_ann @ w, 0.0))),
+                float(np.sqrt(max(w @ c_ann @ w, 0.0))))
+        add("terminal wealth", *[f"p{int(q)}" for q in PERCENTILES], "mean")
+        for k, lab in enumerate(self.portfolio_labels):
+            add(lab, *np.percentile(self.terminal[:, k], PERCENTILES).tolist(),
+                float(self.terminal[:, k].mean()))
+        add("max drawdown", *[f"p{int(q)}" for q in PERCENTILES], "mean")
+        for k, lab in enumerate(self.portfolio_labels):
+            add(lab, *np.percentile(self.drawdown[:, k], PERCENTILES).tolist(),
+                float(self.drawdown[:, k].mean()))
+        return rows
+
+    def fan_rows(self, k: int) -> list[list]:
+        """Fan chart data of portfolio k (0-based): period, p5, p25, p50, p75, p95."""
+        f = self.fan[:, :, k]
+        return [[t, *f[t].tolist()] for t in range(f.shape[0])]
+
+
+def group_rng(seed: int, group: int) -> np.random.Generator:
+    """Generator of seeding group ``group`` (== SeedSequence(seed).spawn(group+1)[group])."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(group,)))
+
+
+def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
+    """Check shapes, finiteness, symmetry and PSD-ness; return float arrays.
+
+    Raises
+    ------
+    InputError naming ``returns``, ``mu_ann``, ``cov_ann`` or ``rt_weights``.
+    """
+    R = np.asarray(returns, dtype=float)
+    if R.ndim != 2 or R.shape[0] < 2 or R.shape[1] < 1:
+        raise InputError("returns", f"must be T x N with T >= 2, got shape {R.shape}",
+                         "select the history of per-period returns")
+    if not np.all(np.isfinite(R)):
+        raise InputError("returns", "contains NaN or infinite values", "clean the history")
+    T, N = R.shape
+    mu = np.asarray(mu_ann, dtype=float).ravel()
+    if mu.size != N:
+        raise InputError("mu_ann", f"has {mu.size} values, returns has {N} assets",
+                         "give one annual mean per asset")
+    if not np.all(np.isfinite(mu)):
+        raise InputError("mu_ann", "contains NaN", "enter numbers")
+    C = np.asarray(cov_ann, dtype=float)
+    if C.shape != (N, N):
+        raise InputError("cov_ann", f"is {C.shape[0]}x{C.shape[1] if C.ndim > 1 else 1}, "
+                         f"expected {N}x{N}", "one row and column per asset")
+    if not np.all(np.isfinite(C)):
+        raise InputError("cov_ann", "contains NaN", "enter numbers")
+    scale = max(float(np.abs(C).max()), 1e-300)
+    if np.abs(C - C.T).max() > 1e-10 * scale:
+        raise InputError("cov_ann", "is not symmetric", "make cov_ann equal to its transpose")
+    C = 0.5 * (C + C.T)
+    wmin = float(np.linalg.eigvalsh(C).min())
+    if wmin < -1e-10 * scale:
+        raise InputError("cov_ann", f"is not positive semi-definite (min eigenvalue {wmin:.3g})",
+                         "use a valid covariance matrix")
+    if np.any(np.var(R, axis=0) <= 0.0):
+        j = int(np.argmin(np.var(R, axis=0)))
+        raise InputError("returns", f"column {j + 1} is constant", "drop it or fix the data")
+    W = None
+    if rt_weights is not None:
+        W = np.atleast_2d(np.asarray(rt_weights, dtype=float))
+        if W.shape[1] != N:
+            raise InputError("rt_weights", f"has {W.shape[1]} columns, expected {N}",
+                             "one row per RT portfolio, one column per asset")
+        if not np.all(np.isfinite(W)):
+            raise InputError("rt_weights", "contains NaN", "enter numbers")
+    return R, mu, C, W
+
+
+def _spec_checks(spec: ScenarioSpec, T: int) -> None:
+    if spec.n_paths < 1:
+        raise InputError("n_paths", f"must be >= 1, got {spec.n_paths}", "enter a positive count")
+    if not 0.0 < spec.lam < 1.0:
+        raise InputError("lam", f"must be in (0, 1), got {spec.lam:g}", "e.g. 0.94")
+    if spec.periods < 1:
+        raise InputError("periods", f"must be >= 1, got {spec.periods}", "12, 52 or 252")
+    if spec.method not in METHODS:
+        raise InputError("method", f"{spec.method!r} is not one of {', '.join(METHODS)}",
+                         "pick one")
+    if spec.target not in TARGET_METHODS:
+        raise InputError("target", f"{spec.target!r} is not one of "
+                         f"{', '.join(TARGET_METHODS)}", "pick one")
+    if spec.recolor not in RECOLOR_METHODS:
+        raise InputError("recolor", f"{spec.recolor!r} is not one of "
+                         f"{', '.join(RECOLOR_METHODS)}", "pick one")
+    if spec.block < 0 or spec.block > T:
+        raise InputError("block", f"must be 0 (automatic) or 1..{T}, got {spec.block}",
+                         "choose a block length up to the history length")
+    if spec.horizon < 0:
+        raise InputError("horizon", "must be >= 0", "0 means the history length")
+    if spec.burn_in < 0:
+        raise InputError("burn_in", "must be >= 0", "enter a whole number of periods")
+    if spec.ridge < 0:
+        raise InputError("ridge", f"must be >= 0, got {spec.ridge:g}", "enter 0 or more")
+    if not 0.0 <= spec.eig_floor < 1.0:
+        raise InputError("eig_floor", "must be in [0, 1)", "e.g. 1e-10")
+    if spec.seed < 0:
+        raise InputError("seed", "must be >= 0", "enter a non-negative integer")
+
+
+class _Generator:
+    """Generates groups of recoloured (pre-delta) paths deterministically."""
+
+    def __init__(self, spec, R, mu_star, cov_star, block, horizon):
+        self.spec = spec
+        self.R = np.ascontiguousarray(R)
+        self.block = block
+        self.horizon = horizon
+        self.mu_star = np.ascontiguousarray(mu_star)
+        self.mu0 = R.mean(axis=0)
+        self.S0 = np.cov(R, rowvar=False, ddof=1).reshape(R.shape[1], R.shape[1])
+        if spec.recolor == "cholesky":
+            try:
+                self.root = np.linalg.cholesky(cov_star)
+            except np.linalg.LinAlgError:
+                w, V = np.linalg.eigh(cov_star)
+                raise InputError("cov_ann", "is singular, the Cholesky recolour needs it "
+                                 "positive definite", "use recolor 'symmetric'") from None
+            try:
+                np.linalg.cholesky(self.S0)
+            except np.linalg.LinAlgError:
+                raise InputError("returns", "history covariance is singular (T <= N or "
+                                 "collinear columns)", "use recolor 'symmetric'") from None
+        else:
+            self.root = np.ascontiguousarray(sym_sqrt(cov_star))
+
+    def raw(self, group: int, n: int) -> np.ndarray:
+        rng = group_rng(self.spec.seed, group)
+        idx = bootstrap_indices(rng, n, self.spec.burn_in + self.horizon, self.R.shape[0],
+                                self.block, self.spec.method)
+        return self.R[idx]
+
+    def groups(self, g0: int, g1: int, n_paths: int) -> tuple[np.ndarray, int]:
+        """Recoloured paths of groups g0..g1-1 (pre-delta) and floor-hit count."""
+        parts = []
+        for g in range(g0, g1):
+            n = min(BLOCK_PATHS, n_paths - g * BLOCK_PATHS)
+            parts.append(self.raw(g, n))
+        X = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        s = self.spec
+        if s.recolor == "none":
+            return np.ascontiguousarray(X[:, s.burn_in:, :]), 0
+        kern = {"symmetric": recolor_rank1, "symmetric-eigh": recolor_eigh,
+                "cholesky": recolor_cholesky}[s.recolor]
+        out, hits = kern(np.ascontiguousarray(X), self.mu0, self.S0, self.mu_star, self.root,
+                         float(s.lam), float(s.eig_floor), int(s.burn_in))
+        return out, int(hits.sum())
+
+
+def generate(
+    returns: np.ndarray,
+    mu_ann: np.ndarray,
+    cov_ann: np.ndarray,
+    spec: ScenarioSpec,
+    rt_weights: np.ndarray | None = None,
+    *,
+    tickers: list[str] | None = None,
+    rt_labels: list[str] | None = None,
+    keep_paths: bool = True,
+    sink: Sink | None = None,
+    progress: ProgressFn | None = None,
+) -> ScenarioSet:
+    """Run bootstrap -> recolour -> drift delta and compute the diagnostics.
+
+    Parameters
+    ----------
+    returns : (T, N) per-period simple returns (the history).
+    mu_ann : (N,) annual target means (decimal).
+    cov_ann : (N, N) annual target covariance.
+    spec : run settings.
+    rt_weights : (K, N) RT portfolio weights, or None (no drift delta; the
+        portfolio section then reports the equally weighted portfolio).
+    tickers, rt_labels : labels for the summary.
+    keep_paths : hold every final path in memory (``ScenarioSet.paths``);
+        otherwise pass 2 regenerates them.
+    sink : ``sink(first_path_index, paths_chunk)`` receives every chunk of
+        final (post-delta) paths in order (streaming to disk).
+    progress : ``progress(message, fraction)``.
+
+    Returns
+    -------
+    ScenarioSet
+    """
+    R, mu, C, W = validate_inputs(returns, mu_ann, cov_ann, rt_weights)
+    T, N = R.shape
+    _spec_checks(spec, T)
+    block = spec.block if spec.block > 0 else auto_block_length(R, spec.method)
+    H = spec.horizon if spec.horizon > 0 else T
+    mu_star, cov_star = to_period(mu, C, spec.periods, spec.target)
+    if np.linalg.eigvalsh(cov_star).min() < -1e-12 * max(np.abs(cov_star).max(), 1e-300):
+        raise InputError("cov_ann", "per-period covariance from the lognormal match is not "
+                         "positive semi-definite", "use target 'arithmetic'")
+    gen = _Generator(spec, R, mu_star, cov_star, block, H)
+    n = spec.n_paths
+    n_groups = -(-n // BLOCK_PATHS)
+    gpc = max(1, -(-spec.chunk_paths // BLOCK_PATHS))
+    chunks = [(g, min(g + gpc, n_groups)) for g in range(0, n_groups, gpc)]
+    if keep_paths and n * H * N > 400_000_000:
+        raise InputError("n_paths", f"{n} paths x {H} x {N} is too large to keep in memory",
+                         "stream to disk (keep_paths=False) or use fewer paths")
+    prog = progress or (lambda m, f=None: None)
+    two_pass = not keep_paths
+
+    # ---- pass 1: r_bar and pooled covariance, per group in order
+    cnt = 0
+    s1 = np.zeros(N)
+    s2 = np.zeros((N, N))
+    hits = 0
+    kept = np.empty((n, H, N)) if keep_paths else None
+    for ci, (g0, g1) in enumerate(chunks):
+        Y, h = gen.groups(g0, g1, n)
+        hits += h
+        for g in range(g0, g1):
+            a = (g - g0) * BLOCK_PATHS
+            b = min(a + BLOCK_PATHS, Y.shape[0])
+            c_, v1, v2 = pooled_moments_block(Y[a:b], mu_star)
+            cnt += c_
+            s1 += v1
+            s2 += v2
+        if kept is not None:
+            kept[g0 * BLOCK_PATHS: g0 * BLOCK_PATHS + Y.shape[0]] = Y
+        prog("generating paths" if not two_pass else "pass 1: realised means",
+             (ci + 1) / len(chunks) / (2 if two_pass else 1.25))
+    m1 = s1 / cnt
+    r_bar = mu_star + m1
+    cov_real = (s2 - cnt * np.outer(m1, m1)) / (cnt - 1)
+    cov_real = 0.5 * (cov_real + cov_real.T)
+
+    # ---- drift delta
+    has_rt = W is not None
+    if has_rt:
+        r_star = rt_period_targets(W, mu, spec.periods)
+        delta = drift_delta(W, r_star, r_bar, spec.ridge)
+        Wp = W
+        labels = rt_labels or [f"RT{k + 1}" for k in range(W.shape[0])]
+    else:
+        r_star = np.full(1, np.nan)
+        delta = np.zeros(N)
+        Wp = np.full((1, N), 1.0 / N)
+        labels = ["equal weight"]
+    K = Wp.shape[0]
+    mean_post = r_bar + delta
+
+    # ---- pass 2: add delta, portfolio measures, sink
+    terminal = np.empty((n, K))
+    dd = np.empty((n, K))
+    fan_paths = int(min(n, max(1, FAN_MAX_VALUES // max(H * K, 1))))
+    fan_w = np.empty((fan_paths, H, K))
+    for ci, (g0, g1) in enumerate(chunks):
+        p0 = g0 * BLOCK_PATHS
+        if kept is not None:
+            p1 = min(g1 * BLOCK_PATHS, n)
+            Y = kept[p0:p1]
+            Y += delta
+        else:
+            Y, _ = gen.groups(g0, g1, n)
+            Y += delta
+            p1 = p0 + Y.shape[0]
+        wealth = portfolio_paths(Y, Wp)
+        terminal[p0:p1] = wealth[:, -1, :]
+        dd[p0:p1] = max_drawdown(wealth)
+        if p0 < fan_paths:
+            m = min(p1, fan_paths) - p0
+            fan_w[p0:p0 + m] = wealth[:m]
+        if sink is not None:
+            sink(p0, Y)
+        prog("pass 2: delta and diagnostics" if two_pass else "diagnostics",
+             0.5 + 0.5 * (ci + 1) / len(chunks) if two_pass else 0.8 + 0.2 * (ci + 1) /
+             len(chunks))
+    fan = np.empty((H + 1, len(PERCENTILES), K))
+    fan[0] = 1.0
+    fan[1:] = np.moveaxis(np.percentile(fan_w, PERCENTILES, axis=0), 0, 1)
+    if kept is not None:
+        kept.flags.writeable = False
+    steps = n * H if spec.recolor != "none" else 0
+    return ScenarioSet(
+        spec=spec, tickers=list(tickers) if tickers else [f"asset{i + 1}" for i in range(N)],
+        portfolio_labels=list(labels), block_length=block, horizon=H, mu_ann=mu, cov_ann=C,
+        mu_star=mu_star, cov_star=cov_star, weights=Wp, rt_targets=r_star, delta=delta,
+        r_bar=r_bar, mean=mean_post, cov=cov_real, floor_hits=hits, steps=steps,
+        terminal=terminal, drawdown=dd, fan=fan, fan_paths=fan_paths, paths=kept,
+        has_rt=has_rt,
+    )

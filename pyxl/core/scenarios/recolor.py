@@ -1,0 +1,475 @@
+"""EWMA recolouring kernels (seed 002, step 3).
+
+For every path the raw bootstrapped rows ``x_1 .. x_H`` are mapped to
+
+    x'_t = mu* + A_t (x_t - mu_t),      A_t = Sigma*^{1/2} Sigma_t^{-1/2}
+
+(the seed writes the row form ``x'_t = mu* + (x_t - mu_t) A_t^T``), where
+``mu_t, Sigma_t`` are the EWMA estimates built from ``x_1 .. x_{t-1}`` only
+(predictive ordering) and are then updated with the raw ``x_t``:
+
+    mu_{t+1}    = lam mu_t + (1 - lam) x_t
+    Sigma_{t+1} = lam Sigma_t + (1 - lam)(x_t - mu_t)(x_t - mu_{t+1})^T
+                = lam (Sigma_t + (1 - lam) d d^T),   d = x_t - mu_t.
+
+Only the vector ``Sigma_t^{-1/2} d`` is needed per step.  Four kernels:
+
+``recolor_eigh``
+    numba, one ``np.linalg.eigh`` of Sigma_t per step (the straightforward
+    kernel, O(N^3) with a large constant).
+``recolor_rank1``
+    numba, keeps the eigendecomposition ``Sigma_t = Q diag(D) Q^T`` and
+    updates it under the rank-one change with the secular equation
+    (Bunch-Nielsen-Sorensen with Gu-Eisenstat eigenvectors and LAPACK-style
+    deflation): O(N^2) work plus one N x k matrix product per step.  Exact
+    symmetric root (same numbers as ``recolor_eigh`` to rounding).
+``recolor_cholesky``
+    numba, the non-symmetric variant ``A_t = L* L_t^{-1}`` with an O(N^2)
+    rank-one Cholesky update; a different (valid) colouring map, offered only
+    as an explicit option.
+``recolor_reference``
+    plain numpy per path (for tests and the benchmark baseline).
+
+Eigenvalue floor: eigenvalues of Sigma_t below ``floor_rel * max eig`` are
+raised to that level before the inverse root is taken (the EWMA state itself
+is not altered); the number of steps at which this binds is returned per path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "recolor_eigh",
+    "recolor_rank1",
+    "recolor_cholesky",
+    "recolor_reference",
+    "sym_sqrt",
+    "KERNELS",
+]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def sym_sqrt(S: np.ndarray) -> np.ndarray:
+    """Symmetric PSD square root via ``eigh`` (negative rounding eigenvalues clipped to 0)."""
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    w = np.clip(w, 0.0, None)
+    return (V * np.sqrt(w)) @ V.T
+
+
+# --------------------------------------------------------------------------- reference
+def recolor_reference(
+    X: np.ndarray,
+    mu0: np.ndarray,
+    S0: np.ndarray,
+    mu_star: np.ndarray,
+    root_star: np.ndarray,
+    lam: float,
+    floor_rel: float,
+    burn_in: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Straightforward numpy loop over paths and periods (eigh per step).
+
+    Parameters
+    ----------
+    X : (P, burn_in + H, N) raw bootstrapped per-period returns.
+    mu0, S0 : initial EWMA mean (N,) and covariance (N, N).
+    mu_star, root_star : per-period target mean and symmetric root of Sigma*.
+    lam : EWMA smoothing in (0, 1).
+    floor_rel : relative eigenvalue floor.
+    burn_in : leading rows of each path that only update the EWMA state.
+
+    Returns
+    -------
+    (out, floor_hits) : (P, H, N) recoloured returns and (P,) int64 counts.
+    """
+    P, Htot, N = X.shape
+    H = Htot - burn_in
+    out = np.empty((P, H, N))
+    hits = np.zeros(P, dtype=np.int64)
+    for p in range(P):
+        mu = mu0.copy()
+        S = S0.copy()
+        for t in range(Htot):
+            x = X[p, t]
+            d = x - mu
+            if t >= burn_in:
+                w, V = np.linalg.eigh(S)
+                fl = floor_rel * w.max()
+                if w.min() < fl:
+                    hits[p] += 1
+                w = np.maximum(w, fl)
+                y = V @ ((V.T @ d) / np.sqrt(w))
+                out[p, t - burn_in] = mu_star + root_star @ y
+            mu_new = lam * mu + (1.0 - lam) * x
+            S = lam * S + (1.0 - lam) * np.outer(d, x - mu_new)
+            S = 0.5 * (S + S.T)
+            mu = mu_new
+    return out, hits
+
+
+# --------------------------------------------------------------------------- eigh kernel
+@njit(cache=True, parallel=True)
+def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
+    """numba kernel with one ``np.linalg.eigh`` per step (same contract as the reference)."""
+    P, Htot, N = X.shape
+    H = Htot - burn_in
+    out = np.empty((P, H, N))
+    hits = np.zeros(P, dtype=np.int64)
+    for p in prange(P):
+        mu = mu0.copy()
+        S = S0.copy()
+        d = np.empty(N)
+        for t in range(Htot):
+            for i in range(N):
+                d[i] = X[p, t, i] - mu[i]
+            if t >= burn_in:
+                w, V = np.linalg.eigh(S)
+                fl = floor_rel * w[N - 1]
+                if w[0] < fl:
+                    hits[p] += 1
+                z = V.T @ d
+                for i in range(N):
+                    z[i] /= np.sqrt(max(w[i], fl))
+                y = V @ z
+                o = root_star @ y
+                for i in range(N):
+                    out[p, t - burn_in, i] = mu_star[i] + o[i]
+            c = lam * (1.0 - lam)
+            for i in range(N):
+                mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
+            for i in range(N):
+                for j in range(N):
+                    S[i, j] = lam * S[i, j] + c * d[i] * d[j]
+    return out, hits
+
+
+# --------------------------------------------------------------------------- rank-one kernel
+@njit(cache=True, fastmath={"reassoc"})
+def _secular_root(dk, zk, rho, i, k):
+    """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
+
+    Returns ``(origin, tau)`` with ``lam = d[origin] + tau``; the origin is the
+    nearer pole, so ``d_j - lam = (d_j - d[origin]) - tau`` is computed without
+    cancellation.  Iteration: Bunch-Nielsen-Sorensen two-pole rational model
+    (value and slope of the left and right partial sums), safeguarded by a
+    bracket and bisection; converges quadratically.
+    """
+    if i < k - 1:
+        half = 0.5 * (dk[i + 1] - dk[i])
+        org = i
+        o = dk[i]
+        tau = half
+        lo = 0.0
+        hi = half
+    else:
+        org = k - 1
+        o = dk[org]
+        nz = 0.0
+        for j in range(k):
+            nz += zk[j] * zk[j]
+        lo = 0.0
+        hi = rho * nz
+        tau = 0.5 * hi
+    for it in range(100):
+        psi = 0.0
+        dpsi = 0.0
+        phi = 0.0
+        dphi = 0.0
+        for j in range(i + 1):
+            q = zk[j] / ((dk[j] - o) - tau)
+            psi += zk[j] * q
+            dpsi += q * q
+        for j in range(i + 1, k):
+            q = zk[j] / ((dk[j] - o) - tau)
+            phi += zk[j] * q
+            dphi += q * q
+        f = 1.0 + rho * (psi + phi)
+        if it == 0 and i < k - 1 and f < 0.0:
+            # root lies in the right half: measure from the right pole instead
+            org = i + 1
+            o = dk[org]
+            tau = -half
+            lo = -half
+            hi = 0.0
+        if abs(f) <= 4.0 * _EPS * k * (1.0 + rho * (phi - psi)):
+            break  # f is zero to within its own rounding error
+        if f < 0.0:
+            lo = tau
+        else:
+            hi = tau
+        di = (dk[i] - o) - tau
+        qa = rho * dpsi * di * di
+        if i < k - 1:
+            dj = (dk[i + 1] - o) - tau
+            sa = rho * dphi * dj * dj
+            c = f - qa / di - sa / dj
+            a = c * (di + dj) + qa + sa
+            b = c * di * dj + qa * dj + sa * di
+            if c == 0.0:
+                eta = b / a
+            else:
+                disc = a * a - 4.0 * b * c
+                if disc < 0.0:
+                    disc = 0.0
+                sq = np.sqrt(disc)
+                qq = 0.5 * (a + sq) if a >= 0.0 else 0.5 * (a - sq)
+                e1 = qq / c
+                e2 = b / qq if qq != 0.0 else e1
+                eta = e1 if (tau + e1 > lo and tau + e1 < hi) else e2
+        else:
+            c = f - qa / di
+            eta = di + qa / c if c != 0.0 else 0.5 * (lo + hi) - tau
+        new = tau + eta
+        if not (new > lo and new < hi):
+            new = 0.5 * (lo + hi)
+        if abs(new - tau) <= 4.0 * _EPS * abs(new) or hi - lo <= 4.0 * _EPS * max(abs(lo), abs(hi)):
+            tau = new
+            break
+        tau = new
+    return org, tau
+
+
+@njit(cache=True)
+def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus):
+    """In place: Q diag(D) Q^T <- scale * Q (diag(D) + rho z z^T) Q^T, D kept ascending.
+
+    ``z`` is the update vector already expressed in the eigenbasis (z = Q^T d).
+    Work arrays are preallocated by the caller.
+    """
+    N = D.shape[0]
+    zn2 = 0.0
+    dmax = 0.0
+    for i in range(N):
+        zn2 += z[i] * z[i]
+        dmax = max(dmax, abs(D[i]))
+    if zn2 == 0.0 or rho == 0.0:
+        for i in range(N):
+            D[i] *= scale
+        return
+    zn = np.sqrt(zn2)
+    rhon = rho * zn2
+    tol = 8.0 * _EPS * max(dmax, rhon)
+    # --- deflation (LAPACK dlaed2 rules on the normalised vector)
+    k = 0
+    prev = -1
+    for j in range(N):
+        if rhon * abs(z[j] / zn) <= tol:
+            z[j] = 0.0
+            continue
+        if prev >= 0:
+            s = z[prev]
+            c = z[j]
+            tau = np.hypot(c, s)
+            c /= tau
+            s = -s / tau
+            if abs((D[j] - D[prev]) * c * s) <= tol:
+                # rotate columns prev, j so that z[prev] = 0, z[j] = tau
+                for r in range(N):
+                    a = Q[r, prev]
+                    b = Q[r, j]
+                    Q[r, prev] = c * a + s * b
+                    Q[r, j] = c * b - s * a
+                t = D[prev] * c * c + D[j] * s * s
+                D[j] = D[prev] * s * s + D[j] * c * c
+                D[prev] = t
+                z[prev] = 0.0
+                z[j] = tau
+                k -= 1  # prev leaves the non-deflated set
+        idx[k] = j
+        k += 1
+        prev = j
+    if k > 0:
+        # non-deflated set, sorted by (possibly rotated) D
+        ok = True
+        for a in range(k):
+            dk[a] = D[idx[a]]
+            if a > 0 and dk[a] < dk[a - 1]:
+                ok = False
+        if not ok:
+            order = np.argsort(dk[:k])
+            tmp = idx[:k].copy()
+            for a in range(k):
+                idx[a] = tmp[order[a]]
+                dk[a] = D[idx[a]]
+        for a in range(k):
+            zk[a] = z[idx[a]]
+        # --- secular equation
+        for i in range(k):
+            o, t = _secular_root(dk, zk, rho, i, k)
+            orig[i] = o
+            taus[i] = t
+            lamk[i] = dk[o] + t
+        for i in range(k):  # Dl[i, j] = d_j - lam_i (row i: eigenvalue i)
+            oi = dk[orig[i]]
+            ti = taus[i]
+            for j in range(k):
+                Dl[i, j] = (dk[j] - oi) - ti
+        # --- Gu-Eisenstat: z_hat_j^2 = prod_i (lam_i - d_j) / (rho prod_{i != j} (d_i - d_j))
+        for j in range(k):
+            lamk_w = -Dl[j, j] / rho
+            U[0, j] = lamk_w  # U row 0 used as scratch for the products
+        for i in range(k):
+            di = dk[i]
+            for j in range(i):
+                U[0, j] *= Dl[i, j] / (dk[j] - di)
+            for j in range(i + 1, k):
+                U[0, j] *= Dl[i, j] / (dk[j] - di)
+        for j in range(k):
+            zh = np.sqrt(abs(U[0, j]))
+            zk[j] = zh if z[idx[j]] >= 0.0 else -zh
+        # eigenvector i of diag(d) + rho z z^T: (z_hat_j / (d_j - lam_i))_j, normalised
+        Ut = U.ravel()[: k * k].reshape((k, k))
+        for i in range(k):
+            nrm = 0.0
+            for j in range(k):
+                u = zk[j] / Dl[i, j]
+                Ut[i, j] = u
+                nrm += u * u
+            nrm = 1.0 / np.sqrt(nrm)
+            for j in range(k):
+                Ut[i, j] *= nrm
+        Qkc = Qk.ravel()[: N * k].reshape((N, k))
+        for r in range(N):
+            for a in range(k):
+                Qkc[r, a] = Q[r, idx[a]]
+        Qn = Qkc @ Ut.T
+        for a in range(k):
+            D[idx[a]] = lamk[a]
+            for r in range(N):
+                Q[r, idx[a]] = Qn[r, a]
+    for i in range(N):
+        D[i] *= scale
+    # keep D ascending
+    sorted_ok = True
+    for i in range(1, N):
+        if D[i] < D[i - 1]:
+            sorted_ok = False
+            break
+    if not sorted_ok:
+        order = np.argsort(D)
+        Dc = D.copy()
+        Qc = Q.copy()
+        for i in range(N):
+            D[i] = Dc[order[i]]
+        for r in range(N):
+            for i in range(N):
+                Q[r, i] = Qc[r, order[i]]
+
+
+@njit(cache=True, parallel=True)
+def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
+    """Exact symmetric recolour keeping Sigma_t's eigendecomposition under rank-one updates."""
+    P, Htot, N = X.shape
+    H = Htot - burn_in
+    out = np.empty((P, H, N))
+    hits = np.zeros(P, dtype=np.int64)
+    w0, V0 = np.linalg.eigh(S0)
+    for p in prange(P):
+        mu = mu0.copy()
+        D = w0.copy()
+        Q = np.ascontiguousarray(V0).copy()
+        d = np.empty(N)
+        y = np.empty(N)
+        idx = np.empty(N, dtype=np.int64)
+        dk = np.empty(N)
+        zk = np.empty(N)
+        Qk = np.empty((N, N))
+        Dl = np.empty((N, N))
+        U = np.empty((N, N))
+        lamk = np.empty(N)
+        orig = np.empty(N, dtype=np.int64)
+        taus = np.empty(N)
+        for t in range(Htot):
+            for i in range(N):
+                d[i] = X[p, t, i] - mu[i]
+            z = Q.T @ d
+            if t >= burn_in:
+                fl = floor_rel * D[N - 1]
+                if D[0] < fl:
+                    hits[p] += 1
+                for i in range(N):
+                    y[i] = z[i] / np.sqrt(max(D[i], fl))
+                v = Q @ y
+                o = root_star @ v
+                for i in range(N):
+                    out[p, t - burn_in, i] = mu_star[i] + o[i]
+            for i in range(N):
+                mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
+            _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
+    return out, hits
+
+
+# --------------------------------------------------------------------------- Cholesky kernel
+@njit(cache=True)
+def _chol_update(L, v, scale):
+    """In place: L L^T <- scale * (L L^T + v v^T) (v is overwritten)."""
+    N = L.shape[0]
+    for k in range(N):
+        r = np.hypot(L[k, k], v[k])
+        c = r / L[k, k]
+        s = v[k] / L[k, k]
+        L[k, k] = r
+        for i in range(k + 1, N):
+            L[i, k] = (L[i, k] + s * v[i]) / c
+            v[i] = c * v[i] - s * L[i, k]
+    sq = np.sqrt(scale)
+    for i in range(N):
+        for j in range(i + 1):
+            L[i, j] *= sq
+
+
+@njit(cache=True, parallel=True)
+def recolor_cholesky(X, mu0, S0, mu_star, chol_star, lam, floor_rel, burn_in):
+    """Non-symmetric variant A_t = L* L_t^{-1} with O(N^2) Cholesky rank-one updates.
+
+    The floor acts on the Cholesky pivots: a pivot below sqrt(floor_rel) times
+    the largest pivot is raised to it for the solve (counted as a floor hit).
+    """
+    P, Htot, N = X.shape
+    H = Htot - burn_in
+    out = np.empty((P, H, N))
+    hits = np.zeros(P, dtype=np.int64)
+    L0 = np.linalg.cholesky(S0)
+    sf = np.sqrt(1.0 - lam)
+    for p in prange(P):
+        mu = mu0.copy()
+        L = L0.copy()
+        d = np.empty(N)
+        y = np.empty(N)
+        v = np.empty(N)
+        for t in range(Htot):
+            for i in range(N):
+                d[i] = X[p, t, i] - mu[i]
+            if t >= burn_in:
+                pmax = 0.0
+                for i in range(N):
+                    pmax = max(pmax, L[i, i])
+                fl = np.sqrt(floor_rel) * pmax
+                hit = False
+                for i in range(N):  # forward solve L y = d
+                    acc = d[i]
+                    for j in range(i):
+                        acc -= L[i, j] * y[j]
+                    piv = L[i, i]
+                    if piv < fl:
+                        piv = fl
+                        hit = True
+                    y[i] = acc / piv
+                if hit:
+                    hits[p] += 1
+                for i in range(N):
+                    acc = mu_star[i]
+                    for j in range(i + 1):
+                        acc += chol_star[i, j] * y[j]
+                    out[p, t - burn_in, i] = acc
+            for i in range(N):
+                mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
+                v[i] = sf * d[i]
+            _chol_update(L, v, lam)
+    return out, hits
+
+
+KERNELS = {"eigh": recolor_eigh, "rank1": recolor_rank1, "cholesky": recolor_cholesky}
