@@ -1,9 +1,57 @@
-"""CLI sub-commands for the excel engine."""
+"""CLI sub-commands of the Excel delivery: ``pyxl templates`` and ``pyxl calc``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _cmd_templates(args: argparse.Namespace) -> int:
+    from pyxl.templates import generate
+
+    for path in generate(args.out, args.only or None, calculate=not args.no_calc):
+        print(path)
+    return 0
+
+
+def _cmd_calc(args: argparse.Namespace) -> int:
+    from pyxl.workbook import calculate
+
+    src = Path(args.input)
+    out = Path(args.out) if args.out else src.with_name(src.stem + "_calc" + src.suffix)
+    report = calculate(src, out, values_only=args.values_only)
+    if not args.quiet:
+        print(f"{src} -> {out}: {report.formulas} formulas, {report.cells} cells "
+              f"in {report.seconds:.1f} s")
+    for issue in report.issues:
+        print(f"warning: {issue}", file=sys.stderr)
+    if report.issues and args.strict:
+        return 1
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this engine's sub-commands (none yet)."""
+    """Add ``templates`` and ``calc``."""
+    p = sub.add_parser(
+        "templates", help="write the template workbooks (mnvh_ledger, scenarios, mbp, kelly)")
+    p.add_argument("-o", "--out", default="workbooks", help="output folder (default ./workbooks)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="template keys: mnvh scenarios mbp kelly")
+    p.add_argument("--no-calc", action="store_true",
+                   help="write formulas only, without cached values")
+    p.set_defaults(func=_cmd_templates)
+
+    p = sub.add_parser(
+        "calc", help="calculate every formula of an .xlsx without Excel (PyXL formulas included)")
+    p.add_argument("input", help="workbook to calculate (.xlsx or .xlsm)")
+    p.add_argument("-o", "--out", default=None,
+                   help="output workbook (default: INPUT_calc.xlsx beside the input)")
+    p.add_argument("--values-only", action="store_true",
+                   help="replace formulas by their values (for readers without PyXL)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when any cell computes to an error")
+    p.add_argument("-q", "--quiet", action="store_true", help="print warnings only")
+    p.set_defaults(func=_cmd_calc)

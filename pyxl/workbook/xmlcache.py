@@ -161,7 +161,13 @@ def _edit_sheet(data: bytes, values: Mapping[tuple[int, int], Any],
     m_orig = re.search(r"<(?!\?)(?!!)[^>]*>", orig)
     m_new = re.search(r"<(?!\?)(?!!)[^>]*>", text)
     if m_orig and m_new and not m_new.group(0).endswith("/>"):
-        text = text[: m_new.start()] + m_orig.group(0) + text[m_new.end():]
+        root_tag = m_orig.group(0)
+        have = set(re.findall(r"xmlns(?::[\w.-]+)?=", root_tag))
+        extra = [d for d in re.findall(r'\sxmlns(?::[\w.-]+)?="[^"]*"', m_new.group(0))
+                 if d.strip().split('"')[0] not in have]
+        if extra:
+            root_tag = root_tag[:-1] + "".join(extra) + ">"
+        text = text[: m_new.start()] + root_tag + text[m_new.end():]
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + text).encode("utf-8")
 
 

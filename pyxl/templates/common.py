@@ -1,0 +1,226 @@
+"""Shared building blocks of the template generators (openpyxl).
+
+Styles: input cells have a pale-yellow fill and blue font, formula cells a
+pale-grey fill and black font, headers are bold on light blue; every sheet
+starts with a bilingual title in row 1 and its purpose in row 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.worksheet.worksheet import Worksheet
+
+from pyxl.templates.spec import InputName, TemplateSpec
+
+__all__ = [
+    "INPUT_FILL", "FORMULA_FILL", "HEADER_FILL",
+    "new_workbook", "style_input", "style_formula", "header", "title",
+    "scalar_inputs", "instructions", "array_formula", "set_widths", "col", "PCT", "NUM", "MONEY",
+]
+
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+INPUT_FONT = Font(color="1F4E9E")
+FORMULA_FILL = PatternFill("solid", fgColor="F2F2F2")
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_FONT = Font(bold=True)
+TITLE_FONT = Font(bold=True, size=14)
+THIN = Side(style="thin", color="BFBFBF")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+
+PCT = "0.00%"
+NUM = "#,##0.0000"
+MONEY = "#,##0.00"
+
+
+def new_workbook(spec: TemplateSpec) -> Workbook:
+    """A workbook with the spec's sheets (in order), titles and the ``pyxl_template`` name."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for s in spec.sheets:
+        ws = wb.create_sheet(s.name)
+        title(ws, f"{s.title_en}", s.title_ja)
+        if s.role == "output":
+            ws["A4"] = ("Filled by the Run button (PyXL ribbon or the button on the Inputs sheet); "
+                        "cleared on every run.")
+            ws["A5"] = ("実行ボタン (PyXLリボンまたは入力シートのボタン) で出力されます。"
+                        "実行のたびに消去されます。")
+    wb.defined_names["pyxl_template"] = DefinedName("pyxl_template", attr_text=f'"{spec.key}"')
+    for inp in spec.inputs:
+        wb.defined_names[inp.name] = DefinedName(inp.name, attr_text=inp.address)
+    for ws in wb.worksheets:
+        page_setup(ws)
+    wb.properties.title = spec.title_en
+    wb.properties.subject = spec.title_ja
+    wb.properties.creator = "PyXL"
+    return wb
+
+
+def page_setup(ws: Worksheet) -> None:
+    """Landscape, fit to one page wide (printing and PDF rendering)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _long_text(ws: Worksheet, r: int, text: str, width_chars: int = 150) -> None:
+    """A wrapped paragraph merged over columns A:D."""
+    ws.cell(r, 1, text).alignment = Alignment(wrap_text=True, vertical="top")
+    ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
+    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    ws.row_dimensions[r].height = 15 * max(1, -(-units // width_chars))
+
+
+def title(ws: Worksheet, en: str, ja: str) -> None:
+    """Bilingual sheet title in A1 (English) and A2 (Japanese)."""
+    ws["A1"] = en
+    ws["A1"].font = TITLE_FONT
+    ws["A2"] = ja
+    ws["A2"].font = Font(italic=True, color="595959")
+
+
+def style_input(cell: Any, number_format: str | None = None) -> None:
+    """Mark a cell as user input."""
+    cell.fill = INPUT_FILL
+    cell.font = INPUT_FONT
+    cell.border = BOX
+    if number_format:
+        cell.number_format = number_format
+
+
+def style_formula(cell: Any, number_format: str | None = None) -> None:
+    """Mark a cell as computed."""
+    cell.fill = FORMULA_FILL
+    cell.border = BOX
+    if number_format:
+        cell.number_format = number_format
+
+
+def header(ws: Worksheet, row: int, col: int, labels: Sequence[str]) -> None:
+    """Bold header cells across a row."""
+    for j, lab in enumerate(labels):
+        c = ws.cell(row, col + j, lab)
+        c.font = HEADER_FONT
+        c.fill = HEADER_FILL
+        c.border = BOX
+        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+def _validation(ws: Worksheet, inp: InputName) -> None:
+    if inp.choices:
+        dv = DataValidation(type="list", formula1='"' + ",".join(inp.choices) + '"',
+                            allow_blank=False, showErrorMessage=True,
+                            errorTitle="PyXL", error="Pick a value from the list / 一覧から選択")
+    elif inp.kind == "integer":
+        dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0",
+                            showErrorMessage=True, errorTitle="PyXL",
+                            error="Enter a whole number >= 0 / 0以上の整数")
+    elif inp.kind == "number":
+        dv = DataValidation(type="decimal", operator="between", formula1="-1E+300",
+                            formula2="1E+300", showErrorMessage=True, errorTitle="PyXL",
+                            error="Enter a number / 数値を入力")
+    else:
+        return
+    dv.promptTitle = inp.name
+    dv.prompt = inp.doc_en[:250]
+    dv.showInputMessage = True
+    ws.add_data_validation(dv)
+    dv.add(inp.ref.replace("$", ""))
+
+
+def scalar_inputs(ws: Worksheet, spec: TemplateSpec, values: dict[str, Any],
+                  formats: dict[str, str] | None = None) -> None:
+    """Write the one-cell inputs of ``ws``: label (EN), label (JA), value, name.
+
+    The value cells are at the refs the spec gives (column C); they get the
+    input style, data validation and the defined name shown in column D.
+    """
+    formats = formats or {}
+    header(ws, 3, 1, ["Input", "入力", "Value / 値", "Name / 名前"])
+    for inp in spec.inputs:
+        if inp.sheet != ws.title or inp.name not in values:
+            continue
+        cell = ws[inp.ref.replace("$", "")]
+        r = cell.row
+        ws.cell(r, 1, inp.doc_en)
+        ws.cell(r, 2, inp.doc_ja)
+        cell.value = values[inp.name]
+        style_input(cell, formats.get(inp.name))
+        ws.cell(r, 4, inp.name).font = Font(color="808080", italic=True)
+        _validation(ws, inp)
+
+
+def instructions(ws: Worksheet, spec: TemplateSpec, steps_en: Iterable[str],
+                 steps_ja: Iterable[str]) -> None:
+    """The Instructions sheet: steps in both languages, the sheet map and the input names."""
+    r = 4
+    ws.cell(r, 1, "How to use (English)").font = HEADER_FONT
+    r += 1
+    for i, s in enumerate(steps_en, 1):
+        _long_text(ws, r, f"{i}. {s}")
+        r += 1
+    r += 1
+    ws.cell(r, 1, "使い方 (日本語)").font = HEADER_FONT
+    r += 1
+    for i, s in enumerate(steps_ja, 1):
+        _long_text(ws, r, f"{i}. {s}")
+        r += 1
+    r += 1
+    ws.cell(r, 1, "Colour code / 色の意味").font = HEADER_FONT
+    r += 1
+    c = ws.cell(r, 1, "Input: edit freely / 入力: 自由に変更可")
+    style_input(c)
+    r += 1
+    c = ws.cell(r, 1, "Formula: computed, do not overwrite / 数式: 上書きしないでください")
+    style_formula(c)
+    r += 2
+    header(ws, r, 1, ["Sheet / シート", "Role / 役割", "Purpose", "内容"])
+    for s in spec.sheets:
+        r += 1
+        ws.cell(r, 1, s.name)
+        ws.cell(r, 2, s.role)
+        ws.cell(r, 3, s.title_en)
+        ws.cell(r, 4, s.title_ja)
+    r += 2
+    header(ws, r, 1, ["Name / 名前", "Cells / セル", "Meaning", "意味"])
+    for inp in spec.inputs:
+        r += 1
+        ws.cell(r, 1, inp.name)
+        ws.cell(r, 2, inp.address)
+        ws.cell(r, 3, inp.doc_en)
+        ws.cell(r, 4, inp.doc_ja)
+    set_widths(ws, {"A": 34, "B": 26, "C": 60, "D": 44})
+    ws.sheet_view.showGridLines = False
+
+
+def array_formula(ws: Worksheet, ref: str, text: str, number_format: str | None = None) -> None:
+    """Store ``text`` as an array formula filling ``ref`` and style the block.
+
+    Every cell of the block is created (styled), so the workbook engine and
+    Excel find the whole output area formatted.
+    """
+    first = ref.split(":")[0]
+    ws[first] = ArrayFormula(ref, text)
+    for row in ws[ref] if ":" in ref else [[ws[ref]]]:
+        for c in row:
+            style_formula(c, number_format)
+
+
+def set_widths(ws: Worksheet, widths: dict[str, float]) -> None:
+    """Column widths by letter."""
+    for col, w in widths.items():
+        ws.column_dimensions[col].width = w
+
+
+def col(n: int) -> str:
+    """1-based column number to letters."""
+    return get_column_letter(n)
