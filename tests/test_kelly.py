@@ -385,3 +385,18 @@ def test_ruin_is_reported():
     r = np.array([0.01, -0.3, 0.02])
     res = K.simulate_leverage(r, 4.0, np.ones(3, bool))
     assert res.ruined_at == 1 and res.growth == -math.inf and res.wealth[-1] == 0
+
+
+def test_scenario_newton_path_agrees_with_cvxpy_path():
+    """Without limits KELLY_SCENARIO uses damped Newton; a slack cap routes it through Clarabel."""
+    rng = np.random.default_rng(np.random.SeedSequence(12))
+    for t_len, n in ((50, 3), (500, 6)):
+        r = rng.normal(0.004, 0.05, size=(t_len, n))
+        w_newton = K.kelly_scenario(r, 0.001)
+        w_cvx = K.kelly_scenario(r, 0.001, max_leverage=1e4)
+        np.testing.assert_allclose(w_newton, w_cvx, atol=1e-5 * max(1, np.abs(w_cvx).max()))
+        assert K.scenario_growth(w_newton, r, 0.001) >= K.scenario_growth(w_cvx, r, 0.001) - 1e-12
+    # duplicated asset: flat direction, the growth is still optimal
+    r = rng.normal(0.004, 0.05, size=(100, 1))
+    w2 = K.kelly_scenario(np.hstack([r, r]))
+    assert w2.sum() == pytest.approx(K.kelly_scenario(r)[0], rel=1e-8)

@@ -183,6 +183,43 @@ def _check_bounded(excess: np.ndarray, max_leverage: float | None, long_only: bo
                          "set max_leverage or add scenarios with losses")
 
 
+def _newton_kelly(x: np.ndarray, p: np.ndarray, tol: float = 1e-15,
+                  max_iter: int = 200) -> np.ndarray | None:
+    """Maximise ``p' ln(1 + x w)`` without limits by damped Newton; None if it does not converge.
+
+    The objective is self-concordant, so Newton with a backtracking line search
+    that stays inside the domain (every ``1 + x w > 0``) converges
+    quadratically to the unique optimum when one exists.  With a free lunch
+    (growth unbounded) the Newton decrement stays near 1 and the iteration
+    cap returns None, so the caller can diagnose it.  Flat directions
+    (``x d = 0`` in every scenario) are resolved by the minimum-norm step.
+    """
+    w = np.zeros(x.shape[1])
+    wealth = np.ones(x.shape[0])
+    f = 0.0
+    for _ in range(max_iter):
+        a = x / wealth[:, None]
+        g = a.T @ p
+        h = (a * p[:, None]).T @ a
+        step = np.linalg.lstsq(h, g, rcond=1e-13)[0]
+        dec = float(g @ step)
+        if dec < 2 * tol:
+            return w
+        t = 1.0
+        while t > 1e-12:
+            wn = w + t * step
+            xn = 1.0 + x @ wn
+            if np.all(xn > 0):
+                fn = float(p @ np.log(xn))
+                if fn >= f + 0.25 * t * dec:
+                    break
+            t *= 0.5
+        else:
+            return None
+        w, wealth, f = wn, xn, fn
+    return None
+
+
 def kelly_scenario(
     returns: np.ndarray, rf: float = 0.0, max_leverage: float | None = None,
     long_only: bool = False, max_weight: np.ndarray | None = None, budget: float | None = None,
@@ -190,8 +227,10 @@ def kelly_scenario(
 ) -> np.ndarray:
     """Exact Kelly weights on discrete scenarios.
 
-    Maximises ``sum_t p_t ln(1 + rf + (R_t - rf)' w)`` (exponential-cone program,
-    Clarabel) under the same limits as :func:`kelly_weights`.  The log's domain
+    Maximises ``sum_t p_t ln(1 + rf + (R_t - rf)' w)`` under the same limits as
+    :func:`kelly_weights`: without limits by damped Newton (fast, exact to
+    1e-15 in the Newton decrement), with limits as an exponential-cone
+    program (cvxpy/Clarabel).  The log's domain
     keeps every scenario's wealth strictly positive, so no weight vector that
     can be wiped out by one of the scenarios is ever returned.
 
@@ -217,6 +256,13 @@ def kelly_scenario(
     p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     excess = r - rf
+    free = (max_leverage is None and not long_only and budget is None
+            and (max_weight is None
+                 or not np.any(np.isfinite(np.broadcast_to(max_weight, (n,))))))
+    if free:
+        w_newton = _newton_kelly(excess / (1.0 + rf), p)
+        if w_newton is not None:
+            return w_newton
     _check_bounded(excess, max_leverage, long_only, max_weight, budget)
     w = cp.Variable(n)
     # divide by (1 + rf) so the log argument is 1 + x'w: well scaled, same argmax
