@@ -38,7 +38,8 @@ No cash ever enters or leaves.  When no positive ``kappa`` is feasible:
   ``p_s`` with the smallest ``delta`` in ``[0, 1]`` restoring both limits
   (event ``forced_delever`` with ``delta``; ``kappa = 0`` and the ``delever``
   column holds ``delta``).  When even a full liquidation cannot restore the cash
-  floor the book is liquidated and ``cash_shortfall`` is logged.
+  floor (NAV after costs below ``min_cash``) the book is liquidated, trading
+  stops for the rest of the run and ``cash_shortfall`` is logged.
 
 PnL identity
 ------------

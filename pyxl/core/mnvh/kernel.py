@@ -286,7 +286,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 elif okd:
                     dc = lod
                 else:
+                    # even a full liquidation cannot restore the floor: liquidate and stop
                     dc = 1.0
+                    stopped = True
                 delta = dc if dc > dg else dg
                 if delta > 1.0:
                     delta = 1.0

@@ -303,8 +303,11 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                     d_gross = 1.0 - cap / g0 if cap > 0.0 else 1.0
                 if cash >= cfg.min_cash:
                     d_cash = 0.0
+                elif dset is not None:
+                    d_cash = dset[0]
                 else:
-                    d_cash = dset[0] if dset is not None else 1.0
+                    d_cash = 1.0
+                    stopped = True
                 delta = min(1.0, max(d_cash, d_gross)) if held else 0.0
                 dq = [-delta * q[i] for i in range(M)]
                 moving = held
