@@ -195,7 +195,11 @@ def test_optimality_vs_slsqp():
                        method="SLSQP",
                        bounds=[(0, 1)] * d.n, constraints=cons,
                        options={"ftol": 1e-14, "maxiter": 500})
-        if sol.success:
+        # status 8 ("positive directional derivative") is SLSQP at its precision limit:
+        # accept it when the point is feasible
+        feasible = all(c["fun"](sol.x) >= -1e-8 if c["type"] == "ineq"
+                       else abs(c["fun"](sol.x)) < 1e-8 for c in cons)
+        if sol.status in (0, 8) and feasible and sol.x.min() >= -1e-10:
             best = max(best, -sol.fun / 100)
     assert np.isfinite(best)
     assert alpha @ res.weights == pytest.approx(best, rel=1e-5, abs=1e-9)

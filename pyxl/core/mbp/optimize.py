@@ -54,6 +54,10 @@ DEFAULT_SOLVER = "CLARABEL"
 FALLBACK_SOLVER = "SCS"
 #: A limit counts as binding when the achieved value is within this relative distance.
 BINDING_RTOL = 1e-4
+#: Cone rows are written in percent (x100) so the solver's absolute tolerances
+#: (~1e-8) are small against TE limits of 0.1 %-5 %; within-segment cones are
+#: also divided by the segment's benchmark weight.
+_SCALE = 100.0
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 _INFEASIBLE = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
 
@@ -224,6 +228,7 @@ class MBPProblem:
         cons: list[Any] = [S @ w == W]
         self._cons: dict[str, Any] = {}
         self._params: dict[str, cp.Parameter] = {}
+        self._scale: dict[str, float] = {}
         if lim.fully_invested:
             cons.append(cp.sum(w) == 1)
         if lim.long_only:
@@ -237,7 +242,8 @@ class MBPProblem:
         root = sp.vstack([sp.csr_matrix(d.G), sp.diags(d.sqrt_s)]).tocsr()
         if lim.te_total is not None:
             p = cp.Parameter(nonneg=True, name="te_total")
-            c = cp.SOC(p, root @ w - root @ d.bench_w)
+            c = cp.SOC(_SCALE * p, _SCALE * (root @ w - root @ d.bench_w))
+            self._scale["te_total"] = _SCALE
             self._params["te_total"], self._cons["te_total"] = p, c
             cons.append(c)
         if lim.te_segment is not None and not lim.segment_neutral:
@@ -246,7 +252,8 @@ class MBPProblem:
             S_spec = np.bincount(d.segment, weights=d.y_bench**2 * d.spec_var, minlength=M)
             seg_root = np.vstack([d.G @ Y, np.diag(np.sqrt(S_spec))])
             p = cp.Parameter(nonneg=True, name="te_segment")
-            c = cp.SOC(p, seg_root @ (W - d.seg_bench))
+            c = cp.SOC(_SCALE * p, _SCALE * seg_root @ (W - d.seg_bench))
+            self._scale["te_segment"] = _SCALE
             self._params["te_segment"], self._cons["te_segment"] = p, c
             cons.append(c)
         for m in range(M):
@@ -259,7 +266,9 @@ class MBPProblem:
             expr = cp.hstack([Gm @ w[idx] - g * W[m],
                               cp.multiply(ss, w[idx]) - (ss * d.y_bench[idx]) * W[m]])
             p = cp.Parameter(nonneg=True, name=f"te_within_{m + 1}")
-            c = cp.SOC(p * W[m], expr)
+            sc = _SCALE / d.seg_bench[m]  # normalise by the segment's size: same accuracy
+            c = cp.SOC(p * (sc * W[m]), sc * expr)
+            self._scale[f"te_within_{m}"] = sc
             self._params[f"te_within_{m}"], self._cons[f"te_within_{m}"] = p, c
             cons.append(c)
         obj = self.alpha @ w
@@ -349,7 +358,7 @@ class MBPProblem:
                 return float("nan")
             if isinstance(dv, list):
                 dv = dv[0]
-            return float(np.ravel(dv)[0])
+            return float(np.ravel(dv)[0]) * self._scale.get(key, 1.0)
 
         def add(key: str, name: str, label: str, limit: float, value: float, scale: float = 1.0):
             infos.append(LimitInfo(name, label, limit, value,
@@ -388,23 +397,21 @@ class MBPProblem:
         neutrality, max weights) are kept.  Returns None when the remaining
         constraints are infeasible on their own.
         """
-        d = self.data
         self._set(lim)
         keep = list(self._linear)
         if with_others:
             keep += [c for k, c in self._cons.items() if k != key]
         c = self._cons[key]
         if key.startswith("te_within_"):
-            m = int(key.rsplit("_", 1)[1])
             if lim.segment_neutral:
-                prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / d.seg_bench[m]), keep)
+                prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / _SCALE), keep)
                 return _solve_value(prob, solver)
             return _bisect_within(self, key, lim, keep, solver)
         if key == "max_turnover":
             h = np.asarray(lim.holdings, dtype=float).ravel()
             prob = cp.Problem(cp.Minimize(0.5 * cp.norm1(self._w - h)), keep)
         else:
-            prob = cp.Problem(cp.Minimize(cp.norm(c.args[1])), keep)
+            prob = cp.Problem(cp.Minimize(cp.norm(c.args[1]) / _SCALE), keep)
         return _solve_value(prob, solver)
 
 
