@@ -1,9 +1,281 @@
-"""CLI sub-commands for the mnvh engine."""
+"""CLI sub-commands for MNVH: ``pyxl backtest``, ``pyxl ablation``, ``pyxl walkforward``.
+
+Prices come from a CSV file (first column dates, one column per asset, a
+header row of tickers) or, when no file is given, from the bundled S&P 500
+sample (20 stocks, from 2005 unless ``--start`` says otherwise) with the
+S&P 500 index as benchmark.  Outputs go to ``<out>/mnvh/``.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pyxl.errors import InputError
+
+__all__ = ["register", "read_price_csv"]
+
+
+def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
+    """A price table from CSV: dates in the first column (if not numeric), tickers as header.
+
+    Rows are put in ascending date order; blanks, text and prices <= 0 are
+    rejected with the column and row named.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
+    frame = pd.read_csv(p, keep_default_na=False)
+    if frame.shape[1] == 0 or frame.shape[0] == 0:
+        raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
+    first = frame.columns[0]
+    if not pd.api.types.is_numeric_dtype(frame[first]):
+        idx = pd.to_datetime(frame[first], errors="coerce")
+        if idx.isna().any():
+            bad = int(np.flatnonzero(idx.isna().to_numpy())[0])
+            raise InputError(name, f"{p.name}: first column row {bad + 2} is not a date",
+                             "put dates (YYYY-MM-DD) in the first column")
+        frame = frame.drop(columns=first).set_index(idx.rename("Date"))
+        if frame.index.is_monotonic_decreasing and not frame.index.is_monotonic_increasing:
+            frame = frame.iloc[::-1]
+        elif not frame.index.is_monotonic_increasing:
+            raise InputError(name, f"{p.name}: dates are not in order", "sort by date")
+    for col in frame.columns:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() | (values <= 0)
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            raw = frame[col].iloc[k]
+            where = frame.index[k]
+            where = where.date() if isinstance(where, pd.Timestamp) else int(where) + 2
+            what = "blank" if str(raw).strip() == "" else repr(raw)
+            raise InputError(name, f"{p.name}: column {col!r}, row {where}: {what} "
+                             "is not a price > 0", "fill or remove that row")
+        frame[col] = values.astype(float)
+    if len(frame) < 3:
+        raise InputError(name, f"{p.name} has {len(frame)} rows", "need at least 3")
+    return frame
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(name, f"{text!r} is not a comma-separated list of numbers",
+                         "e.g. 0.8,0.9,0.95") from None
+
+
+def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
+    if args.prices:
+        prices = read_price_csv(args.prices)
+        if args.start or args.end:
+            prices = prices.loc[args.start : args.end]
+        bench = None
+        if args.benchmark:
+            b = read_price_csv(args.benchmark, "--benchmark")
+            if b.shape[1] != 1:
+                raise InputError("--benchmark", f"has {b.shape[1]} columns", "give one column")
+            s = b.iloc[:, 0]
+            if isinstance(prices.index, pd.DatetimeIndex) and isinstance(s.index,
+                                                                        pd.DatetimeIndex):
+                s = s.reindex(prices.index)
+                if s.isna().any():
+                    raise InputError("--benchmark", f"has no price on {s.index[s.isna()][0]}",
+                                     "cover every date of the prices")
+            elif len(s) != len(prices):
+                raise InputError("--benchmark", f"has {len(s)} rows, prices {len(prices)}",
+                                 "align the files")
+            bench = s
+    else:
+        from pyxl.data import load_sp500_index, load_sp500_prices
+        from pyxl.reports.mnvh import DEMO_START
+
+        start = args.start or DEMO_START
+        prices = load_sp500_prices(start, args.end)
+        bench = load_sp500_index(start, args.end).reindex(prices.index)
+    if len(prices) < 3:
+        raise InputError("--start/--end", f"leave {len(prices)} rows", "widen the date range")
+    return prices, bench
+
+
+def _config(args: argparse.Namespace):
+    from pyxl.core.mnvh.ablation import research_config
+
+    return research_config(
+        lam=args.lam, beta=args.beta, beta_mode=args.beta_mode, cash0=args.cash0,
+        min_cash=args.min_cash, max_gross=args.max_gross, max_position=args.max_position,
+        drawdown_stop=args.drawdown_stop, exec_lag=args.exec_lag, lot_method=args.lot_method,
+        fee_rate=args.fee_rate, fixed_fee=args.fixed_fee, half_spread=args.half_spread,
+        borrow_rate=args.borrow_rate, cash_rate=args.cash_rate,
+        periods_per_year=args.periods_per_year,
+    )
+
+
+def _scheme(text: str, n: int):
+    from pyxl.core.mnvh.weights import SCHEMES
+
+    if text.lower() in SCHEMES:
+        return text.lower()
+    w = np.array(_floats(text, "--weights"))
+    if w.size != n:
+        raise InputError("--weights", f"has {w.size} numbers for {n} assets",
+                         f"give one of {', '.join(SCHEMES)} or {n} weights")
+    return w
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM
+    from pyxl.core.mnvh.ablation import DEFAULT_FEE_RATE, DEFAULT_HALF_SPREAD
+
+    p.add_argument("prices", nargs="?", help="CSV of prices (dates first, tickers as header); "
+                   "default: the bundled 20 S&P 500 stocks")
+    p.add_argument("--benchmark", help="CSV with one column of benchmark prices (default with "
+                   "bundled data: the S&P 500 index)")
+    p.add_argument("--start", help="first date (YYYY-MM-DD)")
+    p.add_argument("--end", help="last date (YYYY-MM-DD)")
+    p.add_argument("-o", "--out", default="pyxl-out", help="output folder (default ./pyxl-out)")
+    g = p.add_argument_group("strategy and costs")
+    g.add_argument("--lam", type=float, default=DEFAULT_LAM,
+                   help=f"inventory decay ({DEFAULT_LAM})")
+    g.add_argument("--beta", type=float, default=DEFAULT_BETA,
+                   help=f"trading intensity ({DEFAULT_BETA:g}, x NAV in nav mode)")
+    g.add_argument("--beta-mode", choices=("nav", "absolute"), default="nav")
+    g.add_argument("--cash0", type=float, default=1_000_000.0, help="starting cash (1e6)")
+    g.add_argument("--min-cash", type=float, default=0.0, help="cash floor (0)")
+    g.add_argument("--max-gross", type=float, default=None, help="gross cap, x NAV (none)")
+    g.add_argument("--max-position", type=float, default=None,
+                   help="per-position cap, fraction of NAV (none)")
+    g.add_argument("--drawdown-stop", type=float, default=None, help="stop at this drawdown")
+    g.add_argument("--exec-lag", type=int, choices=(0, 1), default=0)
+    g.add_argument("--lot-method", choices=("fifo", "average"), default="fifo")
+    g.add_argument("--fee-rate", type=float, default=DEFAULT_FEE_RATE,
+                   help=f"commission, fraction of notional ({DEFAULT_FEE_RATE})")
+    g.add_argument("--half-spread", type=float, default=DEFAULT_HALF_SPREAD,
+                   help=f"half spread, fraction of price ({DEFAULT_HALF_SPREAD})")
+    g.add_argument("--fixed-fee", type=float, default=0.0, help="per non-zero trade (0)")
+    g.add_argument("--borrow-rate", type=float, default=0.0, help="annual, on shorts (0)")
+    g.add_argument("--cash-rate", type=float, default=0.0, help="annual, on cash (0)")
+    g.add_argument("--periods-per-year", type=int, default=252)
+
+
+def _grid_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("grid")
+    g.add_argument("--lams", default="0.8,0.9,0.95", help="comma list (0.8,0.9,0.95)")
+    g.add_argument("--betas", default=None, help="comma list (default beta/4, beta, 2*beta)")
+    g.add_argument("--schemes", default="equal,invvol,markowitz", help="comma list of schemes")
+    g.add_argument("--hedge", choices=("off", "on", "both"), default="both")
+    g.add_argument("--throttle", choices=("off", "on", "both"), default="off")
+    g.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+
+
+def _grid_kw(args: argparse.Namespace, bench) -> dict:
+    from pyxl.core.mnvh.weights import SCHEMES
+
+    onoff = {"off": [False], "on": [True], "both": [False, True]}
+    schemes = [s.strip().lower() for s in args.schemes.split(",") if s.strip()]
+    for s in schemes:
+        if s not in SCHEMES:
+            raise InputError("--schemes", f"{s!r} is not one of {', '.join(SCHEMES)}", "fix it")
+    hedges = onoff[args.hedge]
+    if True in hedges and bench is None:
+        if args.hedge == "on":
+            raise InputError("--hedge", "needs a benchmark", "give --benchmark")
+        hedges = [False]
+    betas = (_floats(args.betas, "--betas") if args.betas
+             else [args.beta / 4, args.beta, args.beta * 2])
+    return {"lams": _floats(args.lams, "--lams"), "betas": betas, "schemes": schemes,
+            "hedges": hedges, "throttles": onoff[args.throttle], "n_jobs": args.jobs}
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from pyxl.reports.mnvh import write_backtest_report
+
+    prices, bench = _load(args)
+    if args.hedge and bench is None:
+        raise InputError("--hedge", "needs a benchmark", "give --benchmark")
+    out = Path(args.out) / "mnvh"
+    rep = write_backtest_report(prices, _config(args), out,
+                                scheme=_scheme(args.weights, prices.shape[1]), benchmark=bench,
+                                hedge=args.hedge, throttle=args.throttle, xlsx=not args.no_xlsx)
+    print(f"\n{len(rep.files)} files in {out.resolve()}")
+    return 0
+
+
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    from pyxl.core.mnvh.ablation import ablation_grid
+
+    prices, bench = _load(args)
+    kw = _grid_kw(args, bench)
+    tab = ablation_grid(prices.to_numpy(float), _config(args),
+                        benchmark=None if bench is None else bench.to_numpy(float), **kw)
+    out = Path(args.out) / "mnvh"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "ablation.csv"
+    tab.to_csv(path, index=False, float_format="%.6g")
+    show = ["lam", "beta", "weights", "hedge", "throttle", "cagr", "sharpe", "max_drawdown",
+            "turnover", "fee_gross", "avg_gross"]
+    with pd.option_context("display.width", 160, "display.max_rows", 60):
+        print(tab.sort_values("sharpe", ascending=False)[show].head(20)
+              .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\n{len(tab)} grid points -> {path.resolve()}")
+    return 0
+
+
+def _cmd_walkforward(args: argparse.Namespace) -> int:
+    from pyxl.core.metrics import METRICS
+    from pyxl.core.mnvh.ablation import walk_forward
+
+    prices, bench = _load(args)
+    kw = _grid_kw(args, bench)
+    wf = walk_forward(prices.to_numpy(float), _config(args),
+                      benchmark=None if bench is None else bench.to_numpy(float),
+                      is_periods=args.is_periods, oos_periods=args.oos_periods,
+                      anchored=args.anchored, criterion=args.criterion, **kw)
+    out = Path(args.out) / "mnvh"
+    out.mkdir(parents=True, exist_ok=True)
+    folds = wf.folds.copy()
+    folds.insert(1, "oos_first_date", prices.index[folds["oos_first"].to_numpy()])
+    folds.insert(2, "oos_last_date", prices.index[folds["oos_last"].to_numpy()])
+    path = out / "walkforward.csv"
+    folds.to_csv(path, index=False, float_format="%.6g")
+    path2 = out / "walkforward_oos_metrics.csv"
+    pd.DataFrame({"metric": list(wf.metrics), "label": [METRICS[k] for k in wf.metrics],
+                  "oos": list(wf.metrics.values())}).to_csv(path2, index=False)
+    cols = ["fold", "oos_first_date", "oos_last_date", "lam", "beta", "weights", "hedge",
+            f"is_{args.criterion}", "sharpe", "cagr"]
+    print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nOut-of-sample (chained folds):")
+    for k, v in wf.metrics.items():
+        print(f"  {METRICS[k]:30s} {v: .6g}")
+    print(f"\n-> {path.resolve()}\n-> {path2.resolve()}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this engine's sub-commands (none yet)."""
+    """Add ``backtest``, ``ablation`` and ``walkforward``."""
+    p = sub.add_parser("backtest", help="MNVH backtest with the full Ledger-SPT report")
+    _common(p)
+    p.add_argument("--weights", default="equal",
+                   help="equal | invvol | markowitz | comma list of N weights (sum 1)")
+    p.add_argument("--hedge", action="store_true", help="beta-neutral hedge in the benchmark")
+    p.add_argument("--throttle", action="store_true", help="scale beta down when rho is low")
+    p.add_argument("--no-xlsx", action="store_true", help="skip ledger.xlsx")
+    p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("ablation", help="MNVH metrics over a (lam, beta, weights, hedge) grid")
+    _common(p)
+    _grid_args(p)
+    p.set_defaults(func=_cmd_ablation)
+
+    p = sub.add_parser("walkforward", help="MNVH walk-forward: choose in sample, report OOS")
+    _common(p)
+    _grid_args(p)
+    p.add_argument("--is-periods", type=int, default=756, help="in-sample bars (756)")
+    p.add_argument("--oos-periods", type=int, default=252, help="out-of-sample bars (252)")
+    p.add_argument("--anchored", action="store_true", help="expanding in-sample window")
+    p.add_argument("--criterion", choices=("sharpe", "sortino", "cagr", "calmar"),
+                   default="sharpe")
+    p.set_defaults(func=_cmd_walkforward)
