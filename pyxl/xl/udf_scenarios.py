@@ -158,6 +158,10 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
         target=to_choice(target, "target", core.TARGET_METHODS, default="arithmetic"),
         recolor=to_choice(recolor, "recolor", core.RECOLOR_METHODS, default="symmetric"),
     )
+    H = args["horizon"] or R.shape[0]
+    if kind == "all" and args["n_paths"] * H > EXCEL_ROWS:
+        raise InputError("output", f"'all' needs {args['n_paths'] * H} rows, Excel has "
+                         f"{EXCEL_ROWS}", "use fewer paths or a shorter horizon")
     tickers = tuple(tick) if tick and len(tick) == N else tuple(f"asset{i + 1}" for i in range(N))
     sset = _run(R, mu, C, W, tickers, labels, **args)
     handle = None
