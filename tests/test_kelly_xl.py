@@ -76,6 +76,9 @@ def test_weights_orientation_and_values(xl):
     row = xl("KELLY_WEIGHTS", excel_row(MU), excel_range(COV), 0.01)
     np.testing.assert_allclose([c[0] for c in col], expect, rtol=1e-12)
     np.testing.assert_allclose(row[0], expect, rtol=1e-12)
+    labelled = (("A", "B", "C"), *excel_range(COV))
+    np.testing.assert_allclose(xl("KELLY_WEIGHTS", excel_row(MU), labelled, 0.01)[0], expect,
+                               rtol=1e-12)
     half = xl("KELLY_WEIGHTS", excel_row(MU), excel_range(COV), 0.01, 0.5)
     np.testing.assert_allclose(half[0], expect / 2, rtol=1e-12)
 
@@ -148,6 +151,10 @@ def test_scenario_errors(xl):
         xl("KELLY_SCENARIO", excel_range([[0.01, None], [0.02, -0.01]])))
     assert "expected 'scn'" in _err(xl("KELLY_SCENARIO", "pyxl:mbp#0123456789ab"))
     assert "expired" in _err(xl("KELLY_SCENARIO", "pyxl:scn#0123456789ab"))
+    class NoPaths:  # a scenario set generated without keeping its paths
+        paths = None
+
+    assert "kept no paths" in _err(xl("KELLY_SCENARIO", handles.put(NoPaths(), "scn", "np")))
     h = handles.put({"meta": 1}, "scn", "dict")
     assert "holds no array" in _err(xl("KELLY_SCENARIO", h))
     assert "returns: has 1 rows" in _err(xl("KELLY_SCENARIO", excel_row([0.01, 0.02])))

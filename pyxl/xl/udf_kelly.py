@@ -26,7 +26,6 @@ from pyxl.xl.convert import (
     to_float,
     to_int,
     to_labelled_matrix,
-    to_matrix,
     to_vector,
     vector_like,
 )
@@ -113,7 +112,7 @@ def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
                   max_weight=None, budget=None):
     """Kelly weights fraction*inv(cov)(mu-rf), or constrained by cvxpy; per unit of equity."""
     m = to_vector(mu, "mu")
-    c = to_matrix(cov, "cov", shape=(m.size, m.size))
+    c, _names = to_labelled_matrix(cov, "cov", shape=(m.size, m.size))
     lev = _optional_float(max_leverage, "max_leverage", lo=0.0)
     caps = None
     if not is_missing(max_weight):
@@ -140,15 +139,19 @@ def _scenario_array(returns: Any) -> np.ndarray:
         obj = handles.get(returns, "scn", "returns")
         for attr in ("returns", "paths"):
             if not isinstance(obj, np.ndarray):
-                if isinstance(obj, dict) and attr in obj:
+                if isinstance(obj, dict) and obj.get(attr) is not None:
                     obj = obj[attr]
-                elif hasattr(obj, attr):
+                elif getattr(obj, attr, None) is not None:
                     obj = getattr(obj, attr)
+        if not isinstance(obj, (np.ndarray, list)) and hasattr(obj, "paths"):
+            raise InputError("returns", "the scenario set kept no paths (too large)",
+                             "make it with fewer paths or a shorter horizon")
         arr = np.asarray(obj, dtype=float) if isinstance(obj, (np.ndarray, list)) else None
         if arr is None or arr.ndim not in (1, 2, 3):
             raise InputError("returns", "handle holds no array of returns",
                              "point to a scenario set of returns")
-        return arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr
+        # paths (n_paths, T, N) are pooled: every period of every path is one scenario
+        return arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr.reshape(arr.shape[0], -1)
     arr, _labels = to_labelled_matrix(returns, "returns", min_rows=2)
     return arr
 
