@@ -188,3 +188,29 @@ def test_registered_metadata(xl):
     names = [a["name"] for a in info["args"]]
     assert names[:6] == ["prices", "lam", "beta", "weights", "fee_rate", "half_spread"]
     assert names[-1] == "metric"
+
+
+def test_benchmark_with_header_and_dates_equals_plain_column(xl):
+    p, b = _prices(seed=6), _bench(seed=7)
+    days = [dt.datetime(2020, 1, 1) + dt.timedelta(days=i) for i in range(len(b))]
+    with_dates = (("Date", "SPX"),) + tuple((d, v) for d, v in zip(days, b.tolist(), strict=True))
+    plain = xl.range(b[:, None])
+    a = xl("MNVH_BACKTEST", _grid(p), 0.9, 20, "InvVol", None, None, with_dates, True)
+    c = xl("MNVH_BACKTEST", _grid(p), 0.9, 20, "invvol", None, None, plain, True)
+    assert a == c
+    assert _values(a)["Beta to benchmark"] != ""
+
+
+def test_parse_price_table_accepts_python_objects():
+    import pandas as pd
+
+    from pyxl.xl.udf_backtest import parse_price_table
+
+    p = _prices(T=10, N=3)
+    frame = pd.DataFrame(p, columns=["A", "B", "C"])
+    got, tickers = parse_price_table(frame)
+    np.testing.assert_array_equal(got, p)
+    assert tickers == ["A", "B", "C"]
+    got, tickers = parse_price_table(p)
+    np.testing.assert_array_equal(got, p)
+    assert tickers is None
