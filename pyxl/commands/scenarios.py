@@ -1,9 +1,214 @@
-"""CLI sub-commands for the scenarios engine."""
+"""``pyxl scenarios``: scenario generation from CSV files (same core as =MBB_RECOLOR).
+
+Reads the return history, annual targets and optional RT weights from CSV,
+generates paths in chunks (streaming, two passes: see :mod:`pyxl.core.scenarios.engine`),
+writes the summary CSV, the fan-chart CSV and, on request, every path to an
+``.npz`` (one array per chunk, read back with :func:`load_npz_paths`) or to
+Parquet (only when ``pyarrow`` is installed).
+"""
 
 from __future__ import annotations
 
 import argparse
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pyxl.core import scenarios as core
+from pyxl.errors import InputError
+
+__all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
+           "write_summary_csv", "write_fan_csv"]
+
+
+# --------------------------------------------------------------------------- readers
+def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Numeric block of a CSV with optional header row and label column.
+
+    Returns (values, row_labels, column_labels); labels are empty when absent.
+    """
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as err:
+        raise InputError(name, f"cannot read {str(path)!r} ({err})", "give a CSV file") from None
+    num = raw.apply(pd.to_numeric, errors="coerce")
+    has_header = bool(num.iloc[0].isna().all()) if len(num) else False
+    has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
+        else False
+    body = num.iloc[1 if has_header else 0:, 1 if has_labels else 0:]
+    if body.isna().any().any():
+        raise InputError(name, f"{path}: non-numeric or blank cells in the data",
+                         "clean the file")
+    cols = [str(c) for c in raw.iloc[0, 1 if has_labels else 0:]] if has_header else []
+    rows = [str(c) for c in raw.iloc[1 if has_header else 0:, 0]] if has_labels else []
+    return body.to_numpy(dtype=float), rows, cols
+
+
+# --------------------------------------------------------------------------- sinks
+class NpzSink:
+    """Stream final paths into an ``.npz`` (zip of ``paths_<first-path>.npy`` entries)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.zf = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED,
+                                  allowZip64=True)
+
+    def __call__(self, p0: int, paths: np.ndarray) -> None:
+        with self.zf.open(f"paths_{p0:010d}.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(paths), allow_pickle=False)
+
+    def close(self, sset: core.ScenarioSet) -> None:
+        """Add the run's metadata (delta, targets, tickers) and close the file."""
+        meta = {"delta": sset.delta, "mu_star": sset.mu_star, "cov_star": sset.cov_star,
+                "tickers": np.array(sset.tickers), "weights": sset.weights,
+                "block_length": np.array(sset.block_length)}
+        for key, arr in meta.items():
+            with self.zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(arr), allow_pickle=False)
+        self.zf.close()
+
+
+def load_npz_paths(path: str | Path) -> np.ndarray:
+    """All paths of an ``.npz`` written by :class:`NpzSink`, shape (n_paths, H, N)."""
+    with np.load(path) as z:
+        keys = sorted(k for k in z.files if k.startswith("paths_"))
+        return np.concatenate([z[k] for k in keys], axis=0)
+
+
+class ParquetSink:
+    """Stream final paths to Parquet, long format: path, period, one column per asset.
+
+    Needs ``pyarrow`` (an optional dependency: ``pip install pyxl[parquet]``).
+    """
+
+    def __init__(self, path: str | Path, tickers: list[str]) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InputError("--parquet", "needs pyarrow, which is not installed",
+                             "pip install pyarrow, or use --npz") from None
+        self.pa, self.tickers = pa, tickers
+        fields = [pa.field("path", pa.int64()), pa.field("period", pa.int32())]
+        fields += [pa.field(t, pa.float64()) for t in tickers]
+        self.writer = pq.ParquetWriter(str(path), pa.schema(fields))
+
+    def __call__(self, p0: int, paths: np.ndarray) -> None:
+        n, H, N = paths.shape
+        cols = {"path": np.repeat(np.arange(p0 + 1, p0 + n + 1), H),
+                "period": np.tile(np.arange(1, H + 1, dtype=np.int32), n)}
+        flat = paths.reshape(n * H, N)
+        for i, t in enumerate(self.tickers):
+            cols[t] = flat[:, i]
+        self.writer.write_table(self.pa.table(cols))
+
+    def close(self, sset: core.ScenarioSet) -> None:
+        self.writer.close()
+
+
+# --------------------------------------------------------------------------- writers
+def write_summary_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
+    """The =MBB_RECOLOR summary table as CSV (blank cells for padding)."""
+    rows = [[("" if isinstance(v, float) and np.isnan(v) else v) for v in r]
+            for r in sset.summary_rows()]
+    pd.DataFrame(rows).to_csv(path, header=False, index=False)
+    return Path(path)
+
+
+def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
+    """Fan-chart percentiles of wealth per portfolio and period (long format)."""
+    frames = []
+    for k, lab in enumerate(sset.portfolio_labels):
+        f = pd.DataFrame(sset.fan[:, :, k], columns=["p5", "p25", "p50", "p75", "p95"])
+        f.insert(0, "period", np.arange(sset.fan.shape[0]))
+        f.insert(0, "portfolio", lab)
+        frames.append(f)
+    pd.concat(frames).to_csv(path, index=False)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- command
+def _run(args: argparse.Namespace) -> int:
+    import numba
+
+    R, _, tickers = read_numeric_csv(args.returns, "--returns")
+    N = R.shape[1]
+    mu, _, _ = read_numeric_csv(args.mu, "--mu")
+    C, _, _ = read_numeric_csv(args.cov, "--cov")
+    W, rt_labels = None, None
+    if args.rt:
+        W, rt_labels, _ = read_numeric_csv(args.rt, "--rt")
+    if args.workers:
+        numba.set_num_threads(max(1, min(args.workers, numba.config.NUMBA_NUM_THREADS)))
+    spec = core.ScenarioSpec(
+        n_paths=args.paths, block=args.block, horizon=args.horizon, lam=args.lam,
+        periods=args.periods, seed=args.seed, method=args.method, target=args.target,
+        recolor=args.recolor, burn_in=args.burn_in, ridge=args.ridge, chunk_paths=args.chunk,
+    )
+    names = tickers if len(tickers) == N else [f"asset{i + 1}" for i in range(N)]
+    sinks = []
+    if args.npz:
+        sinks.append(NpzSink(args.npz))
+    if args.parquet:
+        sinks.append(ParquetSink(args.parquet, names))
+
+    def sink(p0: int, Y: np.ndarray) -> None:
+        for s in sinks:
+            s(p0, Y)
+
+    from pyxl.progress import Progress
+
+    prog = Progress()
+    prog.start("scenarios")
+    sset = core.generate(R, mu.ravel(), C, spec, W, tickers=names, rt_labels=rt_labels or None,
+                         keep_paths=args.keep, sink=sink if sinks else None, progress=prog)
+    for s in sinks:
+        s.close(sset)
+    out = Path(args.summary)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_summary_csv(sset, out)
+    print(f"summary: {out}")
+    if args.fan:
+        print(f"fan chart data: {write_fan_csv(sset, args.fan)}")
+    for p in (args.npz, args.parquet):
+        if p:
+            print(f"paths: {p}")
+    print(f"{sset.spec.n_paths} paths x {sset.horizon} periods x {N} assets, block "
+          f"{sset.block_length}, floor hits {sset.floor_hits}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this engine's sub-commands (none yet)."""
+    """Add ``pyxl scenarios``."""
+    p = sub.add_parser(
+        "scenarios",
+        help="block bootstrap + EWMA recolour + drift delta scenarios from CSV files",
+        description="Generate scenario paths (same engine as =MBB_RECOLOR). CSV inputs may "
+                    "have a header row and a label/date column.",
+    )
+    p.add_argument("--returns", required=True, help="CSV of per-period returns, T x N")
+    p.add_argument("--mu", required=True, help="CSV with the N annual target means")
+    p.add_argument("--cov", required=True, help="CSV with the N x N annual target covariance")
+    p.add_argument("--rt", help="CSV of RT portfolio weights, K x N (optional)")
+    p.add_argument("--paths", type=int, default=10_000, help="number of paths (10000)")
+    p.add_argument("--block", type=int, default=0, help="block length, 0 = automatic")
+    p.add_argument("--horizon", type=int, default=0, help="periods per path, 0 = T")
+    p.add_argument("--lam", type=float, default=0.94, help="EWMA lambda (0.94)")
+    p.add_argument("--periods", type=int, default=12, help="periods per year (12)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="moving", choices=core.METHODS)
+    p.add_argument("--target", default="arithmetic", choices=core.TARGET_METHODS)
+    p.add_argument("--recolor", default="symmetric", choices=core.RECOLOR_METHODS)
+    p.add_argument("--burn-in", type=int, default=0)
+    p.add_argument("--ridge", type=float, default=0.0)
+    p.add_argument("--chunk", type=int, default=4096, help="paths per chunk (4096)")
+    p.add_argument("--workers", type=int, default=0, help="numba threads (default all)")
+    p.add_argument("--keep", action="store_true",
+                   help="hold all paths in memory (one generation pass instead of two)")
+    p.add_argument("--npz", help="stream every path to this .npz")
+    p.add_argument("--parquet", help="stream every path to this Parquet file (needs pyarrow)")
+    p.add_argument("--summary", default="scenarios_summary.csv", help="summary CSV path")
+    p.add_argument("--fan", help="fan-chart CSV path (optional)")
+    p.set_defaults(func=_run)

@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _EPS = np.finfo(np.float64).eps
+#: Below this size the rank-one kernel multiplies with loops instead of BLAS.
+_SMALL_N = 16
 
 
 def sym_sqrt(S: np.ndarray) -> np.ndarray:
@@ -331,15 +333,28 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
             nrm = 1.0 / np.sqrt(nrm)
             for j in range(k):
                 Ut[i, j] *= nrm
-        Qkc = Qk.ravel()[: N * k].reshape((N, k))
-        for r in range(N):
-            for a in range(k):
-                Qkc[r, a] = Q[r, idx[a]]
-        Qn = Qkc @ Ut.T
-        for a in range(k):
-            D[idx[a]] = lamk[a]
+        if N <= _SMALL_N:
+            # tiny matrices: plain loops beat the BLAS call overhead
             for r in range(N):
-                Q[r, idx[a]] = Qn[r, a]
+                for a in range(k):
+                    acc = 0.0
+                    for j in range(k):
+                        acc += Q[r, idx[j]] * Ut[a, j]
+                    Qk[r, a] = acc
+            for a in range(k):
+                D[idx[a]] = lamk[a]
+                for r in range(N):
+                    Q[r, idx[a]] = Qk[r, a]
+        else:
+            Qkc = Qk.ravel()[: N * k].reshape((N, k))
+            for r in range(N):
+                for a in range(k):
+                    Qkc[r, a] = Q[r, idx[a]]
+            Qn = Qkc @ Ut.T
+            for a in range(k):
+                D[idx[a]] = lamk[a]
+                for r in range(N):
+                    Q[r, idx[a]] = Qn[r, a]
     for i in range(N):
         D[i] *= scale
     # keep D ascending
@@ -373,6 +388,8 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
         Q = np.ascontiguousarray(V0).copy()
         d = np.empty(N)
         y = np.empty(N)
+        z = np.empty(N)
+        v = np.empty(N)
         idx = np.empty(N, dtype=np.int64)
         dk = np.empty(N)
         zk = np.empty(N)
@@ -385,17 +402,28 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
         for t in range(Htot):
             for i in range(N):
                 d[i] = X[p, t, i] - mu[i]
-            z = Q.T @ d
+            for i in range(N):  # z = Q^T d
+                z[i] = 0.0
+            for r in range(N):
+                dr = d[r]
+                for i in range(N):
+                    z[i] += Q[r, i] * dr
             if t >= burn_in:
                 fl = floor_rel * D[N - 1]
                 if D[0] < fl:
                     hits[p] += 1
                 for i in range(N):
                     y[i] = z[i] / np.sqrt(max(D[i], fl))
-                v = Q @ y
-                o = root_star @ v
-                for i in range(N):
-                    out[p, t - burn_in, i] = mu_star[i] + o[i]
+                for r in range(N):  # v = Q y
+                    acc = 0.0
+                    for i in range(N):
+                        acc += Q[r, i] * y[i]
+                    v[r] = acc
+                for r in range(N):  # x' = mu* + Sigma*^{1/2} v
+                    acc = mu_star[r]
+                    for i in range(N):
+                        acc += root_star[r, i] * v[i]
+                    out[p, t - burn_in, r] = acc
             for i in range(N):
                 mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
             _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
