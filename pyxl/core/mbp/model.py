@@ -77,6 +77,7 @@ class MBPData:
     spec_var : (N,) annual specific variances s.
     n_segments : M.
     G : (K, N) ``Fh B'``: factor part of the risk root.
+    Fh : (K, K) square root of F, ``Fh' Fh = F``.
     sqrt_s : (N,) ``sqrt(s)``.
     seg_bench : (M,) benchmark segment weights W^T_m = sum_{i in G_m} w^T_i.
     y_bench : (N,) within-segment benchmark weights y**_{m i} = w^T_i / W^T_m.
@@ -94,6 +95,7 @@ class MBPData:
     seg_bench: np.ndarray = field(repr=False)
     y_bench: np.ndarray = field(repr=False)
     members: tuple = field(repr=False)
+    Fh: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def n(self) -> int:
@@ -256,5 +258,5 @@ def make_data(
     return MBPData(
         bench_w=wT, segment=seg, exposures=B, factor_cov=F, spec_var=s, n_segments=M,
         G=np.ascontiguousarray(Fh @ B.T), sqrt_s=np.sqrt(s), seg_bench=segW, y_bench=y,
-        members=members,
+        members=members, Fh=Fh,
     )

@@ -239,10 +239,24 @@ class MBPProblem:
             cons += [w - d.bench_w <= lim.max_active, d.bench_w - w <= lim.max_active]
         if lim.segment_neutral:
             cons.append(W == d.seg_bench)
-        root = sp.vstack([sp.csr_matrix(d.G), sp.diags(d.sqrt_s)]).tocsr()
+        # factor exposures of each segment's holdings, e_m = B_m' w_m, as variables:
+        # B is used sparse (industry dummies: ~5 non-zeros a row instead of K) and
+        # only the K x K root Fh enters the cones, which therefore stay small
+        Bt = sp.csr_matrix(d.exposures.T)
+        Bt.eliminate_zeros()
+        e = []
+        for m in range(M):
+            em = cp.Variable(d.k, name=f"e_{m + 1}")
+            idx = d.members[m]
+            cons.append(em == Bt[:, idx] @ w[idx])
+            e.append(em)
+        Fh = d.Fh
+        f = [Fh @ em for em in e]
         if lim.te_total is not None:
             p = cp.Parameter(nonneg=True, name="te_total")
-            c = cp.SOC(_SCALE * p, _SCALE * (root @ w - root @ d.bench_w))
+            market = cp.hstack([Fh @ (sum(e) - d.exposures.T @ d.bench_w),
+                                cp.multiply(d.sqrt_s, w) - d.sqrt_s * d.bench_w])
+            c = cp.SOC(_SCALE * p, _SCALE * market)
             self._scale["te_total"] = _SCALE
             self._params["te_total"], self._cons["te_total"] = p, c
             cons.append(c)
@@ -263,7 +277,7 @@ class MBPProblem:
             Gm = d.G[:, idx]
             g = Gm @ d.y_bench[idx]
             ss = d.sqrt_s[idx]
-            expr = cp.hstack([Gm @ w[idx] - g * W[m],
+            expr = cp.hstack([f[m] - g * W[m],
                               cp.multiply(ss, w[idx]) - (ss * d.y_bench[idx]) * W[m]])
             p = cp.Parameter(nonneg=True, name=f"te_within_{m + 1}")
             sc = _SCALE / d.seg_bench[m]  # normalise by the segment's size: same accuracy
