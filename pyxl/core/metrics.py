@@ -104,12 +104,10 @@ def max_drawdown(nav: np.ndarray) -> tuple[float, int]:
     if v.size == 0:
         return math.nan, 0
     peak = np.maximum.accumulate(v)
-    under = v < peak
-    longest = run = 0
-    for u in under:
-        run = run + 1 if u else 0
-        longest = max(longest, run)
-    return float(np.min(v / peak - 1.0)), int(longest)
+    edges = np.diff(np.concatenate([[0], (v < peak).astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    longest = int(np.max(ends - starts)) if starts.size else 0
+    return float(np.min(v / peak - 1.0)), longest
 
 
 def sample_skew(r: np.ndarray) -> float:
@@ -119,10 +117,11 @@ def sample_skew(r: np.ndarray) -> float:
     if n < 3:
         return math.nan
     d = r - r.mean()
-    m2 = np.mean(d**2)
+    d2 = d * d
+    m2 = np.mean(d2)
     if m2 == 0:
         return math.nan
-    g1 = np.mean(d**3) / m2**1.5
+    g1 = np.mean(d2 * d) / m2**1.5
     return float(math.sqrt(n * (n - 1)) / (n - 2) * g1)
 
 
@@ -133,10 +132,11 @@ def sample_excess_kurtosis(r: np.ndarray) -> float:
     if n < 4:
         return math.nan
     d = r - r.mean()
-    m2 = np.mean(d**2)
+    d2 = d * d
+    m2 = np.mean(d2)
     if m2 == 0:
         return math.nan
-    g2 = np.mean(d**4) / m2**2 - 3.0
+    g2 = np.mean(d2 * d2) / m2**2 - 3.0
     return float((n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6.0))
 
 
