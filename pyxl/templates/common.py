@@ -23,7 +23,8 @@ from pyxl.templates.spec import InputName, TemplateSpec
 __all__ = [
     "INPUT_FILL", "FORMULA_FILL", "HEADER_FILL",
     "new_workbook", "style_input", "style_formula", "header", "title",
-    "scalar_inputs", "instructions", "array_formula", "set_widths", "col", "PCT", "NUM", "MONEY",
+    "scalar_inputs", "instructions", "text", "array_formula", "set_widths", "col",
+    "PCT", "NUM", "MONEY",
 ]
 
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -46,7 +47,8 @@ def new_workbook(spec: TemplateSpec) -> Workbook:
     wb.remove(wb.active)
     for s in spec.sheets:
         ws = wb.create_sheet(s.name)
-        title(ws, f"{s.title_en}", s.title_ja)
+        if s.role != "data":  # data tables start in A1 with their header row
+            title(ws, f"{s.title_en}", s.title_ja)
         if s.role == "output":
             ws["A4"] = ("Filled by the Run button (PyXL ribbon or the button on the Inputs sheet); "
                         "cleared on every run.")
@@ -72,19 +74,27 @@ def page_setup(ws: Worksheet) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def _long_text(ws: Worksheet, r: int, text: str, width_chars: int = 150) -> None:
+def _long_text(ws: Worksheet, r: int, para: str, width_chars: int = 150) -> None:
     """A wrapped paragraph merged over columns A:D."""
-    ws.cell(r, 1, text).alignment = Alignment(wrap_text=True, vertical="top")
+    text(ws, r, 1, para).alignment = Alignment(wrap_text=True, vertical="top")
     ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
-    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in para)
     ws.row_dimensions[r].height = 15 * max(1, -(-units // width_chars))
+
+
+def text(ws: Worksheet, row: int, column: int, value: str) -> Any:
+    """Write a label that is text even when it starts with ``=``."""
+    c = ws.cell(row, column, value)
+    if isinstance(value, str) and value.startswith("="):
+        c.data_type = "s"
+    return c
 
 
 def title(ws: Worksheet, en: str, ja: str) -> None:
     """Bilingual sheet title in A1 (English) and A2 (Japanese)."""
-    ws["A1"] = en
+    text(ws, 1, 1, en)
     ws["A1"].font = TITLE_FONT
-    ws["A2"] = ja
+    text(ws, 2, 1, ja)
     ws["A2"].font = Font(italic=True, color="595959")
 
 
@@ -108,7 +118,7 @@ def style_formula(cell: Any, number_format: str | None = None) -> None:
 def header(ws: Worksheet, row: int, col: int, labels: Sequence[str]) -> None:
     """Bold header cells across a row."""
     for j, lab in enumerate(labels):
-        c = ws.cell(row, col + j, lab)
+        c = text(ws, row, col + j, lab)
         c.font = HEADER_FONT
         c.fill = HEADER_FILL
         c.border = BOX
@@ -188,8 +198,8 @@ def instructions(ws: Worksheet, spec: TemplateSpec, steps_en: Iterable[str],
         r += 1
         ws.cell(r, 1, s.name)
         ws.cell(r, 2, s.role)
-        ws.cell(r, 3, s.title_en)
-        ws.cell(r, 4, s.title_ja)
+        text(ws, r, 3, s.title_en)
+        text(ws, r, 4, s.title_ja)
     r += 2
     header(ws, r, 1, ["Name / 名前", "Cells / セル", "Meaning", "意味"])
     for inp in spec.inputs:

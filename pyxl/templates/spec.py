@@ -211,7 +211,7 @@ _mnvh_scalars = (
     ("mnvh_weighting", "choice", "Target weights for the backtest sheet",
      "バックテストの目標ウェイト方式"),
 )
-MNVH_WEIGHTING_CHOICES = ("equal", "inverse_vol", "markowitz")
+MNVH_WEIGHTING_CHOICES = ("equal", "invvol", "markowitz")
 _mnvh_inputs = [
     InputName(n, _MNVH_IN, _abs(3, 4 + i), k, en, ja,
               MNVH_WEIGHTING_CHOICES if k == "choice" else ())

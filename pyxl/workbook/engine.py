@@ -39,6 +39,7 @@ __all__ = ["CalcReport", "CellIssue", "calculate", "evaluate"]
 _KEY = re.compile(
     r"^'?(?:\[[^\]]*\])?(?P<sheet>.*?)'?!(?P<ref>\$?[A-Z]+\$?\d+(?::\$?[A-Z]+\$?\d+)?)$"
 )
+_DOUBLE_NEG = re.compile(r"--\s*\(")
 _FUNC = re.compile(r"(?<![A-Z0-9_.\"])([A-Z][A-Z0-9_.]*)\s*\(", re.IGNORECASE)
 
 
@@ -232,6 +233,11 @@ def calculate(
                     report.issues.append(CellIssue(
                         f.sheet, f"{get_column_letter(c0 + j)}{r0 + i}", v, _hint(f.text, v)))
                     flagged = True
+    for f in cells:
+        if _DOUBLE_NEG.search(f.text):
+            report.issues.append(CellIssue(
+                f.sheet, f.coord, "warning",
+                "--(...) of a comparison evaluates to 0 without Excel; write (...)*1"))
     if out_path is not None:
         write_cached_values(src, Path(out_path), report.values, values_only=values_only)
     report.seconds = time.perf_counter() - t0
