@@ -75,6 +75,23 @@ def test_demo_metrics_match_a_fresh_run(demo):
     assert (wf["is_last"] == wf["oos_first"]).all()
 
 
+@pytest.mark.parametrize("exec_lag", [0, 1])
+@pytest.mark.parametrize("lot_method", ["fifo", "average"])
+def test_verify_ledger_holds_with_hedge_limits_and_lag(exec_lag, lot_method):
+    rng = np.random.default_rng(3)
+    m = rng.normal(0, 0.02, 400)
+    p = 50 * np.cumprod(1 + m[:, None] + rng.normal(0, 0.02, (400, 6)), axis=0)
+    b = 100 * np.cumprod(1 + m)
+    cfg = research_config(lam=0.95, beta=80.0, max_gross=1.5, max_position=0.4,
+                          exec_lag=exec_lag, lot_method=lot_method, cash_rate=0.02,
+                          borrow_rate=0.03, fixed_fee=5.0, min_cash=-2e5)
+    res = run_strategy(p, cfg, build_inputs(p, "markowitz", benchmark=b, hedge=True,
+                                            throttle=True))
+    assert len(res.risk_events) > 0  # the limits bind, so deleveraging trades are covered
+    checks = R.verify_ledger(res, p)
+    assert max(checks.values()) <= 1e-9
+
+
 def test_verify_ledger_catches_tampering():
     rng = np.random.default_rng(0)
     p = 50 * np.cumprod(1 + rng.normal(0, 0.02, (200, 5)), axis=0)
