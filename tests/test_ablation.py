@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics
 from pyxl.core.mnvh import FeeModel, MNVHConfig
@@ -148,3 +150,24 @@ def test_walk_forward_errors():
         walk_forward(p, CFG, lams=[0.9], betas=[1.0], criterion="best")
     with pytest.raises(InputError, match="prices: has 100 rows"):
         walk_forward(p, CFG, lams=[0.9], betas=[1.0], is_periods=120)
+
+
+@settings(max_examples=15, deadline=None)
+@given(t=st.integers(5, 250), seed=st.integers(0, 1000))
+def test_pipeline_has_no_look_ahead(t, seed):
+    """Weights, throttle, hedge betas and the engine together: the future cannot leak."""
+    p, b = _data(T=260, seed=2)
+    q, c = p.copy(), b.copy()
+    rng = np.random.default_rng(seed)
+    q[t + 1 :] *= rng.uniform(0.6, 1.6, size=q[t + 1 :].shape)
+    c[t + 1 :] *= rng.uniform(0.6, 1.6, size=c[t + 1 :].shape)
+    kw = dict(hedge=True, throttle=True, weight_kwargs={"window": 30, "min_periods": 10},
+              rho_window=40, rho_min_periods=10, beta_window=30, beta_min_periods=10)
+    a = build_inputs(p, "markowitz", benchmark=b, **kw)
+    z = build_inputs(q, "markowitz", benchmark=c, **kw)
+    for f in ("weights", "beta_scale", "asset_betas"):
+        np.testing.assert_array_equal(getattr(a, f)[: t + 1], getattr(z, f)[: t + 1])
+    ra, rz = run_strategy(p, CFG, a), run_strategy(q, CFG, z)
+    np.testing.assert_array_equal(ra.q[: t + 1], rz.q[: t + 1])
+    np.testing.assert_array_equal(ra.hedge_q[: t + 1], rz.hedge_q[: t + 1])
+    np.testing.assert_array_equal(ra.nav[: t + 1], rz.nav[: t + 1])
