@@ -101,29 +101,49 @@ def main(argv=None) -> int:
                  (f"MBP N={n}, K={d.k}: re-solve (DPP)", t_re,
                   f"Clarabel alone {solver_s:.3f} s")]
 
-    # 3. frontier -------------------------------------------------------------------------------
+    # 3. frontier: MBP (market + within limits) and SBP (market TE only) ----------------------
     u, d = _data(1700)
     tes = np.linspace(0.0025, 0.05, 20)
-    tmpl = Limits(te_total=float(tes[0]), te_within=(0.02, 0.02, 0.02))
+    for kind, tmpl in (("MBP", Limits(te_total=float(tes[0]), te_within=(0.02, 0.02, 0.02))),
+                       ("SBP", Limits(te_total=float(tes[0]), segment_neutral=False))):
 
-    def param_frontier():
-        pb = MBPProblem(d, u.alpha, tmpl)
-        return [pb.solve(Limits(te_total=float(t), te_within=tmpl.te_within)).objective
-                for t in tes]
+        def at(t, tmpl=tmpl):
+            return Limits(te_total=float(t), te_within=tmpl.te_within,
+                          segment_neutral=tmpl.segment_neutral)
 
-    def fresh_frontier():
-        return [optimize(d, u.alpha, Limits(te_total=float(t), te_within=tmpl.te_within)
-                         ).objective for t in tes]
+        def param_frontier(tmpl=tmpl, at=at):
+            pb = MBPProblem(d, u.alpha, tmpl)
+            return [pb.solve(at(t)).objective for t in tes]
 
-    t_par, v_par = _best(param_frontier, 1)
-    t_fr, v_fr = _best(fresh_frontier, 1)
-    diff = float(np.max(np.abs(np.asarray(v_par) - np.asarray(v_fr))))
-    res["frontier"] = {"points": len(tes), "n": d.n, "param_s": t_par, "fresh_s": t_fr,
-                       "param_per_point_s": t_par / len(tes), "fresh_per_point_s": t_fr / len(tes),
-                       "ratio": t_fr / t_par, "objective_max_abs_diff": diff}
-    rows += [("20-pt frontier, Parameters (per point)", t_par / len(tes), ""),
-             ("20-pt frontier, fresh solves (per point)", t_fr / len(tes),
-              f"Parameters {t_fr / t_par:.2f}x faster (target >= 2x); |obj diff| {diff:.1e}")]
+        def fresh_frontier(at=at):
+            return [optimize(d, u.alpha, at(t)).objective for t in tes]
+
+        t_par, v_par = _best(param_frontier, 1)
+        t_fr, v_fr = _best(fresh_frontier, 1)
+        diff = float(np.max(np.abs(np.asarray(v_par) - np.asarray(v_fr))))
+        res[f"frontier_{kind.lower()}"] = {
+            "points": len(tes), "n": d.n, "param_s": t_par, "fresh_s": t_fr,
+            "param_per_point_s": t_par / len(tes), "fresh_per_point_s": t_fr / len(tes),
+            "ratio": t_fr / t_par, "objective_max_abs_diff": diff}
+        rows += [(f"20-pt {kind} frontier, Parameters (per point)", t_par / len(tes), ""),
+                 (f"20-pt {kind} frontier, fresh solves (per point)", t_fr / len(tes),
+                  f"Parameters {t_fr / t_par:.2f}x faster (target >= 2x); "
+                  f"|obj diff| {diff:.1e}")]
+
+    # where a fresh solve's time goes (compile vs solve), N = 1,700 MBP
+    lim = Limits(te_total=0.01, te_within=(0.02, 0.02, 0.02))
+    t0 = time.perf_counter()
+    pb = MBPProblem(d, u.alpha, lim)
+    t1 = time.perf_counter()
+    pb.solve(lim)
+    t2 = time.perf_counter()
+    pb.solve(lim)
+    t3 = time.perf_counter()
+    res["fresh_breakdown_mbp_n1700"] = {"build_s": t1 - t0, "first_solve_s": t2 - t1,
+                                        "resolve_s": t3 - t2,
+                                        "compile_s_est": (t2 - t1) - (t3 - t2)}
+    rows.append(("  breakdown: build / compile (est.) / solve", t2 - t0,
+                 f"{t1 - t0:.3f} / {(t2 - t1) - (t3 - t2):.3f} / {t3 - t2:.3f} s"))
 
     print(f"\nMBP benchmark ({res['machine']}, cvxpy {cp.__version__}, Clarabel)"
           + ("  [--quick: dense baseline at N=600]" if args.quick else ""))
