@@ -19,13 +19,14 @@ class Fifo:
 
     def trade(self, x, p, cost=0.0):
         self.bar += 1
-        r = fifo_trade(0, x, p, self.bar, cost, self.q, self.b.qty, self.b.price, self.b.bar,
-                       self.b.fee_per_unit, self.b.head, self.b.count, self.basis)
+        r = fifo_trade(0, x, p, self.bar, cost, self.q, self.b.lots, self.b.head, self.b.count,
+                       self.basis, self.b.overflow)
         self.q += x
         return r
 
     def lots(self):
-        return [(q, px) for _, _, q, px, _ in self.b.open_lots()]
+        lots = self.b.open_lots()
+        return list(zip(lots["qty"].tolist(), lots["price"].tolist(), strict=True))
 
 
 class Avg:
@@ -60,8 +61,9 @@ def test_fifo_records_fee_per_lot():
     f = Fifo()
     f.trade(10, 100.0, cost=2.0)
     f.trade(-4, 100.0, cost=1.0)
-    (_, _, qty, _, fee), = f.b.open_lots()
-    assert qty == 6.0 and fee == pytest.approx(1.2)  # 6/10 of the opening cost
+    lots = f.b.open_lots()
+    assert lots["qty"].tolist() == [6.0] and lots["bar"].tolist() == [1]
+    assert lots["fee"][0] == pytest.approx(1.2)  # 6/10 of the opening cost
 
 
 def test_average_hand_example():

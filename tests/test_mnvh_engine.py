@@ -331,3 +331,17 @@ def test_bad_inputs_name_the_argument():
         run_backtest(P, np.array([0.5, 0.5]), hedge_prices=np.ones(4))
     with pytest.raises(InputError, match="betas"):
         run_grid(P, np.array([0.5, 0.5]), [0.5], [-1.0])
+
+
+def test_fifo_ring_overflow_reruns_at_full_capacity(monkeypatch):
+    from pyxl.core.mnvh import engine
+
+    rng, P = paths(9, 150, 4)
+    w = rng.dirichlet(np.ones(4))
+    cfg = MNVHConfig(lam=0.98, fees=FeeModel(fee_rate=1e-4))
+    full = run_backtest(P, w, cfg)
+    assert full.lot_table().groupby("asset").size().max() > 2
+    monkeypatch.setattr(engine, "_FIFO_START_CAPACITY", 2)
+    small = run_backtest(P, w, cfg)
+    assert_same(small, full, rtol=0)
+    assert small.lot_table().equals(full.lot_table())

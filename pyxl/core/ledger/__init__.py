@@ -32,6 +32,6 @@ def warmup() -> None:
     largest_kappa(np.array([10.0]), np.array([1.0]), 5.0)
     book = FifoBook(1, 4)
     basis = np.zeros(1)
-    fifo_trade(0, 2.0, 10.0, 1, 0.1, 0.0, book.qty, book.price, book.bar, book.fee_per_unit,
-               book.head, book.count, basis)
+    fifo_trade(0, 2.0, 10.0, 1, 0.1, 0.0, book.lots, book.head, book.count, basis,
+               book.overflow)
     average_trade(0, 2.0, 10.0, 0.0, np.zeros(1), basis)

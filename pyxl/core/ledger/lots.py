@@ -23,48 +23,66 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FifoBook", "fifo_trade", "average_trade"]
+__all__ = ["FifoBook", "fifo_trade", "average_trade", "LOT_QTY", "LOT_PRICE",
+           "LOT_FEE_PER_UNIT", "LOT_BAR"]
+
+
+#: Columns of a FIFO lot record.
+LOT_QTY, LOT_PRICE, LOT_FEE_PER_UNIT, LOT_BAR = 0, 1, 2, 3
 
 
 class FifoBook:
-    """Ring buffers of open lots, one row per asset (arrays used by the numba engine).
+    """Ring buffers of open lots, one per asset, for the numba engine.
+
+    ``lots[i, j]`` is one record ``(qty, price, fee per unit, bar)`` (fields
+    interleaved so a lot is one cache access); asset ``i``'s open lots are slots
+    ``head[i], head[i]+1, ...`` (mod capacity), ``count[i]`` of them, oldest first.
+    ``overflow[0]`` is set when an asset needs more than ``capacity`` open lots;
+    the engine then reruns with a capacity of T (always enough: a bar opens at
+    most one lot per asset).
 
     Parameters
     ----------
     n_assets : int
-        Number of assets (rows).
+        Number of assets.
     capacity : int
-        Maximum open lots per asset (a bar opens at most one lot per asset, so the
-        number of bars is always enough).
+        Open lots per asset the buffer holds.
     """
 
     def __init__(self, n_assets: int, capacity: int) -> None:
         cap = max(int(capacity), 1)
-        self.qty = np.zeros((n_assets, cap))
-        self.price = np.zeros((n_assets, cap))
-        self.bar = np.zeros((n_assets, cap), dtype=np.int64)
-        self.fee_per_unit = np.zeros((n_assets, cap))
+        self.lots = np.zeros((n_assets, cap, 4))
         self.head = np.zeros(n_assets, dtype=np.int64)
         self.count = np.zeros(n_assets, dtype=np.int64)
+        self.overflow = np.zeros(1, dtype=np.int64)
 
-    def open_lots(self) -> list[tuple[int, int, float, float, float]]:
-        """Open lots as ``(asset, bar opened, qty, price, fee)``, oldest first per asset."""
-        out = []
-        cap = self.qty.shape[1]
-        for i in range(self.qty.shape[0]):
-            for k in range(int(self.count[i])):
-                j = (int(self.head[i]) + k) % cap
-                q = float(self.qty[i, j])
-                out.append((i, int(self.bar[i, j]), q, float(self.price[i, j]),
-                            abs(q) * float(self.fee_per_unit[i, j])))
-        return out
+    @property
+    def capacity(self) -> int:
+        return self.lots.shape[1]
+
+    def open_lots(self) -> dict[str, np.ndarray]:
+        """Open lots, oldest first per asset: arrays ``asset, bar, qty, price, fee``."""
+        cap = self.capacity
+        assets, slots = [], []
+        for i in np.flatnonzero(self.count):
+            k = (int(self.head[i]) + np.arange(int(self.count[i]))) % cap
+            assets.append(np.full(k.size, i, dtype=np.int64))
+            slots.append(k)
+        if not assets:
+            e = np.zeros(0)
+            return {"asset": np.zeros(0, dtype=np.int64), "bar": np.zeros(0, dtype=np.int64),
+                    "qty": e, "price": e, "fee": e}
+        a = np.concatenate(assets)
+        rec = self.lots[a, np.concatenate(slots)]
+        qty = rec[:, LOT_QTY]
+        return {"asset": a, "bar": rec[:, LOT_BAR].astype(np.int64), "qty": qty,
+                "price": rec[:, LOT_PRICE], "fee": np.abs(qty) * rec[:, LOT_FEE_PER_UNIT]}
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fifo_trade(i: int, x: float, p: float, bar: int, cost: float, q_i: float,
-               lot_q: np.ndarray, lot_p: np.ndarray, lot_bar: np.ndarray,
-               lot_fu: np.ndarray, head: np.ndarray, count: np.ndarray,
-               basis: np.ndarray) -> float:
+               lots: np.ndarray, head: np.ndarray, count: np.ndarray, basis: np.ndarray,
+               overflow: np.ndarray) -> float:
     """Book a trade of ``x`` shares of asset ``i`` at mid ``p``; return the realised PnL.
 
     ``q_i`` is the position before the trade, ``cost`` the trade's fees + slippage
@@ -73,63 +91,78 @@ def fifo_trade(i: int, x: float, p: float, bar: int, cost: float, q_i: float,
     """
     if x == 0.0:
         return 0.0
-    cap = lot_q.shape[1]
+    cap = lots.shape[1]
     realised = 0.0
     remaining = x
     if q_i != 0.0 and (q_i > 0.0) != (x > 0.0):
         # closing against the oldest lots
         while count[i] > 0 and remaining != 0.0:
             j = head[i]
-            lq = lot_q[i, j]
+            lq = lots[i, j, 0]
+            lp = lots[i, j, 1]
             if abs(remaining) >= abs(lq):
-                realised += -lq * (lot_p[i, j] - p)  # lq*(p - price)
-                basis[i] -= lq * lot_p[i, j]
+                realised += lq * (p - lp)
+                basis[i] -= lq * lp
                 remaining += lq
-                lot_q[i, j] = 0.0
-                head[i] = (j + 1) % cap
+                j += 1
+                head[i] = 0 if j == cap else j
                 count[i] -= 1
             else:
                 # partial close: remaining has the opposite sign of lq
-                realised += -remaining * (p - lot_p[i, j])
-                basis[i] += remaining * lot_p[i, j]
-                lot_q[i, j] = lq + remaining
+                realised -= remaining * (p - lp)
+                basis[i] += remaining * lp
+                lots[i, j, 0] = lq + remaining
                 remaining = 0.0
         if count[i] == 0:
             head[i] = 0
             basis[i] = 0.0
     if remaining != 0.0:
-        j = (head[i] + count[i]) % cap
-        lot_q[i, j] = remaining
-        lot_p[i, j] = p
-        lot_bar[i, j] = bar
-        lot_fu[i, j] = cost / abs(x)
+        if count[i] == cap:
+            overflow[0] = 1
+            return realised
+        j = head[i] + count[i]
+        if j >= cap:
+            j -= cap
+        lots[i, j, 0] = remaining
+        lots[i, j, 1] = p
+        lots[i, j, 2] = cost / abs(x)
+        lots[i, j, 3] = bar
         count[i] += 1
         basis[i] += remaining * p
     return realised
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def average_trade(i: int, x: float, p: float, q_i: float, avg: np.ndarray,
                   basis: np.ndarray) -> float:
     """Moving-average cost booking of ``x`` shares at mid ``p``; return the realised PnL.
 
     ``avg[i]`` is the average cost per share of the open position ``q_i`` (before
-    the trade); ``basis[i] = q * avg`` after the trade (updated in place).
+    the trade); ``basis[i] = q * avg`` after the trade (updated in place).  Every
+    candidate is computed and the result selected, so the random direction of the
+    trades costs no branch mispredictions:
+
+    * adding (same sign or from flat): ``avg = (|q| avg + |x| p) / (|q| + |x|)``;
+    * reducing (``|x| < |q|``): realise ``-x (p - avg)``, average unchanged;
+    * closing (``|x| = |q|``): realise ``q (p - avg)``, average 0;
+    * through zero: realise ``q (p - avg)``, the remainder opens at ``p``.
     """
+    a = avg[i]
+    aq = abs(q_i)
+    ax = abs(x)
+    den = aq + ax
+    wavg = (aq * a + ax * p) / (den if den > 0.0 else 1.0)
+    adding = (q_i == 0.0) | ((q_i > 0.0) == (x > 0.0))
+    partial = ax < aq
+    closing = ax == aq
+    realised = 0.0 if adding else (-x if partial else q_i) * (p - a)
+    reduced = a if partial else (0.0 if closing else p)
+    new_avg = wavg if adding else reduced
+    q_new = 0.0 if ((not adding) and closing) else q_i + x
     if x == 0.0:
-        return 0.0
-    realised = 0.0
-    q_new = q_i + x
-    if q_i == 0.0 or (q_i > 0.0) == (x > 0.0):
-        avg[i] = (abs(q_i) * avg[i] + abs(x) * p) / (abs(q_i) + abs(x))
-    else:
-        if abs(x) <= abs(q_i):
-            realised = -x * (p - avg[i])  # closed qty -x has the sign of q_i
-            if q_new == 0.0 or abs(x) == abs(q_i):
-                avg[i] = 0.0
-                q_new = 0.0
-        else:
-            realised = q_i * (p - avg[i])
-            avg[i] = p
-    basis[i] = q_new * avg[i]
+        new_avg = a
+        q_new = q_i
+        realised = 0.0
+    avg[i] = new_avg
+    basis[i] = q_new * new_avg
     return realised

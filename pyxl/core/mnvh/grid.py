@@ -73,9 +73,9 @@ def _grid(Pm, W, n, lams, betas, nav_mode, bs, ab, has_hedge, cash0, min_cash, m
         real = np.empty(T)
         unreal = np.empty(T)
         delev = np.empty(T)
-        z1 = np.zeros((M, 1))
-        zi = np.zeros((M, 1), dtype=np.int64)
+        zl = np.zeros((M, 1, 4))
         zm = np.zeros(M, dtype=np.int64)
+        zo = np.zeros(1, dtype=np.int64)
         zf = np.zeros(M)
         ev_t = np.zeros(6 * T + 16, dtype=np.int64)
         ev_k = np.zeros(6 * T + 16, dtype=np.int64)
@@ -85,7 +85,7 @@ def _grid(Pm, W, n, lams, betas, nav_mode, bs, ab, has_hedge, cash0, min_cash, m
             max_gross, max_pos, dd_stop, exec_lag, K.LOTS_NONE, lin_fee, lin_slip, fixed_fee,
             kimp, use_impact, cash_per, debit_per, borrow_per, False, dummy2, dummy2,
             kap, cash, nav[g], gross[g], net[g], mtm, fees[g], slip[g], fin[g], real, unreal,
-            delev, turn[g], z1, z1, zi, z1, zm, zm.copy(), zf, zf.copy(), ev_t, ev_k, ev_d)
+            delev, turn[g], zl, zm, zm.copy(), zo, zf, zf.copy(), ev_t, ev_k, ev_d)
 
 
 def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,

@@ -30,6 +30,13 @@ LOTS_AVERAGE = 2
 
 _BISECT = 200
 
+#: Only re-association is relaxed in the kernel (lets LLVM vectorise the per-asset sums);
+#: no NaN/inf assumptions, no approximate division.
+_FAST = {"reassoc"}
+
+#: Relative tolerance below which cash under its floor is rounding, not a breach.
+FLOOR_TOL = 1e-12
+
 
 @njit(cache=True)
 def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
@@ -89,14 +96,14 @@ def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: f
     return True, lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
              cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag, lot_mode,
              lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
              store, q_out, tr_out,
              kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o, real_o,
              unreal_o, delev_o, turn_o,
-             lot_q, lot_p, lot_bar, lot_fu, head, count, avg, basis,
+             lots, head, count, overflow, avg, basis,
              ev_t, ev_k, ev_d):
     """Run the backtest; fill the output arrays in place and return the number of events.
 
@@ -151,16 +158,19 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         g0 = 0.0
         for i in range(M):
             qi = q[i]
-            if qi != 0.0:
-                if qi < 0.0:
-                    short -= qi * pp[i]
-                mtm += qi * (ps[i] - pp[i])
-                v = qi * ps[i]
-                val += v
-                g0 += abs(v)
-        fin -= borrow_per * short
+            a = ps[i]
+            b = pp[i]
+            short += min(qi, 0.0) * b
+            mtm += qi * (a - b)
+            v = qi * a
+            val += v
+            g0 += abs(v)
+        fin += borrow_per * short
         cash += fin
         nav_pre = cash + val
+        slack = cash - min_cash
+        if slack < 0.0 and slack > -FLOOR_TOL * (abs(cash) + g0 + abs(min_cash) + 1.0):
+            slack = 0.0  # on the floor up to rounding of the previous kappa-trade
 
         # 2. stops
         liquidate = False
@@ -230,19 +240,20 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         for i in range(M):
             x = tgt[i] - q[i]
             dq[i] = x
-            if x != 0.0:
-                nnz += 1
-                v = ps[i] * x
-                S += v
-                A += lin * abs(v)
-                if use_impact:
-                    B += kimp[s, i] * ps[i] * x * x
+            v = ps[i] * x
+            S += v
+            A += abs(v)
+            nnz += x != 0.0
+        A *= lin
+        if use_impact:
+            for i in range(M):
+                B += kimp[s, i] * ps[i] * dq[i] * dq[i]
 
         # 5. kappa (self-financing through the cash account) or forced deleveraging
         kap = 1.0
         delta = 0.0
         if nnz > 0 and not liquidate:
-            okc, loc, hic = kappa_interval(cash - min_cash, S, A, B, fixed_fee * nnz)
+            okc, loc, hic = kappa_interval(slack, S, A, B, fixed_fee * nnz)
             G = max_gross * nav_pre
             okg, log_, hig = True, 0.0, 1.0
             if gross_on:
@@ -257,7 +268,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     ev_k[nev] = EV_GROSS_CAP if hig < hic else EV_CASH_LIMIT
                     ev_d[nev] = kap
                     nev += 1
-            elif cash >= min_cash and (not gross_on or g0 <= G):
+            elif slack >= 0.0 and (not gross_on or g0 <= G):
                 kap = 0.0
                 if nev < cap_ev:
                     ev_t[nev] = s
@@ -277,11 +288,11 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                         nnz2 += 1
                         if use_impact:
                             B2 += kimp[s, i] * ps[i] * q[i] * q[i]
-                okd, lod, hid = kappa_interval(cash - min_cash, S2, A2, B2, fixed_fee * nnz2)
+                okd, lod, hid = kappa_interval(slack, S2, A2, B2, fixed_fee * nnz2)
                 dg = 0.0
                 if gross_on and g0 > G:
                     dg = 1.0 - G / g0 if G > 0.0 else 1.0
-                if cash >= min_cash:
+                if slack >= 0.0:
                     dc = 0.0
                 elif okd:
                     dc = lod
@@ -301,7 +312,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     ev_k[nev] = EV_FORCED_DELEVER
                     ev_d[nev] = delta
                     nev += 1
-                if (cash < min_cash and not okd) or (okd and delta > hid and cash < min_cash):
+                if slack < 0.0 and (not okd or delta > hid):
                     if nev < cap_ev:
                         ev_t[nev] = s
                         ev_k[nev] = EV_CASH_SHORTFALL
@@ -311,48 +322,60 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         if liquidate:
             kap = 1.0
 
-        # 6. execute at P[s]: cash, costs, lots, positions
-        fees = 0.0
-        slip = 0.0
-        real = 0.0
-        turn = 0.0
+        # 6. execute at P[s] (lots first: they need the pre-trade position), then cash,
+        #    costs, positions and the end-of-bar marks in one vectorisable pass
         scale = kap if delta == 0.0 else 1.0
-        if nnz > 0 and scale > 0.0:
+        if nnz == 0:
+            scale = 0.0
+        real = 0.0
+        if lot_mode == LOTS_AVERAGE and scale > 0.0:
+            for i in range(M):
+                real += average_trade(i, scale * dq[i], ps[i], q[i], avg, basis)
+        elif lot_mode == LOTS_FIFO and scale > 0.0:
             for i in range(M):
                 x = scale * dq[i]
                 if x != 0.0:
                     pi = ps[i]
-                    v = x * pi
-                    av = abs(v)
-                    f = lin_fee * av + fixed_fee
-                    sl = lin_slip * av
+                    cost = lin * abs(x * pi) + fixed_fee
                     if use_impact:
-                        sl += kimp[s, i] * pi * x * x
-                    cash -= v + f + sl
-                    turn += av
-                    fees += f
-                    slip += sl
-                    if lot_mode == LOTS_FIFO:
-                        real += fifo_trade(i, x, pi, s, f + sl, q[i], lot_q, lot_p, lot_bar,
-                                           lot_fu, head, count, basis)
-                    elif lot_mode == LOTS_AVERAGE:
-                        real += average_trade(i, x, pi, q[i], avg, basis)
-                    q[i] += x
-                    if store:
-                        tr_out[s, i] = x
-
-        # 7. end-of-bar state
+                        cost += kimp[s, i] * pi * x * x
+                    real += fifo_trade(i, x, pi, s, cost, q[i], lots, head, count, basis,
+                                       overflow)
+        flow = 0.0
+        fees = 0.0
+        slip = 0.0
+        turn = 0.0
         val = 0.0
         gross = 0.0
-        unreal = 0.0
         for i in range(M):
-            v = q[i] * ps[i]
-            val += v
-            gross += abs(v)
-            if lot_mode != LOTS_NONE:
-                unreal += v - basis[i]
+            x = scale * dq[i]
+            pi = ps[i]
+            v = x * pi
+            av = abs(v)
+            flow += v
+            turn += av
+            fees += fixed_fee if x != 0.0 else 0.0
+            qn = q[i] + x
+            q[i] = qn
+            w = qn * pi
+            val += w
+            gross += abs(w)
             if store:
-                q_out[s, i] = q[i]
+                tr_out[s, i] = x
+                q_out[s, i] = qn
+        fees += lin_fee * turn
+        slip = lin_slip * turn
+        if use_impact:
+            for i in range(M):
+                x = scale * dq[i]
+                slip += kimp[s, i] * ps[i] * x * x
+        cash -= flow + fees + slip
+        unreal = 0.0
+        if lot_mode != LOTS_NONE:
+            bsum = 0.0
+            for i in range(M):
+                bsum += basis[i]
+            unreal = val - bsum
         nav = cash + val
         if nav > peak:
             peak = nav

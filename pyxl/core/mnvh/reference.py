@@ -239,6 +239,9 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         value = sum(q[i] * now[i] for i in range(M) if q[i] != 0.0)
         g0 = sum(abs(q[i] * now[i]) for i in range(M) if q[i] != 0.0)
         nav_pre = cash + value
+        slack = cash - cfg.min_cash
+        if 0.0 > slack > -1e-12 * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
+            slack = 0.0  # on the floor up to rounding
         liquidate = False
         if not stopped:
             if nav_pre <= 0.0:
@@ -278,7 +281,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         B = sum(kimp[s][i] * now[i] * dq[i] ** 2 for i in moving) if kimp else 0.0
         kappa, delta = 1.0, 0.0
         if moving and not liquidate:
-            cset = _cash_feasible_set(cash - cfg.min_cash, S, A, B, fixed * len(moving))
+            cset = _cash_feasible_set(slack, S, A, B, fixed * len(moving))
             gset = (0.0, 1.0)
             cap = gross_cap * nav_pre
             if gross_cap < math.inf:
@@ -289,19 +292,19 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 kappa = min(cset[1], gset[1])
                 if kappa < 1.0:
                     events.append((s, "gross_cap" if gset[1] < cset[1] else "cash_limit", kappa))
-            elif cash >= cfg.min_cash and (gross_cap == math.inf or g0 <= cap):
+            elif slack >= 0.0 and (gross_cap == math.inf or g0 <= cap):
                 kappa = 0.0
                 events.append((s, "kappa_zero", 0.0))
             else:
                 kappa = 0.0
                 held = [i for i in range(M) if q[i] != 0.0]
                 B2 = sum(kimp[s][i] * now[i] * q[i] ** 2 for i in held) if kimp else 0.0
-                dset = _cash_feasible_set(cash - cfg.min_cash, -value,
+                dset = _cash_feasible_set(slack, -value,
                                           (fee_r + spread_r) * g0, B2, fixed * len(held))
                 d_gross = 0.0
                 if gross_cap < math.inf and g0 > cap:
                     d_gross = 1.0 - cap / g0 if cap > 0.0 else 1.0
-                if cash >= cfg.min_cash:
+                if slack >= 0.0:
                     d_cash = 0.0
                 elif dset is not None:
                     d_cash = dset[0]
@@ -312,7 +315,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 dq = [-delta * q[i] for i in range(M)]
                 moving = held
                 events.append((s, "forced_delever", delta))
-                if cash < cfg.min_cash and (dset is None or delta > dset[1]):
+                if slack < 0.0 and (dset is None or delta > dset[1]):
                     events.append((s, "cash_shortfall", cash - cfg.min_cash))
         if liquidate:
             kappa = 1.0

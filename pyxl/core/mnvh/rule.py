@@ -20,7 +20,7 @@ from numba import njit
 __all__ = ["mnvh_target", "mnvh_step"]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndarray,
                 lam: float, beta: float, out: np.ndarray) -> float:
     """Write eq. 1's target ``lam*q + beta*(w/p_prev)*(R - r)`` into ``out``; return ``R``.
@@ -38,15 +38,16 @@ def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndar
     beta : float
         Trading intensity in currency (already multiplied by NAV in "nav" mode).
     out : array (N,)
-        Output buffer (may alias ``q``).
+        Output buffer (must not alias ``q``; holds the returns between the two passes).
     """
     n = q.shape[0]
     R = 0.0
     for i in range(n):
-        R += w[i] * (p_now[i] / p_prev[i] - 1.0)
-    for i in range(n):
         r = p_now[i] / p_prev[i] - 1.0
-        out[i] = lam * q[i] + beta * (w[i] / p_prev[i]) * (R - r)
+        out[i] = r
+        R += w[i] * r
+    for i in range(n):
+        out[i] = lam * q[i] + beta * (w[i] / p_prev[i]) * (R - out[i])
     return R
 
 
