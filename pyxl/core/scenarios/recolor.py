@@ -150,11 +150,14 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 # --------------------------------------------------------------------------- rank-one kernel
 @njit(cache=True, fastmath={"reassoc"})
-def _secular_root(dk, zk, rho, i, k):
+def _secular_root(dk, zk, rho, i, k, rinv):
     """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
 
     Returns ``(origin, tau)`` with ``lam = d[origin] + tau``; the origin is the
     nearer pole, so ``d_j - lam = (d_j - d[origin]) - tau`` is computed without
+    cancellation.  ``rinv[j]`` receives 1 / (d_j - lam) from the last evaluation
+    (relative error a few ulps, since every |d_j - lam| >= |tau|); the caller
+    reuses it for the eigenvectors.  Further:
     cancellation.  Iteration: Bunch-Nielsen-Sorensen two-pole rational model
     (value and slope of the left and right partial sums), safeguarded by a
     bracket and bisection; converges quadratically.
@@ -181,11 +184,15 @@ def _secular_root(dk, zk, rho, i, k):
         phi = 0.0
         dphi = 0.0
         for j in range(i + 1):
-            q = zk[j] / ((dk[j] - o) - tau)
+            r = 1.0 / ((dk[j] - o) - tau)
+            rinv[j] = r
+            q = zk[j] * r
             psi += zk[j] * q
             dpsi += q * q
         for j in range(i + 1, k):
-            q = zk[j] / ((dk[j] - o) - tau)
+            r = 1.0 / ((dk[j] - o) - tau)
+            rinv[j] = r
+            q = zk[j] * r
             phi += zk[j] * q
             dphi += q * q
         f = 1.0 + rho * (psi + phi)
@@ -298,36 +305,37 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
                 dk[a] = D[idx[a]]
         for a in range(k):
             zk[a] = z[idx[a]]
-        # --- secular equation
+        # --- secular equation; U row i gets 1 / (d_j - lam_i)
         for i in range(k):
-            o, t = _secular_root(dk, zk, rho, i, k)
+            o, t = _secular_root(dk, zk, rho, i, k, U[i])
             orig[i] = o
             taus[i] = t
             lamk[i] = dk[o] + t
-        for i in range(k):  # Dl[i, j] = d_j - lam_i (row i: eigenvalue i)
+        # --- Gu-Eisenstat: z_hat_j^2 = prod_i (lam_i - d_j) / (rho prod_{i != j} (d_i - d_j))
+        # Dl[i, j] = 1 / (d_j - d_i) for i != j (antisymmetric), row-wise products
+        for i in range(k):
+            for j in range(i + 1, k):
+                g = 1.0 / (dk[j] - dk[i])
+                Dl[i, j] = g
+                Dl[j, i] = -g
+        for j in range(k):
+            zk[j] = -((dk[j] - dk[orig[j]]) - taus[j]) / rho
+        for i in range(k):
             oi = dk[orig[i]]
             ti = taus[i]
-            for j in range(k):
-                Dl[i, j] = (dk[j] - oi) - ti
-        # --- Gu-Eisenstat: z_hat_j^2 = prod_i (lam_i - d_j) / (rho prod_{i != j} (d_i - d_j))
-        for j in range(k):
-            lamk_w = -Dl[j, j] / rho
-            U[0, j] = lamk_w  # U row 0 used as scratch for the products
-        for i in range(k):
-            di = dk[i]
             for j in range(i):
-                U[0, j] *= Dl[i, j] / (dk[j] - di)
+                zk[j] *= ((dk[j] - oi) - ti) * Dl[i, j]
             for j in range(i + 1, k):
-                U[0, j] *= Dl[i, j] / (dk[j] - di)
+                zk[j] *= ((dk[j] - oi) - ti) * Dl[i, j]
         for j in range(k):
-            zh = np.sqrt(abs(U[0, j]))
+            zh = np.sqrt(abs(zk[j]))
             zk[j] = zh if z[idx[j]] >= 0.0 else -zh
         # eigenvector i of diag(d) + rho z z^T: (z_hat_j / (d_j - lam_i))_j, normalised
         Ut = U.ravel()[: k * k].reshape((k, k))
         for i in range(k):
             nrm = 0.0
             for j in range(k):
-                u = zk[j] / Dl[i, j]
+                u = zk[j] * U[i, j]
                 Ut[i, j] = u
                 nrm += u * u
             nrm = 1.0 / np.sqrt(nrm)
