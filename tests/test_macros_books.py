@@ -86,3 +86,13 @@ def sheet_values(path: Path) -> dict[str, list[tuple]]:
     wb = openpyxl.load_workbook(path)
     return {ws.title: [tuple(c.value for c in row) for row in ws.iter_rows()]
             for ws in wb.worksheets}
+
+
+def sheet_cells(path: Path) -> dict[str, list[tuple]]:
+    """Every cell's (coordinate, value, number format) of every sheet."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    return {ws.title: [(c.coordinate, c.value, c.number_format) for row in ws.iter_rows()
+                       for c in row if c.value is not None]
+            for ws in wb.worksheets}

@@ -84,6 +84,9 @@ class WorkbookIO(Protocol):
     def add_chart(self, sheet: str, chart: Chart) -> None:
         """Add a native chart."""
 
+    def autofit(self, sheet: str) -> None:
+        """Fit the column widths of ``sheet`` to what was written."""
+
     def status(self, text: str | None) -> None:
         """Show ``text`` in the status bar (``None`` gives the bar back to Excel)."""
 
@@ -115,6 +118,15 @@ def clean_cell(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool, dt.date, dt.datetime)):
         return value
     return str(value)
+
+
+def _number_format(x: float) -> str:
+    """Readable format: thousands separators for money-sized numbers, 4 decimals else."""
+    if x != x or abs(x) >= 1000:
+        return "#,##0.00"
+    if x != 0 and abs(x) < 1e-3:
+        return "0.00E+00"
+    return "0.0000"
 
 
 def _as_rows(value: Any) -> Any:
@@ -199,7 +211,33 @@ class OpenpyxlBook:
         ws = self.wb[sheet]
         for i, r in enumerate(rows):
             for j, v in enumerate(r):
-                ws.cell(row=row + i, column=col + j, value=clean_cell(v))
+                cell = ws.cell(row=row + i, column=col + j, value=clean_cell(v))
+                if isinstance(cell.value, (dt.date, dt.datetime)):
+                    cell.number_format = "yyyy-mm-dd"
+                elif isinstance(cell.value, float):
+                    cell.number_format = _number_format(cell.value)
+
+    def autofit(self, sheet: str) -> None:
+        from openpyxl.utils import get_column_letter
+
+        ws = self.wb[sheet]
+        widths: dict[int, int] = {}
+        for row in ws.iter_rows():
+            for cell in row:
+                v = cell.value
+                if v is None:
+                    continue
+                if isinstance(v, (dt.date, dt.datetime)):
+                    n = 10
+                elif isinstance(v, float):
+                    n = len(f"{v:,.2f}") if abs(v) >= 1000 else 8
+                else:
+                    n = len(str(v))
+                if isinstance(v, str) and len(v) > 40 and cell.column == 1:
+                    continue  # block titles may run over the next columns
+                widths[cell.column] = max(widths.get(cell.column, 0), min(n, 40))
+        for c, w in widths.items():
+            ws.column_dimensions[get_column_letter(c)].width = w + 2
 
     def add_chart(self, sheet: str, chart: Chart) -> None:
         from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart, Series
@@ -223,6 +261,11 @@ class OpenpyxlBook:
         ch.title = chart.title
         ch.x_axis.title = chart.x_title or None
         ch.y_axis.title = chart.y_title or None
+        ch.x_axis.delete = False  # openpyxl 3.1 hides axis labels otherwise
+        ch.y_axis.delete = False
+        if chart.kind == "line" and chart.n_rows > 60:
+            ch.x_axis.tickLblSkip = max(1, chart.n_rows // 8)
+            ch.x_axis.number_format = "yyyy-mm"
         ch.width, ch.height = 18, 9
         ws.add_chart(ch, chart.anchor)
 
@@ -304,6 +347,9 @@ class XlwingsBook:
             ch.api[1].ChartTitle.Text = chart.title
         except Exception:  # noqa: BLE001
             pass
+
+    def autofit(self, sheet: str) -> None:
+        self.book.sheets[sheet].autofit("c")
 
     def status(self, text: str | None) -> None:
         self.app.status_bar = text if text is not None else False

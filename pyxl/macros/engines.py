@@ -47,21 +47,36 @@ def read(io: WorkbookIO, name: str) -> Any:
     return value
 
 
-def bind(io: WorkbookIO, key: str, func: Callable[..., Any], **overrides: Any) -> dict[str, Any]:
+class Bound(dict):
+    """Keyword arguments of a formula plus, per argument, the defined name it came from."""
+
+    def __init__(self, *args: Any, sources: dict[str, str] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.sources: dict[str, str] = dict(sources or {})
+
+    def but(self, **changes: Any) -> Bound:
+        """A copy with some arguments replaced (their sources dropped)."""
+        src = {k: v for k, v in self.sources.items() if k not in changes}
+        return Bound({**self, **changes}, sources=src)
+
+
+def bind(io: WorkbookIO, key: str, func: Callable[..., Any], **overrides: Any) -> Bound:
     """Keyword arguments for ``func`` read from the ``{key}_{parameter}`` names.
 
     Parameters absent from the workbook are left to their defaults; those in
     ``overrides`` take the given value (a string starting with ``@`` names a
     defined name to read).
     """
-    kwargs: dict[str, Any] = {}
+    kwargs = Bound()
     for pname in inspect.signature(func).parameters:
         if pname in overrides:
             value = overrides[pname]
             if isinstance(value, str) and value.startswith("@"):
+                kwargs.sources[pname] = value[1:]
                 value = read(io, value[1:])
             kwargs[pname] = value
         elif io.has_name(f"{key}_{pname}"):
+            kwargs.sources[pname] = f"{key}_{pname}"
             kwargs[pname] = read(io, f"{key}_{pname}")
     return kwargs
 
@@ -80,13 +95,23 @@ def _rows(result: Any) -> list[list[Any]]:
     return [[result]]
 
 
-def call(name: str, /, **kwargs: Any) -> list[list[Any]]:
-    """Call formula ``name``; its ``#PyXL!`` error line becomes a :class:`MacroError`."""
+def call(name: str, /, _where: dict[str, str] | None = None, **kwargs: Any) -> list[list[Any]]:
+    """Call formula ``name``; its ``#PyXL!`` error line becomes a :class:`MacroError`.
+
+    ``_where`` maps argument names to the workbook input they were read from,
+    so the message points the user at the cell to fix (``kelly_sigma``), not
+    only at the formula's argument.
+    """
     result = formula(name)(**kwargs)
     rows = _rows(result)
     first = rows[0][0] if rows and rows[0] else None
     if isinstance(first, str) and first.startswith(ERROR_PREFIX):
-        raise MacroError(f"{name}: {first[len(ERROR_PREFIX):]}")
+        text = first[len(ERROR_PREFIX):]
+        arg = text.split(":", 1)[0].strip()
+        where = (_where or {}).get(arg)
+        if where:
+            raise MacroError(f"{where}: {text.split(':', 1)[1].strip()} (input of {name})")
+        raise MacroError(f"{name}: {text}")
     return rows
 
 
@@ -102,25 +127,62 @@ def _labels(value: Any) -> list[str]:
 
 
 def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
-    """MNVH + Ledger-SPT backtest on the Prices sheet with the Inputs parameters."""
-    func = formula("MNVH_BACKTEST")
-    kwargs = bind(io, "mnvh", func, prices="@mnvh_price_table")
+    """MNVH + Ledger-SPT backtest of the Prices sheet with every Inputs parameter.
+
+    The metrics come from =MNVH_BACKTEST; the equity curve and the per-bar
+    ledger from the same core calls it makes (``research_config``,
+    ``build_inputs``, ``run_strategy``).  ``mnvh_beta`` is documented in
+    currency units (eq. 1 as written), so the run uses ``beta_mode="absolute"``.
+    """
+    from pyxl.core.mnvh.ablation import build_inputs, research_config, run_strategy
+    from pyxl.xl.convert import to_choice, to_float
+    from pyxl.xl.udf_backtest import SCHEMES, parse_price_table
+
+    kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
+              weights="@mnvh_weighting", beta_mode="absolute")
     progress("running the MNVH backtest", 0.2)
-    metrics = call("MNVH_BACKTEST", **kwargs)
+    metrics = call("MNVH_BACKTEST", kw.sources, **kw)
+
+    progress("building the ledger", 0.6)
+    prices, _ = parse_price_table(kw["prices"], "prices")
+    opts = {k: to_float(kw[k], k) for k in ("lam", "beta", "cash0", "fee_rate", "fixed_fee",
+                                             "min_cash") if k in kw and kw[k] is not None}
+    scheme = to_choice(kw.get("weights"), "weights", SCHEMES, default="equal")
+    res = run_strategy(prices, research_config(beta_mode="absolute", **opts),
+                       build_inputs(prices, scheme))
+    dates = [r[0] for r in _rows(read(io, "mnvh_dates"))] if io.has_name("mnvh_dates") else []
+    if len(dates) != len(res.nav):
+        dates = list(range(len(res.nav)))
+    equity = [["Date", "NAV"]] + [[d, float(v)] for d, v in zip(dates, res.nav, strict=True)]
+    ledger = [["Date", "NAV", "Cash", "Gross", "Net", "Kappa", "MTM", "Fees", "Slippage",
+               "Financing"]]
+    for t, d in enumerate(dates):
+        ledger.append([d, *(float(getattr(res, f)[t]) for f in (
+            "nav", "cash", "gross", "net", "kappa", "mtm", "fees", "slippage", "financing"))])
     return Report("Out_Backtest", "MNVH + Ledger-SPT backtest (full engine run)", [
-        Block("Metrics", [["Metric", "Value"], *metrics]),
+        Block("Metrics (=MNVH_BACKTEST with every Inputs parameter, beta_mode absolute)",
+              [["Metric", "Value"], *metrics]),
+        Block("Equity curve", equity, chart="line", chart_title="NAV (currency)",
+              x_title="Date", y_title="NAV"),
+        Block("Ledger per bar", ledger),
     ])
 
 
 def scenarios(io: WorkbookIO, progress: ProgressFn) -> Report:
-    """Block bootstrap + EWMA recolour + drift delta on the History sheet."""
-    func = formula("MBB_RECOLOR")
-    kwargs = bind(io, "scn", func, output="summary")
+    """Block bootstrap + EWMA recolour + drift delta: summary and one fan per RT portfolio."""
+    kw = bind(io, "scn", formula("MBB_RECOLOR"), output="summary")
     progress("generating scenarios", 0.2)
-    summary = call("MBB_RECOLOR", **kwargs)
-    return Report("Out_Scenarios", "Scenario generation (full run)", [
-        Block("Summary", summary),
-    ])
+    blocks = [Block("Summary (=MBB_RECOLOR output summary)", call("MBB_RECOLOR", kw.sources, **kw))]
+    rt = kw.get("rt_weights")
+    n_rt = sum(1 for row in rt if any(v is not None for v in row)) if isinstance(rt, list) \
+        else (1 if rt is not None else 0)
+    for k in range(1, n_rt + 1):
+        progress(f"fan chart {k}/{n_rt}", 0.5 + 0.5 * k / (n_rt + 1))
+        fan = call("MBB_RECOLOR", kw.sources, **kw.but(output=f"fan:{k}"))
+        blocks.append(Block(f"Fan: RT portfolio {k} (=MBB_RECOLOR output fan:{k})", fan,
+                            chart="line", chart_title=f"Wealth fan, RT portfolio {k}",
+                            x_title="Period", y_title="Wealth"))
+    return Report("Out_Scenarios", "Scenario generation (full run)", blocks)
 
 
 def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
@@ -131,9 +193,9 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
     rep = formula("MBP_REPORT")
     kwargs = bind(io, "mbp", opt)
     progress("optimising", 0.1)
-    weights = call("MBP_OPTIMIZE", **kwargs)
+    weights = call("MBP_OPTIMIZE", kwargs.sources, **kwargs)
     rkw = bind(io, "mbp", rep, weights=weights)
-    report = call("MBP_REPORT", **rkw)
+    report = call("MBP_REPORT", rkw.sources, **rkw)
     names = _labels(read(io, "mbp_names"))
     bench = _rows(read(io, "mbp_bench_w"))
     wtable = [["Name", "Benchmark weight", "Weight"]]
@@ -141,25 +203,40 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
         wtable.append([name, bench[i][0] if i < len(bench) else None,
                        weights[i][0] if i < len(weights) else None])
 
-    frontier_cols: list[tuple[str, list[list[Any]]]] = []
     n = len(MBP_FRONTIER_TE)
+    runs: list[tuple[float, list[list[Any]], list[list[Any]]]] = []
     for k, te in enumerate(MBP_FRONTIER_TE):
-        for label, neutral, seg in (("SBP", False, None), ("MBP", True, kwargs.get("te_segments"))):
+        reports = []
+        for label, neutral, seg in (("SBP", False, None),
+                                    ("MBP", True, kwargs.get("te_segments"))):
             progress(f"frontier {label} at TE {te:.2%}", 0.2 + 0.7 * (k + 0.5) / n)
-            kw = dict(kwargs, te_total=te, segment_neutral=neutral, te_segments=seg)
-            w = call("MBP_OPTIMIZE", **kw)
-            r = call("MBP_REPORT", **bind(io, "mbp", rep, weights=w))
-            frontier_cols.append((f"{label} TE {te:.2%}", r))
-    labels = [row[0] for row in frontier_cols[0][1]]
-    frontier = [["", *[c for c, _ in frontier_cols]]]
-    for i, lab in enumerate(labels):
-        frontier.append([lab, *[r[i][1] if i < len(r) and len(r[i]) > 1 else None
-                                for _, r in frontier_cols]])
-    return Report("Out_MBP", "Multiple-benchmark optimisation (full run)", [
-        Block("Decomposition of the optimal portfolio", report),
-        Block("Tracking-error frontier: single (SBP) vs multiple benchmarks (MBP)", frontier),
-        Block("Weights", wtable),
-    ])
+            kw = kwargs.but(te_total=te, segment_neutral=neutral, te_segments=seg)
+            w = call("MBP_OPTIMIZE", kw.sources, **kw)
+            rkw_k = bind(io, "mbp", rep, weights=w)
+            reports.append(call("MBP_REPORT", rkw_k.sources, **rkw_k))
+        runs.append((te, reports[0], reports[1]))
+
+    def column(rows: list[list[Any]], prefix: str) -> list[tuple[str, Any]]:
+        return [(str(r[0]), r[1] if len(r) > 1 else None) for r in rows
+                if str(r[0]).startswith(prefix)]
+
+    blocks = [Block("Decomposition of the optimal portfolio (=MBP_REPORT)", report)]
+    for prefix, title, chart in (
+        ("Within-segment TE", "TE frontier like seed Table 1: within-segment TE by market TE "
+         "limit, single benchmark (SBP) vs multiple benchmarks (MBP)", "line"),
+        ("Names held", "Names held by market TE limit", None),
+    ):
+        labels = [lab for lab, _ in column(runs[0][1], prefix)]
+        table = [["Market TE limit", *[f"SBP {x}" for x in labels],
+                  *[f"MBP {x}" for x in labels]]]
+        for te, r_sbp, r_mbp in runs:
+            table.append([te, *[v for _, v in column(r_sbp, prefix)],
+                          *[v for _, v in column(r_mbp, prefix)]])
+        blocks.append(Block(title, table, chart=chart,
+                            chart_title="Within-segment TE vs market TE limit" if chart else "",
+                            x_title="Market TE limit", y_title="Within-segment TE"))
+    blocks.append(Block("Weights (=MBP_OPTIMIZE)", wtable))
+    return Report("Out_MBP", "Multiple-benchmark optimisation (full run)", blocks)
 
 
 def kelly(io: WorkbookIO, progress: ProgressFn) -> Report:
@@ -173,12 +250,18 @@ def kelly(io: WorkbookIO, progress: ProgressFn) -> Report:
     vs = read(io, "kelly_vs_leverage")
     table = [["Asset", "mu", "sigma", "Kelly leverage", "Growth at leverage",
               "Years to outperform"]]
+    pad = [None] * len(names)
+    mus, sigmas = (mus + pad)[:len(names)], (sigmas + pad)[:len(names)]
+    common = {"rf": "kelly_rf", "fraction": "kelly_fraction", "confidence": "kelly_confidence",
+              "vs_leverage": "kelly_vs_leverage"}
     for i, name in enumerate(names):
         progress(f"asset {name}", i / max(len(names), 1))
         mu, sigma = mus[i], sigmas[i]
-        lev = call("KELLY_LEVERAGE", mu=mu, sigma=sigma, rf=rf, fraction=fraction)[0][0]
-        growth = call("KELLY_GROWTH", n=lev, mu=mu, sigma=sigma, rf=rf)[0][0]
-        horizon = call("KELLY_HORIZON", mu=mu, sigma=sigma, rf=rf, confidence=confidence,
+        where = {**common, "mu": f"kelly_mu (row {i + 1}, {name})",
+                 "sigma": f"kelly_sigma (row {i + 1}, {name})"}
+        lev = call("KELLY_LEVERAGE", where, mu=mu, sigma=sigma, rf=rf, fraction=fraction)[0][0]
+        growth = call("KELLY_GROWTH", where, n=lev, mu=mu, sigma=sigma, rf=rf)[0][0]
+        horizon = call("KELLY_HORIZON", where, mu=mu, sigma=sigma, rf=rf, confidence=confidence,
                        vs_leverage=vs, leverage=lev)[0][0]
         table.append([name, mu, sigma, lev, growth, horizon])
     chosen = read(io, "kelly_asset") if io.has_name("kelly_asset") else names[0]

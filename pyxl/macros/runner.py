@@ -165,6 +165,7 @@ def _write_log(io: WorkbookIO, macro: str, status: str, message: str,
         ["Time", "Seconds", "Step"],
         *log,
     ])
+    io.autofit(LOG_SHEET)
 
 
 def _write_report(io: WorkbookIO, report: Report, macro: str,
@@ -193,3 +194,4 @@ def _write_report(io: WorkbookIO, report: Report, macro: str,
             chart_row += 20
         row += len(block.rows) + 2
     io.write(report.sheet, row, 1, [["Run log"], ["Time", "Seconds", "Step"], *log])
+    io.autofit(report.sheet)
