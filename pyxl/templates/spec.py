@@ -271,13 +271,13 @@ _scn_scalars = (
      "年間期間数 (12, 52, 252)"),
     ("scn_seed", "integer", "Random seed", "乱数シード"),
     ("scn_ridge", "number", "Ridge of the drift delta (0 = exact)", "ドリフト補正のリッジ係数"),
-    ("scn_output", "choice", "Output of the formula: summary, path:k or all",
-     "出力: summary, path:k, all"),
+    ("scn_fan_rt", "choice", "RT portfolio shown in the fan chart (1..K)",
+     "ファンチャートに表示するポートフォリオ (1..K)"),
 )
 _scn_inputs = [
     InputName(n, _SCN_IN, _abs(3, 4 + i), k, en, ja,
               ("12", "52", "252") if n == "scn_periods"
-              else (("summary", "path:1", "all") if n == "scn_output" else ()))
+              else (tuple(str(k + 1) for k in range(SCN_RT)) if n == "scn_fan_rt" else ()))
     for i, (n, k, en, ja) in enumerate(_scn_scalars)
 ]
 _NS = len(SCN_TICKERS)
