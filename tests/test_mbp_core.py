@@ -71,6 +71,11 @@ def check_constraints(d, w, lim):
             assert dense_te(Sigma[np.ix_(idx, idx)], z) <= v * (1 + TOL) + 1e-9
     if lim.max_weight is not None:
         assert w.max() <= lim.max_weight + 1e-8
+    if lim.te_segment is not None:
+        Y = np.zeros((d.n, d.n_segments))
+        Y[np.arange(d.n), d.segment] = d.bench_w / d.seg_bench[d.segment]
+        u = Y @ (np.bincount(d.segment, weights=w) - d.seg_bench)
+        assert dense_te(Sigma, u) <= lim.te_segment * (1 + TOL) + 1e-10
 
 
 # -- decomposition ---------------------------------------------------------------------------
@@ -149,6 +154,13 @@ def dense_problem(d, alpha, lim):
             cons.append(cp.norm(L.T @ (w[idx] - Wm * ybb)) <= v * Wm)
     if lim.max_weight is not None:
         cons.append(w <= lim.max_weight)
+    if lim.te_segment is not None and not lim.segment_neutral:
+        # allocation bet u = sum_m (W_m - W^T_m) y**_m as an N-vector, dense covariance
+        Y = np.zeros((d.n, d.n_segments))
+        Y[np.arange(d.n), d.segment] = d.bench_w / d.seg_bench[d.segment]
+        Wv = cp.hstack([cp.sum(w[d.members[m]]) for m in range(d.n_segments)])
+        u = Y @ (Wv - d.seg_bench)
+        cons.append(cp.quad_form(u, cp.psd_wrap(Sigma)) <= lim.te_segment**2)
     prob = cp.Problem(cp.Maximize(alpha @ w), cons)
     prob.solve(solver="CLARABEL")
     return prob.value, w.value
@@ -159,6 +171,8 @@ def dense_problem(d, alpha, lim):
     Limits(te_total=0.02, te_within=(0.02, 0.03, None), segment_neutral=True),
     Limits(te_total=0.02, te_within=(None, 0.02, 0.04), segment_neutral=False),
     Limits(te_total=0.015, te_within=(0.03, 0.03, 0.03), max_weight=0.25),
+    Limits(te_total=0.03, te_segment=0.004, te_within=(None, 0.05, None),
+           segment_neutral=False),
 ])
 def test_constraints_and_optimality_vs_dense(lim):
     u = small_universe()
@@ -169,6 +183,23 @@ def test_constraints_and_optimality_vs_dense(lim):
     assert u.alpha @ res.weights == pytest.approx(val, rel=1e-6, abs=1e-9)
     # at least one risk limit binds for a linear objective
     assert any(li.binding for li in res.limits)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), te=st.floats(0.002, 0.08),
+       within=st.lists(st.one_of(st.none(), st.floats(0.005, 0.2)), min_size=3, max_size=3),
+       neutral=st.booleans())
+def test_property_limits_hold_and_beat_benchmark(seed, te, within, neutral):
+    """Random small models and limits: every limit holds (numpy) and, since the
+    benchmark itself is feasible, alpha'w >= alpha'w^T."""
+    rng = np.random.default_rng(seed)
+    d, alpha = random_model(rng, n=15, k=3, m=3)
+    lim = Limits(te_total=te, te_within=tuple(within), segment_neutral=neutral)
+    res = optimize(d, alpha, lim)
+    check_constraints(d, res.weights, lim)
+    assert alpha @ res.weights >= alpha @ d.bench_w - 1e-9
+    dc = res.decomposition
+    assert abs(dc.residual) <= 1e-12
 
 
 def test_optimality_vs_slsqp():
