@@ -234,6 +234,15 @@ def _secular_root(dk, zk, rho, i, k, rinv):
         new = tau + eta
         if not (new > lo and new < hi):
             new = 0.5 * (lo + hi)
+        elif abs(eta) <= 1e-7 * abs(new):
+            # quadratic convergence: the error after this step is ~ (1e-7)^2 |tau|, so
+            # accept it without another sweep; update 1/(d_j - lam) to the new tau by
+            # the series 1/(delta - eta) = r (1 + x + x^2 + ...), x = eta r, |x| <= 1e-7
+            for j in range(k):
+                x = eta * rinv[j]
+                rinv[j] *= 1.0 + x * (1.0 + x)
+            tau = new
+            break
         if abs(new - tau) <= 4.0 * _EPS * abs(new) or hi - lo <= 4.0 * _EPS * max(abs(lo), abs(hi)):
             tau = new
             break
