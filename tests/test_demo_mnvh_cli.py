@@ -83,3 +83,12 @@ def test_csv_errors_are_one_line(tmp_path, capsys):
     assert main(["ablation", str(tmp_path / "good.csv"), "--lams", "a,b",
                  "-o", str(tmp_path)]) == 2
     assert "--lams: 'a,b' is not a comma-separated list" in capsys.readouterr().err
+
+
+def test_backtest_csv_without_dates(tmp_path):
+    prices, _ = _frame(T=300, seed=4)
+    prices.reset_index(drop=True).to_csv(tmp_path / "nodates.csv", index=False)
+    assert main(["backtest", str(tmp_path / "nodates.csv"), "--no-xlsx",
+                 "-o", str(tmp_path / "o")]) == 0
+    edge = pd.read_csv(tmp_path / "o" / "mnvh" / "edge_by_year.csv")
+    assert list(edge["year"]) == [0, 1]  # blocks of 252 bars

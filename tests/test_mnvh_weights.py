@@ -140,3 +140,13 @@ def test_user_weights_validation():
         W.make_weights("foo", _prices(T=5, N=2))
     with pytest.raises(InputError, match="prices: contains a price <= 0"):
         W.make_weights("equal", np.array([[1.0, 0.0]]))
+
+
+def test_markowitz_survives_flat_prices():
+    p = np.full((80, 3), 10.0)
+    w = W.markowitz_weights(p, window=40, min_periods=20)
+    np.testing.assert_allclose(w, 1 / 3)
+    p[:, 0] *= np.cumprod(np.r_[1.0, 1 + 0.01 * np.sin(np.arange(79))])
+    w = W.markowitz_weights(p, window=40, min_periods=20)
+    assert np.all(np.isfinite(w))
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)

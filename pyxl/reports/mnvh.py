@@ -227,7 +227,11 @@ def _edge_by_year(prices: pd.DataFrame, res: BacktestResult, inputs: StrategyInp
         "expected_net": edge.net * scale, "realised_pnl": res.pnl,
         "nav": res.nav,
     }, index=prices.index)
-    g = frame.groupby(frame.index.year)
+    if isinstance(frame.index, pd.DatetimeIndex):
+        key = frame.index.year
+    else:  # no dates: blocks of one year of bars, numbered from 0
+        key = np.arange(len(frame)) // int(cfg.fees.periods_per_year)
+    g = frame.groupby(key)
     out = pd.DataFrame({
         "mean_rho": g["rho"].mean(),
         "mean_xs_var": g["xs_var"].mean(),

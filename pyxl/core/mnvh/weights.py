@@ -199,11 +199,18 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
 def _budget_solution(cov: np.ndarray, mean: np.ndarray | None, gamma: float) -> np.ndarray:
     N = cov.shape[0]
     ones = np.ones(N)
-    a = np.linalg.solve(cov, ones)
+    rhs = ones[:, None] if mean is None else np.column_stack([ones, mean])
+    try:
+        sol = np.linalg.solve(cov, rhs)
+    except np.linalg.LinAlgError:  # singular (e.g. flat prices, no shrinkage): least squares
+        sol = np.linalg.lstsq(cov, rhs, rcond=None)[0]
+    a = sol[:, 0]
+    if abs(a.sum()) < 1e-300:
+        return np.full(N, 1.0 / N)
     w_mv = a / a.sum()
     if mean is None:
         return w_mv
-    b = np.linalg.solve(cov, mean)
+    b = sol[:, 1]
     return w_mv + (b - (b.sum() / a.sum()) * a) / gamma
 
 
