@@ -23,7 +23,7 @@ from pyxl.templates.spec import InputName, TemplateSpec
 __all__ = [
     "INPUT_FILL", "FORMULA_FILL", "HEADER_FILL",
     "new_workbook", "style_input", "style_formula", "header", "title",
-    "scalar_inputs", "instructions", "text", "array_formula", "set_widths", "col",
+    "scalar_inputs", "instructions", "text", "array_formula", "set_widths", "col", "plain_lines",
     "PCT", "NUM", "MONEY",
 ]
 
@@ -123,6 +123,8 @@ def header(ws: Worksheet, row: int, col: int, labels: Sequence[str]) -> None:
         c.fill = HEADER_FILL
         c.border = BOX
         c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    if any(len(str(lab)) > 14 for lab in labels):
+        ws.row_dimensions[row].height = 30
 
 
 def _validation(ws: Worksheet, inp: InputName) -> None:
@@ -223,6 +225,15 @@ def array_formula(ws: Worksheet, ref: str, text: str, number_format: str | None 
     for row in ws[ref] if ":" in ref else [[ws[ref]]]:
         for c in row:
             style_formula(c, number_format)
+
+
+def plain_lines(chart: Any) -> None:
+    """Straight (not smoothed) series lines; axes shown (LibreOffice hides deleted ones)."""
+    for series in chart.series:
+        series.smooth = False
+    chart.x_axis.tickLblPos = "low"
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
 
 
 def set_widths(ws: Worksheet, widths: dict[str, float]) -> None:

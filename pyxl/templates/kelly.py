@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openpyxl.chart import LineChart, Reference
+from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Font
 
 from pyxl.templates import spec as S
@@ -14,19 +14,21 @@ from pyxl.templates.common import (
     header,
     instructions,
     new_workbook,
+    plain_lines,
     scalar_inputs,
     set_widths,
     style_formula,
     style_input,
 )
 
-__all__ = ["build", "LEVERAGE_GRID", "FRACTION_BLOCK", "SEED_LEVERAGE", "KELLY_FIRST_ROW",
+__all__ = ["build", "KELLY_MULTIPLES", "FRACTION_BLOCK", "SEED_LEVERAGE", "KELLY_FIRST_ROW",
            "GROWTH_FIRST_ROW"]
 
 #: Block of the =KELLY_TABLE array formula on the Growth sheet.
 FRACTION_BLOCK = "E4:K8"
-#: Leverage grid of the Growth sheet (0 to 10 by 0.25).
-LEVERAGE_GRID = tuple(i * 0.25 for i in range(41))
+#: Leverage grid of the Growth sheet as multiples of the Kelly leverage (0 to 2.5 by 0.1):
+#: growth peaks at 1 and falls back to rf at 2.
+KELLY_MULTIPLES = tuple(round(i * 0.1, 10) for i in range(26))
 #: The leverage the seed prints for each asset (rounded to 0.1).
 SEED_LEVERAGE = (2.3, 1.1, 1.9, 1.4, 5.7, 6.8, 5.3)
 #: First data row of the asset table on the Kelly sheet.
@@ -147,28 +149,32 @@ def build(path: Path) -> Path:
     for rr, fmt in ((4, None), (5, PCT), (6, PCT), (7, "0.00"), (8, PCT)):
         style_formula(ws.cell(rr, 2), fmt)
     g0 = GROWTH_FIRST_ROW
-    header(ws, g0 - 1, 1, ["Leverage n / レバレッジ", "Approximation g(n) / 近似",
+    header(ws, g0 - 1, 1, ["Multiple of n* / ケリー倍率", "Leverage n / レバレッジ",
+                           "Approximation g(n) / 近似",
                            "Exact, lognormal, daily rebalancing / 厳密 (日次リバランス)"])
-    for i, n in enumerate(LEVERAGE_GRID):
+    for i, x in enumerate(KELLY_MULTIPLES):
         r = g0 + i
-        style_input(ws.cell(r, 1, n), "0.00")
-        ws.cell(r, 2, f"=KELLY_GROWTH(A{r},$B$5,$B$6,kelly_rf)")
-        ws.cell(r, 3, f'=KELLY_GROWTH(A{r},$B$5,$B$6,kelly_rf,"lognormal",252)')
-        style_formula(ws.cell(r, 2), PCT)
-        style_formula(ws.cell(r, 3), PCT)
-    last = g0 + len(LEVERAGE_GRID) - 1
-    chart = LineChart()
-    chart.title = "Expected log growth vs leverage / レバレッジと期待対数成長率"
+        style_input(ws.cell(r, 1, x), "0.0")
+        style_formula(ws.cell(r, 2, f"=A{r}*$B$7"), "0.00")
+        style_formula(ws.cell(r, 3, f"=KELLY_GROWTH(B{r},$B$5,$B$6,kelly_rf)"), PCT)
+        style_formula(ws.cell(r, 4, f'=KELLY_GROWTH(B{r},$B$5,$B$6,kelly_rf,"lognormal",252)'),
+                      PCT)
+    last = g0 + len(KELLY_MULTIPLES) - 1
+    chart = ScatterChart()
+    chart.title = "Log growth vs leverage / レバレッジと成長率"
+    chart.style = 13
     chart.y_axis.title = "growth per year"
     chart.x_axis.title = "leverage n"
     chart.y_axis.number_format = "0%"
+    chart.x_axis.number_format = "0.0"
     chart.height, chart.width = 9, 17
-    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=g0 - 1, max_row=last),
-                   titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=g0, max_row=last))
-    chart.y_axis.delete = False
-    chart.x_axis.delete = False
-    chart.x_axis.tickLblSkip = 4
+    xs = Reference(ws, min_col=2, min_row=g0, max_row=last)
+    for c in (3, 4):
+        series = Series(Reference(ws, min_col=c, min_row=g0 - 1, max_row=last), xs,
+                        title_from_data=True)
+        series.marker.symbol = "none"
+        chart.series.append(series)
+    plain_lines(chart)
     chart.legend.position = "b"
     ws.add_chart(chart, "E11")
     # Fractional Kelly table (=KELLY_TABLE, 5 rows x 7 columns).
@@ -178,8 +184,8 @@ def build(path: Path) -> Path:
     for row in ws[FRACTION_BLOCK][1:]:
         for j, c in enumerate(row):
             c.number_format = ("General", "0.00", PCT, PCT, PCT, PCT, "0.0")[j]
-    set_widths(ws, {"A": 36, "B": 16, "C": 22, "E": 14, "F": 11, "G": 11, "H": 11, "I": 11,
-                    "J": 14, "K": 13})
+    set_widths(ws, {"A": 36, "B": 16, "C": 16, "D": 20, "E": 14, "F": 11, "G": 11, "H": 11, "I": 11,
+                    "J": 15, "K": 13})
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path

@@ -25,6 +25,7 @@ from pyxl.templates.common import (
     header,
     instructions,
     new_workbook,
+    plain_lines,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -66,6 +67,29 @@ def universe() -> dict[str, np.ndarray]:
         "exposures": r(B),
         "factor_cov": r(F),
     }
+
+
+def report_formats(ws, top_row: int, left_col: int, labels) -> None:
+    """Number formats of an =MBP_REPORT block by row label (percent, count, squared TE)."""
+    for i, lab in enumerate(labels):
+        if lab.startswith("Names held"):
+            fmt = "0"
+        elif "^2" in lab or lab.startswith(("Delta", "2 x", "Sum", "Residual")):
+            fmt = "0.00E+00"
+        else:
+            fmt = "0.00%"
+        ws.cell(top_row + i, left_col + 1).number_format = fmt
+
+
+def report_labels(u: dict[str, np.ndarray]) -> list[str]:
+    """Row labels of =MBP_REPORT for this universe (the benchmark portfolio's report)."""
+    import pyxl.udfs as udfs
+
+    colv = lambda v: [[float(x)] for x in v]  # noqa: E731
+    rows = udfs.MBP_REPORT(colv(u["bench_w"]), colv(u["bench_w"]), colv(u["segment"]),
+                           u["exposures"].tolist(), u["factor_cov"].tolist(),
+                           colv(u["spec_var"]))
+    return [str(r[0]) for r in rows]
 
 
 def report_block(top_row: int, left_col: int) -> str:
@@ -163,8 +187,10 @@ def build(path: Path) -> Path:
                             "mbp_segment_neutral,mbp_max_weight)", "0.00%")
     text(ws, p0 - 2, 7, "=MBP_REPORT(weights, ...): tracking-error decomposition / TE分解").font = (
         Font(bold=True))
+    labels = report_labels(u)
     array_formula(ws, report_block(p0 - 1, 7),
                   f"=MBP_REPORT({wcol},{_ARGS})", "0.0000")
+    report_formats(ws, p0 - 1, 7, labels)
     # Segment weights table and chart.
     t0 = p0 + REPORT_ROWS + 2
     header(ws, t0, 7, ["Segment", "Portfolio", "Benchmark", "Within TE", "Limit"])
@@ -188,6 +214,7 @@ def build(path: Path) -> Path:
     chart.y_axis.delete = False
     chart.x_axis.delete = False
     chart.legend.position = "b"
+    plain_lines(chart)
     ws.add_chart(chart, f"G{t0 + m + 2}")
     set_widths(ws, {"A": 9, "B": 9, "C": 12, "D": 14, "E": 10, "G": 24, "H": 12, "I": 12,
                     "J": 12, "K": 10})
@@ -224,6 +251,7 @@ def build(path: Path) -> Path:
             left = rc + 2 * (wc - 2)
             ws.cell(w0 - 1, left, f"=\"Report \"&{col(wc)}{w0 - 1}").font = Font(bold=True)
             array_formula(ws, report_block(w0, left), f"=MBP_REPORT({block},{_ARGS})", "0.0000")
+            report_formats(ws, w0, left, labels)
             lab = f"${col(left)}${w0}:${col(left)}${w0 + REPORT_ROWS - 1}"
             val = f"${col(left + 1)}${w0}:${col(left + 1)}${w0 + REPORT_ROWS - 1}"
             base = 2 if kind == "SBP" else 6
@@ -244,12 +272,14 @@ def build(path: Path) -> Path:
                    titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=s0, max_row=s0 + nte - 1))
     chart.x_axis.number_format = "0.00%"
-    chart.height, chart.width = 6.5, 14
+    chart.height, chart.width = 7, 22
     chart.y_axis.delete = False
     chart.x_axis.delete = False
     chart.legend.position = "b"
+    plain_lines(chart)
     ws.add_chart(chart, f"B{s0 + nte + 1}")
     set_widths(ws, {col(j): 11 for j in range(1, 2 + 2 * nte)})
+    ws.print_area = f"A1:{col(1 + 2 * nte)}{w0 - 3}"  # the summary and chart
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path

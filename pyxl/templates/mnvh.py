@@ -31,6 +31,7 @@ from pyxl.templates.common import (
     header,
     instructions,
     new_workbook,
+    plain_lines,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -146,9 +147,9 @@ def build(path: Path) -> Path:
         style_input(cell, "0.00%")
     c = ws.cell(wrow, 2, f"=SUM({wref})")
     style_formula(c, "0.00%")
-    set_widths(ws, {"A": 58, "B": 44, "C": 14, "D": 18})
-    for j in range(N):
-        ws.column_dimensions[col(3 + j)].width = 12
+    set_widths(ws, {"A": 50, "B": 36, "C": 13, "D": 15})
+    for j in range(1, N):
+        ws.column_dimensions[col(3 + j)].width = 9
 
     # Prices ----------------------------------------------------------------
     ws = wb["Prices"]
@@ -224,6 +225,9 @@ def build(path: Path) -> Path:
         style_formula(ws.cell(r, L["value"], f"=SUMPRODUCT({q_now},{p_now})"), MONEY)
         style_formula(ws.cell(r, L["nav"], f"={col(L['cash'])}{r}+{col(L['value'])}{r}"), MONEY)
     ws.freeze_panes = ws.cell(r0, 3)
+    # Too wide for one page: print at 55 % across several pages instead.
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.scale = 55
     ws.column_dimensions["B"].width = 11
     for key in ("trade", "fees", "cash", "value", "nav", "pnl", "mtm", "check"):
         ws.column_dimensions[col(L[key])].width = 14
@@ -271,6 +275,7 @@ def build(path: Path) -> Path:
     chart.y_axis.delete = False
     chart.x_axis.delete = False
     chart.legend = None
+    plain_lines(chart)
     ws.add_chart(chart, "D14")
     set_widths(ws, {"A": 30, "B": 16, "C": 3, "D": 40, "E": 16})
 

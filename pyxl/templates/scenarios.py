@@ -22,6 +22,7 @@ from pyxl.templates.common import (
     header,
     instructions,
     new_workbook,
+    plain_lines,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -169,6 +170,7 @@ def build(path: Path) -> Path:
                              strict=True):
         series.smooth = False
         series.graphicalProperties.line.solidFill = color
+    plain_lines(chart)
     ws.add_chart(chart, f"A{6 + SUMMARY_ROWS}")
     set_widths(ws, {"A": 22, **{col(j): 12 for j in range(2, 9)}, "K": 8})
     path.parent.mkdir(parents=True, exist_ok=True)
