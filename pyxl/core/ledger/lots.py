@@ -51,7 +51,8 @@ class FifoBook:
 
     def __init__(self, n_assets: int, capacity: int) -> None:
         cap = max(int(capacity), 1)
-        self.lots = np.zeros((n_assets, cap, 4))
+        # only slots in [head, head + count) are ever read, and each is written first
+        self.lots = np.empty((n_assets, cap, 4))
         self.head = np.zeros(n_assets, dtype=np.int64)
         self.count = np.zeros(n_assets, dtype=np.int64)
         self.overflow = np.zeros(1, dtype=np.int64)
@@ -132,7 +133,7 @@ def fifo_trade(i: int, x: float, p: float, bar: int, cost: float, q_i: float,
     return realised
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def average_trade(i: int, x: float, p: float, q_i: float, avg: np.ndarray,
                   basis: np.ndarray) -> float:
     """Moving-average cost booking of ``x`` shares at mid ``p``; return the realised PnL.

@@ -236,7 +236,15 @@ class BacktestResult:
     hedge_q: np.ndarray | None = None
     hedge_trades: np.ndarray | None = None
     hedge_prices: np.ndarray | None = None
-    lots: dict = field(default_factory=dict)
+    lot_source: object = None
+
+    @property
+    def lots(self) -> dict:
+        """Open lots at the end: arrays ``asset, bar, qty, price, fee`` (built on demand)."""
+        src = self.lot_source
+        if isinstance(src, FifoBook):
+            self.lot_source = src = src.open_lots()
+        return src if src is not None else {}
 
     @property
     def pnl(self) -> np.ndarray:
@@ -356,7 +364,14 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
     if not np.all(np.isfinite(P)) or np.any(P <= 0):
         raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
     T, N = P.shape
-    W = _as_matrix(weights, "weights", T, N, "one weight per asset (or per bar and asset)")
+    w_arr = np.asarray(weights, dtype=float)
+    if w_arr.ndim == 1 and w_arr.shape[0] == N:
+        if not np.all(np.isfinite(w_arr)):
+            raise InputError("weights", "contains NaN or infinite values",
+                             "one finite weight per asset")
+        W = np.ascontiguousarray(w_arr[None, :])  # constant weights: one row serves every bar
+    else:
+        W = _as_matrix(w_arr, "weights", T, N, "one weight per asset (or per bar and asset)")
     if beta_scale is None:
         bs = np.ones(T)
     else:
@@ -427,8 +442,8 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         prices, weights, config, beta_scale, hedge_prices, asset_betas, adv, vol)
     T, N = P.shape
     M = Pm.shape[1]
-    q_out = np.zeros((T, M))
-    tr_out = np.zeros((T, M))
+    q_out = np.empty((T, M))  # every row is written by the kernel
+    tr_out = np.empty((T, M))
     steps = [np.zeros(T) for _ in range(13)]
     fifo = config.lot_method == "fifo"
     cap_ev = 6 * T + 16
@@ -459,11 +474,12 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, real, unreal, delev, turn) = steps
     events = [(int(ev_t[k]), EVENT_NAMES[int(ev_k[k])], float(ev_d[k])) for k in range(nev)]
     if fifo:
-        lots = book.open_lots()
+        lot_source = book
     else:
         held = np.flatnonzero(q_out[-1])
-        lots = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
-                "qty": q_out[-1, held], "price": avg[held], "fee": np.full(held.size, np.nan)}
+        lot_source = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
+                      "qty": q_out[-1, held], "price": avg[held],
+                      "fee": np.full(held.size, np.nan)}
     return BacktestResult(
         q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
         net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, realised=real,
@@ -471,4 +487,4 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         prices=P,
         hedge_q=q_out[:, N] if has_hedge else None,
         hedge_trades=tr_out[:, N] if has_hedge else None,
-        hedge_prices=Pm[:, N] if has_hedge else None, lots=lots)
+        hedge_prices=Pm[:, N] if has_hedge else None, lot_source=lot_source)

@@ -1,19 +1,21 @@
 """Parallel (lambda, beta) grids of MNVH backtests on the same numba kernel as the engine.
 
 Each grid point is one full backtest (cash account, kappa, fees, financing,
-risk limits) without the per-asset outputs and lots, run in a numba ``prange``
-over grid points.  Points are independent and deterministic, so results do not
-depend on the number of threads.
+risk limits) without the per-asset outputs and lots.  The kernel releases the
+GIL, so points run on a thread pool (one thread per core by default) without
+the long compile of a numba ``prange``.  Points are independent and
+deterministic, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
-from numba import njit, prange
 
 from pyxl.core.mnvh import kernel as K
 from pyxl.core.mnvh.engine import MNVHConfig, _opt_pos, prepare_inputs
@@ -59,38 +61,33 @@ class GridResult:
         })
 
 
-@njit(parallel=True, cache=True)
-def _grid(Pm, W, n, lams, betas, nav_mode, bs, ab, has_hedge, cash0, min_cash, max_gross,
-          max_pos, dd_stop, exec_lag, lin_fee, lin_slip, fixed_fee, kimp, use_impact,
-          cash_per, debit_per, borrow_per, nav, gross, net, fees, slip, fin, turn, nev):
-    G = lams.shape[0]
+def _one_point(g, Pm, W, n, L, B, args, out, nev):
+    """Run grid point g with the engine kernel (no per-asset outputs, no lots)."""
+    (nav_mode, bs, ab, has_hedge, cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag,
+     lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per) = args
     T, M = Pm.shape
-    for g in prange(G):
-        dummy2 = np.zeros((1, M))
-        kap = np.empty(T)
-        cash = np.empty(T)
-        mtm = np.empty(T)
-        real = np.empty(T)
-        unreal = np.empty(T)
-        delev = np.empty(T)
-        zl = np.zeros((M, 1, 4))
-        zm = np.zeros(M, dtype=np.int64)
-        zo = np.zeros(1, dtype=np.int64)
-        zf = np.zeros(M)
-        ev_t = np.zeros(6 * T + 16, dtype=np.int64)
-        ev_k = np.zeros(6 * T + 16, dtype=np.int64)
-        ev_d = np.zeros(6 * T + 16)
-        nev[g] = K.simulate(
-            Pm, W, n, lams[g], betas[g], nav_mode, bs, ab, has_hedge, cash0, min_cash,
-            max_gross, max_pos, dd_stop, exec_lag, K.LOTS_NONE, lin_fee, lin_slip, fixed_fee,
-            kimp, use_impact, cash_per, debit_per, borrow_per, False, dummy2, dummy2,
-            kap, cash, nav[g], gross[g], net[g], mtm, fees[g], slip[g], fin[g], real, unreal,
-            delev, turn[g], zl, zm, zm.copy(), zo, zf, zf.copy(), ev_t, ev_k, ev_d)
+    nav, gross, net, fees, slip, fin, turn = (a[g] for a in out)
+    scratch = [np.empty(T) for _ in range(6)]
+    ev = 6 * T + 16
+    nev[g] = K.simulate(
+        Pm, W, n, float(L[g]), float(B[g]), nav_mode, bs, ab, has_hedge, cash0, min_cash,
+        max_gross, max_pos, dd_stop, exec_lag, K.LOTS_NONE, lin_fee, lin_slip, fixed_fee,
+        kimp, use_impact, cash_per, debit_per, borrow_per, False, _DUMMY2, _DUMMY2,
+        scratch[0], scratch[1], nav, gross, net, scratch[2], fees, slip, fin, scratch[3],
+        scratch[4], scratch[5], turn, _DUMMY_LOTS, _DUMMY_I, _DUMMY_I.copy(), _DUMMY_I.copy(),
+        _DUMMY_F, _DUMMY_F.copy(), np.zeros(ev, dtype=np.int64), np.zeros(ev, dtype=np.int64),
+        np.zeros(ev))
+
+
+_DUMMY2 = np.zeros((1, 1))
+_DUMMY_LOTS = np.zeros((1, 1, 4))
+_DUMMY_I = np.zeros(1, dtype=np.int64)
+_DUMMY_F = np.zeros(1)
 
 
 def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
              pairs: bool = False, beta_scale=None, hedge_prices=None, asset_betas=None,
-             adv=None, vol=None) -> GridResult:
+             adv=None, vol=None, threads: int | None = None) -> GridResult:
     """Backtest every (lambda, beta) point in parallel.
 
     Parameters
@@ -102,6 +99,8 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
         unless ``pairs=True``, in which case they are zipped (same length).
     config : MNVHConfig, optional
         Every other setting (its ``lam`` and ``beta`` are ignored).
+    threads : int, optional
+        Worker threads (default: numba's thread count, i.e. the local cores).
 
     Returns
     -------
@@ -130,14 +129,21 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
     out = [np.zeros((G, T)) for _ in range(7)]
     nev = np.zeros(G, dtype=np.int64)
     cash_per, debit_per, borrow_per = config.fees.per_period()
-    _grid(Pm, W, N, np.ascontiguousarray(L), np.ascontiguousarray(B),
-          config.beta_mode == "nav", bs, ab, has_hedge, float(config.cash0),
-          float(config.min_cash), _opt_pos(config.max_gross, "max_gross", ""),
-          _opt_pos(config.max_position, "max_position", ""),
-          math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
-          int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
-          float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
-          *out, nev)
+    args = (config.beta_mode == "nav", bs, ab, has_hedge, float(config.cash0),
+            float(config.min_cash), _opt_pos(config.max_gross, "max_gross", ""),
+            _opt_pos(config.max_position, "max_position", ""),
+            math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
+            int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
+            float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per)
+    workers = max(1, int(threads if threads is not None else numba.get_num_threads()))
+    if workers == 1 or G == 1:
+        for g in range(G):
+            _one_point(g, Pm, W, N, L, B, args, out, nev)
+    else:
+        # the kernel releases the GIL (nogil), so threads run points truly in parallel;
+        # each point writes only its own rows, so results do not depend on the workers
+        with ThreadPoolExecutor(max_workers=min(workers, G)) as pool:
+            list(pool.map(lambda g: _one_point(g, Pm, W, N, L, B, args, out, nev), range(G)))
     nav, gross, net, fees, slip, fin, turn = out
     return GridResult(lam=L, beta=B, nav=nav, gross=gross, net=net, fees=fees, slippage=slip,
                       financing=fin, turnover=turn, n_events=nev)

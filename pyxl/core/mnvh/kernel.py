@@ -96,7 +96,7 @@ def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: f
     return True, lo, hi
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, nogil=True)
 def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
              cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag, lot_mode,
              lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
@@ -107,7 +107,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
              ev_t, ev_k, ev_d):
     """Run the backtest; fill the output arrays in place and return the number of events.
 
-    ``P`` is (T, M) with ``M = n_sig + has_hedge`` (hedge asset last), ``W`` (T, n_sig).
+    ``P`` is (T, M) with ``M = n_sig + has_hedge`` (hedge asset last), ``W`` (T, n_sig)
+    or (1, n_sig) for constant weights.
     Row 0 is the initial state (cash only); bar ``s >= 1`` accrues financing for
     ``s-1 -> s``, marks to ``P[s]``, decides eq. 1 from ``r_{s-1} = P[s]/P[s-1] - 1``
     and row ``s-1`` of the weights, and trades at ``P[s]`` (``exec_lag=0``) or at
@@ -115,6 +116,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     """
     T, M = P.shape
     n = n_sig
+    w_rows = W.shape[0]  # 1: constant weights
     q = np.zeros(M)
     tgt = np.zeros(M)
     dq = np.zeros(M)
@@ -144,9 +146,14 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     delev_o[0] = 0.0
     turn_o[0] = 0.0
 
+    if store:
+        for i in range(M):
+            q_out[0, i] = 0.0
+            tr_out[0, i] = 0.0
     for s in range(1, T):
         ps = P[s]
         pp = P[s - 1]
+        wrow = W[s - 1] if w_rows > 1 else W[0]
         # 1. financing for the period s-1 -> s, MTM and the pre-trade state
         if cash >= 0.0:
             fin = cash * cash_per
@@ -201,7 +208,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 beff = beta * bscale[s - 1]
                 if nav_mode:
                     beff *= nav_pre
-                mnvh_target(q[:n], pp[:n], ps[:n], W[s - 1], lam, beff, tgt[:n])
+                mnvh_target(q[:n], pp[:n], ps[:n], wrow, lam, beff, tgt[:n])
             elif has_pend:
                 for i in range(n):
                     tgt[i] = pend[i]
@@ -360,9 +367,12 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             w = qn * pi
             val += w
             gross += abs(w)
-            if store:
-                tr_out[s, i] = x
-                q_out[s, i] = qn
+        if store:
+            # a separate pass, so the sums above compile identically with and without
+            # stored outputs (grid points equal single runs bit for bit)
+            for i in range(M):
+                tr_out[s, i] = scale * dq[i]
+                q_out[s, i] = q[i]
         fees += lin_fee * turn
         slip = lin_slip * turn
         if use_impact:
@@ -398,6 +408,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             beff = beta * bscale[s - 1]
             if nav_mode:
                 beff *= nav
-            mnvh_target(q[:n], pp[:n], ps[:n], W[s - 1], lam, beff, pend[:n])
+            mnvh_target(q[:n], pp[:n], ps[:n], wrow, lam, beff, pend[:n])
             has_pend = True
     return nev

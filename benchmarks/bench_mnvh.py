@@ -1,0 +1,230 @@
+"""MNVH + Ledger-SPT benchmark: the numba engine vs a numpy per-step loop and pure Python.
+
+Run ``python benchmarks/bench_mnvh.py`` (``--quick`` for a smaller grid).  Problem:
+T = 2520 bars x N = 200 assets (seeded random walks), equal weights, beta = 35
+(NAV mode), fees on (5 bp commission, 1 per trade fixed, 2 bp half spread, borrow
+and cash interest) and a cash floor that makes kappa < 1 on most bars.  Measured
+in one run:
+
+* the full engine (cash account, kappa, PnL decomposition, lots, per-asset
+  positions and trades stored) with FIFO lots and with moving-average cost;
+* a numpy per-step loop of the same semantics (moving-average cost), checked
+  against the engine's NAV path;
+* the pure-Python reference (:mod:`pyxl.core.mnvh.reference`), checked likewise;
+* a 1,000-point (lambda, beta) grid with :func:`pyxl.core.mnvh.run_grid` on 1 and 2
+  threads (results compared bit for bit);
+* numba compile time (empty cache) and cached-load time, in fresh processes.
+
+Prints a table (ns per asset-step, wall seconds, ratios) and writes
+``benchmarks/results/mnvh.json``.  Timings are the best of a few runs of wall time
+(``perf_counter``) plus, for the single-threaded runs, process CPU time, which is
+less disturbed by other jobs on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
+from pyxl.core.mnvh.reference import reference_backtest
+
+T, N = 2520, 200
+FEES = FeeModel(fee_rate=5e-4, fixed_fee=1.0, half_spread=2e-4, borrow_rate=0.02,
+                cash_rate=0.02, debit_rate=0.04)
+CFG = dict(lam=0.9, beta=35.0, cash0=1e6, min_cash=9.9e5, fees=FEES)
+
+
+def problem(seed: int = 20251123):
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    P = 50.0 * np.exp(np.cumsum(0.015 * rng.standard_normal((T, N)), axis=0))
+    return P, np.full(N, 1.0 / N)
+
+
+def best(fn, repeat):
+    wall = cpu = math.inf
+    out = None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu, out
+
+
+def numpy_loop(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig) -> np.ndarray:
+    """Same semantics as the engine (NAV mode, no caps, moving-average lots), numpy per step."""
+    fm = cfg.fees
+    cash_per, debit_per, borrow_per = fm.per_period()
+    lin = fm.fee_rate + fm.half_spread
+    Tn, Nn = P.shape
+    q = np.zeros(Nn)
+    avg = np.zeros(Nn)
+    cash = cfg.cash0
+    nav = np.empty(Tn)
+    nav[0] = cash
+    realised = np.zeros(Tn)
+    unreal = np.zeros(Tn)
+    for s in range(1, Tn):
+        pp, ps = P[s - 1], P[s]
+        fin = cash * (cash_per if cash >= 0 else debit_per) + borrow_per * (np.minimum(q, 0) @ pp)
+        cash += fin
+        val = q @ ps
+        g0 = np.abs(q * ps).sum()
+        nav_pre = cash + val
+        slack = cash - cfg.min_cash
+        if 0.0 > slack > -1e-12 * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
+            slack = 0.0
+        r = ps / pp - 1.0
+        tgt = cfg.lam * q + cfg.beta * nav_pre * (w / pp) * (w @ r - r)
+        dq = tgt - q
+        v = ps * dq
+        nnz = np.count_nonzero(dq)
+        c0 = slack - fm.fixed_fee * nnz
+        D = v.sum() + lin * np.abs(v).sum()
+        if nnz == 0:
+            kap = 1.0
+        elif D > 0:
+            kap = min(1.0, c0 / D) if c0 > 0 else 0.0
+            while 0.0 < kap < 1.0 and c0 - kap * D < 0:
+                kap = np.nextafter(kap, 0.0)
+        elif D < 0:
+            kap = 1.0 if c0 - D >= 0 else 0.0
+        else:
+            kap = 1.0 if c0 >= 0 else 0.0
+        if kap > 0.0 and nnz > 0:
+            x = kap * dq
+            xv = x * ps
+            turn = np.abs(xv).sum()
+            costs = lin * turn + fm.fixed_fee * np.count_nonzero(x)
+            cash -= xv.sum() + costs
+            adding = (q == 0) | ((q > 0) == (x > 0))
+            partial = np.abs(x) < np.abs(q)
+            closing = np.abs(x) == np.abs(q)
+            realised[s] = np.where(adding, 0.0, np.where(partial, -x, q) * (ps - avg)).sum()
+            den = np.abs(q) + np.abs(x)
+            wavg = (np.abs(q) * avg + np.abs(x) * ps) / np.where(den > 0, den, 1.0)
+            avg = np.where(adding, wavg, np.where(partial, avg, np.where(closing, 0.0, ps)))
+            q = np.where(~adding & closing, 0.0, q + x)
+        nav[s] = cash + q @ ps
+        unreal[s] = q @ ps - (q * avg).sum()
+    return nav
+
+
+def compile_times() -> dict[str, float]:
+    """Seconds for import + warmup() in a fresh process: empty numba cache, then cached."""
+    code = ("import time; t=time.perf_counter(); import pyxl.core.mnvh as m; m.warmup(); "
+            "print(time.perf_counter()-t)")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+        for label in ("compile_s", "cached_load_s"):
+            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, check=True)
+            out[label] = float(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100-point grid, fewer repeats")
+    args = ap.parse_args(argv)
+    repeat = 3 if args.quick else 7
+    P, w = problem()
+    steps = (T - 1) * N
+    results: dict = {"T": T, "N": N, "asset_steps": steps, "config": {
+        k: (v.__dict__ if k == "fees" else v) for k, v in CFG.items()}}
+
+    print("compiling in fresh processes ...", flush=True)
+    results["numba"] = compile_times()
+
+    cfg_fifo = MNVHConfig(lot_method="fifo", **CFG)
+    cfg_avg = MNVHConfig(lot_method="average", **CFG)
+    run_backtest(P, w, cfg_fifo)
+    run_backtest(P, w, cfg_avg)
+    rows = []
+    wall, cpu, fifo = best(lambda: run_backtest(P, w, cfg_fifo), repeat)
+    rows.append(("engine, FIFO lots", wall, cpu))
+    wall, cpu, avg = best(lambda: run_backtest(P, w, cfg_avg), repeat)
+    rows.append(("engine, moving-average lots", wall, cpu))
+    kappa_active = float(np.mean(avg.kappa[1:] < 1.0))
+    assert fifo.identity_residual() < 1e-9 and avg.identity_residual() < 1e-9
+    np.testing.assert_allclose(fifo.nav, avg.nav, rtol=1e-9)
+
+    wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if args.quick else 3)
+    np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
+    rows.append(("numpy per-step loop (average lots)", wall, cpu))
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    ref = reference_backtest(P, w, cfg_fifo)
+    rows.append(("pure-Python reference (FIFO lots)", time.perf_counter() - t0,
+                 time.process_time() - c0))
+    np.testing.assert_allclose(ref.nav, fifo.nav, rtol=1e-9)
+
+    engine_cpu = {r[0]: r[2] for r in rows}
+    base = engine_cpu["engine, FIFO lots"]
+    print(f"\nMNVH + Ledger-SPT, T={T} x N={N}, fees on, kappa < 1 on {kappa_active:.0%} of bars")
+    print(f"{'implementation':40s} {'wall s':>9s} {'cpu s':>9s} {'ns/asset-step':>14s} "
+          f"{'x FIFO engine':>14s} {'x avg engine':>13s}")
+    table = []
+    for name, wall, cpu in rows:
+        ns = cpu / steps * 1e9
+        r1 = cpu / base
+        r2 = cpu / engine_cpu["engine, moving-average lots"]
+        print(f"{name:40s} {wall:9.4f} {cpu:9.4f} {ns:14.2f} {r1:14.1f} {r2:13.1f}")
+        table.append({"name": name, "wall_s": wall, "cpu_s": cpu, "ns_per_asset_step": ns,
+                      "ratio_to_fifo_engine": r1, "ratio_to_average_engine": r2})
+    results["single_thread"] = table
+    results["kappa_active_fraction"] = kappa_active
+
+    n_l, n_b = (10, 10) if args.quick else (20, 50)
+    lams = np.linspace(0.80, 0.98, n_l)
+    betas = np.linspace(5.0, 100.0, n_b)
+    cfg_grid = MNVHConfig(**CFG)
+    run_grid(P[:50], w, lams[:2], betas[:1], cfg_grid)
+    before = numba.get_num_threads()
+    grid = {}
+    for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+        numba.set_num_threads(threads)
+        t0 = time.perf_counter()
+        g = run_grid(P, w, lams, betas, cfg_grid)
+        grid[threads] = (time.perf_counter() - t0, g)
+    numba.set_num_threads(before)
+    same = all(np.array_equal(grid[1][1].nav, g.nav) for _, g in grid.values())
+    results["grid"] = {"points": int(lams.size * betas.size),
+                       "seconds_by_threads": {str(k): v[0] for k, v in grid.items()},
+                       "identical_across_threads": bool(same),
+                       "ns_per_asset_step_per_point_1_thread":
+                           grid[1][0] / (lams.size * betas.size * steps) * 1e9}
+    print(f"\n{lams.size * betas.size}-point (lambda, beta) grid, each point a full backtest "
+          "(no per-asset outputs or lots):")
+    for k, (secs, _) in grid.items():
+        print(f"  {k} thread(s): {secs:7.2f} s")
+    print(f"  results identical across thread counts: {same}")
+    nb = results["numba"]
+    print(f"\nnumba: compile (empty cache) {nb['compile_s']:.1f} s, "
+          f"cached load {nb['cached_load_s']:.2f} s (import + warmup, fresh process)")
+    results["machine"] = {"python": platform.python_version(), "numba": numba.__version__,
+                          "numpy": np.__version__, "cpus": os.cpu_count(),
+                          "processor": platform.processor() or platform.machine(),
+                          "load_average": os.getloadavg()}
+    out = Path(__file__).parent / "results" / "mnvh.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=float))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
