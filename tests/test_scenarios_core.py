@@ -295,6 +295,9 @@ def test_reproducible_across_chunks_threads_and_streaming():
             assert np.array_equal(getattr(a, f), getattr(other, f)), f
     d = sc.generate(R, mu, C, sc.ScenarioSpec(**{**base.__dict__, "seed": 12}), W)
     assert not np.allclose(a.paths, d.paths)
+    # memory layout of the inputs does not matter (F-ordered history, e.g. from pandas)
+    f = sc.generate(np.asfortranarray(R), mu, np.asfortranarray(C), base, np.asfortranarray(W))
+    assert np.array_equal(a.paths, f.paths)
     # the first group of a bigger run is the same paths
     e = sc.generate(R, mu, C, sc.ScenarioSpec(**{**base.__dict__, "n_paths": 256}), W)
     np.testing.assert_allclose(e.paths, a.paths[:256] - a.delta + e.delta, rtol=0, atol=1e-15)

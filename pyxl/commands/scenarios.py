@@ -140,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     W, rt_labels = None, None
     if args.rt:
         W, rt_labels, _ = read_numeric_csv(args.rt, "--rt")
+    core.validate_inputs(R, mu.ravel(), C, W)  # report bad files before any progress output
     if args.workers:
         numba.set_num_threads(max(1, min(args.workers, numba.config.NUMBA_NUM_THREADS)))
     spec = core.ScenarioSpec(

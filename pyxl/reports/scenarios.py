@@ -32,6 +32,9 @@ from pyxl.progress import ProgressFn, null_progress
 __all__ = ["run_demo", "demo_inputs", "plot_fan", "DEMO_TICKERS"]
 
 DEMO_TICKERS = ("AAPL", "JNJ", "JPM", "KO", "MSFT", "PG", "WMT", "XOM")
+#: Paths and horizon (months) of the demo run.
+DEMO_PATHS = 10_000
+DEMO_HORIZON = 120
 
 
 def demo_inputs() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -91,7 +94,8 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
     progress("compiling kernels (cached after the first run)", 0.05)
     core.warmup()
     t_warm = time.perf_counter() - t0
-    spec = core.ScenarioSpec(n_paths=10_000, block=0, horizon=120, lam=0.94, periods=12,
+    spec = core.ScenarioSpec(n_paths=DEMO_PATHS, block=0, horizon=DEMO_HORIZON, lam=0.94,
+                             periods=12,
                              seed=2026, method="moving")
 
     def prog(msg: str, frac: float | None) -> None:

@@ -212,7 +212,8 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
     ------
     InputError naming ``returns``, ``mu_ann``, ``cov_ann`` or ``rt_weights``.
     """
-    R = np.asarray(returns, dtype=float)
+    # C order: pooled sums (and hence every result) must not depend on the memory layout
+    R = np.ascontiguousarray(returns, dtype=float)
     if R.ndim != 2 or R.shape[0] < 2 or R.shape[1] < 1:
         raise InputError("returns", f"must be T x N with T >= 2, got shape {R.shape}",
                          "select the history of per-period returns")
@@ -225,7 +226,7 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
                          "give one annual mean per asset")
     if not np.all(np.isfinite(mu)):
         raise InputError("mu_ann", "contains NaN", "enter numbers")
-    C = np.asarray(cov_ann, dtype=float)
+    C = np.ascontiguousarray(cov_ann, dtype=float)
     if C.shape != (N, N):
         raise InputError("cov_ann", f"is {C.shape[0]}x{C.shape[1] if C.ndim > 1 else 1}, "
                          f"expected {N}x{N}", "one row and column per asset")
@@ -244,7 +245,7 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
         raise InputError("returns", f"column {j + 1} is constant", "drop it or fix the data")
     W = None
     if rt_weights is not None:
-        W = np.atleast_2d(np.asarray(rt_weights, dtype=float))
+        W = np.ascontiguousarray(np.atleast_2d(np.asarray(rt_weights, dtype=float)))
         if W.shape[1] != N:
             raise InputError("rt_weights", f"has {W.shape[1]} columns, expected {N}",
                              "one row per RT portfolio, one column per asset")
