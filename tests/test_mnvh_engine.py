@@ -345,3 +345,18 @@ def test_fifo_ring_overflow_reruns_at_full_capacity(monkeypatch):
     small = run_backtest(P, w, cfg)
     assert_same(small, full, rtol=0)
     assert small.lot_table().equals(full.lot_table())
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), lots=st.sampled_from(["fifo", "average"]),
+       beta=st.floats(5.0, 300.0), lag=st.sampled_from([0, 1]), impact=st.booleans())
+def test_identity_on_long_random_runs(seed, lots, beta, lag, impact):
+    rng, P = paths(seed, 3000, 30, vol=0.03)
+    W = rng.normal(0.1, 0.3, 30)
+    W /= W.sum()
+    cfg = MNVHConfig(beta=beta, lot_method=lots, exec_lag=lag, max_gross=3.0, min_cash=-5e5,
+                     fees=RICH_FEES if impact else FeeModel(fee_rate=2e-4, borrow_rate=0.03,
+                                                            cash_rate=0.01, debit_rate=0.05))
+    res = run_backtest(P, W, cfg, adv=rng.uniform(1e4, 1e6, 30))
+    check_identity(res, cfg.cash0)
+    check_limits(res, cfg)
