@@ -220,42 +220,19 @@ def _newton_kelly(x: np.ndarray, p: np.ndarray, tol: float = 1e-15,
     return None
 
 
-def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | None,
-            long_only: bool, max_weight: np.ndarray | None, budget: float | None
-            ) -> np.ndarray | None:
-    """Refine a conic solution by Newton on its active face; None when that does not help.
-
-    Interior-point solvers stop at ~1e-8 in the objective, which on flat
-    problems (many scenarios, extreme returns) leaves weights off in the 4th
-    digit.  The constraints found active at ``w0`` (bounds at 0 or at a cap,
-    the gross cap with the current signs, the budget) are imposed as
-    equalities and the growth is maximised on that face by equality-
-    constrained Newton (KKT).  The result is accepted only if it is feasible
-    for every original limit and grows at least as fast as ``w0``.
-    """
+def _face_newton(x: np.ndarray, p: np.ndarray, w0: np.ndarray, fixed: dict[int, float],
+                 signs: np.ndarray | None, max_leverage: float | None, budget: float | None
+                 ) -> np.ndarray | None:
+    """Maximise ``p' ln(1 + x w)`` with ``w_i = fixed[i]``, ``signs' w = max_leverage``
+    (when ``signs`` is given) and ``sum w = budget``, by equality-constrained Newton from ``w0``."""
     n = w0.size
-    tol = 1e-6 * max(1.0, float(np.max(np.abs(w0))))
-    fixed: dict[int, float] = {}
-    if long_only:
-        fixed.update({i: 0.0 for i in np.flatnonzero(w0 <= tol)})
-    caps = None
-    if max_weight is not None:
-        caps = np.broadcast_to(np.asarray(max_weight, float), (n,))
-        for i in np.flatnonzero(np.isfinite(caps)):
-            if abs(w0[i]) >= caps[i] - tol:
-                fixed[int(i)] = float(np.sign(w0[i]) * caps[i])
-    rows, rhs = [], []
-    gross = max_leverage is not None and np.abs(w0).sum() >= max_leverage - tol
-    if gross:
-        fixed.update({int(i): 0.0 for i in np.flatnonzero(np.abs(w0) <= tol) if i not in fixed})
     free = np.array([i for i in range(n) if i not in fixed], dtype=int)
-    if free.size == 0:
-        return None
     base = np.zeros(n)
     for i, v in fixed.items():
         base[i] = v
-    if gross:
-        rows.append(np.sign(w0[free]))
+    rows, rhs = [], []
+    if signs is not None:
+        rows.append(signs[free])
         rhs.append(max_leverage - np.abs(base).sum())
     if budget is not None:
         rows.append(np.ones(free.size))
@@ -263,7 +240,7 @@ def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | 
     c = np.array(rows) if rows else np.zeros((0, free.size))
     d = np.array(rhs, dtype=float)
     z = w0[free].copy()
-    if c.shape[0]:
+    if c.shape[0] and free.size:
         z += c.T @ np.linalg.lstsq(c @ c.T, d - c @ z, rcond=None)[0]
     w = base.copy()
     w[free] = z
@@ -273,7 +250,7 @@ def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | 
     f = float(p @ np.log(wealth))
     xf = x[:, free]
     k = c.shape[0]
-    for _ in range(100):
+    for _ in range(100 if free.size else 0):
         a = xf / wealth[:, None]
         g = a.T @ p
         h = (a * p[:, None]).T @ a
@@ -296,18 +273,171 @@ def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | 
         else:
             break
         w, wealth, f = wn, xn, fn
-    feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
-    if long_only and np.any(w < -feas):
-        return None
-    if caps is not None and np.any(np.abs(w) > caps + feas):
-        return None
-    if max_leverage is not None and np.abs(w).sum() > max_leverage + feas:
-        return None
-    if budget is not None and abs(w.sum() - budget) > feas:
-        return None
+    return w
+
+
+def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | None,
+            long_only: bool, max_weight: np.ndarray | None, budget: float | None
+            ) -> np.ndarray | None:
+    """Refine an interior-point solution by Newton on its active face; None if that fails.
+
+    Interior-point methods stop at a small duality gap, which on flat problems
+    (many scenarios, extreme returns) leaves weights off in the 4th-7th digit.
+    The limits active at ``w0`` (bounds at 0 or at a cap, the gross cap with
+    the current signs, the budget) become equalities and the growth is
+    maximised on that face by equality-constrained Newton (KKT).  A limit the
+    result breaks is added to the face and the step repeated (at most n
+    times).  Accepted only if feasible for every limit and growing at least
+    as fast as ``w0``.
+    """
+    n = w0.size
+    tol = 1e-6 * max(1.0, float(np.max(np.abs(w0))))
+    caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
+    fixed: dict[int, float] = {}
+    if long_only:
+        fixed.update({int(i): 0.0 for i in np.flatnonzero(w0 <= tol)})
+    if caps is not None:
+        for i in np.flatnonzero(np.isfinite(caps)):
+            if abs(w0[i]) >= caps[i] - tol:
+                fixed[int(i)] = float(np.sign(w0[i]) * caps[i])
+    gross = max_leverage is not None and np.abs(w0).sum() >= max_leverage - tol
+    signs = np.sign(w0)
+    if gross:
+        fixed.update({int(i): 0.0 for i in np.flatnonzero(np.abs(w0) <= tol) if i not in fixed})
     w0_wealth = 1.0 + x @ w0
     f0 = float(p @ np.log(w0_wealth)) if np.all(w0_wealth > 0) else -math.inf
-    return w if f >= f0 - 1e-15 else None
+    for _ in range(n + 2):
+        w = _face_newton(x, p, w0, fixed, signs if gross else None, max_leverage, budget)
+        if w is None:
+            return None
+        feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
+        added = False
+        if long_only:
+            for i in np.flatnonzero(w < -feas):
+                fixed[int(i)] = 0.0
+                added = True
+        if caps is not None:
+            for i in np.flatnonzero(np.abs(w) > caps + feas):
+                fixed[int(i)] = float(np.sign(w[i]) * caps[i])
+                added = True
+        if max_leverage is not None and np.abs(w).sum() > max_leverage + feas:
+            if gross:   # a free weight changed sign: pin the sign-changers at 0
+                for i in np.flatnonzero(np.sign(w) * signs < 0):
+                    fixed[int(i)] = 0.0
+            gross = True
+            added = True
+        if not added:
+            if budget is not None and abs(w.sum() - budget) > feas:
+                return None
+            f = float(p @ np.log(1.0 + x @ w))
+            return w if f >= f0 - 1e-15 else None
+    return None
+
+
+def _barrier_kelly(x: np.ndarray, p: np.ndarray, max_leverage: float | None, long_only: bool,
+                   max_weight: np.ndarray | None, budget: float | None,
+                   gap: float = 1e-9, max_newton: int = 300) -> np.ndarray | None:
+    """Log-barrier interior-point method for scenario Kelly with linear limits.
+
+    Variables ``z`` with ``w = B z``: ``B = I``, or ``w = u - v`` with ``u, v > 0``
+    when a gross cap applies to a long-short book (``sum(u + v) <= max_leverage``).
+    Minimises ``-t p' ln(1 + x B z) - sum ln(h - G z)`` (``A z = budget``) by
+    equality-constrained Newton, raising ``t`` until the duality gap ``m / t`` is
+    below ``gap``.  Returns None when no strictly feasible start is at hand or
+    Newton does not converge (e.g. unbounded growth); the caller then falls back
+    to the conic solver, which also diagnoses infeasibility and unboundedness.
+    """
+    t_len, n = x.shape
+    caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
+    finite = np.zeros(n, bool) if caps is None else np.isfinite(caps)
+    split = max_leverage is not None and not long_only
+    nz = 2 * n if split else n
+    b_map = np.hstack([np.eye(n), -np.eye(n)]) if split else np.eye(n)
+    g_rows: list[np.ndarray] = []
+    h_vals: list[float] = []
+    if split:
+        g_rows += list(-np.eye(nz))
+        h_vals += [0.0] * nz
+        g_rows.append(np.ones(nz))
+        h_vals.append(float(max_leverage))
+    elif long_only:
+        g_rows += list(-np.eye(n))
+        h_vals += [0.0] * n
+        if max_leverage is not None:
+            g_rows.append(np.ones(n))
+            h_vals.append(float(max_leverage))
+    for i in np.flatnonzero(finite):
+        g_rows += [b_map[i], -b_map[i]]
+        h_vals += [float(caps[i]), float(caps[i])]
+    g_mat = np.array(g_rows).reshape(-1, nz)
+    h_vec = np.array(h_vals)
+    m = h_vec.size
+    a_mat = (np.ones(n) @ b_map)[None, :] if budget is not None else np.zeros((0, nz))
+    k = a_mat.shape[0]
+    # strictly feasible start
+    room = [1.0]
+    if max_leverage is not None:
+        room.append(float(max_leverage))
+    if np.any(finite):
+        room.append(float(np.min(caps[finite])))
+    if budget is not None:
+        w0 = np.full(n, budget / n)
+    else:
+        w0 = np.full(n, 0.25 * min(room) / n) if long_only else np.zeros(n)
+    if split:
+        slack = float(max_leverage) - np.abs(w0).sum()
+        if slack <= 0:
+            return None
+        delta = 0.25 * slack / n
+        z = np.concatenate([np.maximum(w0, 0) + delta, np.maximum(-w0, 0) + delta])
+    else:
+        z = w0
+    xb = x @ b_map
+
+    def parts(zz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return 1.0 + xb @ zz, h_vec - g_mat @ zz
+
+    wealth, sl = parts(z)
+    if np.any(wealth <= 0) or np.any(sl <= 0):
+        return None
+    t = 1.0
+    newton = 0
+    while True:
+        def phi(wl: np.ndarray, ss: np.ndarray, t: float = t) -> float:
+            return -t * float(p @ np.log(wl)) - float(np.sum(np.log(ss)))
+
+        f = phi(wealth, sl)
+        while True:
+            newton += 1
+            if newton > max_newton:
+                return None
+            a = xb / wealth[:, None]
+            grad = -t * (a.T @ p) + g_mat.T @ (1.0 / sl)
+            hess = t * (a * p[:, None]).T @ a + (g_mat / (sl * sl)[:, None]).T @ g_mat
+            kkt = np.block([[hess, a_mat.T], [a_mat, np.zeros((k, k))]])
+            rhs = np.concatenate([-grad, np.zeros(k)])
+            try:
+                dz = np.linalg.solve(kkt, rhs)[:nz]
+            except np.linalg.LinAlgError:
+                dz = np.linalg.lstsq(kkt, rhs, rcond=1e-14)[0][:nz]
+            dec = float(-grad @ dz)
+            if dec / 2 <= 1e-12:
+                break
+            step = 1.0
+            while step > 1e-14:
+                zn = z + step * dz
+                wn, sn = parts(zn)
+                if np.all(wn > 0) and np.all(sn > 0):
+                    fn = phi(wn, sn)
+                    if fn <= f - 0.25 * step * dec:
+                        break
+                step *= 0.5
+            else:
+                break
+            z, wealth, sl, f = zn, wn, sn, fn
+        if m == 0 or m / t < gap:
+            return b_map @ z
+        t *= 20.0
 
 
 def kelly_scenario(
@@ -319,9 +449,11 @@ def kelly_scenario(
 
     Maximises ``sum_t p_t ln(1 + rf + (R_t - rf)' w)`` under the same limits as
     :func:`kelly_weights`: without limits by damped Newton (fast, exact to
-    1e-15 in the Newton decrement), with limits as an exponential-cone
-    program (cvxpy/Clarabel) whose answer is then polished by Newton on the
-    active face (see :func:`_polish`).  The log's domain
+    1e-15 in the Newton decrement); with limits by a log-barrier interior-point
+    method (duality gap 1e-9, then the polish), falling back to an exponential-cone program
+    (cvxpy/Clarabel) when it has no strictly feasible start or does not
+    converge; either answer is polished by Newton on its active face
+    (:func:`_polish`).  The log's domain
     keeps every scenario's wealth strictly positive, so no weight vector that
     can be wiped out by one of the scenarios is ever returned.
 
@@ -354,6 +486,11 @@ def kelly_scenario(
         w_newton = _newton_kelly(excess / (1.0 + rf), p)
         if w_newton is not None:
             return w_newton
+    x = excess / (1.0 + rf)
+    w_barrier = _barrier_kelly(x, p, max_leverage, long_only, max_weight, budget)
+    if w_barrier is not None:
+        polished = _polish(x, p, w_barrier, max_leverage, long_only, max_weight, budget)
+        return w_barrier if polished is None else polished
     _check_bounded(excess, max_leverage, long_only, max_weight, budget)
     w = cp.Variable(n)
     # divide by (1 + rf) so the log argument is 1 + x'w: well scaled, same argmax
