@@ -37,7 +37,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from pyxl.core.ledger.lots import FifoBook
 from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
+from pyxl.core.mnvh import kernel as K
+from pyxl.core.mnvh.engine import prepare_inputs
 from pyxl.core.mnvh.reference import reference_backtest
 
 T, N = 2520, 200
@@ -122,6 +125,34 @@ def numpy_loop(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig) -> np.ndarray:
     return nav
 
 
+def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
+    """The engine's kernel with every output preallocated (steady-state compute, no allocation)."""
+    Pm, W, bs, ab, _, kimp, use_impact = prepare_inputs(P, w, cfg)[1:]
+    Tn, M = Pm.shape
+    q_out, tr_out = np.empty((Tn, M)), np.empty((Tn, M))
+    steps = [np.empty(Tn) for _ in range(13)]
+    ev = [np.zeros(6 * Tn + 16, dtype=np.int64), np.zeros(6 * Tn + 16, dtype=np.int64),
+          np.zeros(6 * Tn + 16)]
+    fifo = cfg.lot_method == "fifo"
+    book = FifoBook(M, Tn if fifo else 1)
+    avg, basis = np.zeros(M), np.zeros(M)
+    cash_per, debit_per, borrow_per = cfg.fees.per_period()
+
+    def once():
+        book.head[:] = 0
+        book.count[:] = 0
+        avg[:] = 0.0
+        basis[:] = 0.0
+        K.simulate(Pm, W, M, cfg.lam, cfg.beta, True, bs, ab, False, cfg.cash0, cfg.min_cash,
+                   math.inf, math.inf, math.inf, 0, K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
+                   cfg.fees.fee_rate, cfg.fees.half_spread, cfg.fees.fixed_fee, kimp,
+                   use_impact, cash_per, debit_per, borrow_per, True, q_out, tr_out, *steps,
+                   book.lots, book.head, book.count, book.overflow, avg, basis, *ev)
+        return steps[2].copy()
+
+    return best(once, repeat)
+
+
 def compile_times() -> dict[str, float]:
     """Seconds for import + warmup() in a fresh process: empty numba cache, then cached."""
     code = ("import time; t=time.perf_counter(); import pyxl.core.mnvh as m; m.warmup(); "
@@ -162,6 +193,13 @@ def main(argv=None) -> int:
     assert fifo.identity_residual() < 1e-9 and avg.identity_residual() < 1e-9
     np.testing.assert_allclose(fifo.nav, avg.nav, rtol=1e-9)
 
+    wall, cpu, nav_k = kernel_only(P, w, cfg_fifo, repeat)
+    np.testing.assert_array_equal(nav_k, fifo.nav)
+    rows.append(("engine kernel only, FIFO, outputs prealloc.", wall, cpu))
+    wall, cpu, nav_k = kernel_only(P, w, cfg_avg, repeat)
+    np.testing.assert_array_equal(nav_k, avg.nav)
+    rows.append(("engine kernel only, average, outputs prealloc.", wall, cpu))
+
     wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if args.quick else 3)
     np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
     rows.append(("numpy per-step loop (average lots)", wall, cpu))
@@ -175,14 +213,14 @@ def main(argv=None) -> int:
     engine_cpu = {r[0]: r[2] for r in rows}
     base = engine_cpu["engine, FIFO lots"]
     print(f"\nMNVH + Ledger-SPT, T={T} x N={N}, fees on, kappa < 1 on {kappa_active:.0%} of bars")
-    print(f"{'implementation':40s} {'wall s':>9s} {'cpu s':>9s} {'ns/asset-step':>14s} "
+    print(f"{'implementation':47s} {'wall s':>9s} {'cpu s':>9s} {'ns/asset-step':>14s} "
           f"{'x FIFO engine':>14s} {'x avg engine':>13s}")
     table = []
     for name, wall, cpu in rows:
         ns = cpu / steps * 1e9
         r1 = cpu / base
         r2 = cpu / engine_cpu["engine, moving-average lots"]
-        print(f"{name:40s} {wall:9.4f} {cpu:9.4f} {ns:14.2f} {r1:14.1f} {r2:13.1f}")
+        print(f"{name:47s} {wall:9.4f} {cpu:9.4f} {ns:14.2f} {r1:14.1f} {r2:13.1f}")
         table.append({"name": name, "wall_s": wall, "cpu_s": cpu, "ns_per_asset_step": ns,
                       "ratio_to_fifo_engine": r1, "ratio_to_average_engine": r2})
     results["single_thread"] = table
