@@ -339,65 +339,49 @@ def _barrier_kelly(x: np.ndarray, p: np.ndarray, max_leverage: float | None, lon
                    gap: float = 1e-9, max_newton: int = 300) -> np.ndarray | None:
     """Log-barrier interior-point method for scenario Kelly with linear limits.
 
-    Variables ``z`` with ``w = B z``: ``B = I``, or ``w = u - v`` with ``u, v > 0``
-    when a gross cap applies to a long-short book (``sum(u + v) <= max_leverage``).
-    Minimises ``-t p' ln(1 + x B z) - sum ln(h - G z)`` (``A z = budget``) by
-    equality-constrained Newton, raising ``t`` until the duality gap ``m / t`` is
-    below ``gap``.  Returns None when no strictly feasible start is at hand or
-    Newton does not converge (e.g. unbounded growth); the caller then falls back
-    to the conic solver, which also diagnoses infeasibility and unboundedness.
+    Handles long-only (with or without a gross cap, which is then ``sum w <=
+    max_leverage``), per-asset caps and a budget.  Minimises ``-t p' ln(1 + x w)
+    - sum ln(h - G w)`` subject to ``sum w = budget`` by equality-constrained
+    Newton, raising ``t`` twenty-fold until the duality gap ``m / t`` is below
+    ``gap``.  Returns None for a long-short book with a gross cap (the
+    non-smooth ``sum |w|``; the conic solver is faster there, see the
+    benchmark), when no strictly feasible start is at hand, or when Newton does
+    not converge (e.g. unbounded growth); the caller then uses the conic
+    solver, which also diagnoses infeasibility and unboundedness.
     """
     t_len, n = x.shape
+    if max_leverage is not None and not long_only:
+        return None
     caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
     finite = np.zeros(n, bool) if caps is None else np.isfinite(caps)
-    split = max_leverage is not None and not long_only
-    nz = 2 * n if split else n
-    b_map = np.hstack([np.eye(n), -np.eye(n)]) if split else np.eye(n)
+    eye = np.eye(n)
     g_rows: list[np.ndarray] = []
     h_vals: list[float] = []
-    if split:
-        g_rows += list(-np.eye(nz))
-        h_vals += [0.0] * nz
-        g_rows.append(np.ones(nz))
-        h_vals.append(float(max_leverage))
-    elif long_only:
-        g_rows += list(-np.eye(n))
+    if long_only:
+        g_rows += list(-eye)
         h_vals += [0.0] * n
         if max_leverage is not None:
             g_rows.append(np.ones(n))
             h_vals.append(float(max_leverage))
     for i in np.flatnonzero(finite):
-        g_rows += [b_map[i], -b_map[i]]
+        g_rows += [eye[i], -eye[i]]
         h_vals += [float(caps[i]), float(caps[i])]
-    g_mat = np.array(g_rows).reshape(-1, nz)
+    g_mat = np.array(g_rows).reshape(-1, n)
     h_vec = np.array(h_vals)
     m = h_vec.size
-    a_mat = (np.ones(n) @ b_map)[None, :] if budget is not None else np.zeros((0, nz))
+    a_mat = np.ones((1, n)) if budget is not None else np.zeros((0, n))
     k = a_mat.shape[0]
-    # strictly feasible start
+    # strictly feasible start: equal weights summing to the budget, or small/zero weights
     room = [1.0]
     if max_leverage is not None:
         room.append(float(max_leverage))
     if np.any(finite):
         room.append(float(np.min(caps[finite])))
     if budget is not None:
-        w0 = np.full(n, budget / n)
+        w = np.full(n, budget / n)
     else:
-        w0 = np.full(n, 0.25 * min(room) / n) if long_only else np.zeros(n)
-    if split:
-        slack = float(max_leverage) - np.abs(w0).sum()
-        if slack <= 0:
-            return None
-        delta = 0.25 * slack / n
-        z = np.concatenate([np.maximum(w0, 0) + delta, np.maximum(-w0, 0) + delta])
-    else:
-        z = w0
-    xb = x @ b_map
-
-    def parts(zz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return 1.0 + xb @ zz, h_vec - g_mat @ zz
-
-    wealth, sl = parts(z)
+        w = np.full(n, 0.25 * min(room) / n) if long_only else np.zeros(n)
+    wealth, sl = 1.0 + x @ w, h_vec - g_mat @ w
     if np.any(wealth <= 0) or np.any(sl <= 0):
         return None
     t = 1.0
@@ -411,32 +395,32 @@ def _barrier_kelly(x: np.ndarray, p: np.ndarray, max_leverage: float | None, lon
             newton += 1
             if newton > max_newton:
                 return None
-            a = xb / wealth[:, None]
+            a = x / wealth[:, None]
             grad = -t * (a.T @ p) + g_mat.T @ (1.0 / sl)
             hess = t * (a * p[:, None]).T @ a + (g_mat / (sl * sl)[:, None]).T @ g_mat
             kkt = np.block([[hess, a_mat.T], [a_mat, np.zeros((k, k))]])
             rhs = np.concatenate([-grad, np.zeros(k)])
             try:
-                dz = np.linalg.solve(kkt, rhs)[:nz]
+                dw = np.linalg.solve(kkt, rhs)[:n]
             except np.linalg.LinAlgError:
-                dz = np.linalg.lstsq(kkt, rhs, rcond=1e-14)[0][:nz]
-            dec = float(-grad @ dz)
+                dw = np.linalg.lstsq(kkt, rhs, rcond=1e-14)[0][:n]
+            dec = float(-grad @ dw)
             if dec / 2 <= 1e-12:
                 break
             step = 1.0
             while step > 1e-14:
-                zn = z + step * dz
-                wn, sn = parts(zn)
-                if np.all(wn > 0) and np.all(sn > 0):
-                    fn = phi(wn, sn)
+                wn = w + step * dw
+                xn, sn = 1.0 + x @ wn, h_vec - g_mat @ wn
+                if np.all(xn > 0) and np.all(sn > 0):
+                    fn = phi(xn, sn)
                     if fn <= f - 0.25 * step * dec:
                         break
                 step *= 0.5
             else:
                 break
-            z, wealth, sl, f = zn, wn, sn, fn
+            w, wealth, sl, f = wn, xn, sn, fn
         if m == 0 or m / t < gap:
-            return b_map @ z
+            return w
         t *= 20.0
 
 
@@ -449,11 +433,11 @@ def kelly_scenario(
 
     Maximises ``sum_t p_t ln(1 + rf + (R_t - rf)' w)`` under the same limits as
     :func:`kelly_weights`: without limits by damped Newton (fast, exact to
-    1e-15 in the Newton decrement); with limits by a log-barrier interior-point
-    method (duality gap 1e-9, then the polish), falling back to an exponential-cone program
-    (cvxpy/Clarabel) when it has no strictly feasible start or does not
-    converge; either answer is polished by Newton on its active face
-    (:func:`_polish`).  The log's domain
+    1e-15 in the Newton decrement); with long-only / cap / budget limits by a
+    log-barrier interior-point method (duality gap 1e-9); a long-short gross
+    cap, or a barrier without a strictly feasible start or without
+    convergence, goes to an exponential-cone program (cvxpy/Clarabel).  Either
+    answer is then polished by Newton on its active face (:func:`_polish`).  The log's domain
     keeps every scenario's wealth strictly positive, so no weight vector that
     can be wiped out by one of the scenarios is ever returned.
 
