@@ -23,7 +23,7 @@ command -v pdftoppm >/dev/null || { echo "pdftoppm not found: apt-get install -y
 mkdir -p "$out/tmp"
 for f in "${files[@]}"; do
   base="$(basename "${f%.*}")"
-  case "$f" in pyxl-out/*) base="demo-$base";; esac
+  case "$f" in workbooks/*) ;; *) base="demo-$base";; esac
   vals="$out/tmp/$base.xlsx"
   python -m pyxl.cli calc "$f" -o "$vals" --values-only --quiet
   soffice --headless --calc --convert-to pdf --outdir "$out/tmp" "$vals" >/dev/null 2>&1

@@ -152,6 +152,8 @@ def build(path: Path) -> Path:
                               "per period / 期間ごとの資産分位点").font = Font(bold=True)
     array_formula(ws, FAN_BLOCK, f'=MBB_RECOLOR({ARGS},"fan:"&scn_fan_rt)', "0.000")
     last = fan_top + S.SCN_MONTHS + 1
+    for r in range(fan_top + 1, last + 1):
+        ws.cell(r, 11).number_format = "0"
     chart = LineChart()
     chart.title = "Fan chart: wealth of the chosen RT portfolio / ファンチャート"
     chart.y_axis.title = "wealth (start = 1)"
@@ -162,7 +164,8 @@ def build(path: Path) -> Path:
                        titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=11, min_row=fan_top + 1, max_row=last))
     chart.x_axis.tickLblSkip = 12
-    chart.height, chart.width = 9, 16
+    chart.height, chart.width = 9, 22
+    chart.x_axis.number_format = "0"
     chart.y_axis.delete = False
     chart.x_axis.delete = False
     chart.legend.position = "r"
