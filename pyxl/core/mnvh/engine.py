@@ -406,7 +406,16 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
         kimp[:, :N] = fees.impact_coef * V / A
     else:
         kimp = np.zeros((1, M))
+    Pm, W, bs, ab, kimp = (_kernel_array(a) for a in (Pm, W, bs, ab, kimp))
     return P, Pm, W, bs, ab, has_hedge, kimp, use_impact
+
+
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, writable float64: the one array type the kernel is compiled for
+    (a read-only input, e.g. a cached result, would otherwise trigger a second compile)."""
+    if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+        return np.array(a, dtype=np.float64, order="C")
+    return a
 
 
 def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scale=None,
