@@ -57,6 +57,23 @@ def test_growth_scalar_column_row_and_models(xl):
     assert xl("KELLY_GROWTH", 2.0, 0.085, 0.182, 0.01, None)[0][0] == g
 
 
+def test_growth_on_historical_returns(xl):
+    rng = np.random.default_rng(np.random.SeedSequence(4))
+    r = rng.normal(0.0004, 0.012, 500)
+    rfp = math.expm1(0.02 / 252)
+    expect = [252 * np.mean(np.log(1 + rfp + n * (r - rfp))) for n in (1.0, 3.0)]
+    got = xl("KELLY_GROWTH", excel_row([1.0, 3.0]), None, None, 0.02, excel_range(r), 252)
+    np.testing.assert_allclose(got[0], expect, rtol=1e-12)
+    # one crash day of -40 %: 3x is wiped out
+    crash = np.append(r, -0.4)
+    assert "leverage 3 can wipe out" in _err(
+        xl("KELLY_GROWTH", 3.0, None, None, 0.02, excel_range(crash), 252))
+    assert "model: blank cell" in _err(
+        xl("KELLY_GROWTH", 1.0, None, None, 0.02, excel_range([0.01, None, 0.02]), 252))
+    # parametric models still need mu and sigma
+    assert "mu: is blank" in _err(xl("KELLY_GROWTH", 1.0, None, 0.18, 0.02))
+
+
 def test_growth_errors(xl):
     assert "can wipe out" in _err(xl("KELLY_GROWTH", 2.0, 0.085, 0.182, 0.01, "lognormal", 1))
     assert "model: 'student'" in _err(xl("KELLY_GROWTH", 2.0, 0.085, 0.182, 0.01, "student"))

@@ -8,6 +8,7 @@ with :mod:`pyxl.xl.convert` and calls :mod:`pyxl.core.kelly`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -71,19 +72,31 @@ def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
 @xw.arg("mu", doc=_MU)
 @xw.arg("sigma", doc=_SIGMA)
 @xw.arg("rf", doc=_RF)
-@xw.arg("model", doc='"approx" (default) rf+n(mu-rf)-n^2 sigma^2/2, or exact "lognormal"/"normal".')
-@xw.arg("periods", doc="Rebalances a year for the exact models, default 1 (12 monthly, 252 daily).")
+@xw.arg("model", ndim=2, doc='"approx" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact "lognormal" or '
+        '"normal"; or a column of historical returns (exact, empirical).')
+@xw.arg("periods", doc="Rebalances a year for the exact models (= periods a year of the "
+        "returns), default 1 (12 monthly, 252 daily).")
 @excel_formula
 def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
-    """Annual log growth at leverage n: approximation, or exact on a lognormal/normal model."""
+    """Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data."""
     lev = to_vector(n, "n")
-    m, s, r = to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf")
-    kind = to_choice(model, "model", ("approx", *core.DISTRIBUTIONS), default="approx")
+    r = to_float(rf, "rf")
     per = to_int(periods, "periods", default=1, lo=1, hi=100_000)
-    if kind == "approx":
-        g = np.asarray(core.growth_approx(lev, m, s, r), dtype=float).ravel()
+    rows = model if isinstance(model, (list, tuple)) else [[model]]
+    if sum(len(row) for row in rows) > 1:
+        # empirical: periods * mean ln(1 + rf_p + n (R - rf_p)); mu and sigma are not used
+        returns = to_vector(model, "model")
+        if returns.size < 2 or np.any(returns <= -1):
+            raise InputError("model", "needs >= 2 simple returns, each > -100 %",
+                             "select a column of period returns")
+        g = per * np.atleast_1d(core.growth_scenarios(lev, returns, math.expm1(r / per)))
     else:
-        g = np.array([core.growth_exact(x, m, s, r, kind, per) for x in lev])
+        m, s = to_float(mu, "mu"), _sigma(sigma)
+        kind = to_choice(model, "model", ("approx", *core.DISTRIBUTIONS), default="approx")
+        if kind == "approx":
+            g = np.asarray(core.growth_approx(lev, m, s, r), dtype=float).ravel()
+        else:
+            g = np.array([core.growth_exact(x, m, s, r, kind, per) for x in lev])
     if np.any(np.isneginf(g)):
         bad = lev[np.isneginf(g)][0]
         raise InputError("n", f"leverage {bad:g} can wipe out the account in one period "
