@@ -454,3 +454,29 @@ def test_scenario_limits_match_a_direct_conic_solve(limits):
     cp.Problem(cp.Maximize(cp.sum(cp.log(1 + r @ v))), cons).solve(solver=cp.CLARABEL)
     assert K.scenario_growth(w, r) >= K.scenario_growth(v.value, r) - 1e-12
     np.testing.assert_allclose(w, v.value, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(excess=st.floats(0.005, 0.3), sigma=st.floats(0.03, 0.6), rf=st.floats(-0.01, 0.08),
+       conf=st.floats(0.55, 0.999), frac=st.floats(0.05, 1.95), nb=st.sampled_from([0.0, 1.0]))
+def test_horizon_inverts_outperformance_probability(excess, sigma, rf, conf, frac, nb):
+    mu = rf + excess
+    n = frac * K.kelly_leverage(mu, sigma, rf)
+    drift, _vol = K.log_wealth_gap(n, nb, mu, sigma, rf)
+    if n == nb or drift <= 1e-12:
+        with pytest.raises(InputError):
+            K.horizon_years(mu, sigma, rf, conf, nb, n)
+        return
+    years = K.horizon_years(mu, sigma, rf, conf, nb, n)
+    assert K.prob_outperform(years, n, nb, mu, sigma, rf) == pytest.approx(conf, abs=1e-9)
+    assert K.prob_outperform(0.5 * years, n, nb, mu, sigma, rf) < conf
+
+
+def test_single_asset_scenario_is_the_optimal_leverage():
+    """One column of returns: the exact Kelly weight maximises growth_scenarios over leverage."""
+    rng = np.random.default_rng(np.random.SeedSequence(8))
+    r = rng.normal(0.0006, 0.011, 2000)
+    w = K.kelly_scenario(r[:, None], 0.0001)[0]
+    res = minimize_scalar(lambda n: -K.growth_scenarios(n, r, 0.0001), bounds=(0, 30),
+                          method="bounded", options={"xatol": 1e-10})
+    assert w == pytest.approx(res.x, abs=1e-6)
