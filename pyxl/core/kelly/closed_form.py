@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 from pyxl.errors import InputError
 
@@ -122,7 +122,7 @@ def growth_exact(
         raise InputError("periods", f"must be >= 1, got {periods}", "enter rebalances per year")
     dt = 1.0 / periods
     z = Z_CUT * _GL_NODES
-    wts = Z_CUT * _GL_WEIGHTS * norm.pdf(z)
+    wts = Z_CUT * _GL_WEIGHTS * np.exp(-0.5 * z * z)
     wts = wts / wts.sum()
     if dist == "lognormal":
         r = np.expm1((mu - 0.5 * sigma * sigma) * dt + sigma * math.sqrt(dt) * z)
@@ -188,7 +188,7 @@ def prob_outperform(
     drift, vol = log_wealth_gap(n, n_b, mu, sigma, rf)
     if vol == 0:
         return 0.5
-    return float(norm.cdf(drift * math.sqrt(years) / vol))
+    return float(ndtr(drift * math.sqrt(years) / vol))
 
 
 def horizon_years(
@@ -225,7 +225,7 @@ def horizon_years(
             f"pick a leverage strictly between {vs_leverage:.3g} and "
             f"{2 * (mu - rf) / sigma**2 - vs_leverage:.3g}",
         )
-    z = norm.ppf(confidence)
+    z = ndtri(confidence)
     return float((z * vol / drift) ** 2)
 
 
@@ -251,8 +251,8 @@ def ruin_probability_finite(x: float, growth: float, vol: float, years: float) -
     b = -math.log(x)
     st = vol * math.sqrt(years)
     return float(
-        norm.cdf((-b - growth * years) / st)
-        + math.exp(-2.0 * growth * b / (vol * vol)) * norm.cdf((-b + growth * years) / st)
+        ndtr((-b - growth * years) / st)
+        + math.exp(-2.0 * growth * b / (vol * vol)) * ndtr((-b + growth * years) / st)
     )
 
 
