@@ -186,3 +186,24 @@ def test_libreoffice_reads_cached_values(tmp_path):
     # Single-cell PyXL formulas keep their cached value in LibreOffice.
     a2 = float(rows[1].split(",")[0])
     assert math.isclose(a2, rep.value("Out", "A2"), rel_tol=1e-9)
+
+
+def test_dynamic_array_metadata(tmp_path):
+    src = _book(tmp_path / "in.xlsx")
+    out = tmp_path / "dyn.xlsx"
+    calculate(src, out, dynamic_arrays=True)
+    with zipfile.ZipFile(out) as z:
+        meta = z.read("xl/metadata.xml").decode()
+        assert 'name="XLDAPR"' in meta and 'fDynamic="1"' in meta
+        assert b"/xl/metadata.xml" in z.read("[Content_Types].xml")
+        assert b"sheetMetadata" in z.read("xl/_rels/workbook.xml.rels")
+        sheet = z.read("xl/worksheets/sheet2.xml").decode()
+    # Only the PyXL array anchor is marked; plain formulas are not.
+    assert sheet.count('cm="1"') == 1 and '<c r="A1"' in sheet.split('cm="1"')[0][-40:]
+    # Recalculating keeps the metadata once (no duplicate parts or relationships).
+    calculate(out, out, dynamic_arrays=True)
+    with zipfile.ZipFile(out) as z:
+        assert z.namelist().count("xl/metadata.xml") == 1
+        assert z.read("xl/_rels/workbook.xml.rels").count(b"sheetMetadata") == 1
+    wb = openpyxl.load_workbook(out, data_only=True)
+    assert wb["Out"]["A2"].value > 0

@@ -22,7 +22,8 @@ def _cmd_calc(args: argparse.Namespace) -> int:
 
     src = Path(args.input)
     out = Path(args.out) if args.out else src.with_name(src.stem + "_calc" + src.suffix)
-    report = calculate(src, out, values_only=args.values_only)
+    report = calculate(src, out, values_only=args.values_only,
+                       dynamic_arrays=args.dynamic_arrays)
     if not args.quiet:
         print(f"{src} -> {out}: {report.formulas} formulas, {report.cells} cells "
               f"in {report.seconds:.1f} s")
@@ -51,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output workbook (default: INPUT_calc.xlsx beside the input)")
     p.add_argument("--values-only", action="store_true",
                    help="replace formulas by their values (for readers without PyXL)")
+    p.add_argument("--dynamic-arrays", action="store_true",
+                   help="mark array formulas calling PyXL as Excel 365 dynamic (spilling) arrays")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any cell computes to an error")
     p.add_argument("-q", "--quiet", action="store_true", help="print warnings only")

@@ -34,7 +34,7 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
         progress(f"{spec.filename}: building", i / len(keys))
         builder(key)(path)
         progress(f"{spec.filename}: calculating", (i + 0.5) / len(keys))
-        report = calculate(path, path)
+        report = calculate(path, path, dynamic_arrays=True)
         log.append(f"{spec.filename}: {report.formulas} formulas, {report.cells} cells, "
                    f"{report.seconds:.1f} s, {len(report.issues)} error cells")
         log.extend(f"  {issue}" for issue in report.issues)

@@ -58,7 +58,7 @@ def generate(
             progress(f"building {spec.filename}", i / max(len(keys), 1))
         builder(key)(path)
         if calculate:
-            report = calc(path, path)
+            report = calc(path, path, dynamic_arrays=True)
             if report.issues:
                 lines = "\n  ".join(str(x) for x in report.issues[:10])
                 raise RuntimeError(f"{spec.filename} does not calculate cleanly:\n  {lines}")

@@ -166,7 +166,8 @@ def _hint(text: str, value: str) -> str:
 
 
 def calculate(
-    in_path: str | Path, out_path: str | Path | None = None, *, values_only: bool = False
+    in_path: str | Path, out_path: str | Path | None = None, *, values_only: bool = False,
+    dynamic_arrays: bool = False,
 ) -> CalcReport:
     """Evaluate every formula of workbook ``in_path``; write values into ``out_path``.
 
@@ -179,6 +180,10 @@ def calculate(
         set).  ``None`` computes without writing.  May equal ``in_path``.
     values_only : bool
         Write values in place of the formulas (for readers without PyXL).
+    dynamic_arrays : bool
+        Mark array formulas that call PyXL functions as Excel 365 dynamic
+        arrays, so they spill natively instead of showing as legacy
+        ``{=...}`` Ctrl+Shift+Enter arrays (the templates are written so).
 
     Returns
     -------
@@ -239,6 +244,14 @@ def calculate(
                 f.sheet, f.coord, "warning",
                 "--(...) of a comparison evaluates to 0 without Excel; write (...)*1"))
     if out_path is not None:
-        write_cached_values(src, Path(out_path), report.values, values_only=values_only)
+        dynamic: dict[str, set[tuple[int, int]]] = {}
+        if dynamic_arrays:
+            pyxl_names = set(fx.register())
+            for f in cells:
+                used = {n.upper() for n in _FUNC.findall(f.text)}
+                if f.ref is not None and used & pyxl_names:
+                    dynamic.setdefault(f.sheet, set()).add(split_coord(f.coord))
+        write_cached_values(src, Path(out_path), report.values, values_only=values_only,
+                            dynamic=dynamic)
     report.seconds = time.perf_counter() - t0
     return report

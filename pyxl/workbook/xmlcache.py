@@ -29,7 +29,25 @@ from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as DET
 
-__all__ = ["ERROR_CODES", "write_cached_values", "sheet_parts", "split_coord"]
+__all__ = ["ERROR_CODES", "write_cached_values", "sheet_parts", "split_coord", "METADATA_XML"]
+
+#: Cell metadata marking a formula as an Excel 365 dynamic array (the XLDAPR type, as
+#: Excel, XlsxWriter and SheetJS write it): cells with ``cm="1"`` spill natively.
+METADATA_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<metadata xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:xda="http://schemas.microsoft.com/office/spreadsheetml/2017/dynamicarray">'
+    '<metadataTypes count="1"><metadataType name="XLDAPR" minSupportedVersion="120000" '
+    'copy="1" pasteAll="1" pasteValues="1" merge="1" splitFirst="1" rowColShift="1" '
+    'clearFormats="1" clearComments="1" assign="1" coerce="1" cellMeta="1"/>'
+    '</metadataTypes><futureMetadata name="XLDAPR" count="1"><bk><extLst>'
+    '<ext uri="{bdbb8cdc-fa1e-496e-a857-3c3f30c029c3}">'
+    '<xda:dynamicArrayProperties fDynamic="1" fCollapsed="0"/></ext></extLst></bk>'
+    '</futureMetadata><cellMetadata count="1"><bk><rc t="1" v="0"/></bk></cellMetadata>'
+    '</metadata>'
+)
+_CT_METADATA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheetMetadata+xml"
+_REL_METADATA = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sheetMetadata"
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -116,7 +134,7 @@ def _set_value(c: ET.Element, value: Any, values_only: bool = False) -> None:
 
 
 def _edit_sheet(data: bytes, values: Mapping[tuple[int, int], Any],
-                values_only: bool = False) -> bytes:
+                values_only: bool = False, dynamic: frozenset = frozenset()) -> bytes:
     for prefix, uri in _namespaces(data):
         if not re.fullmatch(r"ns\d+", prefix or ""):
             ET.register_namespace(prefix or "", uri)
@@ -153,6 +171,8 @@ def _edit_sheet(data: bytes, values: Mapping[tuple[int, int], Any],
                 row.insert(idx, cell)
                 cells[col] = cell
             _set_value(cell, by_row[r][col], values_only)
+            if (r, col) in dynamic and not values_only:
+                cell.set("cm", "1")
         if "spans" in row.attrib:
             del row.attrib["spans"]
     text = ET.tostring(root, encoding="unicode")
@@ -174,6 +194,7 @@ def _edit_sheet(data: bytes, values: Mapping[tuple[int, int], Any],
 def write_cached_values(
     src: Path, dst: Path, values: Mapping[str, Mapping[tuple[int, int], Any]],
     *, drop_full_calc: bool = True, values_only: bool = False,
+    dynamic: Mapping[str, set[tuple[int, int]]] | None = None,
 ) -> None:
     """Copy ``src`` to ``dst`` with cached values set.
 
@@ -193,12 +214,28 @@ def write_cached_values(
     with zipfile.ZipFile(src) as zin:
         parts = sheet_parts(zin)
         edits = {parts[s]: v for s, v in values.items() if s in parts and v}
+        names = set(zin.namelist())
+        add_meta = bool(dynamic) and not values_only and "xl/metadata.xml" not in names and \
+            b"sheetMetadata" not in zin.read("xl/_rels/workbook.xml.rels")
+        marks = {parts[s]: frozenset(c) for s, c in (dynamic or {}).items() if s in parts} \
+            if add_meta else {}
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
             for item in zin.infolist():
                 data = zin.read(item.filename)
                 if item.filename in edits:
-                    data = _edit_sheet(data, edits[item.filename], values_only)
+                    data = _edit_sheet(data, edits[item.filename], values_only,
+                                       marks.get(item.filename, frozenset()))
                 elif item.filename == "xl/workbook.xml" and drop_full_calc:
                     data = re.sub(rb'\s+fullCalcOnLoad="(1|true)"', b"", data)
+                elif add_meta and item.filename == "[Content_Types].xml":
+                    data = data.replace(b"</Types>", (
+                        f'<Override PartName="/xl/metadata.xml" ContentType="{_CT_METADATA}"/>'
+                        "</Types>").encode())
+                elif add_meta and item.filename == "xl/_rels/workbook.xml.rels":
+                    data = data.replace(b"</Relationships>", (
+                        f'<Relationship Id="rIdPyXLmeta" Type="{_REL_METADATA}" '
+                        'Target="metadata.xml"/></Relationships>').encode())
                 zout.writestr(item, data)
+            if add_meta:
+                zout.writestr("xl/metadata.xml", METADATA_XML)
     shutil.move(tmp, dst)
