@@ -156,6 +156,10 @@ def test_scenario_values_header_and_handle(xl):
 
     h2 = handles.put(Paths(), "scn", "paths", r)
     np.testing.assert_allclose(xl("KELLY_SCENARIO", h2, 0.001, 3.0)[0], expect, atol=1e-8)
+    import pandas as pd
+
+    h3 = handles.put(pd.DataFrame(r, columns=["A", "B"]), "scn", "frame", r)
+    np.testing.assert_allclose(xl("KELLY_SCENARIO", h3, 0.001, 3.0)[0], expect, atol=1e-8)
     # rf blank = 0, long_only
     lo = xl("KELLY_SCENARIO", excel_range(r), None, None, True)[0]
     np.testing.assert_allclose(lo, K.kelly_scenario(r, 0.0, None, True), atol=1e-8)

@@ -156,6 +156,8 @@ def _scenario_array(returns: Any) -> np.ndarray:
                     obj = obj[attr]
                 elif getattr(obj, attr, None) is not None:
                     obj = getattr(obj, attr)
+        if hasattr(obj, "to_numpy") and not isinstance(obj, np.ndarray):
+            obj = obj.to_numpy()   # a pandas DataFrame of returns
         if not isinstance(obj, (np.ndarray, list)) and hasattr(obj, "paths"):
             raise InputError("returns", "the scenario set kept no paths (too large)",
                              "make it with fewer paths or a shorter horizon")
