@@ -251,6 +251,34 @@ def _secular_root(dk, zk, rho, i, k, rinv):
 
 
 @njit(cache=True)
+def _matvec(A, x, out):
+    """out = A x with four partial sums per row (breaks the add latency chain)."""
+    n, m = A.shape
+    m4 = m - m % 4
+    for r in range(n):
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for i in range(0, m4, 4):
+            a0 += A[r, i] * x[i]
+            a1 += A[r, i + 1] * x[i + 1]
+            a2 += A[r, i + 2] * x[i + 2]
+            a3 += A[r, i + 3] * x[i + 3]
+        for i in range(m4, m):
+            a0 += A[r, i] * x[i]
+        out[r] = (a0 + a1) + (a2 + a3)
+
+
+@njit(cache=True)
+def _is_identity(idx, n):
+    for a in range(n):
+        if idx[a] != a:
+            return False
+    return True
+
+
+@njit(cache=True)
 def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus):
     """In place: Q diag(D) Q^T <- scale * Q (diag(D) + rho z z^T) Q^T, D kept ascending.
 
@@ -362,6 +390,12 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
                 D[idx[a]] = lamk[a]
                 for r in range(N):
                     Q[r, idx[a]] = Qk[r, a]
+        elif k == N and _is_identity(idx, N):
+            # no deflation: one BLAS product into the work buffer, one contiguous copy back
+            np.dot(Q, Ut.T, Qk)
+            Q[:, :] = Qk
+            for a in range(N):
+                D[a] = lamk[a]
         else:
             Qkc = Qk.ravel()[: N * k].reshape((N, k))
             for r in range(N):
@@ -431,16 +465,10 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
                     hits[p] += 1
                 for i in range(N):
                     y[i] = z[i] / np.sqrt(max(D[i], fl))
-                for r in range(N):  # v = Q y
-                    acc = 0.0
-                    for i in range(N):
-                        acc += Q[r, i] * y[i]
-                    v[r] = acc
-                for r in range(N):  # x' = mu* + Sigma*^{1/2} v
-                    acc = mu_star[r]
-                    for i in range(N):
-                        acc += root_star[r, i] * v[i]
-                    out[p, t - burn_in, r] = acc
+                _matvec(Q, y, v)  # v = Q y
+                _matvec(root_star, v, y)  # y = Sigma*^{1/2} v
+                for r in range(N):
+                    out[p, t - burn_in, r] = mu_star[r] + y[r]
             for i in range(N):
                 mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
             _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
