@@ -124,3 +124,25 @@ def test_ledger_kappa_errors(xl):
     assert one(xl("LEDGER_KAPPA", p, dq, None)).startswith("#PyXL! cash: is blank")
     assert one(xl("LEDGER_KAPPA", p, dq, 5.0, -0.1)).startswith("#PyXL! fee_rate: must be >= 0")
     assert one(xl("LEDGER_KAPPA", p, ((1.0, 2.0), (3.0, 4.0)), 5.0)).startswith("#PyXL! dq: is 2x2")
+
+
+def test_engine_kappa_equals_ledger_kappa_formula(xl):
+    """The engine's kappa on a cash-limited bar, recomputed with the two formulas."""
+    from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest
+
+    rng = np.random.default_rng(11)
+    P = 40.0 * np.cumprod(1 + 0.02 * rng.standard_normal((80, 6)), axis=0)
+    w = rng.dirichlet(np.ones(6))
+    cfg = MNVHConfig(beta=40, min_cash=9.95e5, fees=FeeModel(fee_rate=5e-3, fixed_fee=2.0))
+    res = run_backtest(P, w, cfg)
+    bars = [s for s in range(2, 80) if 0 < res.kappa[s] < 1 and res.delever[s] == 0]
+    assert len(bars) > 5
+    for s in bars[:5]:
+        cash_pre = res.cash[s - 1] + res.financing[s]
+        nav_pre = cash_pre + res.q[s - 1] @ P[s]
+        target = xl("MNVH_STEP", col(res.q[s - 1]), col(P[s - 1]), col(P[s]), col(w), cfg.lam,
+                    cfg.beta, "nav", nav_pre)
+        dq = np.array([r[0] for r in target]) - res.q[s - 1]
+        k = one(xl("LEDGER_KAPPA", col(P[s]), col(dq), cash_pre, 5e-3, 2.0, cfg.min_cash))
+        assert k == pytest.approx(res.kappa[s], rel=1e-9)
+        np.testing.assert_allclose(res.trades[s], k * dq, rtol=1e-8, atol=1e-9)
