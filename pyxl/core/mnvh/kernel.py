@@ -3,6 +3,11 @@
 See :mod:`pyxl.core.mnvh.engine` for the semantics; this module holds only the
 compiled loop so :func:`run_backtest` and :func:`pyxl.core.mnvh.grid.run_grid`
 share it.
+
+Developer note: numba's on-disk cache is keyed on *this* file's timestamp only.
+After editing a jitted function it calls (``pyxl/core/ledger/kappa.py``,
+``lots.py``, ``pyxl/core/mnvh/rule.py``) touch this file (or delete the
+``__pycache__/*.nbi`` files) so the kernel is recompiled.
 """
 
 from __future__ import annotations
