@@ -24,4 +24,5 @@ WARMUP_MODULES = (
     "pyxl.core.mnvh",
     "pyxl.core.ledger",
     "pyxl.core.scenarios",
+    "pyxl.core.kelly",
 )
