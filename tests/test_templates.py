@@ -245,9 +245,8 @@ def test_scenarios_against_formula_and_targets(books):
         target, realised = (_v(rep, "Summary", 5 + first_rt + k, c) for c in (2, 3))
         assert close(target, rt[k] @ mu) and abs(realised - target) < 1e-10
     fan = udfs.MBB_RECOLOR(hist.to_numpy().tolist(), [mu.tolist()], cov.tolist(),
-                           d["scn_block"], d["scn_n_paths"], d["scn_lam"],
-                                        d["scn_periods"], d["scn_seed"], rt.tolist(),
-                                        d["scn_ridge"], f"fan:{d['scn_fan_rt']}")
+                           d["scn_block"], d["scn_n_paths"], d["scn_lam"], d["scn_periods"],
+                           d["scn_seed"], rt.tolist(), d["scn_ridge"], f"fan:{d['scn_fan_rt']}")
     assert len(fan) == S.SCN_MONTHS + 2 and fan[0][0] == "period"
     for i in (1, 60, S.SCN_MONTHS + 1):
         for j in range(6):
@@ -312,3 +311,16 @@ def test_templates_open_in_libreoffice(books, tmp_path):
 def test_column_letters_helper():
     assert [get_column_letter(i) for i in (1, 26, 27)] == ["A", "Z", "AA"]
     assert S._col(27) == "AA" and S._col(52) == "AZ"
+
+
+def test_demo_fills_every_template(tmp_path):
+    from pyxl.reports.excel import run_demo
+
+    files = run_demo(tmp_path, lambda msg, frac=None: None)
+    names = sorted(p.name for p in files)
+    assert names == sorted([t.filename for t in S.TEMPLATES.values()] + ["calc_log.txt"])
+    log = (tmp_path / "workbooks" / "calc_log.txt").read_text()
+    assert log.count("0 error cells") == len(S.TEMPLATES)
+    wb = openpyxl.load_workbook(tmp_path / "workbooks" / "kelly.xlsx", data_only=True)
+    assert close(wb["Kelly"].cell(kelly.KELLY_FIRST_ROW, 5).value,
+                 kcore.kelly_leverage(0.085, 0.182, 0.01))
