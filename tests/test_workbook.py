@@ -207,3 +207,21 @@ def test_dynamic_array_metadata(tmp_path):
         assert z.read("xl/_rels/workbook.xml.rels").count(b"sheetMetadata") == 1
     wb = openpyxl.load_workbook(out, data_only=True)
     assert wb["Out"]["A2"].value > 0
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+def test_file_saved_by_libreoffice_calculates(tmp_path):
+    """LibreOffice lower-cases unknown names and caches #NAME? in array blocks; still fine."""
+    src = _book(tmp_path / "in.xlsx")
+    want = calculate(src, None)
+    subprocess.run(["soffice", "--headless", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
+                    "--outdir", str(tmp_path / "lo"), str(src)], check=True,
+                   capture_output=True, timeout=120)
+    saved = tmp_path / "lo" / "in.xlsx"
+    with zipfile.ZipFile(saved) as z:
+        assert b"#NAME?" in z.read("xl/worksheets/sheet2.xml")
+    rep = calculate(saved, tmp_path / "out.xlsx")
+    for cell in ("A1", "B1", "C1", "A2", "B2", "A4"):
+        assert rep.value("Out", cell) == pytest.approx(want.value("Out", cell), rel=1e-12)
+    wb = openpyxl.load_workbook(tmp_path / "out.xlsx", data_only=True)
+    assert wb["Out"]["B1"].value == pytest.approx(want.value("Out", "B1"), rel=1e-12)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -203,14 +204,35 @@ def calculate(
     if src.suffix.lower() not in (".xlsx", ".xlsm"):
         raise InputError(str(src), "is not an .xlsx or .xlsm file", "save it as .xlsx")
     cells = _formula_cells(src)
+    # Cells of an array block (other than its anchor) hold the previous cached result;
+    # an error cached there (LibreOffice writes #NAME? for PyXL arrays) would shadow the
+    # block's new value, so the engine reads a copy with those caches cleared.
+    stale: dict[str, dict[tuple[int, int], Any]] = {}
+    for f in cells:
+        if f.ref is not None and ":" in f.ref:
+            (r1, c1), (r2, c2) = (split_coord(x) for x in f.ref.split(":"))
+            block = stale.setdefault(f.sheet, {})
+            for r in range(r1, r2 + 1):
+                for c in range(c1, c2 + 1):
+                    if (r, c) != (r1, c1):
+                        block[(r, c)] = None
+    work = src
+    tmpdir = None
+    if stale:
+        tmpdir = tempfile.TemporaryDirectory(prefix="pyxl-calc-")
+        work = Path(tmpdir.name) / src.name
+        write_cached_values(src, work, stale, drop_full_calc=False)
     try:
-        solved = evaluate(src)
+        solved = evaluate(work)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - the engine's failure, told in one line
         raise InputError(str(src), f"the formula engine failed ({type(err).__name__}: "
                          f"{str(err).splitlines()[0][:120] if str(err) else ''})",
                          "simplify the formulas it names or calculate in Excel") from None
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
     report = CalcReport(path=Path(out_path) if out_path else src)
     for f in cells:
         sheet_u = f.sheet.upper()
