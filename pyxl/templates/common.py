@@ -50,10 +50,10 @@ def new_workbook(spec: TemplateSpec) -> Workbook:
         if s.role != "data":  # data tables start in A1 with their header row
             title(ws, f"{s.title_en}", s.title_ja)
         if s.role == "output":
-            ws["A4"] = ("Filled by the Run button (PyXL ribbon or the button on the Inputs sheet); "
-                        "cleared on every run.")
-            ws["A5"] = ("実行ボタン (PyXLリボンまたは入力シートのボタン) で出力されます。"
-                        "実行のたびに消去されます。")
+            ws["A4"] = (f"Filled by the PyXL ribbon's Run button (macro {spec.macro}); "
+                        "cleared on every run. Inputs are never modified.")
+            ws["A5"] = (f"PyXLリボンの実行ボタン (マクロ {spec.macro}) で出力されます。"
+                        "実行のたびに消去されます。入力は変更されません。")
     wb.defined_names["pyxl_template"] = DefinedName("pyxl_template", attr_text=f'"{spec.key}"')
     for inp in spec.inputs:
         wb.defined_names[inp.name] = DefinedName(inp.name, attr_text=inp.address)

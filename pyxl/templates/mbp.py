@@ -111,7 +111,7 @@ _STEPS_EN = (
     "'Frontier' repeats the seed's Table 1: a single-benchmark portfolio (SBP, market TE limit "
     "only) at market TE 0.25 %..5 % leaves the small-cap within-segment TE uncontrolled; the "
     "multiple-benchmark portfolio (MBP, with the within-segment limits) bounds it.",
-    "Without Excel: 'pyxl calc mbp.xlsx -o out.xlsx'. The Run button writes the full "
+    "Without Excel: 'pyxl calc mbp.xlsx -o out.xlsx'. The PyXL ribbon's Run button writes the full "
     "optimisation report to 'Out_MBP'.",
 )
 _STEPS_JA = (

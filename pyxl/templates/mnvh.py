@@ -95,8 +95,8 @@ _STEPS_EN = (
     "Timing: the target decided from p(t-1) -> p(t) trades at p(t); nothing uses a later price.",
     "'Backtest' shows =MNVH_BACKTEST's metrics for the whole price table (equal weights by "
     "default, see Inputs!C10) and the ledger's equity curve.",
-    "Without Excel: 'pyxl calc mnvh_ledger.xlsx -o out.xlsx'. The Run button writes the full "
-    "engine's ledger and metrics to 'Out_Backtest'.",
+    "Without Excel: 'pyxl calc mnvh_ledger.xlsx -o out.xlsx'. The PyXL ribbon's Run button "
+    "writes the full engine's ledger and metrics to 'Out_Backtest'.",
 )
 _STEPS_JA = (
     "「Inputs」の黄色のセル (λ, β, 初期現金, 手数料, 最低現金, 目標ウェイト) を編集するか, "

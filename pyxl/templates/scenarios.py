@@ -64,7 +64,8 @@ _STEPS_EN = (
     "(exact with ridge 0), terminal-wealth and max-drawdown percentiles; and the fan chart of "
     "the RT portfolio picked in Inputs!C10.",
     "Same seed, same scenarios: the results are reproducible. Without Excel: 'pyxl calc "
-    "scenarios.xlsx -o out.xlsx'. The Run button writes the summary to 'Out_Scenarios'.",
+    "scenarios.xlsx -o out.xlsx'. The PyXL ribbon's Run button writes the summary to "
+    "'Out_Scenarios'.",
 )
 _STEPS_JA = (
     "「History」にリターン履歴を貼り付けます (1行1期間, 1列1資産, 小数の単純リターン)。"
