@@ -38,7 +38,7 @@ MAX_KEPT_VALUES = 20_000_000
 EXCEL_ROWS = 1_048_576
 
 
-@memoize(maxsize=8)
+@memoize(maxsize=4)
 def _run(R, mu, C, W, tickers, rt_labels, block, n_paths, lam, periods, seed, ridge, method,
          horizon, burn_in, target, recolor):
     spec = core.ScenarioSpec(

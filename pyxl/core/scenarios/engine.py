@@ -315,7 +315,7 @@ class _Generator:
         rng = group_rng(self.spec.seed, group)
         idx = bootstrap_indices(rng, n, self.spec.burn_in + self.horizon, self.R.shape[0],
                                 self.block, self.spec.method)
-        return self.R[idx]
+        return self.R.take(idx, axis=0, mode="clip")  # indices are in range by construction
 
     def groups(self, g0: int, g1: int, n_paths: int) -> tuple[np.ndarray, int]:
         """Recoloured paths of groups g0..g1-1 (pre-delta) and floor-hit count."""
