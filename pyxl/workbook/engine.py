@@ -253,8 +253,10 @@ def calculate(
                 report.cells += 1
                 if flagged or not isinstance(v, str):
                     continue
+                # #N/A inside an array block is Excel's padding; elsewhere a failed lookup.
                 if v.startswith("#PyXL!") or v in ("#NAME?", "#VALUE!", "#REF!", "#NUM!",
-                                                      "#DIV/0!", "#NULL!"):
+                                                      "#DIV/0!", "#NULL!") or (
+                        v == "#N/A" and f.ref is None):
                     from openpyxl.utils import get_column_letter
 
                     report.issues.append(CellIssue(
