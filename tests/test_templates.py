@@ -224,7 +224,8 @@ def test_scenarios_against_formula_and_targets(books):
     hist = scenarios.history()
     mu, cov, rt = scenarios.targets(hist)
     d = scenarios.DEFAULTS
-    direct = udfs.MBB_RECOLOR(hist.to_numpy().tolist(), [mu.tolist()], cov.tolist(),
+    table = [list(hist.columns)] + hist.to_numpy().tolist()
+    direct = udfs.MBB_RECOLOR(table, [mu.tolist()], cov.tolist(),
                               d["scn_block"], d["scn_n_paths"], d["scn_lam"], d["scn_periods"],
                               d["scn_seed"], rt.tolist(), d["scn_ridge"], "summary")
     assert isinstance(direct, list), direct
@@ -244,7 +245,7 @@ def test_scenarios_against_formula_and_targets(books):
     for k in range(S.SCN_RT):
         target, realised = (_v(rep, "Summary", 5 + first_rt + k, c) for c in (2, 3))
         assert close(target, rt[k] @ mu) and abs(realised - target) < 1e-10
-    fan = udfs.MBB_RECOLOR(hist.to_numpy().tolist(), [mu.tolist()], cov.tolist(),
+    fan = udfs.MBB_RECOLOR(table, [mu.tolist()], cov.tolist(),
                            d["scn_block"], d["scn_n_paths"], d["scn_lam"], d["scn_periods"],
                            d["scn_seed"], rt.tolist(), d["scn_ridge"], f"fan:{d['scn_fan_rt']}")
     assert len(fan) == S.SCN_MONTHS + 2 and fan[0][0] == "period"

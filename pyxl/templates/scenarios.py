@@ -49,7 +49,7 @@ SUMMARY_BLOCK = f"A5:H{4 + SUMMARY_ROWS}"
 #: =MBB_RECOLOR(..., "fan:k"): header + periods 0..H, 6 columns.
 FAN_BLOCK = f"K5:P{5 + S.SCN_MONTHS + 1}"
 #: The shared leading arguments of every MBB_RECOLOR call in the template.
-ARGS = ("scn_returns,scn_mu_ann,scn_cov_ann,scn_block,scn_n_paths,scn_lam,scn_periods,"
+ARGS = ("scn_return_table,scn_mu_ann,scn_cov_ann,scn_block,scn_n_paths,scn_lam,scn_periods,"
         "scn_seed,scn_rt_weights,scn_ridge")
 
 _STEPS_EN = (

@@ -285,6 +285,8 @@ _scn_inputs += [
     InputName("scn_returns", _SCN_H, _abs(2, 2, 1 + _NS, 1 + SCN_MONTHS), "matrix",
               "Monthly simple returns, T x N (decimals)", "月次単純リターン T x N"),
     InputName("scn_tickers", _SCN_H, _abs(2, 1, 1 + _NS, 1), "labels", "Asset names", "資産名"),
+    InputName("scn_return_table", _SCN_H, _abs(2, 1, 1 + _NS, 1 + SCN_MONTHS), "matrix",
+              "Returns with the asset-name header row", "見出し行付きのリターン表"),
     # Targets sheet: row 3 mu_ann (C3:..), cov from row 6, RT weights below.
     InputName("scn_mu_ann", _SCN_T, _abs(3, 4, 2 + _NS, 4), "vector",
               "Annual expected returns (decimals)", "年率期待リターン"),
