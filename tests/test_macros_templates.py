@@ -178,3 +178,38 @@ def test_run_mbp_weights_and_frontier(tmp_path, xl):
     last = front[-1]
     m = len(limits)
     assert last[header.index(f"SBP Within-segment TE {m}")] > limits[-1]
+
+
+def test_run_scenarios_matches_the_formula(tmp_path, xl):
+    path = _built("scenarios", tmp_path)
+    before = sheet_xml(path)
+    res = run("run_scenarios", OpenpyxlBook(path))
+    assert res.ok, res.message
+    _unchanged_inputs(before, sheet_xml(path), "scenarios")
+    rows = _out(path, "Out_Scenarios")
+    io = OpenpyxlBook(path)
+
+    def arg(n):
+        v = io.read_name(n)
+        return v[0][0] if len(v) == 1 and len(v[0]) == 1 else tuple(map(tuple, v))
+
+    common = [arg(n) for n in ("scn_return_table", "scn_mu_ann", "scn_cov_ann", "scn_block",
+                               "scn_n_paths", "scn_lam", "scn_periods", "scn_seed",
+                               "scn_rt_weights", "scn_ridge")]
+    summary = _block(rows, "Summary")
+    direct = xl("MBB_RECOLOR", *common, "summary")
+    assert len(summary) == len(direct)
+    for got, want in zip(summary, direct, strict=True):
+        for g, w in zip(got, want, strict=False):
+            if isinstance(w, float):
+                assert g == pytest.approx(w, rel=1e-12, abs=1e-15)
+            elif w != "":
+                assert g == w
+    n_rt = sum(1 for r in io.read_name("scn_rt_weights") if any(v is not None for v in r))
+    for k in range(1, n_rt + 1):
+        fan = _block(rows, f"Fan: RT portfolio {k}")
+        want = xl("MBB_RECOLOR", *common, f"fan:{k}")
+        assert len(fan) == len(want)
+        for got, w in zip(fan[1:], want[1:], strict=True):
+            assert list(got[:len(w)]) == pytest.approx(list(w), rel=1e-12)
+    assert len(openpyxl.load_workbook(path)["Out_Scenarios"]._charts) == n_rt

@@ -170,7 +170,8 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
 
 def scenarios(io: WorkbookIO, progress: ProgressFn) -> Report:
     """Block bootstrap + EWMA recolour + drift delta: summary and one fan per RT portfolio."""
-    kw = bind(io, "scn", formula("MBB_RECOLOR"), output="summary")
+    table = {"returns": "@scn_return_table"} if io.has_name("scn_return_table") else {}
+    kw = bind(io, "scn", formula("MBB_RECOLOR"), output="summary", **table)
     progress("generating scenarios", 0.2)
     blocks = [Block("Summary (=MBB_RECOLOR output summary)", call("MBB_RECOLOR", kw.sources, **kw))]
     rt = kw.get("rt_weights")
