@@ -123,7 +123,7 @@ def test_run_mnvh_matches_the_formula_and_the_ledger(tmp_path, xl):
         return v[0][0] if len(v) == 1 and len(v[0]) == 1 else v
 
     direct = xl("MNVH_BACKTEST", tuple(map(tuple, val("mnvh_price_table"))), val("mnvh_lam"),
-                val("mnvh_beta"), val("mnvh_weighting"), xl.MISSING, xl.MISSING, xl.MISSING,
+                val("mnvh_beta"), val("mnvh_weighting"), val("mnvh_fee_rate"), 0.0, xl.MISSING,
                 xl.MISSING, xl.MISSING, "absolute", val("mnvh_cash0"), xl.MISSING, xl.MISSING,
                 xl.MISSING, xl.MISSING, val("mnvh_fixed_fee"), xl.MISSING, xl.MISSING,
                 val("mnvh_min_cash"))

@@ -132,14 +132,15 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     The metrics come from =MNVH_BACKTEST; the equity curve and the per-bar
     ledger from the same core calls it makes (``research_config``,
     ``build_inputs``, ``run_strategy``).  ``mnvh_beta`` is documented in
-    currency units (eq. 1 as written), so the run uses ``beta_mode="absolute"``.
+    currency units (eq. 1 as written), so the run uses ``beta_mode="absolute"``;
+    like the template's Backtest sheet, no half-spread (fees are the Inputs' fees).
     """
     from pyxl.core.mnvh.ablation import build_inputs, research_config, run_strategy
     from pyxl.xl.convert import to_choice, to_float
     from pyxl.xl.udf_backtest import SCHEMES, parse_price_table
 
     kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
-              weights="@mnvh_weighting", beta_mode="absolute")
+              weights="@mnvh_weighting", beta_mode="absolute", half_spread=0.0)
     progress("running the MNVH backtest", 0.2)
     metrics = call("MNVH_BACKTEST", kw.sources, **kw)
 
@@ -148,7 +149,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     opts = {k: to_float(kw[k], k) for k in ("lam", "beta", "cash0", "fee_rate", "fixed_fee",
                                              "min_cash") if k in kw and kw[k] is not None}
     scheme = to_choice(kw.get("weights"), "weights", SCHEMES, default="equal")
-    res = run_strategy(prices, research_config(beta_mode="absolute", **opts),
+    res = run_strategy(prices, research_config(beta_mode="absolute", half_spread=0.0, **opts),
                        build_inputs(prices, scheme))
     dates = [r[0] for r in _rows(read(io, "mnvh_dates"))] if io.has_name("mnvh_dates") else []
     if len(dates) != len(res.nav):
@@ -160,7 +161,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
         ledger.append([d, *(float(getattr(res, f)[t]) for f in (
             "nav", "cash", "gross", "net", "kappa", "mtm", "fees", "slippage", "financing"))])
     return Report("Out_Backtest", "MNVH + Ledger-SPT backtest (full engine run)", [
-        Block("Metrics (=MNVH_BACKTEST with every Inputs parameter, beta_mode absolute)",
+        Block("Metrics (=MNVH_BACKTEST as on the Backtest sheet)",
               [["Metric", "Value"], *metrics]),
         Block("Equity curve", equity, chart="line", chart_title="NAV (currency)",
               x_title="Date", y_title="NAV"),
