@@ -18,9 +18,9 @@ Public Sub RegisterPyXLFunctions()
     a(1) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
     a(2) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
     a(3) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
-    a(4) = """approx"" (default) rf+n(mu-rf)-n^2 sigma^2/2, or exact ""lognormal""/""normal""."
-    a(5) = "Rebalances a year for the exact models, default 1 (12 monthly, 252 daily)."
-    Application.MacroOptions Macro:="KELLY_GROWTH", Description:="Annual log growth at leverage n: approximation, or exact on a lognormal/normal model.", Category:="PyXL", ArgumentDescriptions:=a
+    a(4) = """approx"" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact ""lognormal"" or ""normal""; or a column of historical returns (exact, empirical)."
+    a(5) = "Rebalances a year for the exact models (= periods a year of the returns), default 1 (12 monthly, 252 daily)."
+    Application.MacroOptions Macro:="KELLY_GROWTH", Description:="Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %). Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2."
     a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
