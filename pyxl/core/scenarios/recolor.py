@@ -183,13 +183,43 @@ def _secular_root(dk, zk, rho, i, k, rinv):
         dpsi = 0.0
         phi = 0.0
         dphi = 0.0
-        for j in range(i + 1):
+        # reciprocals in pairs: 1/a = b/(ab), 1/b = a/(ab) -- one division for two
+        # (within 2 ulp; |d_j - lam| is bounded below by |tau|, far from underflow)
+        j = 0
+        while j + 1 <= i:
+            a = (dk[j] - o) - tau
+            b = (dk[j + 1] - o) - tau
+            r = 1.0 / (a * b)
+            ra = b * r
+            rb = a * r
+            rinv[j] = ra
+            rinv[j + 1] = rb
+            qa = zk[j] * ra
+            qb = zk[j + 1] * rb
+            psi += zk[j] * qa + zk[j + 1] * qb
+            dpsi += qa * qa + qb * qb
+            j += 2
+        if j <= i:
             r = 1.0 / ((dk[j] - o) - tau)
             rinv[j] = r
             q = zk[j] * r
             psi += zk[j] * q
             dpsi += q * q
-        for j in range(i + 1, k):
+        j = i + 1
+        while j + 1 < k:
+            a = (dk[j] - o) - tau
+            b = (dk[j + 1] - o) - tau
+            r = 1.0 / (a * b)
+            ra = b * r
+            rb = a * r
+            rinv[j] = ra
+            rinv[j + 1] = rb
+            qa = zk[j] * ra
+            qb = zk[j + 1] * rb
+            phi += zk[j] * qa + zk[j + 1] * qb
+            dphi += qa * qa + qb * qb
+            j += 2
+        if j < k:
             r = 1.0 / ((dk[j] - o) - tau)
             rinv[j] = r
             q = zk[j] * r
