@@ -6,7 +6,7 @@ Option Explicit
 
 Public Sub RegisterPyXLFunctions()
     Dim wasAddin As Boolean, wasUpdating As Boolean
-    Dim a() As String
+    Dim a() As Variant
     On Error Resume Next
     wasUpdating = Application.ScreenUpdating
     Application.ScreenUpdating = False

@@ -144,3 +144,36 @@ def test_missing_defined_name_is_reported(tmp_path):
     res = macros.run_kelly(OpenpyxlBook(p))
     assert not res.ok
     assert res.message.startswith("kelly_rf: defined name missing")
+
+
+def test_pyxl_main_dispatches_through_the_calling_book(tmp_path, monkeypatch):
+    """The ribbon's RunPython "import pyxl; pyxl.main()" path, with the book swapped in."""
+    import pyxl
+
+    p = build_book("kelly", KELLY_VALUES, tmp_path / "k.xlsx", active="Inputs")
+    books = []
+
+    def caller():
+        books.append(OpenpyxlBook(p))
+        return books[-1]
+
+    monkeypatch.setattr(macros, "XlwingsBook", caller)
+    monkeypatch.setattr(macros, "run", lambda name, io: execute(io, name, _fake_report))
+    pyxl.main()
+    assert books and books[0].status_log[-1].startswith("PyXL run_kelly: done")
+    assert openpyxl.load_workbook(p)["Out_Kelly"]["A1"].value == "Fake"
+
+
+def test_cli_run_macro(tmp_path, capsys):
+    from pyxl.cli import main
+
+    p = build_book("kelly", KELLY_VALUES, tmp_path / "k.xlsx", active="Inputs")
+    out = tmp_path / "out.xlsx"
+    assert main(["run-macro", str(p), "run_kelly", "-o", str(out)]) == 0
+    assert "Out_Kelly" in capsys.readouterr().out
+    assert openpyxl.load_workbook(out)["Out_Kelly"]["A5"].value == "Asset"
+    assert main(["run-macro", str(p), "run_nothing"]) == 2
+    bad = build_book("kelly", {**KELLY_VALUES, "kelly_sigma": [0.182, 0.0]},
+                     tmp_path / "bad.xlsx", active="Inputs")
+    assert main(["run-macro", str(bad), "run_kelly"]) == 1
+    assert "kelly_sigma (row 2, TOPIX)" in capsys.readouterr().err

@@ -105,7 +105,7 @@ def register_bas(module: str = UDF_MODULE) -> str:
         "",
         "Public Sub RegisterPyXLFunctions()",
         "    Dim wasAddin As Boolean, wasUpdating As Boolean",
-        "    Dim a() As String",
+        "    Dim a() As Variant",
         "    On Error Resume Next",
         "    wasUpdating = Application.ScreenUpdating",
         "    Application.ScreenUpdating = False",
