@@ -100,9 +100,13 @@ def test_against_brute_force(n, seed, cash, fee, fixed, floor, with_impact):
         assert b is None or b == 0.0
 
 
+# Subnormal inputs are excluded: the brute-force oracle g(k) below underflows
+# (k*k*5e-324 == 0) and would call a mathematically infeasible trade feasible.
 @settings(max_examples=100, deadline=None)
-@given(slack=st.floats(-1e3, 1e3), S=st.floats(-1e4, 1e4), A=st.floats(0, 100),
-       B=st.floats(0, 1e4), F=st.floats(0, 50))
+@given(slack=st.floats(-1e3, 1e3, allow_subnormal=False),
+       S=st.floats(-1e4, 1e4, allow_subnormal=False),
+       A=st.floats(0, 100, allow_subnormal=False),
+       B=st.floats(0, 1e4, allow_subnormal=False), F=st.floats(0, 50, allow_subnormal=False))
 def test_interval_ends_are_tight(slack, S, A, B, F):
     def g(k):
         return slack - F - k * (S + A) - k * k * B
