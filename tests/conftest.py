@@ -7,12 +7,20 @@ arguments replaced by their defaults, and the result converted for writing.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from pyxl.xl import winstub
 
 winstub.install()
+
+# CI runs must be reproducible: same examples every run (developers keep exploring).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def excel_range(a) -> tuple:
