@@ -57,6 +57,10 @@ class Chart:
     anchor: str
     x_title: str = ""
     y_title: str = ""
+    #: First column holds dates (format the axis as dates).
+    x_dates: bool = False
+    #: Number format of the value axis ("" = from the cells).
+    y_format: str = ""
 
 
 @runtime_checkable
@@ -263,9 +267,13 @@ class OpenpyxlBook:
         ch.y_axis.title = chart.y_title or None
         ch.x_axis.delete = False  # openpyxl 3.1 hides axis labels otherwise
         ch.y_axis.delete = False
-        if chart.kind == "line" and chart.n_rows > 60:
+        if chart.kind == "line" and chart.n_rows > 24:
             ch.x_axis.tickLblSkip = max(1, chart.n_rows // 8)
+            ch.x_axis.tickMarkSkip = max(1, chart.n_rows // 8)
+        if chart.x_dates:
             ch.x_axis.number_format = "yyyy-mm"
+        if chart.y_format:
+            ch.y_axis.number_format = chart.y_format
         ch.width, ch.height = 18, 9
         ws.add_chart(ch, chart.anchor)
 

@@ -168,6 +168,13 @@ def _write_log(io: WorkbookIO, macro: str, status: str, message: str,
     io.autofit(LOG_SHEET)
 
 
+def _value_format(rows: list[list[Any]]) -> str:
+    """Thousands separators on the value axis for money-sized series."""
+    values = [abs(v) for r in rows for v in r[1:] if isinstance(v, (int, float))
+              and not isinstance(v, bool) and v == v]
+    return "#,##0" if values and max(values) >= 1000 else ""
+
+
 def _write_report(io: WorkbookIO, report: Report, macro: str,
                   log: list[list[Any]]) -> None:
     io.clear_sheet(report.sheet)
@@ -190,6 +197,8 @@ def _write_report(io: WorkbookIO, report: Report, macro: str,
                 anchor=cell_address(chart_row, chart_col),
                 x_title=block.x_title,
                 y_title=block.y_title,
+                x_dates=isinstance(block.rows[1][0], (dt.date, dt.datetime)),
+                y_format=_value_format(block.rows[1:]),
             ))
             chart_row += 20
         row += len(block.rows) + 2
