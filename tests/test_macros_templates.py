@@ -213,3 +213,25 @@ def test_run_scenarios_matches_the_formula(tmp_path, xl):
         for got, w in zip(fan[1:], want[1:], strict=True):
             assert list(got[:len(w)]) == pytest.approx(list(w), rel=1e-12)
     assert len(openpyxl.load_workbook(path)["Out_Scenarios"]._charts) == n_rt
+
+
+@pytest.mark.parametrize("key,macro,sheet,cell,value,expect", [
+    ("mnvh", "run_mnvh", "Prices", "C10", -5.0, "mnvh_price_table: value -5 is not > 0"),
+    ("mnvh", "run_mnvh", "Inputs", "mnvh_lam", 1.5, "mnvh_lam: must be <= 1"),
+    ("mbp", "run_mbp", "Inputs", "mbp_te_total", 0.0, "mbp_te_total: must be > 0"),
+])
+def test_bad_input_is_named_and_nothing_is_written(tmp_path, key, macro, sheet, cell, value,
+                                                   expect):
+    path = _built(key, tmp_path)
+    out_sheet = next(s.name for s in TEMPLATES[key].sheets if s.role == "output")
+    assert run(macro, OpenpyxlBook(path)).ok
+    if not cell[0].isupper():  # a defined name: its cell
+        cell = TEMPLATES[key].input(cell).ref.replace("$", "")
+    wb = openpyxl.load_workbook(path)
+    wb[sheet][cell] = value
+    wb.save(path)
+    before = sheet_cells(path)
+    res = run(macro, OpenpyxlBook(path))
+    assert not res.ok
+    assert res.message.startswith(expect), res.message
+    assert sheet_cells(path)[out_sheet] == before[out_sheet]
