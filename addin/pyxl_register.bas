@@ -7,12 +7,14 @@ Option Explicit
 Public Sub RegisterPyXLFunctions()
     Dim wasAddin As Boolean, wasUpdating As Boolean
     Dim a() As Variant
+    Dim book As String
     On Error Resume Next
     wasUpdating = Application.ScreenUpdating
     Application.ScreenUpdating = False
     wasAddin = ThisWorkbook.IsAddin
     ' MacroOptions refuses a hidden workbook: show the add-in for a moment.
     ThisWorkbook.IsAddin = False
+    book = "'" & ThisWorkbook.Name & "'!"  ' as xlwings qualifies them
     ReDim a(0 To 5)
     a(0) = "Leverage, one cell or a row/column of leverages (1 = unlevered)."
     a(1) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
@@ -20,7 +22,7 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
     a(4) = """approx"" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact ""lognormal"" or ""normal""; or a column of historical returns (exact, empirical)."
     a(5) = "Rebalances a year for the exact models (= periods a year of the returns), default 1 (12 monthly, 252 daily)."
-    Application.MacroOptions Macro:="KELLY_GROWTH", Description:="Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_GROWTH", Description:="Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %). Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2."
     a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
@@ -28,13 +30,13 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "Required probability of being ahead, default 0.95."
     a(4) = "Leverage to beat: 0 = cash (default), 1 = the unlevered portfolio."
     a(5) = "Leverage of the strategy; default the Kelly leverage (mu-rf)/sigma^2."
-    Application.MacroOptions Macro:="KELLY_HORIZON", Description:="Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_HORIZON", Description:="Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 3)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
     a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
     a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
     a(3) = "Fraction of full Kelly, default 1 (0.5 = half Kelly)."
-    Application.MacroOptions Macro:="KELLY_LEVERAGE", Description:="Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu).", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_LEVERAGE", Description:="Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu).", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Simple returns per period, one row per scenario, one column per asset (header row allowed), or a pyxl:scn# handle."
     a(1) = "Risk-free rate PER PERIOD of the scenarios, default 0."
@@ -42,13 +44,13 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "TRUE for w >= 0; default FALSE."
     a(4) = "Cap on each |w_i|; blank = none."
     a(5) = "Force sum(w) = budget; blank = free."
-    Application.MacroOptions Macro:="KELLY_SCENARIO", Description:="Exact Kelly weights on scenarios: max mean ln(1+rf+w'(R-rf)), no scenario ruined. A row.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_SCENARIO", Description:="Exact Kelly weights on scenarios: max mean ln(1+rf+w'(R-rf)), no scenario ruined. A row.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 3)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
     a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
     a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
     a(3) = "Wealth level as a fraction of the start, default 0.5 (halving)."
-    Application.MacroOptions Macro:="KELLY_TABLE", Description:="Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_TABLE", Description:="Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 7)
     a(0) = "Arithmetic expected annual returns, one per asset (row or column)."
     a(1) = "Annual covariance matrix of returns (N x N, PSD)."
@@ -58,7 +60,7 @@ Public Sub RegisterPyXLFunctions()
     a(5) = "TRUE for w >= 0; default FALSE."
     a(6) = "Cap on each |w_i|: one cell or one per asset; blank = none."
     a(7) = "Force sum(w) = budget (1 = fully invested, no borrowing); blank = free."
-    Application.MacroOptions Macro:="KELLY_WEIGHTS", Description:="Kelly weights fraction*inv(cov)(mu-rf), or constrained by cvxpy; per unit of equity.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "KELLY_WEIGHTS", Description:="Kelly weights fraction*inv(cov)(mu-rf), or constrained by cvxpy; per unit of equity.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Prices at which the trade executes, > 0, a row or column."
     a(1) = "Proposed trade in shares (+ buy, - sell), same length as p."
@@ -66,7 +68,7 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "Proportional fee, fraction of traded notional (0.0005 = 5 bp), default 0."
     a(4) = "Fixed fee per non-zero trade, currency, default 0."
     a(5) = "Cash floor after trade and fees, currency, default 0."
-    Application.MacroOptions Macro:="LEDGER_KAPPA", Description:="Largest kappa in [0,1] with cash - kappa*sum(p*dq) - fees >= min_cash; 1 if dq is all 0.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "LEDGER_KAPPA", Description:="Largest kappa in [0,1] with cash - kappa*sum(p*dq) - fees >= min_cash; 1 if dq is all 0.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 15)
     a(0) = "History of per-period simple returns, T x N (optional header row of tickers), or a pyxl:scn# handle from output ""handle""."
     a(1) = "Annual target mean returns, a row or column of N decimals."
@@ -84,7 +86,7 @@ Public Sub RegisterPyXLFunctions()
     a(13) = "Extra periods that only warm up the EWMA, default 0."
     a(14) = "Annual-to-period conversion: ""arithmetic"" (default), ""geometric"", ""log"", ""lognormal""."
     a(15) = """symmetric"" (default), ""symmetric-eigh"", ""cholesky"" or ""none""."
-    Application.MacroOptions Macro:="MBB_RECOLOR", Description:="Block-bootstrap scenarios recoloured by EWMA to annual targets with RT drift delta.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "MBB_RECOLOR", Description:="Block-bootstrap scenarios recoloured by EWMA to annual targets with RT drift delta.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 9)
     a(0) = "Expected annual active return per asset, decimal (0.02 = 2 %)."
     a(1) = "Benchmark weights (>= 0, sum 1), one per asset."
@@ -96,7 +98,7 @@ Public Sub RegisterPyXLFunctions()
     a(7) = "Optional within-segment TE limits, one per label 1..M; blank = no limit."
     a(8) = "TRUE (default): hold each segment at its benchmark weight."
     a(9) = "Optional maximum weight per asset (default 1 = none)."
-    Application.MacroOptions Macro:="MBP_OPTIMIZE", Description:="Long-only, fully invested weights maximising alpha under market and within-segment TE limits.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "MBP_OPTIMIZE", Description:="Long-only, fully invested weights maximising alpha under market and within-segment TE limits.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Portfolio weights per asset, e.g. the output of MBP_OPTIMIZE."
     a(1) = "Benchmark weights (>= 0, sum 1), one per asset."
@@ -104,7 +106,7 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "Factor exposures B: one row per asset, one column per factor."
     a(4) = "Annual factor covariance F (K x K, symmetric PSD)."
     a(5) = "Annual specific variance per asset (vol squared)."
-    Application.MacroOptions Macro:="MBP_REPORT", Description:="TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "MBP_REPORT", Description:="TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 20)
     a(0) = "T x N prices > 0, oldest first; header row of tickers and a date column allowed."
     a(1) = "Inventory decay lambda in [0, 1]; default 0.9."
@@ -127,7 +129,7 @@ Public Sub RegisterPyXLFunctions()
     a(18) = "Cash floor after each trade and costs, currency; default 0."
     a(19) = "Bars per year for annualising; default 252 (daily)."
     a(20) = "Blank: the whole table; a label or key (e.g. Sharpe): that value only."
-    Application.MacroOptions Macro:="MNVH_BACKTEST", Description:="MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows.", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "MNVH_BACKTEST", Description:="MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 7)
     a(0) = "Current positions q_t in shares, a row or column (one per asset)."
     a(1) = "Prices p_t at the previous bar, > 0, same length as q."
@@ -137,7 +139,7 @@ Public Sub RegisterPyXLFunctions()
     a(5) = "Trading intensity beta >= 0: currency (absolute) or multiple of nav."
     a(6) = """absolute"" (default, eq. 1 as written) or ""nav"" (beta times nav)."
     a(7) = "Portfolio NAV in currency, needed when beta_mode is ""nav""."
-    Application.MacroOptions Macro:="MNVH_STEP", Description:="MNVH eq. 1: q_t+1 = lam*q + beta*(w/p_prev)*(R - r), r = p_now/p_prev - 1, R = sum(w*r).", Category:="PyXL", ArgumentDescriptions:=a
+    Application.MacroOptions Macro:=book & "MNVH_STEP", Description:="MNVH eq. 1: q_t+1 = lam*q + beta*(w/p_prev)*(R - r), r = p_now/p_prev - 1, R = sum(w*r).", Category:="PyXL", ArgumentDescriptions:=a
     ThisWorkbook.IsAddin = wasAddin
     ThisWorkbook.Saved = True
     Application.ScreenUpdating = wasUpdating

@@ -176,7 +176,7 @@ def test_wrappers_cover_every_formula_exactly():
     assert "Application.CommandBars" not in text  # never call_in_wizard=False
     reg = wrappers.register_bas()
     for f in funcs:
-        assert f'Macro:="{f.__xlfunc__["name"]}"' in reg
+        assert f'Macro:=book & "{f.__xlfunc__["name"]}"' in reg
         assert 'Category:="PyXL"' in reg
 
 

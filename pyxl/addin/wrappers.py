@@ -106,12 +106,14 @@ def register_bas(module: str = UDF_MODULE) -> str:
         "Public Sub RegisterPyXLFunctions()",
         "    Dim wasAddin As Boolean, wasUpdating As Boolean",
         "    Dim a() As Variant",
+        "    Dim book As String",
         "    On Error Resume Next",
         "    wasUpdating = Application.ScreenUpdating",
         "    Application.ScreenUpdating = False",
         "    wasAddin = ThisWorkbook.IsAddin",
         "    ' MacroOptions refuses a hidden workbook: show the add-in for a moment.",
         "    ThisWorkbook.IsAddin = False",
+        "    book = \"'\" & ThisWorkbook.Name & \"'!\"  ' as xlwings qualifies them",
     ]
     for f in formulas(module):
         info = f.__xlfunc__
@@ -124,12 +126,12 @@ def register_bas(module: str = UDF_MODULE) -> str:
             for k, arg in enumerate(args):
                 lines.append(f'    a({k}) = "{vba_text(arg["doc"])[:255]}"')
             lines.append(
-                f'    Application.MacroOptions Macro:="{name}", Description:="{desc}", '
+                f'    Application.MacroOptions Macro:=book & "{name}", Description:="{desc}", '
                 f'Category:="{cat}", ArgumentDescriptions:=a'
             )
         else:
             lines.append(
-                f'    Application.MacroOptions Macro:="{name}", Description:="{desc}", '
+                f'    Application.MacroOptions Macro:=book & "{name}", Description:="{desc}", '
                 f'Category:="{cat}"'
             )
     lines += [
