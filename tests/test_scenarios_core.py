@@ -174,6 +174,25 @@ def test_circular_and_stationary_indices():
     assert abs(p_hat - p_true) < 5 * se
 
 
+@settings(max_examples=60, deadline=None)
+@given(T=st.integers(2, 40), data=st.data(), method=st.sampled_from(sc.METHODS),
+       seed=st.integers(0, 2**32 - 1))
+def test_bootstrap_indices_invariants(T, data, method, seed):
+    """Indices in range; moving/circular paths advance by one inside every block."""
+    L = data.draw(st.integers(1, T))
+    H = data.draw(st.integers(1, 60))
+    idx = sc.bootstrap_indices(np.random.default_rng(seed), 3, H, T, L, method)
+    assert idx.shape == (3, H) and idx.min() >= 0 and idx.max() < T
+    if method != "stationary":
+        step = np.diff(idx, axis=1) % T
+        inside = np.ones(H - 1, bool)
+        inside[L - 1::L] = False  # first step of every new block
+        assert np.all(step[:, inside] == 1)
+    if method == "moving":
+        starts = idx[:, ::L]
+        assert starts.max() <= T - L
+
+
 def test_auto_block_length_uses_arch():
     from arch.bootstrap import optimal_block_length
 

@@ -300,7 +300,6 @@ class _Generator:
             try:
                 self.root = np.linalg.cholesky(cov_star)
             except np.linalg.LinAlgError:
-                w, V = np.linalg.eigh(cov_star)
                 raise InputError("cov_ann", "is singular, the Cholesky recolour needs it "
                                  "positive definite", "use recolor 'symmetric'") from None
             try:

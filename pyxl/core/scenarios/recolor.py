@@ -499,6 +499,8 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
                 _matvec(root_star, v, y)  # y = Sigma*^{1/2} v
                 for r in range(N):
                     out[p, t - burn_in, r] = mu_star[r] + y[r]
+            if t == Htot - 1:
+                break  # the state after the last output period is never used
             for i in range(N):
                 mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
             _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
