@@ -149,7 +149,7 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 
 # --------------------------------------------------------------------------- rank-one kernel
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
 def _secular_root(dk, zk, rho, i, k, rinv):
     """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
 
@@ -183,43 +183,14 @@ def _secular_root(dk, zk, rho, i, k, rinv):
         dpsi = 0.0
         phi = 0.0
         dphi = 0.0
-        # reciprocals in pairs: 1/a = b/(ab), 1/b = a/(ab) -- one division for two
-        # (within 2 ulp; |d_j - lam| is bounded below by |tau|, far from underflow)
-        j = 0
-        while j + 1 <= i:
-            a = (dk[j] - o) - tau
-            b = (dk[j + 1] - o) - tau
-            r = 1.0 / (a * b)
-            ra = b * r
-            rb = a * r
-            rinv[j] = ra
-            rinv[j + 1] = rb
-            qa = zk[j] * ra
-            qb = zk[j + 1] * rb
-            psi += zk[j] * qa + zk[j + 1] * qb
-            dpsi += qa * qa + qb * qb
-            j += 2
-        if j <= i:
+        # error_model="numpy": no zero-division branch, so LLVM vectorises these sweeps
+        for j in range(i + 1):
             r = 1.0 / ((dk[j] - o) - tau)
             rinv[j] = r
             q = zk[j] * r
             psi += zk[j] * q
             dpsi += q * q
-        j = i + 1
-        while j + 1 < k:
-            a = (dk[j] - o) - tau
-            b = (dk[j + 1] - o) - tau
-            r = 1.0 / (a * b)
-            ra = b * r
-            rb = a * r
-            rinv[j] = ra
-            rinv[j + 1] = rb
-            qa = zk[j] * ra
-            qb = zk[j + 1] * rb
-            phi += zk[j] * qa + zk[j + 1] * qb
-            dphi += qa * qa + qb * qb
-            j += 2
-        if j < k:
+        for j in range(i + 1, k):
             r = 1.0 / ((dk[j] - o) - tau)
             rinv[j] = r
             q = zk[j] * r
@@ -308,7 +279,7 @@ def _is_identity(idx, n):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus):
     """In place: Q diag(D) Q^T <- scale * Q (diag(D) + rho z z^T) Q^T, D kept ascending.
 
@@ -455,7 +426,7 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
                 Q[r, i] = Qc[r, order[i]]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
     """Exact symmetric recolour keeping Sigma_t's eigendecomposition under rank-one updates."""
     P, Htot, N = X.shape
