@@ -321,8 +321,9 @@ class MBPProblem:
                 cons.append(c)
             if lim.turnover_penalty:
                 obj = obj - lim.turnover_penalty * turn
-        self._w, self._W, self._linear = w, W, [c for c in cons if c not in
-                                                self._cons.values()]
+        limit_ids = {id(c) for c in self._cons.values()}
+        self._w, self._W = w, W
+        self._linear = [c for c in cons if id(c) not in limit_ids]  # incl. definitional cones
         self.problem = cp.Problem(cp.Maximize(obj), cons)
 
     def _set(self, lim: Limits) -> None:
