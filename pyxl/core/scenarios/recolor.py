@@ -149,7 +149,7 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 
 # --------------------------------------------------------------------------- rank-one kernel
-@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _secular_root(dk, zk, rho, i, k, rinv):
     """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
 
@@ -183,17 +183,18 @@ def _secular_root(dk, zk, rho, i, k, rinv):
         dpsi = 0.0
         phi = 0.0
         dphi = 0.0
-        # error_model="numpy": no zero-division branch, so LLVM vectorises these sweeps
+        # Reciprocals first, in an element-wise loop that LLVM vectorises (error_model
+        # "numpy" removes the zero-division branch; an element-wise IEEE division gives
+        # the same bits at any vector width), then the sums in strict order, so the
+        # result does not depend on vector width or array alignment.
+        for j in range(k):
+            rinv[j] = 1.0 / ((dk[j] - o) - tau)
         for j in range(i + 1):
-            r = 1.0 / ((dk[j] - o) - tau)
-            rinv[j] = r
-            q = zk[j] * r
+            q = zk[j] * rinv[j]
             psi += zk[j] * q
             dpsi += q * q
         for j in range(i + 1, k):
-            r = 1.0 / ((dk[j] - o) - tau)
-            rinv[j] = r
-            q = zk[j] * r
+            q = zk[j] * rinv[j]
             phi += zk[j] * q
             dphi += q * q
         f = 1.0 + rho * (psi + phi)
