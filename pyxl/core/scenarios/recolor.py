@@ -150,6 +150,44 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 # --------------------------------------------------------------------------- rank-one kernel
 @njit(cache=True, error_model="numpy")
+def _psum(z, r, j0, j1):
+    """(sum z_j^2 r_j, sum (z_j r_j)^2) over j0 <= j < j1, four partial sums in fixed order.
+
+    The fixed grouping keeps the result deterministic while breaking the add
+    latency chain (the sums are the hot loop of the secular solver).
+    """
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    j = j0
+    while j + 3 < j1:
+        q0 = z[j] * r[j]
+        q1 = z[j + 1] * r[j + 1]
+        q2 = z[j + 2] * r[j + 2]
+        q3 = z[j + 3] * r[j + 3]
+        a0 += z[j] * q0
+        a1 += z[j + 1] * q1
+        a2 += z[j + 2] * q2
+        a3 += z[j + 3] * q3
+        b0 += q0 * q0
+        b1 += q1 * q1
+        b2 += q2 * q2
+        b3 += q3 * q3
+        j += 4
+    while j < j1:
+        q0 = z[j] * r[j]
+        a0 += z[j] * q0
+        b0 += q0 * q0
+        j += 1
+    return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+
+
+@njit(cache=True, error_model="numpy")
 def _secular_root(dk, zk, rho, i, k, rinv):
     """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
 
@@ -179,24 +217,14 @@ def _secular_root(dk, zk, rho, i, k, rinv):
         hi = rho * nz
         tau = 0.5 * hi
     for it in range(100):
-        psi = 0.0
-        dpsi = 0.0
-        phi = 0.0
-        dphi = 0.0
         # Reciprocals first, in an element-wise loop that LLVM vectorises (error_model
         # "numpy" removes the zero-division branch; an element-wise IEEE division gives
         # the same bits at any vector width), then the sums in strict order, so the
         # result does not depend on vector width or array alignment.
         for j in range(k):
             rinv[j] = 1.0 / ((dk[j] - o) - tau)
-        for j in range(i + 1):
-            q = zk[j] * rinv[j]
-            psi += zk[j] * q
-            dpsi += q * q
-        for j in range(i + 1, k):
-            q = zk[j] * rinv[j]
-            phi += zk[j] * q
-            dphi += q * q
+        psi, dpsi = _psum(zk, rinv, 0, i + 1)
+        phi, dphi = _psum(zk, rinv, i + 1, k)
         f = 1.0 + rho * (psi + phi)
         if it == 0 and i < k - 1 and f < 0.0:
             # root lies in the right half: measure from the right pole instead
