@@ -15,12 +15,14 @@ kept.  Three schemes, all vectorised numpy index arithmetic:
 
 Block length 0 means automatic: the Politis-White (2004, with the Patton,
 Politis and White 2009 correction) rule from :func:`arch.bootstrap.optimal_block_length`,
-averaged over the N assets, rounded up and clipped to [1, T].
+averaged over the N assets, rounded up and clipped to [1, T]; L = 1 when the
+history is too short for the estimator (T < 8 rows; undefined lags are ignored).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -42,7 +44,14 @@ def auto_block_length(history: np.ndarray, method: str = "moving") -> int:
     T = history.shape[0]
     if T < 4:
         return 1
-    table = optimal_block_length(np.asarray(history, dtype=float))
+    try:
+        # Short histories: arch's lag window (about sqrt(T) + 5 lags) is longer than the
+        # sample, so it divides by empty sums (T <= 10) or raises ValueError (T < 8).
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = optimal_block_length(np.asarray(history, dtype=float))
+    except ValueError:
+        return 1
     col = "stationary" if method == "stationary" else "circular"
     vals = np.asarray(table[col], dtype=float)
     vals = vals[np.isfinite(vals)]
