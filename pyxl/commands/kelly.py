@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
 
@@ -131,26 +132,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = ks.add_parser("leverage", help="Kelly leverage fraction*(mu-rf)/sigma^2")
     _market(p)
     p.add_argument("--fraction", type=float, default=1.0, help="fraction of Kelly (default 1)")
-    p.set_defaults(func=_leverage)
+    p.set_defaults(func=file_errors(_leverage))
 
     p = ks.add_parser("growth", help="log growth vs leverage: approximation and exact")
     _market(p)
     p.add_argument("--n", type=float, nargs="+", default=[0.5, 1, 2, 3], help="leverages")
     p.add_argument("--model", choices=K.DISTRIBUTIONS, default="lognormal")
     p.add_argument("--periods", type=int, default=12, help="rebalances a year (default 12)")
-    p.set_defaults(func=_growth)
+    p.set_defaults(func=file_errors(_growth))
 
     p = ks.add_parser("horizon", help="years to be p-sure leverage n beats leverage n_b")
     _market(p)
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--vs-leverage", type=float, default=0.0, help="0 = cash, 1 = unlevered")
     p.add_argument("--leverage", type=float, default=None, help="default: Kelly leverage")
-    p.set_defaults(func=_horizon)
+    p.set_defaults(func=file_errors(_horizon))
 
     p = ks.add_parser("table", help="fractional Kelly risk table (1/4, 1/2, 3/4, 1)")
     _market(p)
     p.add_argument("--drawdown", type=float, default=0.5, help="wealth level, default 0.5")
-    p.set_defaults(func=_table)
+    p.set_defaults(func=file_errors(_table))
 
     p = ks.add_parser("weights", help="multi-asset Kelly weights from mu and a covariance CSV")
     p.add_argument("--mu", type=float, nargs="+", required=True, help="annual expected returns")
@@ -161,14 +162,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--long-only", action="store_true")
     p.add_argument("--max-weight", type=float, default=None)
     p.add_argument("--budget", type=float, default=None)
-    p.set_defaults(func=_weights)
+    p.set_defaults(func=file_errors(_weights))
 
     p = ks.add_parser("scenario", help="exact Kelly weights on a CSV of scenario returns")
     p.add_argument("returns", help="CSV: one row per scenario, one column per asset")
     p.add_argument("--rf", type=float, default=0.0, help="risk-free rate PER PERIOD")
     p.add_argument("--max-leverage", type=float, default=None)
     p.add_argument("--long-only", action="store_true")
-    p.set_defaults(func=_scenario)
+    p.set_defaults(func=file_errors(_scenario))
 
     p = ks.add_parser("drift", help="leverage drift on the bundled S&P 500 index")
     p.add_argument("--targets", type=float, nargs="+", default=[1.0, 1.5, 2.0])
@@ -177,10 +178,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", default=None)
     p.add_argument("--end", default=None)
     p.add_argument("--csv", default=None, help="also write the table here")
-    p.set_defaults(func=_drift)
+    p.set_defaults(func=file_errors(_drift))
 
     p = ks.add_parser("report", help="full Kelly report on the bundled data (as in pyxl demo)")
     p.add_argument("-o", "--out", default="pyxl-out")
     p.add_argument("--rf", type=float, default=DEFAULT_RF)
     p.add_argument("--cost", type=float, default=DEFAULT_COST)
-    p.set_defaults(func=_report)
+    p.set_defaults(func=file_errors(_report))

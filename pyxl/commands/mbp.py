@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands.mnvh import file_errors
 from pyxl.errors import InputError
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
@@ -162,13 +163,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MBP within-segment limit = this x market TE (one, or one per segment)")
     t.add_argument("--solver", default=None, help="cvxpy solver (default CLARABEL)")
     t.add_argument("-o", "--out", default=None, help="folder for CSV + PNG output")
-    t.set_defaults(func=_cmd_table1)
+    t.set_defaults(func=file_errors(_cmd_table1))
 
     u = msub.add_parser("universe", help="write the synthetic universe as CSV inputs")
     u.add_argument("--n", type=int, default=1700)
     u.add_argument("--seed", type=int, default=2024)
     u.add_argument("-o", "--out", default="mbp-universe", help="output folder")
-    u.set_defaults(func=_cmd_universe)
+    u.set_defaults(func=file_errors(_cmd_universe))
 
     o = msub.add_parser("optimize", help="optimise from CSV inputs and print the TE report")
     o.add_argument("assets", help="CSV: alpha, bench_w, segment, spec_var, [name], exposures...")
@@ -184,7 +185,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--max-active", type=float, default=None)
     o.add_argument("--solver", default=None, help="cvxpy solver (default CLARABEL)")
     o.add_argument("-o", "--out", default=None, help="CSV file for the weights")
-    o.set_defaults(func=_cmd_optimize)
+    o.set_defaults(func=file_errors(_cmd_optimize))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ S&P 500 index as benchmark.  Outputs go to ``<out>/mnvh/``.
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,25 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["register", "read_price_csv"]
+__all__ = ["register", "read_price_csv", "file_errors"]
+
+
+def file_errors(handler):
+    """Wrap a CLI handler so that a file it cannot read or write (no such folder,
+    no permission, a file where a folder should be) ends in one ``pyxl: file: ...``
+    line with exit code 2 (via :class:`InputError`) instead of a traceback."""
+    import functools
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except OSError as err:
+            where = err.filename if err.filename is not None else "an output file"
+            raise InputError("file", f"cannot access {str(where)!r} ({err.strerror or err})",
+                             "check the path and that its folder is writable (-o)") from None
+
+    return run
 
 
 def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
@@ -28,12 +47,18 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
-    frame = pd.read_csv(p, keep_default_na=False)
+    try:
+        frame = pd.read_csv(p, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(name, f"cannot read {p.name} ({str(err).splitlines()[0]})",
+                         "give a CSV with a header and prices") from None
     if frame.shape[1] == 0 or frame.shape[0] == 0:
         raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
     first = frame.columns[0]
     if not pd.api.types.is_numeric_dtype(frame[first]):
-        idx = pd.to_datetime(frame[first], errors="coerce")
+        with warnings.catch_warnings():  # "could not infer format": we check every row below
+            warnings.simplefilter("ignore", UserWarning)
+            idx = pd.to_datetime(frame[first], errors="coerce")
         if idx.isna().any():
             bad = int(np.flatnonzero(idx.isna().to_numpy())[0])
             raise InputError(name, f"{p.name}: first column row {bad + 2} is not a date",
@@ -51,13 +76,23 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
             raw = frame[col].iloc[k]
             where = frame.index[k]
             where = where.date() if isinstance(where, pd.Timestamp) else int(where) + 2
-            what = "blank" if str(raw).strip() == "" else repr(raw)
+            what = "blank" if str(raw).strip() == "" else repr(raw.item() if hasattr(raw, "item")
+                                                             else raw)
             raise InputError(name, f"{p.name}: column {col!r}, row {where}: {what} "
                              "is not a price > 0", "fill or remove that row")
         frame[col] = values.astype(float)
     if len(frame) < 3:
         raise InputError(name, f"{p.name} has {len(frame)} rows", "need at least 3")
     return frame
+
+
+def _date(text: str | None, name: str) -> pd.Timestamp | None:
+    if not text:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise InputError(name, f"{text!r} is not a date", "use YYYY-MM-DD") from None
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -72,7 +107,7 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
     if args.prices:
         prices = read_price_csv(args.prices)
         if args.start or args.end:
-            prices = prices.loc[args.start : args.end]
+            prices = prices.loc[_date(args.start, "--start") : _date(args.end, "--end")]
         bench = None
         if args.benchmark:
             b = read_price_csv(args.benchmark, "--benchmark")
@@ -263,12 +298,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hedge", action="store_true", help="beta-neutral hedge in the benchmark")
     p.add_argument("--throttle", action="store_true", help="scale beta down when rho is low")
     p.add_argument("--no-xlsx", action="store_true", help="skip ledger.xlsx")
-    p.set_defaults(func=_cmd_backtest)
+    p.set_defaults(func=file_errors(_cmd_backtest))
 
     p = sub.add_parser("ablation", help="MNVH metrics over a (lam, beta, weights, hedge) grid")
     _common(p)
     _grid_args(p)
-    p.set_defaults(func=_cmd_ablation)
+    p.set_defaults(func=file_errors(_cmd_ablation))
 
     p = sub.add_parser("walkforward", help="MNVH walk-forward: choose in sample, report OOS")
     _common(p)
@@ -278,4 +313,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anchored", action="store_true", help="expanding in-sample window")
     p.add_argument("--criterion", choices=("sharpe", "sortino", "cagr", "calmar"),
                    default="sharpe")
-    p.set_defaults(func=_cmd_walkforward)
+    p.set_defaults(func=file_errors(_cmd_walkforward))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.errors import InputError
 
@@ -212,4 +213,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parquet", help="stream every path to this Parquet file (needs pyarrow)")
     p.add_argument("--summary", default="scenarios_summary.csv", help="summary CSV path")
     p.add_argument("--fan", help="fan-chart CSV path (optional)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=file_errors(_run))

@@ -1,0 +1,77 @@
+"""QA regressions for the engine CLIs: a wrong input or an unusable path ends in ONE
+``pyxl: arg: problem; fix`` line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyxl.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    P = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (60, 3)), axis=0))
+    prices = pd.DataFrame(P, columns=list("XYZ"),
+                          index=pd.date_range("2020-01-01", periods=60, freq="B"))
+    prices.index.name = "Date"
+    prices.to_csv(tmp_path / "prices.csv")
+    bad = prices.copy()
+    bad.iloc[10, 1] = -1.0
+    bad.to_csv(tmp_path / "neg.csv")
+    pd.DataFrame(rng.normal(0.005, 0.04, (60, 3)), columns=list("ABC")).to_csv(
+        tmp_path / "ret.csv", index=False)
+    pd.DataFrame({"mu": [0.05, 0.06, 0.07]}).to_csv(tmp_path / "mu.csv", index=False)
+    pd.DataFrame(np.diag([0.04, 0.05, 0.06]) + 0.01).to_csv(tmp_path / "cov.csv", index=False,
+                                                             header=False)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "blocker").write_text("a file where a folder is expected")
+    return tmp_path
+
+
+def _one_line_error(capsys, argv, *expect):
+    rc = main(argv)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("==")
+             and not ln.lstrip().startswith("[")]
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith("pyxl: "), err
+    assert "Traceback" not in err and "Warning" not in err, err
+    for word in expect:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_backtest_empty_csv(files, capsys):
+    _one_line_error(capsys, ["backtest", str(files / "empty.csv"), "--no-xlsx",
+                             "-o", str(files / "out")], "prices")
+
+
+def test_backtest_bad_start_date(files, capsys):
+    _one_line_error(capsys, ["backtest", str(files / "prices.csv"), "--no-xlsx",
+                             "--start", "notadate", "-o", str(files / "out")], "--start")
+
+
+def test_backtest_negative_price_message_is_plain(files, capsys):
+    line = _one_line_error(capsys, ["backtest", str(files / "neg.csv"), "--no-xlsx",
+                                    "-o", str(files / "out")], "prices", "-1.0")
+    assert "np.float64" not in line
+
+
+def test_backtest_unwritable_output(files, capsys):
+    _one_line_error(capsys, ["backtest", str(files / "prices.csv"), "--no-xlsx",
+                             "-o", str(files / "blocker" / "out")], "blocker")
+
+
+def test_scenarios_unwritable_npz(files, capsys):
+    _one_line_error(capsys, ["scenarios", "--returns", str(files / "ret.csv"),
+                             "--mu", str(files / "mu.csv"), "--cov", str(files / "cov.csv"),
+                             "--paths", "4", "--block", "3",
+                             "--npz", str(files / "blocker" / "x.npz"),
+                             "--summary", str(files / "s.csv")], "x.npz")
+
+
+def test_mbp_universe_unwritable_output(files, capsys):
+    _one_line_error(capsys, ["mbp", "universe", "-o", str(files / "blocker" / "u")], "blocker")
