@@ -58,7 +58,7 @@ def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {path!r} ({err})", "give a CSV file") from None
     first = frame.columns[0]
-    if not np.issubdtype(frame[first].dtype, np.number):
+    if not pd.api.types.is_numeric_dtype(frame[first]):
         frame = frame.set_index(first)
     try:
         return frame.astype(float)

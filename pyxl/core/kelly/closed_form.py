@@ -77,7 +77,16 @@ def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) ->
         Leverage n (1 = unlevered, 2 = borrow one unit per unit of equity).
     """
     _check_sigma(sigma)
-    return fraction * (mu - rf) / (sigma * sigma)
+    for name, value in (("mu", mu), ("rf", rf)):
+        if not math.isfinite(value):
+            raise InputError(name, f"must be a finite number, got {value:g}", "enter a decimal")
+    if not (fraction > 0 and math.isfinite(fraction)):
+        raise InputError("fraction", f"must be > 0, got {fraction:g}", "e.g. 0.5 for half Kelly")
+    n = fraction * (mu - rf) / (sigma * sigma)
+    if not math.isfinite(n):
+        raise InputError("sigma", f"(mu - rf) / sigma^2 overflows (sigma {sigma:g})",
+                         "enter annual decimals (0.182 = 18.2 %)")
+    return n
 
 
 def growth_approx(n: float | np.ndarray, mu: float, sigma: float, rf: float) -> float | np.ndarray:
