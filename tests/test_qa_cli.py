@@ -75,3 +75,44 @@ def test_scenarios_unwritable_npz(files, capsys):
 
 def test_mbp_universe_unwritable_output(files, capsys):
     _one_line_error(capsys, ["mbp", "universe", "-o", str(files / "blocker" / "u")], "blocker")
+
+
+@pytest.fixture()
+def mbp_files(tmp_path):
+    rng = np.random.default_rng(5)
+    n, k = 8, 2
+    assets = pd.DataFrame({"name": [f"s{i}" for i in range(n)],
+                           "alpha": rng.normal(0, 0.02, n), "bench_w": np.full(n, 1 / n),
+                           "segment": [1] * 4 + [2] * 4, "spec_var": np.full(n, 0.04),
+                           "f1": rng.normal(1, 0.2, n), "f2": rng.normal(0, 1, n)})
+    assets.to_csv(tmp_path / "assets.csv", index=False)
+    F = pd.DataFrame([[0.03, 0.002], [0.002, 0.01]], columns=["f1", "f2"])
+    F.to_csv(tmp_path / "F.csv", index=False)
+    F.insert(0, "factor", ["f1", "f2"])
+    F.to_csv(tmp_path / "F_labelled.csv", index=False)
+    bad = assets.astype({"alpha": object})
+    bad.loc[3, "alpha"] = "x"
+    bad.to_csv(tmp_path / "text_alpha.csv", index=False)
+    (tmp_path / "empty.csv").write_text("")
+    assert k == 2
+    return tmp_path
+
+
+def test_mbp_optimize_text_alpha(mbp_files, capsys):
+    _one_line_error(capsys, ["mbp", "optimize", str(mbp_files / "text_alpha.csv"),
+                             str(mbp_files / "F.csv"), "--te-total", "0.02"], "alpha", "'x'")
+
+
+def test_mbp_optimize_empty_csv(mbp_files, capsys):
+    _one_line_error(capsys, ["mbp", "optimize", str(mbp_files / "empty.csv"),
+                             str(mbp_files / "F.csv"), "--te-total", "0.02"])
+
+
+def test_mbp_optimize_factor_cov_with_label_column(mbp_files, capsys):
+    # a text first column (factor names) must be dropped, not crash on pandas' string dtype
+    assert main(["mbp", "optimize", str(mbp_files / "assets.csv"),
+                 str(mbp_files / "F_labelled.csv"), "--te-total", "0.02"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["mbp", "optimize", str(mbp_files / "assets.csv"),
+                 str(mbp_files / "F.csv"), "--te-total", "0.02"]) == 0
+    assert capsys.readouterr().out.split("\n", 1)[1] == plain.split("\n", 1)[1]

@@ -99,7 +99,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     try:
         assets = pd.read_csv(assets_path)
         cov = pd.read_csv(cov_path)
-    except (OSError, pd.errors.ParserError) as err:
+    except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
         raise InputError("csv", str(err).splitlines()[0], "check the file paths") from None
     missing = [c for c in REQUIRED if c not in assets.columns]
     if missing:
@@ -108,9 +108,17 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     factors = [c for c in assets.columns if c not in REQUIRED and c != "name"]
     if not factors:
         raise InputError("assets", "has no exposure columns", "add one column per factor")
-    if cov.columns.size == len(factors) + 1 and not np.issubdtype(cov.iloc[:, 0].dtype,
-                                                                     np.number):
+    if cov.columns.size == len(factors) + 1 and not pd.api.types.is_numeric_dtype(cov.iloc[:, 0]):
         cov = cov.iloc[:, 1:]
+    for frame, cols, name in ((assets, [*REQUIRED, *factors], "assets"),
+                              (cov, list(cov.columns), "factor_cov")):
+        for col in cols:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = values.isna() & frame[col].notna()
+            if bad.any():
+                k = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(name, f"column {col!r}, data row {k + 1}: "
+                                 f"{frame[col].iloc[k]!r} is not a number", "enter numbers only")
     if list(cov.columns) != factors:
         raise InputError("factor_cov", "header does not match the exposure columns",
                          f"use the factor names in order: {', '.join(factors[:4])}...")

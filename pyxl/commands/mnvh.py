@@ -30,6 +30,8 @@ def file_errors(handler):
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
+        except BrokenPipeError:  # output piped into e.g. head: not a file problem
+            raise
         except OSError as err:
             where = err.filename if err.filename is not None else "an output file"
             raise InputError("file", f"cannot access {str(where)!r} ({err.strerror or err})",
