@@ -11,7 +11,9 @@ Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 
 ``max_drawdown``       ``min_t NAV_t / max_{s<=t} NAV_s - 1`` (<= 0, e.g. -0.25)
 ``max_dd_duration``    longest run of consecutive periods with NAV below its running peak
 ``turnover``           ``sum_t sum_i |traded notional_{i,t}| / mean(NAV) / years``: buys plus
-                       sells per year as a multiple of NAV
+                       sells per year as a multiple of NAV; the mean is over the rows with
+                       NAV > 0 (as for the exposures), so a ruined run never shows a
+                       negative turnover
 ``fee_gross``          ``(fees + slippage) / gross trading PnL (sum of MTM)``; NaN when the
                        gross PnL is <= 0 (the ratio is then meaningless)
 ``hit_rate``           share of periods with ``r > 0`` among periods with ``r != 0``
@@ -229,7 +231,8 @@ def performance_metrics(
                 out["corr_bench"] = float(c[0, 1] / math.sqrt(c[0, 0] * c[1, 1]))
     if traded_notional is not None and years > 0:
         tn = _vec(traded_notional, "traded_notional")
-        out["turnover"] = float(tn.sum() / np.mean(v) / years)
+        alive_nav = v[v > 0]
+        out["turnover"] = float(tn.sum() / np.mean(alive_nav) / years)
     if costs is not None and gross_pnl is not None and gross_pnl > 0:
         out["fee_gross"] = float(costs / gross_pnl)
     alive = v > 0
