@@ -62,3 +62,10 @@ def test_cli_weights_with_label_column(tmp_path, capsys):
     out = capsys.readouterr().out
     w = np.linalg.solve([[0.04, 0.01], [0.01, 0.09]], [0.07, 0.09])
     assert f"{w[0]:10.4f}" in out and f"{w[1]:10.4f}" in out
+
+
+@pytest.mark.parametrize("flag", ["--start", "--end"])
+def test_cli_drift_bad_date_is_one_line(capsys, flag):
+    assert main(["kelly", "drift", flag, "notadate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"pyxl: {flag}:"), err

@@ -93,6 +93,12 @@ def _drift(args: argparse.Namespace) -> int:
     from pyxl.data import load_sp500_index
     from pyxl.reports.kelly import drift_table
 
+    for flag, text in (("--start", args.start), ("--end", args.end)):
+        if text:
+            try:
+                pd.Timestamp(text)
+            except (ValueError, TypeError):
+                raise InputError(flag, f"{text!r} is not a date", "use YYYY-MM-DD") from None
     prices = load_sp500_index(args.start, args.end)
     if prices.size < 3:
         raise InputError("--start/--end", "leave fewer than 3 prices", "widen the dates")
