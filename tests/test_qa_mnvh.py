@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import excel_range
 
 from pyxl.core.metrics import performance_metrics
@@ -29,3 +30,15 @@ def test_formula_ruined_backtest_reports_positive_turnover(xl):
     assert table["Final NAV"] < 0  # beta 1e9 without a gross cap: the book is insolvent
     assert table["CAGR"] == -1.0
     assert table["Turnover (x NAV per year)"] > 0
+
+
+@pytest.mark.parametrize("fee_rate, half_spread", [(1.5, 0.0001), (5.0, 0.0), (0.5, 0.5)])
+def test_backtest_cost_of_100_percent_or_more_is_an_input_error(xl, fee_rate, half_spread):
+    # fee_rate 5 (meant as 5 bp) bankrupted the book and showed CAGR -100 % as if valid.
+    out = xl("MNVH_BACKTEST", excel_range(_prices()), 0.9, 35, "equal", fee_rate, half_spread)
+    assert out == [[out[0][0]]] and out[0][0].startswith("#PyXL! fee_rate:"), out
+
+
+def test_backtest_large_but_valid_cost_still_runs(xl):
+    out = xl("MNVH_BACKTEST", excel_range(_prices()), 0.9, 35, "equal", 0.01, 0.001)
+    assert out[0][0] == "Periods"

@@ -69,6 +69,11 @@ class FeeModel:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise InputError(name, f"must be a finite number >= 0, got {v!r}", "fix the fee")
+        if self.fee_rate + self.half_spread >= 1:
+            # a sale would not raise cash, so neither kappa nor forced deleveraging could work
+            raise InputError("fee_rate", f"plus half_spread is {self.fee_rate + self.half_spread:g}"
+                             ", a cost of 100 % of the traded notional or more",
+                             "enter decimals (0.0005 = 5 bp)")
         for name in ("cash_rate", "debit_rate"):
             v = getattr(self, name)
             if v is None and name == "debit_rate":
