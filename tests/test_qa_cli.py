@@ -116,3 +116,13 @@ def test_mbp_optimize_factor_cov_with_label_column(mbp_files, capsys):
     assert main(["mbp", "optimize", str(mbp_files / "assets.csv"),
                  str(mbp_files / "F.csv"), "--te-total", "0.02"]) == 0
     assert capsys.readouterr().out.split("\n", 1)[1] == plain.split("\n", 1)[1]
+
+
+@pytest.mark.parametrize("flags, arg", [(["--paths", "0"], "n_paths"),
+                                        (["--horizon", "-3"], "horizon"),
+                                        (["--lam", "1.5"], "lam")])
+def test_scenarios_bad_setting_prints_only_the_error(files, capsys, flags, arg):
+    rc = main(["scenarios", "--returns", str(files / "ret.csv"), "--mu", str(files / "mu.csv"),
+               "--cov", str(files / "cov.csv"), "--summary", str(files / "s.csv"), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"pyxl: {arg}:"), err

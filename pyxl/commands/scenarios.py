@@ -160,8 +160,10 @@ def _run(args: argparse.Namespace) -> int:
         for s in sinks:
             s(p0, Y)
 
+    from pyxl.core.scenarios.engine import _spec_checks
     from pyxl.progress import Progress
 
+    _spec_checks(spec, R.shape[0])  # bad settings: one error line, before any progress output
     prog = Progress()
     prog.start("scenarios")
     sset = core.generate(R, mu.ravel(), C, spec, W, tickers=names, rt_labels=rt_labels or None,
