@@ -101,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"pyxl: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as err:
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"pyxl: file{where}: {err.strerror or err}; check the path", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
