@@ -35,6 +35,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from pyxl.core.mbp import screen
 from pyxl.core.mbp.decompose import Decomposition, decompose
 from pyxl.core.mbp.model import MBPData
 from pyxl.errors import InfeasibleError, InputError
@@ -224,6 +225,11 @@ class MBPProblem:
         self.data, self.alpha, self.template = data, alpha, template
         self._structure = template.structure(data.n_segments)
         self._build(template)
+        #: previous solution (weights, duals of w >= 0) for the working-set re-solve
+        self._prev: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._screen_struct: Any = None
+        #: how the last solve went: "full" or "working set (k names, r rounds)"
+        self.last_method = ""
 
     # -- construction ---------------------------------------------------------------
     def _build(self, lim: Limits) -> None:
@@ -238,8 +244,10 @@ class MBPProblem:
         self._scale: dict[str, float] = {}
         if lim.fully_invested:
             cons.append(cp.sum(w) == 1)
+        self._nonneg = None
         if lim.long_only:
-            cons.append(w >= 0)
+            self._nonneg = w >= 0
+            cons.append(self._nonneg)
         if lim.max_weight is not None and lim.max_weight < 1:
             cons.append(w <= lim.max_weight)
         if lim.max_active is not None:
@@ -341,9 +349,49 @@ class MBPProblem:
                 p.value = lim.within(int(key.rsplit("_", 1)[1]))
 
     # -- solving --------------------------------------------------------------------
-    def _run(self, solver: str | None) -> tuple[str, str]:
-        """Solve with ``solver`` (default Clarabel, SCS fallback); return (status, solver)."""
+    def _run_screened(self) -> str | None:
+        """Working-set Clarabel solve seeded by the previous solution (see :mod:`.screen`).
+
+        Returns the status, or None when the full problem must be solved instead.
+        """
+        if self._prev is None or self._nonneg is None:
+            return None
+        data, chain, inv = self.problem.get_problem_data(cp.CLARABEL, solver_opts={})
+        if self._screen_struct is None:
+            offsets = next((i.var_offsets for i in inv if getattr(i, "var_offsets", None)
+                            and self._w.id in i.var_offsets), None)
+            if offsets is None:
+                self._screen_struct = False
+                return None
+            wcols = offsets[self._w.id] + np.arange(self.data.n)
+            dims = data["dims"]
+            self._screen_struct = screen.analyse(sp.csc_matrix(data["A"]), data["b"],
+                                                 dims.zero, dims.nonneg, wcols) or False
+        if self._screen_struct is False:
+            return None
+        w_prev, dual_prev = self._prev
+        keep = screen.working_set(w_prev, dual_prev, self._screen_struct.forced)
+        sol = screen.solve_reduced(data, self._screen_struct, keep)
+        if sol is None:
+            return None
+        self.problem.unpack_results(sol, chain, inv)
+        self.last_method = f"working set ({sol.kept} names, {sol.rounds} rounds)"
+        return self.problem.status
+
+    def _run(self, solver: str | None, screened: bool = True) -> tuple[str, str]:
+        """Solve with ``solver`` (default Clarabel, SCS fallback); return (status, solver).
+
+        A re-solve with Clarabel first tries the working-set solve seeded by the
+        previous solution; it is certified optimal for the full problem or
+        replaced by a full solve.
+        """
         name = _solver_name(solver)
+        self.last_method = "full"
+        if screened and name == DEFAULT_SOLVER:
+            status = self._run_screened()
+            if status == cp.OPTIMAL:
+                return status, name
+            self.last_method = "full"
         tried = [name] if solver else [name, FALLBACK_SOLVER]
         status, used = "solver_error", name
         for s in tried:
@@ -360,8 +408,13 @@ class MBPProblem:
         return status, used
 
     def solve(self, limits: Limits | None = None, solver: str | None = None,
-              diagnose_infeasible: bool = True) -> MBPResult:
+              diagnose_infeasible: bool = True, screened: bool = True) -> MBPResult:
         """Solve for the given limit values (same structure as the template).
+
+        A re-solve (a frontier, the Table 1 study) with Clarabel solves only the
+        names the previous solution holds or nearly holds, and proves the result
+        optimal for the whole problem (:mod:`pyxl.core.mbp.screen`); ``screened``
+        False always solves the whole problem.
 
         Raises
         ------
@@ -372,8 +425,10 @@ class MBPProblem:
         lim = limits or self.template
         self._set(lim)
         t0 = time.perf_counter()
-        status, used = self._run(solver)
+        status, used = self._run(solver, screened)
         secs = time.perf_counter() - t0
+        if status not in _OK or self._w.value is None:
+            self._prev = None
         if status in _INFEASIBLE:
             if diagnose_infeasible:
                 raise diagnose(self.data, self.alpha, lim, solver=solver)
@@ -384,6 +439,9 @@ class MBPProblem:
         w = np.asarray(self._w.value, dtype=float).copy()
         if lim.long_only:
             w = np.clip(w, 0.0, None)
+        if self._nonneg is not None:
+            dv = self._nonneg.dual_value
+            self._prev = (w, None if dv is None else np.asarray(dv, dtype=float).ravel())
         return self._result(lim, w, status, used, secs)
 
     def _result(self, lim: Limits, w: np.ndarray, status: str, used: str,
