@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyxl.core.ledger import FifoBook, average_trade, fifo_trade
+from pyxl.core.ledger import FifoBook, average_book_trades, fifo_book_trades
 
 
 class Fifo:
@@ -18,14 +18,17 @@ class Fifo:
         self.bar = 0
 
     def trade(self, x, p, cost=0.0):
+        """Book ``x`` at ``p`` with total costs ``cost`` (passed as a fixed fee)."""
         self.bar += 1
-        r = fifo_trade(0, x, p, self.bar, cost, self.q, self.b.lots, self.b.head, self.b.count,
-                       self.basis, self.b.overflow)
+        r = fifo_book_trades(self.bar, np.array([p]), np.array([x]), 1.0, np.array([self.q]),
+                             0.0, cost, np.zeros(1), False, self.b.lots, self.b.head,
+                             self.b.tail, self.b.offs, self.basis, self.b.overflow,
+                             np.empty(2, dtype=np.int64))
         self.q += x
         return r
 
     def lots(self):
-        lots = self.b.open_lots()
+        lots = self.b.open_lots(np.array([self.q]))
         return list(zip(lots["qty"].tolist(), lots["price"].tolist(), strict=True))
 
 
@@ -36,7 +39,8 @@ class Avg:
         self.q = 0.0
 
     def trade(self, x, p):
-        r = average_trade(0, x, p, self.q, self.avg, self.basis)
+        r = average_book_trades(np.array([p]), np.array([x]), 1.0, np.array([self.q]),
+                                self.avg, self.basis)
         self.q += x
         return r
 
@@ -61,7 +65,7 @@ def test_fifo_records_fee_per_lot():
     f = Fifo()
     f.trade(10, 100.0, cost=2.0)
     f.trade(-4, 100.0, cost=1.0)
-    lots = f.b.open_lots()
+    lots = f.b.open_lots(np.array([f.q]))
     assert lots["qty"].tolist() == [6.0] and lots["bar"].tolist() == [1]
     assert lots["fee"][0] == pytest.approx(1.2)  # 6/10 of the opening cost
 
@@ -102,3 +106,80 @@ def test_realised_plus_unrealised_is_trading_pnl(trades, p_last):
     assert sum(q for q, _ in lots) == pytest.approx(f.q, abs=1e-9 * (1 + abs(f.q)) + 1e-9)
     assert sum(q * px for q, px in lots) == pytest.approx(f.basis[0], abs=1e-9 * scale)
     assert all((lq > 0) == (f.q > 0) for lq, _ in lots)
+
+
+def _deque_fifo(trades):
+    """Independent FIFO: a list of [signed qty, price] lots; returns (realised list, lots)."""
+    lots, q, out = [], 0.0, []
+    for x, p in trades:
+        r = 0.0
+        rem = x
+        while lots and rem != 0.0 and (lots[0][0] > 0) != (rem > 0):
+            lq, lp = lots[0]
+            if abs(rem) >= abs(lq):
+                r += lq * (p - lp)
+                rem += lq
+                lots.pop(0)
+            else:
+                r -= rem * (p - lp)
+                lots[0][0] = lq + rem
+                rem = 0.0
+        if rem != 0.0:
+            lots.append([rem, p])
+        q += x
+        out.append(r)
+    return out, lots
+
+
+_trade = st.tuples(st.sampled_from([-7.0, -3.0, -1.5, -1.0, 1.0, 2.0, 2.5, 6.0]),
+                   st.sampled_from([50.0, 80.0, 100.0, 125.0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_trade, min_size=1, max_size=60), st.integers(2, 8))
+def test_fifo_queue_matches_a_deque_fifo_through_compaction(trades, cap):
+    """Lot by lot equal to an independent deque FIFO, with a small capacity so the queue
+    is compacted often; an overflow is flagged only when more than ``cap`` lots are open."""
+    f = Fifo(cap)
+    real = []
+    most_open = 0
+    for k, (x, p) in enumerate(trades):
+        real.append(f.trade(x, p))
+        most_open = max(most_open, len(_deque_fifo(trades[:k + 1])[1]))
+    want_real, want_lots = _deque_fifo(trades)
+    if most_open > cap:
+        assert f.b.overflow[0] == 1
+        return
+    assert f.b.overflow[0] == 0
+    assert real == pytest.approx(want_real, abs=1e-9)
+    got = f.lots()
+    assert len(got) == len(want_lots)
+    for (gq, gp), (wq, wp) in zip(got, want_lots, strict=True):
+        assert gq == pytest.approx(wq, abs=1e-9) and gp == wp
+
+
+def test_book_trades_books_every_asset_like_single_trades():
+    """The one-bar, many-asset calls equal the asset-by-asset results (FIFO and average)."""
+    rng = np.random.default_rng(7)
+    T, N = 40, 5
+    X = np.round(rng.normal(0.0, 3.0, (T, N)), 1) * (rng.random((T, N)) < 0.7)
+    P = 100.0 + np.round(rng.normal(0.0, 5.0, (T, N)), 2)
+    book = FifoBook(N, T)
+    basis_f, basis_a, avg = np.zeros(N), np.zeros(N), np.zeros(N)
+    singles = [Fifo(T) for _ in range(N)]
+    avgs = [Avg() for _ in range(N)]
+    q = np.zeros(N)
+    for s in range(T):
+        rf = fifo_book_trades(s, P[s], X[s], 1.0, q, 0.0, 0.0, np.zeros(N), False,
+                              book.lots, book.head, book.tail, book.offs, basis_f,
+                              book.overflow, np.empty(2 * N, dtype=np.int64))
+        ra = average_book_trades(P[s], X[s], 1.0, q, avg, basis_a)
+        want_f = sum(singles[i].trade(X[s, i], P[s, i]) for i in range(N) if X[s, i] != 0)
+        want_a = sum(avgs[i].trade(X[s, i], P[s, i]) for i in range(N))
+        assert rf == pytest.approx(want_f, abs=1e-9) and ra == pytest.approx(want_a, abs=1e-9)
+        q += X[s]
+    assert basis_f == pytest.approx([b.basis[0] for b in singles], abs=1e-9)
+    lots = book.open_lots(q)
+    for i in range(N):
+        mine = lots["qty"][lots["asset"] == i].tolist()
+        assert mine == pytest.approx([lq for lq, _ in singles[i].lots()], abs=1e-9)

@@ -2,14 +2,18 @@
 
 Public API: :class:`FeeModel`, :func:`kappa_interval` (the one kappa
 implementation), :func:`largest_kappa`, :func:`cash_after`, lot booking
-(:func:`fifo_trade`, :func:`average_trade`, :class:`FifoBook`) and :func:`warmup`.
+(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_book_trades`) and :func:`warmup`.
 """
 
 from __future__ import annotations
 
 from pyxl.core.ledger.fees import FeeModel
 from pyxl.core.ledger.kappa import cash_after, kappa_interval, largest_kappa
-from pyxl.core.ledger.lots import FifoBook, average_trade, fifo_trade
+from pyxl.core.ledger.lots import (
+    FifoBook,
+    average_book_trades,
+    fifo_book_trades,
+)
 
 __all__ = [
     "FeeModel",
@@ -17,8 +21,8 @@ __all__ = [
     "largest_kappa",
     "cash_after",
     "FifoBook",
-    "fifo_trade",
-    "average_trade",
+    "fifo_book_trades",
+    "average_book_trades",
     "warmup",
 ]
 
@@ -32,6 +36,8 @@ def warmup() -> None:
     largest_kappa(np.array([10.0]), np.array([1.0]), 5.0)
     book = FifoBook(1, 4)
     basis = np.zeros(1)
-    fifo_trade(0, 2.0, 10.0, 1, 0.1, 0.0, book.lots, book.head, book.count, basis,
-               book.overflow)
-    average_trade(0, 2.0, 10.0, 0.0, np.zeros(1), basis)
+    one = np.ones(1)
+    fifo_book_trades(1, 10.0 * one, 2.0 * one, 1.0, 0.0 * one, 1e-3, 0.1, one, False,
+                     *book.arrays()[:4], basis, book.overflow,
+                     np.empty(2, dtype=np.int64))
+    average_book_trades(10.0 * one, 2.0 * one, 1.0, 0.0 * one, np.zeros(1), basis)

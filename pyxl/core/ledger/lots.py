@@ -23,23 +23,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FifoBook", "fifo_trade", "average_trade", "LOT_QTY", "LOT_PRICE",
-           "LOT_FEE_PER_UNIT", "LOT_BAR"]
+__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades",
+           "LOT_CUM_QTY", "LOT_CUM_BASIS", "LOT_PRICE", "LOT_FEE_PER_UNIT", "LOT_BAR"]
 
 
-#: Columns of a FIFO lot record.
-LOT_QTY, LOT_PRICE, LOT_FEE_PER_UNIT, LOT_BAR = 0, 1, 2, 3
+#: Fields of a FIFO lot record: cumulative |quantity| and cumulative |quantity| x price at
+#: the lot's end (since the queue was last emptied), its price, fee per unit and bar.
+LOT_CUM_QTY, LOT_CUM_BASIS, LOT_PRICE, LOT_FEE_PER_UNIT, LOT_BAR = 0, 1, 2, 3, 4
 
 
 class FifoBook:
-    """Ring buffers of open lots, one per asset, for the numba engine.
+    """FIFO lot queues, one per asset, for the numba engine.
 
-    ``lots[i, j]`` is one record ``(qty, price, fee per unit, bar)`` (fields
-    interleaved so a lot is one cache access); asset ``i``'s open lots are slots
-    ``head[i], head[i]+1, ...`` (mod capacity), ``count[i]`` of them, oldest first.
-    ``overflow[0]`` is set when an asset needs more than ``capacity`` open lots;
-    the engine then reruns with a capacity of T (always enough: a bar opens at
-    most one lot per asset).
+    Each asset's open lots are records ``lots[i, head[i]:tail[i]]``, oldest first,
+    stored **cumulatively**: field ``LOT_CUM_QTY`` is the absolute quantity opened up
+    to the end of the lot and ``LOT_CUM_BASIS`` the matching ``sum |qty| x price``.
+    ``offs[i] = (consumed quantity, consumed basis)`` marks how far FIFO closing has
+    eaten into the queue, so a close of ``c`` shares costs ``B(off + c) - B(off)``
+    with ``B`` the piecewise-linear cumulative basis: one short scan for the lot the
+    new offset lands in, no per-lot bookkeeping.  The lot the offset lands in is
+    the partially closed oldest lot.  When a queue reaches ``capacity`` its live
+    lots are moved to the front (and the cumulative fields rebased, which also
+    keeps them small); ``overflow[0]`` is set only when an asset has more than
+    ``capacity`` open lots, and the engine then reruns with a capacity of T
+    (always enough: a bar opens at most one lot per asset).
 
     Parameters
     ----------
@@ -51,119 +58,213 @@ class FifoBook:
 
     def __init__(self, n_assets: int, capacity: int) -> None:
         cap = max(int(capacity), 1)
-        # only slots in [head, head + count) are ever read, and each is written first
-        self.lots = np.empty((n_assets, cap, 4))
+        # only records in [head, tail) are ever read, and each is written first
+        self.lots = np.empty((n_assets, cap, 5))
         self.head = np.zeros(n_assets, dtype=np.int64)
-        self.count = np.zeros(n_assets, dtype=np.int64)
+        self.tail = np.zeros(n_assets, dtype=np.int64)
+        self.offs = np.zeros((n_assets, 2))
         self.overflow = np.zeros(1, dtype=np.int64)
 
     @property
     def capacity(self) -> int:
         return self.lots.shape[1]
 
-    def open_lots(self) -> dict[str, np.ndarray]:
-        """Open lots, oldest first per asset: arrays ``asset, bar, qty, price, fee``."""
-        cap = self.capacity
-        assets, slots = [], []
-        for i in np.flatnonzero(self.count):
-            k = (int(self.head[i]) + np.arange(int(self.count[i]))) % cap
-            assets.append(np.full(k.size, i, dtype=np.int64))
-            slots.append(k)
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """``(lots, head, tail, offs, overflow)``, the order the kernels take them in."""
+        return self.lots, self.head, self.tail, self.offs, self.overflow
+
+    def open_lots(self, position: np.ndarray) -> dict[str, np.ndarray]:
+        """Open lots, oldest first per asset: arrays ``asset, bar, qty, price, fee``.
+
+        ``position`` (N,) gives each asset's sign (the queue stores magnitudes);
+        ``fee`` is the lot's share of its opening trade's costs (currency).
+        """
+        assets, qty, price, fee, bar = [], [], [], [], []
+        pos = np.asarray(position, dtype=float)
+        for i in np.flatnonzero(self.tail > self.head):
+            h, t = int(self.head[i]), int(self.tail[i])
+            rec = self.lots[i, h:t]
+            start = np.concatenate([[self.offs[i, 0]], rec[:-1, LOT_CUM_QTY]])
+            size = np.maximum(rec[:, LOT_CUM_QTY] - start, 0.0)
+            keep = size > 0.0
+            if pos[i] == 0.0 or not np.any(keep):
+                continue
+            sgn = 1.0 if pos[i] > 0.0 else -1.0
+            assets.append(np.full(int(keep.sum()), i, dtype=np.int64))
+            qty.append(sgn * size[keep])
+            price.append(rec[keep, LOT_PRICE])
+            fee.append(size[keep] * rec[keep, LOT_FEE_PER_UNIT])
+            bar.append(rec[keep, LOT_BAR].astype(np.int64))
         if not assets:
             e = np.zeros(0)
             return {"asset": np.zeros(0, dtype=np.int64), "bar": np.zeros(0, dtype=np.int64),
                     "qty": e, "price": e, "fee": e}
-        a = np.concatenate(assets)
-        rec = self.lots[a, np.concatenate(slots)]
-        qty = rec[:, LOT_QTY]
-        return {"asset": a, "bar": rec[:, LOT_BAR].astype(np.int64), "qty": qty,
-                "price": rec[:, LOT_PRICE], "fee": np.abs(qty) * rec[:, LOT_FEE_PER_UNIT]}
-
-
-@njit(cache=True, inline="always")
-def fifo_trade(i: int, x: float, p: float, bar: int, cost: float, q_i: float,
-               lots: np.ndarray, head: np.ndarray, count: np.ndarray, basis: np.ndarray,
-               overflow: np.ndarray) -> float:
-    """Book a trade of ``x`` shares of asset ``i`` at mid ``p``; return the realised PnL.
-
-    ``q_i`` is the position before the trade, ``cost`` the trade's fees + slippage
-    (stored per unit on the lot it opens), ``basis[i]`` the running sum of
-    ``qty * price`` over the open lots (updated in place).
-    """
-    if x == 0.0:
-        return 0.0
-    cap = lots.shape[1]
-    realised = 0.0
-    remaining = x
-    if q_i != 0.0 and (q_i > 0.0) != (x > 0.0):
-        # closing against the oldest lots
-        while count[i] > 0 and remaining != 0.0:
-            j = head[i]
-            lq = lots[i, j, 0]
-            lp = lots[i, j, 1]
-            if abs(remaining) >= abs(lq):
-                realised += lq * (p - lp)
-                basis[i] -= lq * lp
-                remaining += lq
-                j += 1
-                head[i] = 0 if j == cap else j
-                count[i] -= 1
-            else:
-                # partial close: remaining has the opposite sign of lq
-                realised -= remaining * (p - lp)
-                basis[i] += remaining * lp
-                lots[i, j, 0] = lq + remaining
-                remaining = 0.0
-        if count[i] == 0:
-            head[i] = 0
-            basis[i] = 0.0
-    if remaining != 0.0:
-        if count[i] == cap:
-            overflow[0] = 1
-            return realised
-        j = head[i] + count[i]
-        if j >= cap:
-            j -= cap
-        lots[i, j, 0] = remaining
-        lots[i, j, 1] = p
-        lots[i, j, 2] = cost / abs(x)
-        lots[i, j, 3] = bar
-        count[i] += 1
-        basis[i] += remaining * p
-    return realised
+        return {"asset": np.concatenate(assets), "bar": np.concatenate(bar),
+                "qty": np.concatenate(qty), "price": np.concatenate(price),
+                "fee": np.concatenate(fee)}
 
 
 @njit(cache=True)
-def average_trade(i: int, x: float, p: float, q_i: float, avg: np.ndarray,
-                  basis: np.ndarray) -> float:
-    """Moving-average cost booking of ``x`` shares at mid ``p``; return the realised PnL.
+def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
+                     lin: float, fixed_fee: float, kimp: np.ndarray, use_impact: bool,
+                     lots: np.ndarray, head: np.ndarray, tail: np.ndarray, offs: np.ndarray,
+                     basis: np.ndarray, overflow: np.ndarray, order: np.ndarray) -> float:
+    """Book one bar's trades ``x_i = scale * dq_i`` at mid ``p_i`` FIFO; return realised PnL.
 
-    ``avg[i]`` is the average cost per share of the open position ``q_i`` (before
-    the trade); ``basis[i] = q * avg`` after the trade (updated in place).  Every
-    candidate is computed and the result selected, so the random direction of the
-    trades costs no branch mispredictions:
+    ``q`` holds the positions before the trades (shares, not changed here);
+    ``basis[i]`` (signed ``sum qty x price`` of the open lots, currency) is updated
+    in place.  Each opened lot records its trade's costs per unit,
+    ``lin |x| p + fixed_fee + kimp_i p x^2`` over ``|x|`` (``kimp`` is read only
+    when ``use_impact``).  A close of ``c`` shares realises
+    ``c p - (B(off + c) - B(off))`` for a long (the negative for a short); a trade
+    through zero closes every lot and opens one lot with the remainder.
+
+    ``order`` is int64 scratch of length ``2 N``.  The bar's trades are first split,
+    without branches, into closing and opening lists, and each list is then booked
+    by a loop with no direction test: the direction of a trade is close to a coin
+    flip, and mispredicting it was the largest cost of a mixed loop.  One call books
+    a whole bar; a call per asset would also pay numba's per-call reference counting
+    on every array argument, which cost more than the booking itself.
+    """
+    n = q.shape[0]
+    cap = lots.shape[1]
+    n_close = 0
+    n_open = 0
+    for i in range(n):
+        x = scale * dq[i]
+        qi = q[i]
+        traded = x != 0.0
+        closing = traded & (qi != 0.0) & ((qi > 0.0) != (x > 0.0))
+        order[n_close] = i
+        order[n + n_open] = i
+        n_close += closing
+        n_open += traded & (not closing)
+    realised = 0.0
+    for k in range(n_close):
+        i = order[k]
+        x = scale * dq[i]
+        pi = p[i]
+        qi = q[i]
+        ax = abs(x)
+        aq = abs(qi)
+        sg = 1.0 if qi > 0.0 else -1.0
+        h = head[i]
+        t = tail[i]
+        if ax < aq:
+            # partial close: move the offset; the first step of the scan is branch-free
+            o = offs[i, 0] + ax
+            h += (h < t - 1) & (lots[i, h, 0] <= o)
+            while h < t - 1 and lots[i, h, 0] <= o:
+                h += 1
+            if t > 0:
+                bo = lots[i, h, 1] - (lots[i, h, 0] - o) * lots[i, h, 2]
+            else:  # a position without lots (only after an overflow, which is rerun)
+                bo = offs[i, 1] + ax * pi
+            consumed = bo - offs[i, 1]
+            realised += sg * (ax * pi - consumed)
+            basis[i] -= sg * consumed
+            head[i] = h
+            offs[i, 0] = o
+            offs[i, 1] = bo
+        else:
+            # closes the whole position; through zero the remainder opens a lot
+            consumed = lots[i, t - 1, 1] - offs[i, 1] if t > 0 else aq * pi
+            realised += sg * (aq * pi - consumed)
+            head[i] = 0
+            tail[i] = 0
+            offs[i, 0] = 0.0
+            offs[i, 1] = 0.0
+            basis[i] = 0.0
+            rem = ax - aq
+            if rem > 0.0:
+                cost = lin * ax * pi + fixed_fee
+                if use_impact:
+                    cost += kimp[i] * pi * x * x
+                lots[i, 0, 0] = rem
+                lots[i, 0, 1] = rem * pi
+                lots[i, 0, 2] = pi
+                lots[i, 0, 3] = cost / ax
+                lots[i, 0, 4] = bar
+                tail[i] = 1
+                basis[i] = -sg * rem * pi
+    for k in range(n_open):
+        i = order[n + k]
+        x = scale * dq[i]
+        pi = p[i]
+        ax = abs(x)
+        t = tail[i]
+        if t == cap:
+            h = head[i]
+            if h == 0:
+                overflow[0] = 1
+                continue
+            # move the live lots to the front and rebase the cumulative fields
+            o = offs[i, 0]
+            bo = offs[i, 1]
+            for j in range(h, t):
+                lots[i, j - h, 0] = lots[i, j, 0] - o
+                lots[i, j - h, 1] = lots[i, j, 1] - bo
+                lots[i, j - h, 2] = lots[i, j, 2]
+                lots[i, j - h, 3] = lots[i, j, 3]
+                lots[i, j - h, 4] = lots[i, j, 4]
+            t -= h
+            head[i] = 0
+            offs[i, 0] = 0.0
+            offs[i, 1] = 0.0
+        c0 = lots[i, t - 1, 0] if t > 0 else 0.0
+        b0 = lots[i, t - 1, 1] if t > 0 else 0.0
+        cost = lin * ax * pi + fixed_fee
+        if use_impact:
+            cost += kimp[i] * pi * x * x
+        lots[i, t, 0] = c0 + ax
+        lots[i, t, 1] = b0 + ax * pi
+        lots[i, t, 2] = pi
+        lots[i, t, 3] = cost / ax
+        lots[i, t, 4] = bar
+        tail[i] = t + 1
+        basis[i] += x * pi
+    return realised
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def average_book_trades(p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
+                        avg: np.ndarray, basis: np.ndarray) -> float:
+    """Moving-average cost booking of one bar's trades ``x_i = scale * dq_i`` at mid ``p_i``.
+
+    Returns the bar's realised PnL (currency).  ``q`` holds the positions before the
+    trades; ``avg[i]`` is the average cost per share of ``q_i`` and is updated in
+    place, with ``basis[i] = q_i' avg_i'`` after the trade.  Per asset:
 
     * adding (same sign or from flat): ``avg = (|q| avg + |x| p) / (|q| + |x|)``;
     * reducing (``|x| < |q|``): realise ``-x (p - avg)``, average unchanged;
     * closing (``|x| = |q|``): realise ``q (p - avg)``, average 0;
     * through zero: realise ``q (p - avg)``, the remainder opens at ``p``.
+
+    Every candidate is computed and the result selected, so the loop has no
+    data-dependent branch and compiles to SIMD code (the only relaxed float rule is
+    re-association of the realised sum).
     """
-    a = avg[i]
-    aq = abs(q_i)
-    ax = abs(x)
-    den = aq + ax
-    wavg = (aq * a + ax * p) / (den if den > 0.0 else 1.0)
-    adding = (q_i == 0.0) | ((q_i > 0.0) == (x > 0.0))
-    partial = ax < aq
-    closing = ax == aq
-    realised = 0.0 if adding else (-x if partial else q_i) * (p - a)
-    reduced = a if partial else (0.0 if closing else p)
-    new_avg = wavg if adding else reduced
-    q_new = 0.0 if ((not adding) and closing) else q_i + x
-    if x == 0.0:
-        new_avg = a
-        q_new = q_i
-        realised = 0.0
-    avg[i] = new_avg
-    basis[i] = q_new * new_avg
+    realised = 0.0
+    for i in range(q.shape[0]):
+        x = scale * dq[i]
+        pi = p[i]
+        qi = q[i]
+        a = avg[i]
+        aq = abs(qi)
+        ax = abs(x)
+        den = aq + ax
+        wavg = (aq * a + ax * pi) / (den if den > 0.0 else 1.0)
+        adding = (qi == 0.0) | ((qi > 0.0) == (x > 0.0))
+        partial = ax < aq
+        closing = ax == aq
+        r = 0.0 if adding else (-x if partial else qi) * (pi - a)
+        reduced = a if partial else (0.0 if closing else pi)
+        new_avg = wavg if adding else reduced
+        q_new = 0.0 if ((not adding) and closing) else qi + x
+        none = x == 0.0
+        new_avg = a if none else new_avg
+        q_new = qi if none else q_new
+        realised += 0.0 if none else r
+        avg[i] = new_avg
+        basis[i] = q_new * new_avg
     return realised

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from pyxl.core.ledger.kappa import kappa_interval
-from pyxl.core.ledger.lots import average_trade, fifo_trade
+from pyxl.core.ledger.lots import average_book_trades, fifo_book_trades
 from pyxl.core.mnvh.rule import mnvh_target
 
 # risk-event codes (names in engine.EVENT_NAMES)
@@ -108,7 +108,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
              store, q_out, tr_out,
              kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o, real_o,
              unreal_o, delev_o, turn_o,
-             lots, head, count, overflow, avg, basis,
+             lots, head, tail, offs, overflow, avg, basis,
              ev_t, ev_k, ev_d):
     """Run the backtest; fill the output arrays in place and return the number of events.
 
@@ -126,9 +126,11 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     tgt = np.zeros(M)
     dq = np.zeros(M)
     pend = np.zeros(M)
+    order = np.empty(2 * M if lot_mode == LOTS_FIFO else 0, dtype=np.int64)
     has_pend = False
     cash = cash0
     peak = cash0
+    bsum = 0.0  # sum of the lot bases (changes only when a trade is booked)
     stopped = False
     nev = 0
     cap_ev = ev_t.shape[0]
@@ -341,56 +343,50 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             scale = 0.0
         real = 0.0
         if lot_mode == LOTS_AVERAGE and scale > 0.0:
-            for i in range(M):
-                real += average_trade(i, scale * dq[i], ps[i], q[i], avg, basis)
+            real = average_book_trades(ps, dq, scale, q, avg, basis)
         elif lot_mode == LOTS_FIFO and scale > 0.0:
-            for i in range(M):
-                x = scale * dq[i]
-                if x != 0.0:
-                    pi = ps[i]
-                    cost = lin * abs(x * pi) + fixed_fee
-                    if use_impact:
-                        cost += kimp[s, i] * pi * x * x
-                    real += fifo_trade(i, x, pi, s, cost, q[i], lots, head, count, basis,
-                                       overflow)
+            real = fifo_book_trades(s, ps, dq, scale, q, lin, fixed_fee,
+                                    kimp[s] if use_impact else kimp[0], use_impact,
+                                    lots, head, tail, offs, basis, overflow, order)
         flow = 0.0
         fees = 0.0
         slip = 0.0
         turn = 0.0
-        val = 0.0
-        gross = 0.0
-        for i in range(M):
-            x = scale * dq[i]
-            pi = ps[i]
-            v = x * pi
-            av = abs(v)
-            flow += v
-            turn += av
-            fees += fixed_fee if x != 0.0 else 0.0
-            qn = q[i] + x
-            q[i] = qn
-            w = qn * pi
-            val += w
-            gross += abs(w)
+        gross = g0  # no trade: positions, value and gross are the pre-trade ones
+        if scale != 0.0:
+            val = 0.0
+            gross = 0.0
+            for i in range(M):
+                x = scale * dq[i]
+                pi = ps[i]
+                v = x * pi
+                av = abs(v)
+                flow += v
+                turn += av
+                fees += fixed_fee if x != 0.0 else 0.0
+                qn = q[i] + x
+                q[i] = qn
+                w = qn * pi
+                val += w
+                gross += abs(w)
+            fees += lin_fee * turn
+            slip = lin_slip * turn
+            if use_impact:
+                for i in range(M):
+                    x = scale * dq[i]
+                    slip += kimp[s, i] * ps[i] * x * x
+            cash -= flow + fees + slip
+            if lot_mode != LOTS_NONE:
+                bsum = 0.0
+                for i in range(M):
+                    bsum += basis[i]
         if store:
             # a separate pass, so the sums above compile identically with and without
             # stored outputs (grid points equal single runs bit for bit)
             for i in range(M):
                 tr_out[s, i] = scale * dq[i]
                 q_out[s, i] = q[i]
-        fees += lin_fee * turn
-        slip = lin_slip * turn
-        if use_impact:
-            for i in range(M):
-                x = scale * dq[i]
-                slip += kimp[s, i] * ps[i] * x * x
-        cash -= flow + fees + slip
-        unreal = 0.0
-        if lot_mode != LOTS_NONE:
-            bsum = 0.0
-            for i in range(M):
-                bsum += basis[i]
-            unreal = val - bsum
+        unreal = val - bsum if lot_mode != LOTS_NONE else 0.0
         nav = cash + val
         if nav > peak:
             peak = nav
