@@ -243,7 +243,8 @@ class BacktestResult:
         """Open lots at the end: arrays ``asset, bar, qty, price, fee`` (built on demand)."""
         src = self.lot_source
         if isinstance(src, FifoBook):
-            self.lot_source = src = src.open_lots()
+            pos = self.q[-1] if self.hedge_q is None else np.append(self.q[-1], self.hedge_q[-1])
+            self.lot_source = src = src.open_lots(pos)
         return src if src is not None else {}
 
     @property
@@ -361,7 +362,9 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
     if P.ndim != 2 or P.shape[0] < 2 or P.shape[1] < 1:
         raise InputError("prices", f"has shape {P.shape}, needs T x N with T >= 2",
                          "pass a 2-D array, one column per asset")
-    if not np.all(np.isfinite(P)) or np.any(P <= 0):
+    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
+    # reductions without temporaries
+    if not (P.min() > 0.0 and np.isfinite(P.max())):
         raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
     T, N = P.shape
     w_arr = np.asarray(weights, dtype=float)
@@ -475,13 +478,16 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
             int(config.exec_lag), K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
             float(config.fees.fee_rate), float(config.fees.half_spread),
             float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
-            True, q_out, tr_out, *steps, book.lots, book.head, book.count, book.overflow,
-            avg, basis, ev_t, ev_k, ev_d)
+            True, q_out, tr_out, *steps, book.lots, book.head, book.tail, book.offs,
+            book.overflow, avg, basis, ev_t, ev_k, ev_d)
         if not book.overflow[0] or capacity >= T:
             break
         capacity = T
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, real, unreal, delev, turn) = steps
-    events = [(int(ev_t[k]), EVENT_NAMES[int(ev_k[k])], float(ev_d[k])) for k in range(nev)]
+    # one tolist() per column: a per-event Python loop cost ~1 ns per asset-step when a
+    # limit binds on most bars
+    events = list(zip(ev_t[:nev].tolist(), [EVENT_NAMES[k] for k in ev_k[:nev].tolist()],
+                      ev_d[:nev].tolist(), strict=True))
     if fifo:
         lot_source = book
     else:
