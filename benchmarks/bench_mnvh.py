@@ -2,16 +2,19 @@
 
 Run ``python benchmarks/bench_mnvh.py`` (``--quick`` for a smaller grid).  Problem:
 T = 2520 bars x N = 200 assets (seeded random walks), equal weights, beta = 35
-(NAV mode), fees on (5 bp commission, 1 per trade fixed, 2 bp half spread, borrow
-and cash interest) and a cash floor that makes kappa < 1 on most bars.  Measured
-in one run:
+(NAV mode), fees on (5 bp commission, a fixed fee per trade, 2 bp half spread,
+borrow and cash interest) and a cash floor of 99 % of the starting cash, in two
+books (``CASES``): a fixed fee of 1 per trade, where the book sits on its floor and
+kappa = 0 on about three bars in four (little trading), and a fixed fee of 0.1,
+where every asset trades on every bar and 0 < kappa < 1 on about three bars in
+four (the heavy case for the ledger).  Measured in one run, for each book:
 
 * the full engine (cash account, kappa, PnL decomposition, lots, per-asset
   positions and trades stored) with FIFO lots and with moving-average cost;
 * a numpy per-step loop of the same semantics (moving-average cost), checked
   against the engine's NAV path;
 * the pure-Python reference (:mod:`pyxl.core.mnvh.reference`), checked likewise;
-* a 1,000-point (lambda, beta) grid with :func:`pyxl.core.mnvh.run_grid` on 1 and 2
+* a 1,000-point (lambda, beta) grid (the heavy book) with :func:`pyxl.core.mnvh.run_grid` on 1 and 2
   threads (results compared bit for bit);
 * numba compile time (empty cache) and cached-load time, in fresh processes.
 
@@ -24,6 +27,7 @@ less disturbed by other jobs on a shared machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -47,6 +51,15 @@ T, N = 2520, 200
 FEES = FeeModel(fee_rate=5e-4, fixed_fee=1.0, half_spread=2e-4, borrow_rate=0.02,
                 cash_rate=0.02, debit_rate=0.04)
 CFG = dict(lam=0.9, beta=35.0, cash0=1e6, min_cash=9.9e5, fees=FEES)
+#: The two books measured.  With a fixed fee of 1 per trade the book sits on its cash
+#: floor and most bars cannot trade at all (kappa = 0): little lot work per bar.  With
+#: a fixed fee of 0.1 the same book trades every asset on every bar and kappa binds
+#: (0 < kappa < 1) on most bars: the heavier, more typical case for the ledger.
+CASES = [
+    ("cash-floor-bound", "fixed fee 1 per trade", CFG),
+    ("trades-every-bar", "fixed fee 0.1 per trade",
+     dict(CFG, fees=dataclasses.replace(FEES, fixed_fee=0.1))),
+]
 
 
 def problem(seed: int = 20251123):
@@ -140,14 +153,15 @@ def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
 
     def once():
         book.head[:] = 0
-        book.count[:] = 0
+        book.tail[:] = 0
+        book.offs[:] = 0.0
         avg[:] = 0.0
         basis[:] = 0.0
         K.simulate(Pm, W, M, cfg.lam, cfg.beta, True, bs, ab, False, cfg.cash0, cfg.min_cash,
                    math.inf, math.inf, math.inf, 0, K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
                    cfg.fees.fee_rate, cfg.fees.half_spread, cfg.fees.fixed_fee, kimp,
                    use_impact, cash_per, debit_per, borrow_per, True, q_out, tr_out, *steps,
-                   book.lots, book.head, book.count, book.overflow, avg, basis, *ev)
+                   *book.arrays(), avg, basis, *ev)
         return steps[2].copy()
 
     return best(once, repeat)
@@ -167,21 +181,12 @@ def compile_times() -> dict[str, float]:
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="100-point grid, fewer repeats")
-    args = ap.parse_args(argv)
-    repeat = 3 if args.quick else 7
-    P, w = problem()
+def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int,
+                  quick: bool) -> dict:
+    """Every single-threaded row for one configuration; prints the table, returns it."""
     steps = (T - 1) * N
-    results: dict = {"T": T, "N": N, "asset_steps": steps, "config": {
-        k: (v.__dict__ if k == "fees" else v) for k, v in CFG.items()}}
-
-    print("compiling in fresh processes ...", flush=True)
-    results["numba"] = compile_times()
-
-    cfg_fifo = MNVHConfig(lot_method="fifo", **CFG)
-    cfg_avg = MNVHConfig(lot_method="average", **CFG)
+    cfg_fifo = MNVHConfig(lot_method="fifo", **kw)
+    cfg_avg = MNVHConfig(lot_method="average", **kw)
     run_backtest(P, w, cfg_fifo)
     run_backtest(P, w, cfg_avg)
     rows = []
@@ -189,7 +194,11 @@ def main(argv=None) -> int:
     rows.append(("engine, FIFO lots", wall, cpu))
     wall, cpu, avg = best(lambda: run_backtest(P, w, cfg_avg), repeat)
     rows.append(("engine, moving-average lots", wall, cpu))
-    kappa_active = float(np.mean(avg.kappa[1:] < 1.0))
+    k = avg.kappa[1:]
+    activity = {"kappa_zero": float(np.mean(k == 0.0)),
+                "kappa_between_0_and_1": float(np.mean((k > 0.0) & (k < 1.0))),
+                "kappa_one": float(np.mean(k == 1.0)),
+                "asset_steps_with_a_trade": float(np.mean(fifo.trades[1:] != 0.0))}
     assert fifo.identity_residual() < 1e-9 and avg.identity_residual() < 1e-9
     np.testing.assert_allclose(fifo.nav, avg.nav, rtol=1e-9)
 
@@ -200,7 +209,7 @@ def main(argv=None) -> int:
     np.testing.assert_array_equal(nav_k, avg.nav)
     rows.append(("engine kernel only, average, outputs prealloc.", wall, cpu))
 
-    wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if args.quick else 3)
+    wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if quick else 3)
     np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
     rows.append(("numpy per-step loop (average lots)", wall, cpu))
 
@@ -212,7 +221,10 @@ def main(argv=None) -> int:
 
     engine_cpu = {r[0]: r[2] for r in rows}
     base = engine_cpu["engine, FIFO lots"]
-    print(f"\nMNVH + Ledger-SPT, T={T} x N={N}, fees on, kappa < 1 on {kappa_active:.0%} of bars")
+    print(f"\nMNVH + Ledger-SPT, T={T} x N={N}, {desc}: kappa = 0 on "
+          f"{activity['kappa_zero']:.0%} of bars, in (0, 1) on "
+          f"{activity['kappa_between_0_and_1']:.0%}, 1 on {activity['kappa_one']:.0%}; "
+          f"{activity['asset_steps_with_a_trade']:.0%} of asset-steps trade")
     print(f"{'implementation':47s} {'wall s':>9s} {'cpu s':>9s} {'ns/asset-step':>14s} "
           f"{'x FIFO engine':>14s} {'x avg engine':>13s}")
     table = []
@@ -223,13 +235,31 @@ def main(argv=None) -> int:
         print(f"{name:47s} {wall:9.4f} {cpu:9.4f} {ns:14.2f} {r1:14.1f} {r2:13.1f}")
         table.append({"name": name, "wall_s": wall, "cpu_s": cpu, "ns_per_asset_step": ns,
                       "ratio_to_fifo_engine": r1, "ratio_to_average_engine": r2})
-    results["single_thread"] = table
-    results["kappa_active_fraction"] = kappa_active
+    return {"description": desc,
+            "config": {k: (v.__dict__ if k == "fees" else v) for k, v in kw.items()},
+            "activity": activity, "single_thread": table}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100-point grid, fewer repeats")
+    args = ap.parse_args(argv)
+    repeat = 3 if args.quick else 7
+    P, w = problem()
+    steps = (T - 1) * N
+    results: dict = {"T": T, "N": N, "asset_steps": steps}
+
+    print("compiling in fresh processes ...", flush=True)
+    results["numba"] = compile_times()
+
+    results["cases"] = {}
+    for case, desc, kw in CASES:
+        results["cases"][case] = single_thread(P, w, kw, desc, repeat, args.quick)
 
     n_l, n_b = (10, 10) if args.quick else (20, 50)
     lams = np.linspace(0.80, 0.98, n_l)
     betas = np.linspace(5.0, 100.0, n_b)
-    cfg_grid = MNVHConfig(**CFG)
+    cfg_grid = MNVHConfig(**CASES[1][2])  # the heavier book
     run_grid(P[:50], w, lams[:2], betas[:1], cfg_grid)
     before = numba.get_num_threads()
     grid = {}
@@ -240,7 +270,7 @@ def main(argv=None) -> int:
         grid[threads] = (time.perf_counter() - t0, g)
     numba.set_num_threads(before)
     same = all(np.array_equal(grid[1][1].nav, g.nav) for _, g in grid.values())
-    results["grid"] = {"points": int(lams.size * betas.size),
+    results["grid"] = {"points": int(lams.size * betas.size), "case": CASES[1][0],
                        "seconds_by_threads": {str(k): v[0] for k, v in grid.items()},
                        "identical_across_threads": bool(same),
                        "ns_per_asset_step_per_point_1_thread":
