@@ -87,7 +87,7 @@ Public Sub RegisterPyXLFunctions()
     a(14) = "Annual-to-period conversion: ""arithmetic"" (default), ""geometric"", ""log"", ""lognormal""."
     a(15) = """symmetric"" (default), ""symmetric-eigh"", ""cholesky"" or ""none""."
     Application.MacroOptions Macro:=book & "MBB_RECOLOR", Description:="Block-bootstrap scenarios recoloured by EWMA to annual targets with RT drift delta.", Category:="PyXL", ArgumentDescriptions:=a
-    ReDim a(0 To 9)
+    ReDim a(0 To 10)
     a(0) = "Expected annual active return per asset, decimal (0.02 = 2 %)."
     a(1) = "Benchmark weights (>= 0, sum 1), one per asset."
     a(2) = "Segment label per asset: whole numbers 1..M."
@@ -98,10 +98,11 @@ Public Sub RegisterPyXLFunctions()
     a(7) = "Optional within-segment TE limits, one per label 1..M; blank = no limit."
     a(8) = "TRUE (default): hold each segment at its benchmark weight."
     a(9) = "Optional maximum weight per asset (default 1 = none)."
+    a(10) = """weights"" (default): the weight column; ""handle"": a pyxl:mbp# text that MBP_REPORT accepts in place of weights."
     Application.MacroOptions Macro:=book & "MBP_OPTIMIZE", Description:="Long-only, fully invested weights maximising alpha under market and within-segment TE limits.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
-    a(0) = "Portfolio weights per asset, e.g. the output of MBP_OPTIMIZE."
-    a(1) = "Benchmark weights (>= 0, sum 1), one per asset."
+    a(0) = "Portfolio weights per asset (e.g. MBP_OPTIMIZE's output) or a pyxl:mbp# handle from MBP_OPTIMIZE(..., ""handle"")."
+    a(1) = "Benchmark weights (>= 0, sum 1), one per asset; may be blank with a handle."
     a(2) = "Segment label per asset: whole numbers 1..M."
     a(3) = "Factor exposures B: one row per asset, one column per factor."
     a(4) = "Annual factor covariance F (K x K, symmetric PSD)."

@@ -106,20 +106,20 @@ failed:
     MBB_RECOLOR = Err.Description
 End Function
 
-Function MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, Optional te_segments, Optional segment_neutral, Optional max_weight)
+Function MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, Optional te_segments, Optional segment_neutral, Optional max_weight, Optional output)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        MBP_OPTIMIZE = XLPy.CallUDF("pyxl.udfs", "MBP_OPTIMIZE", Array(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, te_segments, segment_neutral, max_weight), ActiveWorkbook, Application.Caller)
+        MBP_OPTIMIZE = XLPy.CallUDF("pyxl.udfs", "MBP_OPTIMIZE", Array(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, te_segments, segment_neutral, max_weight, output), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        MBP_OPTIMIZE = XLPy.CallUDF("pyxl.udfs", "MBP_OPTIMIZE", Array(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, te_segments, segment_neutral, max_weight))
+        MBP_OPTIMIZE = XLPy.CallUDF("pyxl.udfs", "MBP_OPTIMIZE", Array(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total, te_segments, segment_neutral, max_weight, output))
         Exit Function
     #End If
 failed:
     MBP_OPTIMIZE = Err.Description
 End Function
 
-Function MBP_REPORT(weights, bench_w, segment, exposures, factor_cov, spec_var)
+Function MBP_REPORT(weights, Optional bench_w, Optional segment, Optional exposures, Optional factor_cov, Optional spec_var)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
         MBP_REPORT = XLPy.CallUDF("pyxl.udfs", "MBP_REPORT", Array(weights, bench_w, segment, exposures, factor_cov, spec_var), ActiveWorkbook, Application.Caller)

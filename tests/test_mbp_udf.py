@@ -7,6 +7,7 @@ import pytest
 from conftest import excel_range, excel_row
 
 from pyxl.core.mbp import Limits, decompose, make_data, make_universe, optimize
+from pyxl.xl import handles
 from pyxl.xl.cache import clear_all
 
 
@@ -54,7 +55,7 @@ def test_metadata(xl):
     info = xl.info("MBP_OPTIMIZE")
     names = [a["name"] for a in info["args"]]
     assert names == ["alpha", "bench_w", "segment", "exposures", "factor_cov", "spec_var",
-                     "te_total", "te_segments", "segment_neutral", "max_weight"]
+                     "te_total", "te_segments", "segment_neutral", "max_weight", "output"]
     assert [a["name"] for a in xl.info("MBP_REPORT")["args"]] == [
         "weights", "bench_w", "segment", "exposures", "factor_cov", "spec_var"]
 
@@ -152,3 +153,61 @@ def test_infeasible_limit_is_one_line(xl, uni):
     out = err(xl("MBP_OPTIMIZE", *args(uni), 1e-5, xl.MISSING, False, mw))
     assert out.startswith("#PyXL! te_total: market TE limit 0.0010% cannot be met; "
                           "smallest feasible")
+
+
+def one(out):
+    """A single-cell answer (a handle) as text."""
+    return out[0][0] if isinstance(out, list) else out
+
+
+def test_handle_roundtrip_report_from_handle(xl, uni):
+    a = args(uni)
+    h = one(xl("MBP_OPTIMIZE", *a, 0.01, ((0.02, None, 0.03),), xl.MISSING, xl.MISSING,
+               "handle"))
+    assert isinstance(h, str) and h.startswith("pyxl:mbp#")
+    # content-addressed: same inputs, same handle (a recalculation mints no new one)
+    assert one(xl("MBP_OPTIMIZE", *a, 0.01, ((0.02, None, 0.03),), True, 1, "HANDLE")) == h
+    other = one(xl("MBP_OPTIMIZE", *a, 0.02, xl.MISSING, xl.MISSING, xl.MISSING, "handle"))
+    assert other.startswith("pyxl:mbp#") and other != h
+    # the report from the handle alone equals the report of the weights with every range
+    w = np.array([r[0] for r in xl("MBP_OPTIMIZE", *a, 0.01, ((0.02, None, 0.03),))])
+    ref = optimize(data_of(uni), uni.alpha, Limits(te_total=0.01, te_within=(0.02, None, 0.03)))
+    np.testing.assert_allclose(w, ref.weights, atol=1e-9)
+    full = xl("MBP_REPORT", col(w), *a[1:])
+    assert xl("MBP_REPORT", h) == full
+    vals = {r[0]: r[1] for r in full}
+    assert vals["Market TE"] == pytest.approx(te_np(uni, ref.weights - uni.bench_w), rel=1e-9)
+    # ranges given next to a handle must be the handle's own problem
+    assert xl("MBP_REPORT", h, *a[1:]) == full
+    assert xl("MBP_REPORT", h, None, a[2]) == full  # blanks are ignored
+    bw = uni.bench_w.copy()
+    bw[[0, 1]] = bw[[1, 0]]
+    msg = err(xl("MBP_REPORT", h, col(bw)))
+    assert msg.startswith("#PyXL! bench_w: differs from the problem behind the handle")
+    msg = err(xl("MBP_REPORT", h, xl.MISSING, xl.MISSING, xl.MISSING, xl.MISSING,
+                 col(uni.spec_var * 2)))
+    assert msg.startswith("#PyXL! spec_var: differs from the problem behind the handle")
+    # the handle also works as a one-cell range
+    assert xl("MBP_REPORT", ((h,),)) == full
+
+
+def test_handle_wrong_kind_stale_and_bad_output(xl, uni):
+    a = args(uni)
+    scn = handles.put({"not": "mbp"}, "scn", "mbp-test")
+    assert err(xl("MBP_REPORT", scn)) == (
+        "#PyXL! weights: handle is a 'scn', expected 'mbp'; use the right cell")
+    h = one(xl("MBP_OPTIMIZE", *a, 0.01, xl.MISSING, xl.MISSING, xl.MISSING, "handle"))
+    handles.clear()  # e.g. Excel restarted or the store evicted it
+    assert err(xl("MBP_REPORT", h)) == (
+        "#PyXL! weights: handle has expired; recalculate the cell that made it (F9)")
+    assert err(xl("MBP_REPORT", "pyxl:mbp#0123456789ab")).startswith(
+        "#PyXL! weights: handle has expired")
+    # recalculating the optimisation cell brings the same handle back
+    assert one(xl("MBP_OPTIMIZE", *a, 0.01, xl.MISSING, xl.MISSING, xl.MISSING, "handle")) == h
+    assert xl("MBP_REPORT", h)[0][0] == "Market TE"
+    out = err(xl("MBP_OPTIMIZE", *a, 0.01, xl.MISSING, xl.MISSING, xl.MISSING, "table"))
+    assert out.startswith("#PyXL! output: 'table' is not one of weights, handle")
+    # without a handle every range is still needed
+    assert err(xl("MBP_REPORT", col(uni.bench_w))).startswith("#PyXL! bench_w: is missing")
+    assert err(xl("MBP_REPORT", col(uni.bench_w), *a[1:5])).startswith(
+        "#PyXL! spec_var: is missing")

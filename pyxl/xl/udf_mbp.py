@@ -3,10 +3,15 @@
 Units: every TE, variance and alpha is annual and decimal (0.01 = 1 % a year);
 ``spec_var`` holds variances (0.09 = 30 % vol squared), ``factor_cov`` the
 annual factor covariance.  Segment labels are whole numbers 1..M.
+
+``=MBP_OPTIMIZE(..., output="handle")`` returns a ``pyxl:mbp#...`` handle (see
+:mod:`pyxl.xl.handles`) that ``=MBP_REPORT`` accepts in place of ``weights``:
+the optimisation is computed once and the report needs no other argument.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,12 +21,14 @@ from pyxl.core.mbp.decompose import decompose
 from pyxl.core.mbp.model import MBPData, make_data
 from pyxl.core.mbp.optimize import Limits, optimize
 from pyxl.errors import InputError
+from pyxl.xl import handles
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     excel_formula,
     is_missing,
     table,
     to_bool,
+    to_choice,
     to_float,
     to_matrix,
     to_vector,
@@ -29,6 +36,31 @@ from pyxl.xl.convert import (
 )
 
 __all__ = ["MBP_OPTIMIZE", "MBP_REPORT"]
+
+_KIND = "mbp"
+_OUTPUTS = ("weights", "handle")
+_PROBLEM_ARGS = ("bench_w", "segment", "exposures", "factor_cov", "spec_var")
+
+
+@dataclass(frozen=True)
+class MBPHandle:
+    """What a ``pyxl:mbp#`` handle keeps: the optimal weights and their problem.
+
+    ``inputs`` holds the converted ``bench_w, segment, exposures, factor_cov,
+    spec_var`` arrays, so that =MBP_REPORT can check ranges given next to the handle.
+    """
+
+    weights: np.ndarray
+    data: MBPData
+    inputs: tuple[np.ndarray, ...]
+
+
+def _handle_text(value: Any) -> str | None:
+    """The handle text when ``value`` is one cell holding a ``pyxl:<kind>#...`` handle."""
+    v = value
+    while isinstance(v, (list, tuple)) and len(v) == 1:
+        v = v[0]
+    return v.strip() if handles.is_handle(v) else None
 
 
 def _inputs(bench_w: Any, segment: Any, exposures: Any, factor_cov: Any, spec_var: Any
@@ -77,10 +109,13 @@ def _solve(alpha: np.ndarray, wT: np.ndarray, seg: np.ndarray, B: np.ndarray, F:
         doc="Optional within-segment TE limits, one per label 1..M; blank = no limit.")
 @xw.arg("segment_neutral", doc="TRUE (default): hold each segment at its benchmark weight.")
 @xw.arg("max_weight", doc="Optional maximum weight per asset (default 1 = none).")
+@xw.arg("output", doc='"weights" (default): the weight column; "handle": a pyxl:mbp# text that '
+        "MBP_REPORT accepts in place of weights.")
 @excel_formula
 def MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total,
-                 te_segments=None, segment_neutral=True, max_weight=1):
+                 te_segments=None, segment_neutral=True, max_weight=1, output="weights"):
     """Long-only, fully invested weights maximising alpha under market and within-segment TE limits."""  # noqa: E501
+    kind = to_choice(output, "output", _OUTPUTS, default="weights")
     wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
     a = to_vector(alpha, "alpha", length=wT.size)
     te = to_float(te_total, "te_total", lo=0.0, lo_open=True)
@@ -98,21 +133,58 @@ def MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_to
     neutral = to_bool(segment_neutral, "segment_neutral", default=True)
     mw = to_float(max_weight, "max_weight", default=1.0, lo=0.0, lo_open=True)
     w = _solve(a, wT, seg, B, F, s, te, within, neutral, mw)
+    if kind == "handle":
+        obj = MBPHandle(weights=w, data=_data(wT, seg, B, F, s), inputs=(wT, seg, B, F, s))
+        return handles.put(obj, _KIND, a, wT, seg, B, F, s, te, within, neutral, mw)
     return vector_like(w, bench_w)
 
 
+def _check_same(given: dict[str, Any], stored: MBPHandle) -> None:
+    """Ranges given next to a handle must hold the handle's own problem."""
+    conv = {
+        "bench_w": lambda v: to_vector(v, "bench_w", nonnegative=True),
+        "segment": lambda v: to_vector(v, "segment"),
+        "exposures": lambda v: to_matrix(v, "exposures"),
+        "factor_cov": lambda v: to_matrix(v, "factor_cov"),
+        "spec_var": lambda v: to_vector(v, "spec_var", nonnegative=True),
+    }
+    for name, ref in zip(_PROBLEM_ARGS, stored.inputs, strict=True):
+        value = given[name]
+        if is_missing(value):
+            continue
+        arr = conv[name](value)
+        if arr.shape != ref.shape or not np.array_equal(arr, ref):
+            raise InputError(name, "differs from the problem behind the handle in weights",
+                             "leave it blank or point to the range the handle was made from")
+
+
 @xw.func(category="PyXL")
-@xw.arg("weights", ndim=2, doc="Portfolio weights per asset, e.g. the output of MBP_OPTIMIZE.")
-@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset.")
+@xw.arg("weights", ndim=2, doc="Portfolio weights per asset (e.g. MBP_OPTIMIZE's output) or a "
+        "pyxl:mbp# handle from MBP_OPTIMIZE(..., \"handle\").")
+@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset; may be blank "
+        "with a handle.")
 @xw.arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
 @xw.arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
 @xw.arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
 @xw.arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared).")
 @excel_formula
-def MBP_REPORT(weights, bench_w, segment, exposures, factor_cov, spec_var):
+def MBP_REPORT(weights, bench_w=None, segment=None, exposures=None, factor_cov=None,
+               spec_var=None):
     """TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check."""  # noqa: E501
-    wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
-    data = _data(wT, seg, B, F, s)
-    w = to_vector(weights, "weights", length=wT.size)
+    text = _handle_text(weights)
+    given = dict(zip(_PROBLEM_ARGS, (bench_w, segment, exposures, factor_cov, spec_var),
+                     strict=True))
+    if text is not None:
+        stored: MBPHandle = handles.get(text, _KIND, "weights")
+        _check_same(given, stored)
+        data, w = stored.data, stored.weights
+    else:
+        for name, value in given.items():
+            if is_missing(value):
+                raise InputError(name, "is missing", "enter the range, or give a pyxl:mbp# "
+                                 "handle in weights")
+        wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
+        data = _data(wT, seg, B, F, s)
+        w = to_vector(weights, "weights", length=wT.size)
     rows = decompose(data, w).rows()
     return table([r[0] for r in rows], [r[1] for r in rows])
