@@ -168,6 +168,23 @@ def test_bad_arguments(xl):
         assert out[0][0].startswith(prefix), (args, out)
 
 
+def test_one_asset_and_row_per_asset_tables_are_refused(xl):
+    """One column cannot trade against a basket (R - r = 0), and a table with one row
+    per asset (ticker, then prices) must be transposed; both say so instead of
+    returning a backtest of nothing or of three bars."""
+    p = _prices(T=60)
+    one = xl("MNVH_BACKTEST", _grid(p[:, :1]))
+    assert one[0][0].startswith("#PyXL! prices: has 1 asset")
+    assert "2 or more price columns" in one[0][0]
+    by_asset = tuple((t, *p[:, j].tolist()) for j, t in enumerate(TICKERS))
+    out = xl("MNVH_BACKTEST", by_asset)
+    assert out[0][0].startswith("#PyXL! prices: has one row per asset (AAA, BBB, ...)")
+    assert "TRANSPOSE" in out[0][0]
+    # the same table the right way round, dates as text labels, is still accepted
+    dated = ((None, *TICKERS),) + tuple(
+        (f"2020-01-{d + 1:02d}", *p[d].tolist()) for d in range(28))
+    assert _values(xl("MNVH_BACKTEST", dated))["Periods"] == 27
+
 def test_unordered_dates_rejected(xl):
     g = list(_grid(_prices(), dates=True))
     g[5], g[6] = g[6], g[5]

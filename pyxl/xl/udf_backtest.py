@@ -99,6 +99,7 @@ def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
     while rows and is_missing(rows[-1]):
         rows.pop()
     header = None
+    _refuse_row_per_asset(rows, name)
     if rows and any(_is_text(c) for c in rows[0]):
         header = ["" if c is None else str(c).strip() for c in rows[0]]
         rows = rows[1:]
@@ -129,6 +130,32 @@ def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
     if header is not None and len(header) != prices.shape[1]:
         header = None
     return prices, header
+
+
+def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
+    """Raise when the range holds one row per asset (a ticker, then its prices).
+
+    The sign: every row starts with a text label that is not a date and goes on
+    with numbers, the first row included, so the first row is not a header of
+    tickers.  Read as dates x assets such a table would give a few bars of many
+    assets and a meaningless backtest, so it is refused with the fix instead.
+    """
+    if len(rows) < 2 or any(len(r) < 3 for r in rows):
+        return
+    labels = [r[0] for r in rows]
+    if not all(_is_text(c) for c in labels):
+        return
+    if pd.to_datetime(pd.Series([str(c) for c in labels]), errors="coerce",
+                      format="mixed").notna().all():
+        return  # dated rows
+    numeric = all(
+        all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in r[1:] if c is not None)
+        for r in rows
+    )
+    if numeric:
+        raise InputError(name, f"has one row per asset ({labels[0]!s:.12}, {labels[1]!s:.12}, "
+                         "...)", "give one row per date and one column per asset: transpose the "
+                         "range, e.g. =TRANSPOSE(...)")
 
 
 def _opt(value: Any, name: str, **kw) -> float | None:

@@ -364,6 +364,9 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
                          "pass a 2-D array, one column per asset")
     # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
     # reductions without temporaries
+    if P.shape[1] < 2:
+        raise InputError("prices", "has 1 asset; MNVH trades each asset against the basket "
+                         "(R - r is 0 with one asset)", "give 2 or more price columns")
     if not (P.min() > 0.0 and np.isfinite(P.max())):
         raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
     T, N = P.shape
