@@ -31,6 +31,7 @@ Schemes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -108,6 +109,30 @@ def _hold(rows: np.ndarray, values: np.ndarray, T: int) -> np.ndarray:
     return values[idx]
 
 
+def _rolling_weights(x: np.ndarray, window: int, min_periods: int | None,
+                     rebalance_every: int,
+                     estimate: Callable[[np.ndarray], np.ndarray | None]) -> np.ndarray:
+    """Weights re-estimated on a rolling window at each rebalance row and held between.
+
+    Row ``t`` uses the visible returns ``x[lo..t]``, ``lo = max(1, t - window + 1)``
+    (row 0 has none); with fewer than ``min_periods`` of them, or when ``estimate``
+    returns None, the row is equal weights.  Shared by every rolling scheme so the
+    window, warm-up and hold rules are one piece of code.
+    """
+    T, N = x.shape
+    mp = _window_args(window, min_periods)
+    rows = _rebalance_rows(T, rebalance_every)
+    out = np.full((rows.size, N), 1.0 / N)
+    for k, t in enumerate(rows):
+        lo = max(1, t - window + 1)
+        if t - lo + 1 < mp:
+            continue
+        w = estimate(x[lo : t + 1])
+        if w is not None:
+            out[k] = w
+    return _hold(rows, out, T)
+
+
 def equal_weights(T: int, N: int) -> np.ndarray:
     """``(T, N)`` array of ``1/N``."""
     if T < 1 or N < 1:
@@ -142,26 +167,19 @@ def inverse_vol_weights(
         price) gets the weight of the smallest positive volatility instead of
         an infinite one.
     """
-    x = visible_returns(prices)
-    T, N = x.shape
-    mp = _window_args(window, min_periods)
-    rows = _rebalance_rows(T, rebalance_every)
-    out = np.empty((rows.size, N))
-    for k, t in enumerate(rows):
-        lo = max(1, t - window + 1)
-        n = t - lo + 1
-        if n < mp:
-            out[k] = 1.0 / N
-            continue
-        sig = x[lo : t + 1].std(axis=0, ddof=1)
-        pos = sig > 0
-        if not pos.any():
-            out[k] = 1.0 / N
-            continue
-        sig = np.where(pos, sig, sig[pos].min())
-        inv = 1.0 / sig
-        out[k] = inv / inv.sum()
-    return _hold(rows, out, T)
+    return _rolling_weights(visible_returns(prices), window, min_periods, rebalance_every,
+                            _inverse_vol_row)
+
+
+def _inverse_vol_row(xs: np.ndarray) -> np.ndarray | None:
+    """``1/sigma`` normalised over one window of returns; None when every asset is flat."""
+    sig = xs.std(axis=0, ddof=1)
+    pos = sig > 0
+    if not pos.any():
+        return None
+    sig = np.where(pos, sig, sig[pos].min())
+    inv = 1.0 / sig
+    return inv / inv.sum()
 
 
 def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -247,25 +265,16 @@ def markowitz_weights(
         raise InputError("objective", f"{objective!r} is not minvar or meanvar", "pick one")
     if not gamma > 0:
         raise InputError("gamma", f"must be > 0, got {gamma}", "use a positive risk aversion")
-    x = visible_returns(prices)
-    T, N = x.shape
-    mp = _window_args(window, min_periods)
-    rows = _rebalance_rows(T, rebalance_every)
-    out = np.empty((rows.size, N))
-    for k, t in enumerate(rows):
-        lo = max(1, t - window + 1)
-        n = t - lo + 1
-        if n < mp:
-            out[k] = 1.0 / N
-            continue
-        xs = x[lo : t + 1]
+
+    def estimate(xs: np.ndarray) -> np.ndarray | None:
         cov, _ = ledoit_wolf(xs)
         if np.trace(cov) <= 0:
-            out[k] = 1.0 / N
-            continue
+            return None
         mean = xs.mean(axis=0) if objective == "meanvar" else None
-        out[k] = _budget_solution(cov, mean, gamma)
-    return _hold(rows, out, T)
+        return _budget_solution(cov, mean, gamma)
+
+    return _rolling_weights(visible_returns(prices), window, min_periods, rebalance_every,
+                            estimate)
 
 
 def user_weights(weights: np.ndarray, T: int, N: int, *, normalize: bool = False,
