@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -463,13 +464,33 @@ def test_horizon_inverts_outperformance_probability(excess, sigma, rf, conf, fra
     mu = rf + excess
     n = frac * K.kelly_leverage(mu, sigma, rf)
     drift, _vol = K.log_wealth_gap(n, nb, mu, sigma, rf)
-    if n == nb or drift <= 1e-12:
+    # exactly the function's rule: a drift of 1e-18 between leverages 1 and 1 + 2e-16 is
+    # not an error, since drift and vol both scale with n - nb and the horizon
+    # (z sigma / (mu - rf - nb sigma^2))^2 stays finite (a threshold here failed on it)
+    if n == nb or drift <= 0:
         with pytest.raises(InputError):
             K.horizon_years(mu, sigma, rf, conf, nb, n)
         return
     years = K.horizon_years(mu, sigma, rf, conf, nb, n)
     assert K.prob_outperform(years, n, nb, mu, sigma, rf) == pytest.approx(conf, abs=1e-9)
     assert K.prob_outperform(0.5 * years, n, nb, mu, sigma, rf) < conf
+
+
+def test_horizon_for_nearly_equal_leverages_is_the_linear_limit():
+    """Leverages 1 and 1 + 2e-16: the horizon is the limit (z sigma / (mu - rf - sigma^2))^2."""
+    mu, sigma, rf, conf = 0.05184399521970784, 0.05184399521970784, 0.0, 0.75
+    n = 0.05184399521970784 * K.kelly_leverage(mu, sigma, rf)
+    assert n != 1.0 and abs(n - 1.0) < 1e-15
+    want = (norm.ppf(conf) * sigma / (mu - rf - sigma**2)) ** 2
+    assert K.horizon_years(mu, sigma, rf, conf, 1.0, n) == pytest.approx(want, rel=1e-6)
+    # the drift keeps full relative accuracy a few ulps apart (exact rational arithmetic)
+    # (n^2 - n_b^2 computed as such is 67 % off for 1.1 and the next double)
+    nb = 1.1
+    n1 = float(np.nextafter(nb, 2.0))
+    drift, _ = K.log_wealth_gap(n1, nb, 0.06, 0.2, 0.01)
+    exact = (Fraction(n1) - Fraction(nb)) * (Fraction(0.06) - Fraction(0.01)) - Fraction(
+        1, 2) * (Fraction(n1) ** 2 - Fraction(nb) ** 2) * Fraction(0.2) ** 2
+    assert drift == pytest.approx(float(exact), rel=1e-12)
 
 
 def test_single_asset_scenario_is_the_optimal_leverage():

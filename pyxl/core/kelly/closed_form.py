@@ -186,7 +186,9 @@ def log_wealth_gap(
     difference of their log wealths is a Brownian motion with these parameters).
     """
     _check_sigma(sigma)
-    drift = (n - n_b) * (mu - rf) - 0.5 * (n * n - n_b * n_b) * sigma * sigma
+    # factored so leverages a few ulps apart keep their relative accuracy (n^2 - n_b^2
+    # would cancel)
+    drift = (n - n_b) * ((mu - rf) - 0.5 * (n + n_b) * sigma * sigma)
     return drift, abs(n - n_b) * sigma
 
 
