@@ -207,6 +207,7 @@ def test_handle_wrong_kind_stale_and_bad_output(xl, uni):
     assert xl("MBP_REPORT", h)[0][0] == "Market TE"
     out = err(xl("MBP_OPTIMIZE", *a, 0.01, xl.MISSING, xl.MISSING, xl.MISSING, "table"))
     assert out.startswith("#PyXL! output: 'table' is not one of weights, handle")
+    assert err(xl("MBP_REPORT", None)).startswith("#PyXL! weights: is blank")
     # without a handle every range is still needed
     assert err(xl("MBP_REPORT", col(uni.bench_w))).startswith("#PyXL! bench_w: is missing")
     assert err(xl("MBP_REPORT", col(uni.bench_w), *a[1:5])).startswith(

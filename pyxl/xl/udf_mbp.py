@@ -171,6 +171,8 @@ def _check_same(given: dict[str, Any], stored: MBPHandle) -> None:
 def MBP_REPORT(weights, bench_w=None, segment=None, exposures=None, factor_cov=None,
                spec_var=None):
     """TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check."""  # noqa: E501
+    if is_missing(weights):
+        raise InputError("weights", "is blank", "enter the weights or a pyxl:mbp# handle")
     text = _handle_text(weights)
     given = dict(zip(_PROBLEM_ARGS, (bench_w, segment, exposures, factor_cov, spec_var),
                      strict=True))
