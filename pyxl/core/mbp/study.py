@@ -6,7 +6,8 @@ seed eq. 6, plus a within-segment TE limit for every segment) are solved on the
 same universe.  The within-segment limit of segment m is
 ``within_multiple[m] * market TE`` (default 2 for every segment), so the MBP
 bounds exactly what the SBP leaves uncontrolled.  Each problem structure is
-compiled once and re-solved with new Parameter values (DPP).
+compiled once and re-solved with new Parameter values (DPP); each re-solve
+is a working-set solve seeded by the previous market TE (:mod:`.screen`).
 """
 
 from __future__ import annotations
