@@ -135,7 +135,7 @@ def test_max_active_forces_large_names_and_no_long_only_skips(uni):
 
 
 def test_table1_study_screened_equals_full(uni, monkeypatch):
-    grid = (0.005, 0.01, 0.03)
+    grid = (0.005, 0.01, 0.03, 0.05)
     got = table1_study(uni, te_grid=grid)
     monkeypatch.setattr(screen, "solve_reduced", lambda *a, **k: None)
     ref = table1_study(uni, te_grid=grid)
@@ -143,4 +143,6 @@ def test_table1_study_screened_equals_full(uni, monkeypatch):
     np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float),
                                rtol=1e-4, atol=1e-7)
     held = [c for c in got.columns if c.startswith("names")]
-    assert np.abs(got[held].to_numpy() - ref[held].to_numpy()).max() <= 2
+    # names held (weights above 1e-7) depend on how precisely the solver stops: the
+    # reduced solves use tighter tolerances so that they do not stop less precisely
+    assert np.abs(got[held].to_numpy() - ref[held].to_numpy()).max() <= 1
