@@ -149,155 +149,223 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 
 # --------------------------------------------------------------------------- rank-one kernel
-@njit(cache=True, error_model="numpy")
-def _psum(z, r, j0, j1):
-    """(sum z_j^2 r_j, sum (z_j r_j)^2) over j0 <= j < j1, four partial sums in fixed order.
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _secular_sums(dk, zk, U, i, o, tau, k):
+    """One evaluation of the secular function for root i at ``lam = o + tau``.
 
-    The fixed grouping keeps the result deterministic while breaking the add
-    latency chain (the sums are the hot loop of the secular solver).
+    Writes ``U[i, j] = 1 / ((d_j - o) - tau)`` and returns the partial sums
+    ``(psi, dpsi, phi, dphi, s3)``: psi = sum_{j <= i} z_j^2 r_j, dpsi = sum_{j <= i}
+    (z_j r_j)^2, phi and dphi the same over j > i, s3 = sum_j z_j^2 r_j^3.  One vectorised
+    pass (the divisions dominate, the extra sums are nearly free).  ``reassoc`` lets LLVM
+    split the sums into vector lanes: the summation order is fixed by the compiled code
+    and the trip count, so results are deterministic (the same for any chunking of paths
+    or number of threads), only not identical to a strictly sequential sum.
     """
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    b0 = 0.0
-    b1 = 0.0
-    b2 = 0.0
-    b3 = 0.0
-    j = j0
-    while j + 3 < j1:
-        q0 = z[j] * r[j]
-        q1 = z[j + 1] * r[j + 1]
-        q2 = z[j + 2] * r[j + 2]
-        q3 = z[j + 3] * r[j + 3]
-        a0 += z[j] * q0
-        a1 += z[j + 1] * q1
-        a2 += z[j + 2] * q2
-        a3 += z[j + 3] * q3
-        b0 += q0 * q0
-        b1 += q1 * q1
-        b2 += q2 * q2
-        b3 += q3 * q3
-        j += 4
-    while j < j1:
-        q0 = z[j] * r[j]
-        a0 += z[j] * q0
-        b0 += q0 * q0
-        j += 1
-    return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+    al = 0.0
+    bl = 0.0
+    ar = 0.0
+    br = 0.0
+    c = 0.0
+    for j in range(k):
+        r = 1.0 / ((dk[j] - o) - tau)
+        U[i, j] = r
+        q = zk[j] * r
+        p = zk[j] * q
+        q2 = q * q
+        c += q2 * r
+        w = 1.0 if j <= i else 0.0
+        v = 1.0 - w
+        al += w * p
+        bl += w * q2
+        ar += v * p
+        br += v * q2
+    return al, bl, ar, br, c
+
+
+#: Accept a cubic (Gragg) step of relative size below this without a further sweep: the
+#: error after it is ~ C (1e-5)^3 |tau|, below rounding.  A quadratic (fallback) step
+#: needs 1e-7 for the same.
+_CUBIC_ACCEPT = 1e-5
+_QUAD_ACCEPT = 1e-7
 
 
 @njit(cache=True, error_model="numpy")
-def _secular_root(dk, zk, rho, i, k, rinv):
-    """Root i of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) = 0 (d ascending, rho > 0).
+def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
+    """All k roots of f(lam) = 1 + rho sum_j z_j^2 / (d_j - lam) (d ascending, rho > 0).
 
-    Returns ``(origin, tau)`` with ``lam = d[origin] + tau``; the origin is the
-    nearer pole, so ``d_j - lam = (d_j - d[origin]) - tau`` is computed without
-    cancellation.  ``rinv[j]`` receives 1 / (d_j - lam) from the last evaluation
-    (relative error a few ulps, since every |d_j - lam| >= |tau|); the caller
-    reuses it for the eigenvectors.  Further:
-    cancellation.  Iteration: Bunch-Nielsen-Sorensen two-pole rational model
-    (value and slope of the left and right partial sums), safeguarded by a
-    bracket and bisection; converges quadratically.
+    Root i: ``lamk[i] = dk[orig[i]] + taus[i]``, measured from the nearer pole so that
+    ``d_j - lam = (d_j - d[orig]) - tau`` is computed without cancellation; on return
+    ``U[i, j] = 1 / (d_j - lam_i)`` (relative error a few ulps, since every
+    |d_j - lam_i| >= |tau_i|), which the caller reuses for the eigenvectors.
+
+    Iteration per root (safeguarded by the bracket and bisection): first evaluation at the
+    midpoint of the bracket (its sign picks the nearer pole as origin), then rational steps
+    from a two-pole model.  The model's pole weights come from f' and f'' (Gragg's scheme,
+    cubically convergent) when both are positive, otherwise from the slopes of the left
+    and right partial sums (Bunch-Nielsen-Sorensen "middle way", quadratic).  The roots are
+    iterated side by side in sweeps (all still-active roots evaluated, then all stepped),
+    so that the CPU overlaps the independent per-root dependency chains; each root's
+    arithmetic is its own, so the result does not depend on the others.
+    ``W`` is a (9, k) float work array.
     """
-    if i < k - 1:
-        half = 0.5 * (dk[i + 1] - dk[i])
-        org = i
-        o = dk[i]
-        tau = half
-        lo = 0.0
-        hi = half
-    else:
-        org = k - 1
-        o = dk[org]
-        nz = 0.0
-        for j in range(k):
-            nz += zk[j] * zk[j]
-        lo = 0.0
-        hi = rho * nz
-        tau = 0.5 * hi
-    for it in range(100):
-        # Reciprocals first, in an element-wise loop that LLVM vectorises (error_model
-        # "numpy" removes the zero-division branch; an element-wise IEEE division gives
-        # the same bits at any vector width), then the sums in strict order, so the
-        # result does not depend on vector width or array alignment.
-        for j in range(k):
-            rinv[j] = 1.0 / ((dk[j] - o) - tau)
-        psi, dpsi = _psum(zk, rinv, 0, i + 1)
-        phi, dphi = _psum(zk, rinv, i + 1, k)
-        f = 1.0 + rho * (psi + phi)
-        if it == 0 and i < k - 1 and f < 0.0:
-            # root lies in the right half: measure from the right pole instead
-            org = i + 1
-            o = dk[org]
-            tau = -half
-            lo = -half
-            hi = 0.0
-        if abs(f) <= 4.0 * _EPS * k * (1.0 + rho * (phi - psi)):
-            break  # f is zero to within its own rounding error
-        if f < 0.0:
-            lo = tau
-        else:
-            hi = tau
-        di = (dk[i] - o) - tau
-        qa = rho * dpsi * di * di
-        if i < k - 1:
-            dj = (dk[i + 1] - o) - tau
-            sa = rho * dphi * dj * dj
-            c = f - qa / di - sa / dj
-            a = c * (di + dj) + qa + sa
-            b = c * di * dj + qa * dj + sa * di
-            if c == 0.0:
-                eta = b / a
+    O = W[0]
+    TAU = W[1]
+    LO = W[2]
+    HI = W[3]
+    HALF = W[4]
+    PSI = W[5]
+    DPSI = W[6]
+    PHI = W[7]
+    DPHI = W[8]
+    S3 = lamk  # reused as scratch until the end
+    act = orig  # >= 0: origin of an active root; -1 - origin once converged
+    nz = 0.0
+    for j in range(k):
+        nz += zk[j] * zk[j]
+    for i in range(k - 1):
+        h = 0.5 * (dk[i + 1] - dk[i])
+        O[i] = dk[i]
+        TAU[i] = h
+        LO[i] = 0.0
+        HI[i] = h
+        HALF[i] = h
+        act[i] = i
+    O[k - 1] = dk[k - 1]
+    TAU[k - 1] = 0.5 * (rho * nz)
+    LO[k - 1] = 0.0
+    HI[k - 1] = rho * nz
+    HALF[k - 1] = 0.0
+    act[k - 1] = k - 1
+    n_act = k
+    it = 0
+    while n_act > 0:
+        for i in range(k):
+            if act[i] >= 0:
+                a, b, c, d, e = _secular_sums(dk, zk, U, i, O[i], TAU[i], k)
+                PSI[i] = a
+                DPSI[i] = b
+                PHI[i] = c
+                DPHI[i] = d
+                S3[i] = e
+        for i in range(k):
+            org = act[i]
+            if org < 0:
+                continue
+            o = O[i]
+            tau = TAU[i]
+            lo = LO[i]
+            hi = HI[i]
+            psi = PSI[i]
+            phi = PHI[i]
+            f = 1.0 + rho * (psi + phi)
+            if it == 0 and i < k - 1 and f < 0.0:
+                # root lies in the right half: measure from the right pole instead
+                half = HALF[i]
+                org = i + 1
+                o = dk[org]
+                tau = -half
+                lo = -half
+                hi = 0.0
+                O[i] = o
+            if abs(f) <= 4.0 * _EPS * k * (1.0 + rho * (phi - psi)) or it >= 99:
+                TAU[i] = tau  # f is zero to within its own rounding error
+                act[i] = -1 - org
+                n_act -= 1
+                continue
+            if f < 0.0:
+                lo = tau
             else:
-                disc = a * a - 4.0 * b * c
-                if disc < 0.0:
-                    disc = 0.0
-                sq = np.sqrt(disc)
-                qq = 0.5 * (a + sq) if a >= 0.0 else 0.5 * (a - sq)
-                e1 = qq / c
-                e2 = b / qq if qq != 0.0 else e1
-                eta = e1 if (tau + e1 > lo and tau + e1 < hi) else e2
-        else:
-            c = f - qa / di
-            eta = di + qa / c if c != 0.0 else 0.5 * (lo + hi) - tau
-        new = tau + eta
-        if not (new > lo and new < hi):
-            new = 0.5 * (lo + hi)
-        elif abs(eta) <= 1e-7 * abs(new):
-            # quadratic convergence: the error after this step is ~ (1e-7)^2 |tau|, so
-            # accept it without another sweep; update 1/(d_j - lam) to the new tau by
-            # the series 1/(delta - eta) = r (1 + x + x^2 + ...), x = eta r, |x| <= 1e-7
-            for j in range(k):
-                x = eta * rinv[j]
-                rinv[j] *= 1.0 + x * (1.0 + x)
-            tau = new
-            break
-        if abs(new - tau) <= 4.0 * _EPS * abs(new) or hi - lo <= 4.0 * _EPS * max(abs(lo), abs(hi)):
-            tau = new
-            break
-        tau = new
-    return org, tau
+                hi = tau
+            di = (dk[i] - o) - tau
+            qa = rho * DPSI[i] * di * di
+            acc = _QUAD_ACCEPT
+            if i < k - 1:
+                dj = (dk[i + 1] - o) - tau
+                sa = rho * DPHI[i] * dj * dj
+                # Gragg: pole weights matching f' = rho s2 and f''/2 = rho s3
+                s2 = DPSI[i] + DPHI[i]
+                wb = rho * (S3[i] * dj - s2) * di / (dj - di)
+                wc = rho * s2 - wb
+                if wb > 0.0 and wc > 0.0:
+                    qa = wb * di * di
+                    sa = wc * dj * dj
+                    acc = _CUBIC_ACCEPT
+                c = f - qa / di - sa / dj
+                a = c * (di + dj) + qa + sa
+                b = c * di * dj + qa * dj + sa * di
+                if c == 0.0:
+                    eta = b / a
+                else:
+                    disc = a * a - 4.0 * b * c
+                    if disc < 0.0:
+                        disc = 0.0
+                    sq = np.sqrt(disc)
+                    qq = 0.5 * (a + sq) if a >= 0.0 else 0.5 * (a - sq)
+                    e1 = qq / c
+                    e2 = b / qq if qq != 0.0 else e1
+                    eta = e1 if (tau + e1 > lo and tau + e1 < hi) else e2
+            else:
+                c = f - qa / di
+                eta = di + qa / c if c != 0.0 else 0.5 * (lo + hi) - tau
+            new = tau + eta
+            LO[i] = lo
+            HI[i] = hi
+            if not (new > lo and new < hi):
+                new = 0.5 * (lo + hi)
+            elif abs(eta) <= acc * abs(new):
+                # converged: the error after this step is below rounding, so accept it
+                # without another evaluation; update 1/(d_j - lam) to the new tau by the
+                # series 1/(delta - eta) = r (1 + x + x^2 + x^3 + ...), x = eta r, |x| <= acc
+                for j in range(k):
+                    x = eta * U[i, j]
+                    U[i, j] *= 1.0 + x * (1.0 + x * (1.0 + x))
+                TAU[i] = new
+                act[i] = -1 - org
+                n_act -= 1
+                continue
+            TAU[i] = new
+            act[i] = org
+            if abs(new - tau) <= 4.0 * _EPS * abs(new) or hi - lo <= 4.0 * _EPS * max(
+                abs(lo), abs(hi)
+            ):
+                act[i] = -1 - org
+                n_act -= 1
+        it += 1
+    for i in range(k):
+        org = -1 - act[i]
+        orig[i] = org
+        taus[i] = TAU[i]
+        lamk[i] = dk[org] + TAU[i]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _matvec(A, x, out):
-    """out = A x with four partial sums per row (breaks the add latency chain)."""
+    """out = A x (row dot products; ``reassoc`` lets LLVM vectorise the sums, in an order
+    fixed by the compiled code, so the result is deterministic)."""
     n, m = A.shape
-    m4 = m - m % 4
     for r in range(n):
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for i in range(0, m4, 4):
-            a0 += A[r, i] * x[i]
-            a1 += A[r, i + 1] * x[i + 1]
-            a2 += A[r, i + 2] * x[i + 2]
-            a3 += A[r, i + 3] * x[i + 3]
-        for i in range(m4, m):
-            a0 += A[r, i] * x[i]
-        out[r] = (a0 + a1) + (a2 + a3)
+        acc = 0.0
+        for i in range(m):
+            acc += A[r, i] * x[i]
+        out[r] = acc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _eigvec_rows(zk, U, Ut, k):
+    """Ut[i, :] = normalised (z_hat_j / (d_j - lam_i))_j, with ``U[i, j] = 1/(d_j - lam_i)``.
+
+    ``Ut`` may alias ``U`` (packed k x k view of the same buffer): row i is written only
+    after it is read and never over a row still to be read.
+    """
+    for i in range(k):
+        nrm = 0.0
+        for j in range(k):
+            u = zk[j] * U[i, j]
+            Ut[i, j] = u
+            nrm += u * u
+        nrm = 1.0 / np.sqrt(nrm)
+        for j in range(k):
+            Ut[i, j] *= nrm
 
 
 @njit(cache=True)
@@ -373,11 +441,7 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
         for a in range(k):
             zk[a] = z[idx[a]]
         # --- secular equation; U row i gets 1 / (d_j - lam_i)
-        for i in range(k):
-            o, t = _secular_root(dk, zk, rho, i, k, U[i])
-            orig[i] = o
-            taus[i] = t
-            lamk[i] = dk[o] + t
+        _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, np.empty((9, k)))
         # --- Gu-Eisenstat: z_hat_j^2 = prod_i (lam_i - d_j) / (rho prod_{i != j} (d_i - d_j))
         # Dl[i, j] = 1 / (d_j - d_i) for i != j (antisymmetric), row-wise products
         for i in range(k):
@@ -399,15 +463,7 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
             zk[j] = zh if z[idx[j]] >= 0.0 else -zh
         # eigenvector i of diag(d) + rho z z^T: (z_hat_j / (d_j - lam_i))_j, normalised
         Ut = U.ravel()[: k * k].reshape((k, k))
-        for i in range(k):
-            nrm = 0.0
-            for j in range(k):
-                u = zk[j] * U[i, j]
-                Ut[i, j] = u
-                nrm += u * u
-            nrm = 1.0 / np.sqrt(nrm)
-            for j in range(k):
-                Ut[i, j] *= nrm
+        _eigvec_rows(zk, U, Ut, k)
         if N <= _SMALL_N:
             # tiny matrices: plain loops beat the BLAS call overhead
             for r in range(N):
