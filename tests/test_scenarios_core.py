@@ -131,7 +131,7 @@ def test_rank1_update_reconstructs_matrix(n, seed, repeat, zero_frac):
     D1, Q1 = D.copy(), np.ascontiguousarray(Q.copy())
     w = [np.empty(n) for _ in range(2)]
     rc._rank1_update(D1, Q1, z.copy(), 0.06, 0.94, np.empty(n, np.int64), w[0], w[1],
-                     np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), np.empty(n),
+                     np.empty((n, n)), np.empty((9, n)), np.empty((n, n)), np.empty(n),
                      np.empty(n, np.int64), np.empty(n))
     assert np.all(np.diff(D1) >= 0)
     np.testing.assert_allclose((Q1 * D1) @ Q1.T, target, atol=1e-13 * np.abs(target).max())

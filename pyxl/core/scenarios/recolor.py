@@ -206,7 +206,7 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
     iterated side by side in sweeps (all still-active roots evaluated, then all stepped),
     so that the CPU overlaps the independent per-root dependency chains; each root's
     arithmetic is its own, so the result does not depend on the others.
-    ``W`` is a (9, k) float work array.
+    ``W`` is a (9, >= k) float work array.
     """
     O = W[0]
     TAU = W[1]
@@ -369,6 +369,23 @@ def _eigvec_rows(zk, U, Ut, k):
 
 
 @njit(cache=True)
+def _gu_eisenstat(dk, zk, z, idx, U, orig, taus, rho, k, P):
+    """zk[j] <- z_hat_j, the sign of z[idx[j]] and the modulus that makes lam exact
+    eigenvalues (Gu-Eisenstat), from ``U[i, j] = 1 / (d_j - lam_i)``; P is (k,) work."""
+    for j in range(k):
+        P[j] = 1.0
+    for i in range(k):
+        di = dk[i]
+        for j in range(i):
+            P[j] *= U[i, j] * (dk[j] - di)
+        for j in range(i + 1, k):
+            P[j] *= U[i, j] * (dk[j] - di)
+    for j in range(k):
+        zh = np.sqrt(abs(-((dk[j] - dk[orig[j]]) - taus[j]) / rho / P[j]))
+        zk[j] = zh if z[idx[j]] >= 0.0 else -zh
+
+
+@njit(cache=True)
 def _is_identity(idx, n):
     for a in range(n):
         if idx[a] != a:
@@ -377,11 +394,12 @@ def _is_identity(idx, n):
 
 
 @njit(cache=True, error_model="numpy")
-def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus):
+def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
     """In place: Q diag(D) Q^T <- scale * Q (diag(D) + rho z z^T) Q^T, D kept ascending.
 
     ``z`` is the update vector already expressed in the eigenbasis (z = Q^T d).
-    Work arrays are preallocated by the caller.
+    Work arrays are preallocated by the caller (``W`` is (9, N), the others (N,) or
+    (N, N)).
     """
     N = D.shape[0]
     zn2 = 0.0
@@ -441,26 +459,11 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
         for a in range(k):
             zk[a] = z[idx[a]]
         # --- secular equation; U row i gets 1 / (d_j - lam_i)
-        _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, np.empty((9, k)))
+        _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W)
         # --- Gu-Eisenstat: z_hat_j^2 = prod_i (lam_i - d_j) / (rho prod_{i != j} (d_i - d_j))
-        # Dl[i, j] = 1 / (d_j - d_i) for i != j (antisymmetric), row-wise products
-        for i in range(k):
-            for j in range(i + 1, k):
-                g = 1.0 / (dk[j] - dk[i])
-                Dl[i, j] = g
-                Dl[j, i] = -g
-        for j in range(k):
-            zk[j] = -((dk[j] - dk[orig[j]]) - taus[j]) / rho
-        for i in range(k):
-            oi = dk[orig[i]]
-            ti = taus[i]
-            for j in range(i):
-                zk[j] *= ((dk[j] - oi) - ti) * Dl[i, j]
-            for j in range(i + 1, k):
-                zk[j] *= ((dk[j] - oi) - ti) * Dl[i, j]
-        for j in range(k):
-            zh = np.sqrt(abs(zk[j]))
-            zk[j] = zh if z[idx[j]] >= 0.0 else -zh
+        #   = (lam_j - d_j) / rho / prod_{i != j} (U[i, j] (d_j - d_i)),
+        # with U[i, j] = 1 / (d_j - lam_i) from the secular solver (no further divisions)
+        _gu_eisenstat(dk, zk, z, idx, U, orig, taus, rho, k, W[0])
         # eigenvector i of diag(d) + rho z z^T: (z_hat_j / (d_j - lam_i))_j, normalised
         Ut = U.ravel()[: k * k].reshape((k, k))
         _eigvec_rows(zk, U, Ut, k)
@@ -531,7 +534,7 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
         dk = np.empty(N)
         zk = np.empty(N)
         Qk = np.empty((N, N))
-        Dl = np.empty((N, N))
+        W = np.empty((9, N))
         U = np.empty((N, N))
         lamk = np.empty(N)
         orig = np.empty(N, dtype=np.int64)
@@ -559,7 +562,7 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
                 break  # the state after the last output period is never used
             for i in range(N):
                 mu[i] = lam * mu[i] + (1.0 - lam) * X[p, t, i]
-            _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, Dl, U, lamk, orig, taus)
+            _rank1_update(D, Q, z, 1.0 - lam, lam, idx, dk, zk, Qk, W, U, lamk, orig, taus)
     return out, hits
 
 
