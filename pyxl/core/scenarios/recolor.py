@@ -276,21 +276,25 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
                 lo = tau
             else:
                 hi = tau
+            # two-pole model f ~ c + wq di^2 / (di - eta) + ws dj^2 / (dj - eta) around the
+            # current point (di, dj: distances to the poles d_i, d_{i+1})
             di = (dk[i] - o) - tau
-            qa = rho * DPSI[i] * di * di
+            wq = rho * DPSI[i]
             acc = _QUAD_ACCEPT
             if i < k - 1:
                 dj = (dk[i + 1] - o) - tau
-                sa = rho * DPHI[i] * dj * dj
+                ws = rho * DPHI[i]
                 # Gragg: pole weights matching f' = rho s2 and f''/2 = rho s3
                 s2 = DPSI[i] + DPHI[i]
                 wb = rho * (S3[i] * dj - s2) * di / (dj - di)
                 wc = rho * s2 - wb
                 if wb > 0.0 and wc > 0.0:
-                    qa = wb * di * di
-                    sa = wc * dj * dj
+                    wq = wb
+                    ws = wc
                     acc = _CUBIC_ACCEPT
-                c = f - qa / di - sa / dj
+                qa = wq * di * di
+                sa = ws * dj * dj
+                c = f - wq * di - ws * dj
                 a = c * (di + dj) + qa + sa
                 b = c * di * dj + qa * dj + sa * di
                 if c == 0.0:
@@ -301,12 +305,12 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
                         disc = 0.0
                     sq = np.sqrt(disc)
                     qq = 0.5 * (a + sq) if a >= 0.0 else 0.5 * (a - sq)
-                    e1 = qq / c
-                    e2 = b / qq if qq != 0.0 else e1
-                    eta = e1 if (tau + e1 > lo and tau + e1 < hi) else e2
+                    eta = qq / c
+                    if not (tau + eta > lo and tau + eta < hi) and qq != 0.0:
+                        eta = b / qq
             else:
-                c = f - qa / di
-                eta = di + qa / c if c != 0.0 else 0.5 * (lo + hi) - tau
+                c = f - wq * di
+                eta = di + wq * di * di / c if c != 0.0 else 0.5 * (lo + hi) - tau
             new = tau + eta
             LO[i] = lo
             HI[i] = hi
@@ -352,11 +356,8 @@ def _matvec(A, x, out):
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _eigvec_rows(zk, U, Ut, k):
-    """Ut[i, :] = normalised (z_hat_j / (d_j - lam_i))_j, with ``U[i, j] = 1/(d_j - lam_i)``.
-
-    ``Ut`` may alias ``U`` (packed k x k view of the same buffer): row i is written only
-    after it is read and never over a row still to be read.
-    """
+    """Ut[i, :] = normalised (z_hat_j / (d_j - lam_i))_j, with ``U[i, j] = 1/(d_j - lam_i)``
+    (``Ut`` a separate buffer, so that the loops vectorise)."""
     for i in range(k):
         nrm = 0.0
         for j in range(k):
@@ -421,25 +422,28 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
         if rhon * abs(z[j] / zn) <= tol:
             z[j] = 0.0
             continue
-        if prev >= 0:
+        # close eigenvalues: |(D_j - D_prev) c s| <= tol for the rotation (c, s) that
+        # zeroes z_prev, i.e. |(D_j - D_prev) z_j z_prev| <= tol (z_j^2 + z_prev^2)
+        if prev >= 0 and abs((D[j] - D[prev]) * z[j] * z[prev]) <= tol * (
+            z[j] * z[j] + z[prev] * z[prev]
+        ):
             s = z[prev]
             c = z[j]
             tau = np.hypot(c, s)
             c /= tau
             s = -s / tau
-            if abs((D[j] - D[prev]) * c * s) <= tol:
-                # rotate columns prev, j so that z[prev] = 0, z[j] = tau
-                for r in range(N):
-                    a = Q[r, prev]
-                    b = Q[r, j]
-                    Q[r, prev] = c * a + s * b
-                    Q[r, j] = c * b - s * a
-                t = D[prev] * c * c + D[j] * s * s
-                D[j] = D[prev] * s * s + D[j] * c * c
-                D[prev] = t
-                z[prev] = 0.0
-                z[j] = tau
-                k -= 1  # prev leaves the non-deflated set
+            # rotate columns prev, j so that z[prev] = 0, z[j] = tau
+            for r in range(N):
+                a = Q[r, prev]
+                b = Q[r, j]
+                Q[r, prev] = c * a + s * b
+                Q[r, j] = c * b - s * a
+            t = D[prev] * c * c + D[j] * s * s
+            D[j] = D[prev] * s * s + D[j] * c * c
+            D[prev] = t
+            z[prev] = 0.0
+            z[j] = tau
+            k -= 1  # prev leaves the non-deflated set
         idx[k] = j
         k += 1
         prev = j
@@ -465,7 +469,9 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
         # with U[i, j] = 1 / (d_j - lam_i) from the secular solver (no further divisions)
         _gu_eisenstat(dk, zk, z, idx, U, orig, taus, rho, k, W[0])
         # eigenvector i of diag(d) + rho z z^T: (z_hat_j / (d_j - lam_i))_j, normalised
-        Ut = U.ravel()[: k * k].reshape((k, k))
+        # eigenvector matrix of the small problem into Qk (packed k x k); U is free from
+        # here on and serves as the product buffer
+        Ut = Qk.ravel()[: k * k].reshape((k, k))
         _eigvec_rows(zk, U, Ut, k)
         if N <= _SMALL_N:
             # tiny matrices: plain loops beat the BLAS call overhead
@@ -474,19 +480,19 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
                     acc = 0.0
                     for j in range(k):
                         acc += Q[r, idx[j]] * Ut[a, j]
-                    Qk[r, a] = acc
+                    U[r, a] = acc
             for a in range(k):
                 D[idx[a]] = lamk[a]
                 for r in range(N):
-                    Q[r, idx[a]] = Qk[r, a]
+                    Q[r, idx[a]] = U[r, a]
         elif k == N and _is_identity(idx, N):
             # no deflation: one BLAS product into the work buffer, one contiguous copy back
-            np.dot(Q, Ut.T, Qk)
-            Q[:, :] = Qk
+            np.dot(Q, Ut.T, U)
+            Q[:, :] = U
             for a in range(N):
                 D[a] = lamk[a]
         else:
-            Qkc = Qk.ravel()[: N * k].reshape((N, k))
+            Qkc = U.ravel()[: N * k].reshape((N, k))
             for r in range(N):
                 for a in range(k):
                     Qkc[r, a] = Q[r, idx[a]]
