@@ -140,6 +140,29 @@ def test_rank1_update_reconstructs_matrix(n, seed, repeat, zero_frac):
 
 
 # --------------------------------------------------------------------------- bootstrap
+@pytest.mark.parametrize("seed", range(6))
+def test_rank1_update_at_n50_with_spread_eigenvalues(seed):
+    """The EWMA case at N = 50: eigenvalues over six decades (roots hugging their poles),
+    some tiny z components, a cluster; checked against LAPACK (numpy eigvalsh) and by
+    reconstruction, for the secular solver's cubic steps and their fallback alike."""
+    n = 50
+    rng = np.random.default_rng(100 + seed)
+    D = np.sort(10.0 ** rng.uniform(-8, -2, n))
+    D[10:13] = D[10] * (1 + 1e-9 * np.arange(3))  # near-repeated eigenvalues
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    z = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, -1, n)
+    S = (Q * D) @ Q.T
+    target = 0.94 * (S + 0.06 * np.outer(Q @ z, Q @ z))
+    D1, Q1 = D.copy(), np.ascontiguousarray(Q.copy())
+    rc._rank1_update(D1, Q1, z.copy(), 0.06, 0.94, np.empty(n, np.int64), np.empty(n),
+                     np.empty(n), np.empty((n, n)), np.empty((9, n)), np.empty((n, n)),
+                     np.empty(n), np.empty(n, np.int64), np.empty(n))
+    scale = np.abs(target).max()
+    np.testing.assert_allclose((Q1 * D1) @ Q1.T, target, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(Q1.T @ Q1, np.eye(n), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(D1, np.linalg.eigvalsh(target), rtol=0, atol=1e-14 * D1.max())
+
+
 def test_moving_paths_are_contiguous_history_blocks_when_recolour_off():
     R = _history(50, 3)
     spec = sc.ScenarioSpec(n_paths=300, block=7, horizon=40, recolor="none", seed=4)
