@@ -364,6 +364,19 @@ def _matvec(A, x, out):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
+def _matmul_nt(A, B, out):
+    """out = A B^T for small matrices (row-by-row dot products, vectorised sums)."""
+    n, m = A.shape
+    p = B.shape[0]
+    for r in range(n):
+        for a in range(p):
+            acc = 0.0
+            for j in range(m):
+                acc += A[r, j] * B[a, j]
+            out[r, a] = acc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _eigvec_rows(zk, U, Ut, k):
     """Ut[i, :] = normalised (z_hat_j / (d_j - lam_i))_j, with ``U[i, j] = 1/(d_j - lam_i)``
     (``Ut`` a separate buffer, so that the loops vectorise)."""
@@ -482,8 +495,14 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
         # here on and serves as the product buffer
         Ut = Qk.ravel()[: k * k].reshape((k, k))
         _eigvec_rows(zk, U, Ut, k)
-        if N <= _SMALL_N:
+        full = k == N and _is_identity(idx, N)
+        if N <= _SMALL_N and full:
             # tiny matrices: plain loops beat the BLAS call overhead
+            _matmul_nt(Q, Ut, U)
+            Q[:, :] = U
+            for a in range(N):
+                D[a] = lamk[a]
+        elif N <= _SMALL_N:
             for r in range(N):
                 for a in range(k):
                     acc = 0.0
@@ -494,7 +513,7 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
                 D[idx[a]] = lamk[a]
                 for r in range(N):
                     Q[r, idx[a]] = U[r, a]
-        elif k == N and _is_identity(idx, N):
+        elif full:
             # no deflation: one BLAS product into the work buffer, one contiguous copy back
             np.dot(Q, Ut.T, U)
             Q[:, :] = U
