@@ -13,6 +13,7 @@ from pathlib import Path
 from pyxl import __version__
 from pyxl.commands import COMMAND_MODULES, DEMO_MODULES, WARMUP_MODULES
 from pyxl.errors import InputError
+from pyxl.numba_cache import clear_stale
 from pyxl.progress import Progress
 
 __all__ = ["main", "build_parser", "run_demo", "run_warmup"]
@@ -20,6 +21,7 @@ __all__ = ["main", "build_parser", "run_demo", "run_warmup"]
 
 def run_demo(outdir: Path, only: Sequence[str] | None = None) -> list[Path]:
     """Run every engine's demo on the bundled real data; return the files written."""
+    clear_stale()
     outdir.mkdir(parents=True, exist_ok=True)
     progress = Progress()
     written: list[Path] = []
@@ -39,7 +41,12 @@ def run_demo(outdir: Path, only: Sequence[str] | None = None) -> list[Path]:
 
 
 def run_warmup() -> dict[str, float]:
-    """Compile (or load from cache) every numba kernel; seconds per module."""
+    """Compile (or load from cache) every numba kernel; seconds per module.
+
+    A cache left behind by other versions of the core's sources is cleared first
+    (:func:`pyxl.numba_cache.clear_stale`).
+    """
+    clear_stale()
     timings: dict[str, float] = {}
     for name in WARMUP_MODULES:
         if importlib.util.find_spec(name) is None:

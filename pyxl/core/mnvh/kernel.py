@@ -6,8 +6,8 @@ share it.
 
 Developer note: numba's on-disk cache is keyed on *this* file's timestamp only.
 After editing a jitted function it calls (``pyxl/core/ledger/kappa.py``,
-``lots.py``, ``pyxl/core/mnvh/rule.py``) touch this file (or delete the
-``__pycache__/*.nbi`` files) so the kernel is recompiled.
+``lots.py``, ``pyxl/core/mnvh/rule.py``) run ``pyxl warmup``, which clears the
+cache whenever any core source changed (:mod:`pyxl.numba_cache`).
 """
 
 from __future__ import annotations
