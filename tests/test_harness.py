@@ -121,3 +121,13 @@ def test_handles_are_content_addressed_and_checked():
     handles.clear()
     with pytest.raises(InputError, match="expired"):
         handles.get(h1, "scn", "returns")
+
+
+def test_handle_cell_text_unwraps_one_cell_ranges_only():
+    from pyxl.xl import handles
+
+    h = "pyxl:scn#0123456789ab"
+    for v in (h, f" {h} ", (h,), ((h,),), [[h]]):
+        assert handles.cell_text(v) == h
+    for v in (None, "", "pyxl:scn", ((h, h),), ((h,), (h,)), ((1.0,),), 3.0):
+        assert handles.cell_text(v) is None

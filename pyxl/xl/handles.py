@@ -19,7 +19,7 @@ from typing import Any
 from pyxl.errors import InputError
 from pyxl.xl.cache import fingerprint
 
-__all__ = ["is_handle", "put", "get", "clear", "MAX_OBJECTS"]
+__all__ = ["is_handle", "cell_text", "put", "get", "clear", "MAX_OBJECTS"]
 
 MAX_OBJECTS = 64
 _PATTERN = re.compile(r"^pyxl:([a-z]{2,8})#([0-9a-f]{8,40})$")
@@ -30,6 +30,17 @@ _lock = threading.Lock()
 def is_handle(value: Any) -> bool:
     """True when ``value`` is a handle text (``pyxl:<kind>#<hex>``)."""
     return isinstance(value, str) and _PATTERN.match(value.strip()) is not None
+
+
+def cell_text(value: Any) -> str | None:
+    """The handle text when ``value`` is a handle or a one-cell range holding one, else None.
+
+    Excel passes a one-cell range as ``((text,),)`` (or ``(text,)``, or ``text``,
+    depending on the converter); every formula that accepts a handle unwraps it here.
+    """
+    while isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    return value.strip() if is_handle(value) else None
 
 
 def put(obj: Any, kind: str, *key_parts: Any) -> str:

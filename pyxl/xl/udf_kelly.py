@@ -146,10 +146,9 @@ def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
 
 def _scenario_array(returns: Any) -> np.ndarray:
     """Returns from a range, or from a scenario handle (array, or object with .returns/.paths)."""
-    if isinstance(returns, (list, tuple)) and len(returns) == 1 and len(returns[0]) == 1:
-        returns = returns[0][0]
-    if handles.is_handle(returns):
-        obj = handles.get(returns, "scn", "returns")
+    text = handles.cell_text(returns)
+    if text is not None:
+        obj = handles.get(text, "scn", "returns")
         for attr in ("returns", "paths"):
             if not isinstance(obj, np.ndarray):
                 if isinstance(obj, dict) and obj.get(attr) is not None:

@@ -55,14 +55,6 @@ class MBPHandle:
     inputs: tuple[np.ndarray, ...]
 
 
-def _handle_text(value: Any) -> str | None:
-    """The handle text when ``value`` is one cell holding a ``pyxl:<kind>#...`` handle."""
-    v = value
-    while isinstance(v, (list, tuple)) and len(v) == 1:
-        v = v[0]
-    return v.strip() if handles.is_handle(v) else None
-
-
 def _inputs(bench_w: Any, segment: Any, exposures: Any, factor_cov: Any, spec_var: Any
             ) -> tuple[np.ndarray, ...]:
     wT = to_vector(bench_w, "bench_w", nonnegative=True)
@@ -173,7 +165,7 @@ def MBP_REPORT(weights, bench_w=None, segment=None, exposures=None, factor_cov=N
     """TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check."""  # noqa: E501
     if is_missing(weights):
         raise InputError("weights", "is blank", "enter the weights or a pyxl:mbp# handle")
-    text = _handle_text(weights)
+    text = handles.cell_text(weights)
     given = dict(zip(_PROBLEM_ARGS, (bench_w, segment, exposures, factor_cov, spec_var),
                      strict=True))
     if text is not None:

@@ -135,11 +135,9 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
                 burn_in=0, target="arithmetic", recolor="symmetric"):
     """Block-bootstrap scenarios recoloured by EWMA to annual targets with RT drift delta."""
     kind, k = _output(output)
-    first = returns
-    if isinstance(first, (list, tuple)) and len(first) == 1 and not isinstance(first[0], str):
-        first = first[0][0] if len(first[0]) == 1 else first
-    if handles.is_handle(first):
-        return _render(handles.get(first, "scn", "returns"), kind, k, first.strip())
+    text = handles.cell_text(returns)
+    if text is not None:
+        return _render(handles.get(text, "scn", "returns"), kind, k, text)
     R, tick = to_labelled_matrix(returns, "returns", min_rows=2)
     N = R.shape[1]
     mu = to_vector(mu_ann, "mu_ann", length=N)
