@@ -362,11 +362,11 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
     if P.ndim != 2 or P.shape[0] < 2 or P.shape[1] < 1:
         raise InputError("prices", f"has shape {P.shape}, needs T x N with T >= 2",
                          "pass a 2-D array, one column per asset")
-    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
-    # reductions without temporaries
     if P.shape[1] < 2:
         raise InputError("prices", "has 1 asset; MNVH trades each asset against the basket "
                          "(R - r is 0 with one asset)", "give 2 or more price columns")
+    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
+    # reductions without temporaries
     if not (P.min() > 0.0 and np.isfinite(P.max())):
         raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
     T, N = P.shape
