@@ -104,6 +104,14 @@ class FifoBook:
                 "fee": np.concatenate(fee)}
 
 
+@njit(cache=True, inline="always")
+def _cost_per_unit(x: float, p: float, lin: float, fixed_fee: float, kimp_i: float) -> float:
+    """Costs of a trade of ``x`` shares at ``p`` per share traded: ``lin |x| p + fixed_fee
+    + kimp_i p x^2`` over ``|x|`` (the ``fee`` a lot opened by it records per unit)."""
+    ax = abs(x)
+    return (lin * ax * p + fixed_fee + kimp_i * p * x * x) / ax
+
+
 @njit(cache=True)
 def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
                      lin: float, fixed_fee: float, kimp: np.ndarray, use_impact: bool,
@@ -177,13 +185,11 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
             basis[i] = 0.0
             rem = ax - aq
             if rem > 0.0:
-                cost = lin * ax * pi + fixed_fee
-                if use_impact:
-                    cost += kimp[i] * pi * x * x
                 lots[i, 0, 0] = rem
                 lots[i, 0, 1] = rem * pi
                 lots[i, 0, 2] = pi
-                lots[i, 0, 3] = cost / ax
+                lots[i, 0, 3] = _cost_per_unit(x, pi, lin, fixed_fee,
+                                               kimp[i] if use_impact else 0.0)
                 lots[i, 0, 4] = bar
                 tail[i] = 1
                 basis[i] = -sg * rem * pi
@@ -213,13 +219,10 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
             offs[i, 1] = 0.0
         c0 = lots[i, t - 1, 0] if t > 0 else 0.0
         b0 = lots[i, t - 1, 1] if t > 0 else 0.0
-        cost = lin * ax * pi + fixed_fee
-        if use_impact:
-            cost += kimp[i] * pi * x * x
         lots[i, t, 0] = c0 + ax
         lots[i, t, 1] = b0 + ax * pi
         lots[i, t, 2] = pi
-        lots[i, t, 3] = cost / ax
+        lots[i, t, 3] = _cost_per_unit(x, pi, lin, fixed_fee, kimp[i] if use_impact else 0.0)
         lots[i, t, 4] = bar
         tail[i] = t + 1
         basis[i] += x * pi
