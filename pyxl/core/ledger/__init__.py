@@ -2,7 +2,9 @@
 
 Public API: :class:`FeeModel`, :func:`kappa_interval` (the one kappa
 implementation), :func:`largest_kappa`, :func:`cash_after`, lot booking
-(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_book_trades`) and :func:`warmup`.
+(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_book_trades`), the replay of
+a finished run's trades through either book (:func:`fifo_replay`, :func:`average_replay`)
+and :func:`warmup`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pyxl.core.ledger.kappa import cash_after, kappa_interval, largest_kappa
 from pyxl.core.ledger.lots import (
     FifoBook,
     average_book_trades,
+    average_replay,
     fifo_book_trades,
+    fifo_replay,
 )
 
 __all__ = [
@@ -23,6 +27,8 @@ __all__ = [
     "FifoBook",
     "fifo_book_trades",
     "average_book_trades",
+    "fifo_replay",
+    "average_replay",
     "warmup",
 ]
 
@@ -41,3 +47,9 @@ def warmup() -> None:
                      *book.arrays()[:4], basis, book.overflow,
                      np.empty(2, dtype=np.int64))
     average_book_trades(10.0 * one, 2.0 * one, 1.0, 0.0 * one, np.zeros(1), basis)
+    P = np.full((2, 1), 10.0)
+    X = np.array([[0.0], [2.0]])
+    out = (np.zeros(2), np.zeros(2))
+    for kimp, impact in ((np.zeros((1, 1)), False), (np.zeros((2, 1)), True)):
+        fifo_replay(P, X, 1e-3, 0.1, kimp, impact, *FifoBook(1, 4).arrays(), *out)
+    average_replay(P, X, np.zeros(1), *out)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades",
+__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades", "fifo_replay", "average_replay",
            "LOT_CUM_QTY", "LOT_CUM_BASIS", "LOT_PRICE", "LOT_FEE_PER_UNIT", "LOT_BAR"]
 
 
@@ -271,3 +271,95 @@ def average_book_trades(p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarr
         avg[i] = new_avg
         basis[i] = q_new * new_avg
     return realised
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _basis_sum(basis: np.ndarray) -> float:
+    b = 0.0
+    for i in range(basis.shape[0]):
+        b += basis[i]
+    return b
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _trading_bar(row: np.ndarray) -> bool:
+    nnz = 0
+    for i in range(row.shape[0]):
+        nnz += row[i] != 0.0
+    return nnz > 0
+
+
+@njit(cache=True)
+def fifo_replay(P: np.ndarray, trades: np.ndarray, lin: float, fixed_fee: float,
+                kimp: np.ndarray, use_impact: bool, lots: np.ndarray, head: np.ndarray,
+                tail: np.ndarray, offs: np.ndarray, overflow: np.ndarray,
+                realised: np.ndarray, basis_total: np.ndarray) -> None:
+    """Book a finished run's executed trades FIFO, bar by bar (the lot ledger of a backtest).
+
+    Lot accounting never feeds back into the trading decisions (the cash account,
+    kappa and the PnL terms use positions and prices only), so it is a pure
+    function of the executed trades and can run after the simulation, and only
+    when its columns are read.
+
+    Parameters
+    ----------
+    P : (T, M)
+        Execution (mid) prices, row ``s`` = bar ``s``.
+    trades : (T, M)
+        Executed trades (shares), row 0 = 0; positions are their running sums.
+    lin, fixed_fee, kimp, use_impact
+        Cost model recorded on each opened lot (see :func:`fifo_book_trades`);
+        ``kimp`` is (T, M) when ``use_impact`` else any (1, M) array.
+    lots, head, tail, offs, overflow
+        A fresh :class:`FifoBook`'s arrays; on return they hold the open lots.
+    realised : (T,)
+        Out: realised PnL booked at each bar (currency, mid prices).
+    basis_total : (T,)
+        Out: ``sum_i`` signed basis of the open lots after each bar (currency), so
+        unrealised PnL is ``net_s - basis_total_s``.
+    """
+    T, M = trades.shape
+    q = np.zeros(M)
+    basis = np.zeros(M)
+    order = np.empty(2 * M, dtype=np.int64)
+    total = 0.0
+    realised[0] = 0.0
+    basis_total[0] = 0.0
+    for s in range(1, T):
+        row = trades[s]
+        r = 0.0
+        if _trading_bar(row):
+            r = fifo_book_trades(s, P[s], row, 1.0, q, lin, fixed_fee,
+                                 kimp[s] if use_impact else kimp[0], use_impact,
+                                 lots, head, tail, offs, basis, overflow, order)
+            for i in range(M):
+                q[i] += row[i]
+            total = _basis_sum(basis)
+        realised[s] = r
+        basis_total[s] = total
+
+
+@njit(cache=True)
+def average_replay(P: np.ndarray, trades: np.ndarray, avg: np.ndarray,
+                   realised: np.ndarray, basis_total: np.ndarray) -> None:
+    """Book a finished run's executed trades at moving-average cost, bar by bar.
+
+    Same contract as :func:`fifo_replay`; ``avg`` (M,) is zero on entry and holds
+    each asset's average cost per share at the end.
+    """
+    T, M = trades.shape
+    q = np.zeros(M)
+    basis = np.zeros(M)
+    total = 0.0
+    realised[0] = 0.0
+    basis_total[0] = 0.0
+    for s in range(1, T):
+        row = trades[s]
+        r = 0.0
+        if _trading_bar(row):
+            r = average_book_trades(P[s], row, 1.0, q, avg, basis)
+            for i in range(M):
+                q[i] += row[i]
+            total = _basis_sum(basis)
+        realised[s] = r
+        basis_total[s] = total
