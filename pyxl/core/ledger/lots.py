@@ -79,29 +79,39 @@ class FifoBook:
         ``position`` (N,) gives each asset's sign (the queue stores magnitudes);
         ``fee`` is the lot's share of its opening trade's costs (currency).
         """
-        assets, qty, price, fee, bar = [], [], [], [], []
-        pos = np.asarray(position, dtype=float)
-        for i in np.flatnonzero(self.tail > self.head):
-            h, t = int(self.head[i]), int(self.tail[i])
-            rec = self.lots[i, h:t]
-            start = np.concatenate([[self.offs[i, 0]], rec[:-1, LOT_CUM_QTY]])
-            size = np.maximum(rec[:, LOT_CUM_QTY] - start, 0.0)
-            keep = size > 0.0
-            if pos[i] == 0.0 or not np.any(keep):
+        sign = np.sign(np.asarray(position, dtype=float))
+        n = int(np.sum(self.tail - self.head))
+        asset = np.empty(n, dtype=np.int64)
+        bar = np.empty(n, dtype=np.int64)
+        qty, price, fee = np.empty(n), np.empty(n), np.empty(n)
+        k = _collect_open_lots(self.lots, self.head, self.tail, self.offs, sign, asset, bar,
+                               qty, price, fee)
+        return {"asset": asset[:k], "bar": bar[:k], "qty": qty[:k], "price": price[:k],
+                "fee": fee[:k]}
+
+
+@njit(cache=True)
+def _collect_open_lots(lots, head, tail, offs, sign, asset, bar, qty, price, fee) -> int:
+    """Write the open lots of every asset with a position into the output arrays;
+    return how many (a lot closed down to nothing, or an asset now flat, is skipped)."""
+    k = 0
+    for i in range(head.shape[0]):
+        if sign[i] == 0.0:
+            continue
+        start = offs[i, 0]
+        for j in range(head[i], tail[i]):
+            end = lots[i, j, LOT_CUM_QTY]
+            size = end - start
+            start = end
+            if size <= 0.0:
                 continue
-            sgn = 1.0 if pos[i] > 0.0 else -1.0
-            assets.append(np.full(int(keep.sum()), i, dtype=np.int64))
-            qty.append(sgn * size[keep])
-            price.append(rec[keep, LOT_PRICE])
-            fee.append(size[keep] * rec[keep, LOT_FEE_PER_UNIT])
-            bar.append(rec[keep, LOT_BAR].astype(np.int64))
-        if not assets:
-            e = np.zeros(0)
-            return {"asset": np.zeros(0, dtype=np.int64), "bar": np.zeros(0, dtype=np.int64),
-                    "qty": e, "price": e, "fee": e}
-        return {"asset": np.concatenate(assets), "bar": np.concatenate(bar),
-                "qty": np.concatenate(qty), "price": np.concatenate(price),
-                "fee": np.concatenate(fee)}
+            asset[k] = i
+            bar[k] = int(lots[i, j, LOT_BAR])
+            qty[k] = sign[i] * size
+            price[k] = lots[i, j, LOT_PRICE]
+            fee[k] = size * lots[i, j, LOT_FEE_PER_UNIT]
+            k += 1
+    return k
 
 
 @njit(cache=True, inline="always")
