@@ -73,6 +73,7 @@ __all__ = [
     "DEFAULT_BETA",
     "rolling_vol",
     "prepare_inputs",
+    "kernel_events",
 ]
 
 #: Default inventory decay (seed sec. 8: 0.8-0.98 per step).
@@ -355,9 +356,38 @@ def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _check_prices(P: np.ndarray) -> None:
+    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
+    # reductions without temporaries
+    if not (P.min() > 0.0 and np.isfinite(P.max())):
+        raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
+
+
+def kernel_events(nev: int, P: np.ndarray) -> int:
+    """The kernel's event count; raise the prices error when it stopped on a bad price.
+
+    :func:`~pyxl.core.mnvh.kernel.simulate` checks the signal prices in its first
+    pass over each bar (a separate validation pass over T x N cost about 0.5 ns per
+    asset-step) and returns ``BAD_PRICE - s`` at the first bar ``s`` holding a price
+    that is not finite and > 0.
+    """
+    if nev >= 0:
+        return nev
+    s = K.BAD_PRICE - nev
+    row = P[s]
+    j = int(np.flatnonzero(~((row > 0.0) & (row < np.inf)))[0])
+    raise InputError("prices", f"must be finite and > 0 (row {s + 1}, column {j + 1} is "
+                     f"{row[j]!r})", "fill gaps and remove zeros")
+
+
 def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
                    asset_betas=None, adv=None, vol=None):
-    """Validate inputs and build the kernel's arrays (shared by the engine and the grid)."""
+    """Validate inputs and build the kernel's arrays (shared by the engine and the grid).
+
+    The values of ``prices`` (finite, > 0) are checked by the kernel itself, in its
+    first pass over each bar (pass its return value through :func:`kernel_events`),
+    except with the impact term, whose rolling volatility needs them first.
+    """
     P = np.asarray(prices, dtype=float)
     if P.ndim != 2 or P.shape[0] < 2 or P.shape[1] < 1:
         raise InputError("prices", f"has shape {P.shape}, needs T x N with T >= 2",
@@ -365,10 +395,6 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
     if P.shape[1] < 2:
         raise InputError("prices", "has 1 asset; MNVH trades each asset against the basket "
                          "(R - r is 0 with one asset)", "give 2 or more price columns")
-    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
-    # reductions without temporaries
-    if not (P.min() > 0.0 and np.isfinite(P.max())):
-        raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
     T, N = P.shape
     w_arr = np.asarray(weights, dtype=float)
     if w_arr.ndim == 1 and w_arr.shape[0] == N:
@@ -407,6 +433,7 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
         A = _as_matrix(adv, "adv", T, N, "shares traded per bar, > 0")
         if np.any(A <= 0):
             raise InputError("adv", "must be > 0", "shares traded per bar, > 0")
+        _check_prices(P)
         V = rolling_vol(P) if vol is None else _as_matrix(vol, "vol", T, N, "per-bar vol")
         kimp = np.zeros((T, M))
         kimp[:, :N] = fees.impact_coef * V / A
@@ -486,6 +513,7 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         if not book.overflow[0] or capacity >= T:
             break
         capacity = T
+    nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, real, unreal, delev, turn) = steps
     # one tolist() per column: a per-event Python loop cost ~1 ns per asset-step when a
     # limit binds on most bars

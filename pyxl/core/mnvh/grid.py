@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core.mnvh import kernel as K
-from pyxl.core.mnvh.engine import MNVHConfig, _opt_pos, prepare_inputs
+from pyxl.core.mnvh.engine import MNVHConfig, _opt_pos, kernel_events, prepare_inputs
 from pyxl.errors import InputError
 
 __all__ = ["GridResult", "run_grid"]
@@ -144,6 +144,7 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
         # each point writes only its own rows, so results do not depend on the workers
         with ThreadPoolExecutor(max_workers=min(workers, G)) as pool:
             list(pool.map(lambda g: _one_point(g, Pm, W, N, L, B, args, out, nev), range(G)))
+    kernel_events(int(nev.min()), P)  # a bad price stops every point at the same bar
     nav, gross, net, fees, slip, fin, turn = out
     return GridResult(lam=L, beta=B, nav=nav, gross=gross, net=net, fees=fees, slippage=slip,
                       financing=fin, turnover=turn, n_events=nev)

@@ -10,6 +10,15 @@ r"""The MNVH update rule, seed 000 eq. 1, with its timing made explicit.
 ``exec_lag=1`` trades it one bar later still).  ``beta`` is in currency
 ("absolute" mode, eq. 1 as written); the engine's "nav" mode passes
 ``beta * NAV`` instead (eq. 4's ``beta * V_t``).
+
+Rounding: both divisions by ``p_{i,t}`` use its reciprocal ``u_i = 1 / p_{i,t}``
+(rounded once): ``r_i = p_{i,t+1} u_i - 1`` and ``w_i u_i``.  Each differs from
+the exactly rounded quotient by at most one unit in the last place, and each
+price is inverted once in a whole backtest (the engine carries ``1 / p`` from
+one bar to the next), which halves the divisions, the costliest operation of
+the rule.  :func:`mnvh_return` and :func:`mnvh_position` are the one
+implementation: the engine's kernel inlines them per asset, and
+:func:`mnvh_target` / :func:`mnvh_step` (the ``MNVH_STEP`` formula) loop over them.
 """
 
 from __future__ import annotations
@@ -17,10 +26,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mnvh_target", "mnvh_step"]
+__all__ = ["mnvh_return", "mnvh_position", "mnvh_target", "mnvh_step"]
+
+_RULE = {"fastmath": {"reassoc"}, "error_model": "numpy", "cache": True}
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(**_RULE)
+def mnvh_return(p_now: float, inv_prev: float) -> float:
+    """``r = p_now / p_prev - 1`` as ``p_now * inv_prev - 1`` (``inv_prev = 1 / p_prev``)."""
+    return p_now * inv_prev - 1.0
+
+
+@njit(**_RULE)
+def mnvh_position(q: float, w: float, inv_prev: float, lam: float, beta: float, R: float,
+                  r: float) -> float:
+    """Eq. 1 for one asset: ``lam * q + beta * (w * inv_prev) * (R - r)`` (shares).
+
+    ``inv_prev = 1 / p_prev``; ``R = sum_j w_j r_j`` over the basket.
+    """
+    return lam * q + beta * (w * inv_prev) * (R - r)
+
+
+@njit(**_RULE)
 def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndarray,
                 lam: float, beta: float, out: np.ndarray) -> float:
     """Write eq. 1's target ``lam*q + beta*(w/p_prev)*(R - r)`` into ``out``; return ``R``.
@@ -30,7 +57,7 @@ def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndar
     q : array (N,)
         Positions held at t (shares).
     p_prev, p_now : array (N,)
-        Prices at t and t+1 (> 0).
+        Prices at t and t+1 (> 0; a zero price gives inf/NaN, it does not raise).
     w : array (N,)
         Target notional weights known at t (sum 1, may be negative).
     lam : float
@@ -39,15 +66,20 @@ def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndar
         Trading intensity in currency (already multiplied by NAV in "nav" mode).
     out : array (N,)
         Output buffer (must not alias ``q``; holds the returns between the two passes).
+
+    The divisions by ``p_prev`` go through ``1 / p_prev`` (see the module notes),
+    exactly as in the backtest kernel.
     """
     n = q.shape[0]
+    inv = np.empty(n)
     R = 0.0
     for i in range(n):
-        r = p_now[i] / p_prev[i] - 1.0
+        inv[i] = 1.0 / p_prev[i]
+        r = mnvh_return(p_now[i], inv[i])
         out[i] = r
         R += w[i] * r
     for i in range(n):
-        out[i] = lam * q[i] + beta * (w[i] / p_prev[i]) * (R - out[i])
+        out[i] = mnvh_position(q[i], w[i], inv[i], lam, beta, R, out[i])
     return R
 
 
