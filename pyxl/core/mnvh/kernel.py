@@ -194,8 +194,10 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     nbad = 0
     for i in range(n):
         a = P[0, i]
-        nbad += not (a > 0.0 and a < np.inf)
-        inv[0, i] = 1.0 / a
+        ia = 1.0 / a
+        inv[0, i] = ia
+        nbad += not (a > 0.0)
+        nbad += not (ia > 0.0)
     if nbad > 0:
         return BAD_PRICE
     for s in range(1, T):
@@ -218,13 +220,17 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             qi = q[i]
             a = P[s, i]
             b = P[s - 1, i]
-            nbad += not (a > 0.0 and a < np.inf)
             short += min(qi, 0.0) * b
             mtm += qi * (a - b)
             v = qi * a
             val += v
             g0 += abs(v)
-            inv[cur, i] = 1.0 / a
+            ia = 1.0 / a
+            inv[cur, i] = ia
+            # "finite and > 0" as a > 0 and 1/a > 0 (1/inf = 0): two compares; the
+            # one-line "0 < a < inf" became an integer class test costing 0.15-0.3 ns
+            nbad += not (a > 0.0)
+            nbad += not (ia > 0.0)
             r = mnvh_return(a, inv[prv, i])
             ret[i] = r
             R += W[wr, i] * r
