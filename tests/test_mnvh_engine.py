@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyxl.core.mnvh import FeeModel, MNVHConfig, mnvh_step, run_backtest, run_grid
+from pyxl.core.mnvh.engine import EVENT_NAMES
 from pyxl.core.mnvh.reference import reference_backtest
 from pyxl.errors import InputError
 
@@ -333,6 +334,18 @@ def test_bad_inputs_name_the_argument():
         run_backtest(P, np.array([0.5, 0.5]), hedge_prices=np.ones(4))
     with pytest.raises(InputError, match="betas"):
         run_grid(P, np.array([0.5, 0.5]), [0.5], [-1.0])
+
+
+def test_risk_events_are_built_on_first_use():
+    _, P = paths(4, 80, 4)
+    res = run_backtest(P, np.full(4, 0.25), MNVHConfig(beta=60.0, max_gross=0.5))
+    ev = res.risk_events
+    assert len(ev) > 0 and ev._rows is None  # len() reads the kernel's arrays only
+    rows = list(ev)
+    assert ev == rows and ev[0] == rows[0] and ev[-1] == rows[-1] and ev != rows[:-1]
+    t, kind, detail = rows[0]
+    assert isinstance(t, int) and kind in EVENT_NAMES.values() and isinstance(detail, float)
+    assert res.events_frame()["kind"].tolist() == [k for _, k, _ in rows]
 
 
 @pytest.mark.parametrize("bad", [np.nan, 0.0, -1.0, np.inf])
