@@ -533,8 +533,11 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         prices, weights, config, beta_scale, hedge_prices, asset_betas, adv, vol)
     T, N = P.shape
     M = Pm.shape[1]
-    q_out = np.empty((T, M))  # every row is written by the kernel
-    tr_out = np.empty((T, M))
+    # every row is written by the kernel.  One 2 x T x M block, not two arrays: at 2520 x
+    # 200 each array is 4.03 MB, just under numpy's 4 MiB huge-page threshold, and the
+    # first-touch faults and unmapping of 2 x 1000 small pages cost 0.2-1 ns per
+    # asset-step of the run (more on every other run, as malloc recycles memory)
+    q_out, tr_out = np.empty((2, T, M))
     steps = [np.zeros(T) for _ in range(13)]
     fifo = config.lot_method == "fifo"
     cap_ev = 6 * T + 16
