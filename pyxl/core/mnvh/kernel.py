@@ -143,9 +143,11 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     returns ``BAD_PRICE - s`` (< 0); the outputs are then incomplete.
 
     With ``store`` the end-of-bar positions and the executed trades go to rows
-    ``s`` of ``q_out`` and ``tr_out`` (T, M); without it, to an internal scratch
-    row, through the same code, so the sums compile identically either way (grid
-    points equal single runs bit for bit) and ``q_out``/``tr_out`` are not touched.
+    ``s`` of ``q_out`` and ``tr_out`` (T, M), written in the first pass (no trade)
+    and again by the execution pass when the bar trades; without it, to an
+    internal scratch row, through the same code, so the sums compile identically
+    either way (grid points equal single runs bit for bit) and ``q_out``/``tr_out``
+    are not touched.
     """
     T, M = P.shape
     n = n_sig
@@ -216,10 +218,15 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         val = 0.0
         g0 = 0.0
         R = 0.0
+        # the bar's output rows start as "no trade" (the pre-trade position, trade 0) in
+        # this division-bound pass, where the stores cost least; a trade overwrites them
+        row = s if store else 0
         for i in range(n):
             qi = q[i]
             a = P[s, i]
             b = P[s - 1, i]
+            q_rows[row, i] = qi
+            t_rows[row, i] = 0.0
             short += min(qi, 0.0) * b
             mtm += qi * (a - b)
             v = qi * a
@@ -240,6 +247,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             qi = q[n]
             a = P[s, n]
             b = P[s - 1, n]
+            q_rows[row, n] = qi
+            t_rows[row, n] = 0.0
             short += min(qi, 0.0) * b
             mtm += qi * (a - b)
             v = qi * a
@@ -424,7 +433,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         if scale != 0.0:
             val = 0.0
             gross = 0.0
-            row = s if store else 0
             for i in range(M):
                 x = scale * dq[i]
                 pi = P[s, i]
@@ -451,10 +459,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 bsum = 0.0
                 for i in range(M):
                     bsum += basis[i]
-        elif store:
-            for i in range(M):
-                tr_out[s, i] = 0.0
-                q_out[s, i] = q[i]
         unreal = val - bsum if lot_mode != LOTS_NONE else 0.0
         nav = cash + val
         if nav > peak:
