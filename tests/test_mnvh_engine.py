@@ -241,6 +241,28 @@ def test_forced_deleveraging_scales_every_position():
     check_identity(res, cfg.cash0)
 
 
+def test_gross_deleveraging_that_breaks_the_floor_logs_a_shortfall():
+    """Found by hypothesis: at bar 43 a price move puts gross above its cap while cash
+    sits on its floor.  Scaling the book down buys back shorts and pays costs, so
+    no delta restores both: the cap is restored and cash_shortfall is logged (it
+    used to end below the floor silently).  Engine and reference agree."""
+    rng, P = paths(2918, 60, 5, vol=0.04)
+    W = rng.normal(0.2, 0.5, (60, 5))
+    W /= W.sum(axis=1, keepdims=True)
+    cfg = MNVHConfig(lam=0.0, beta=41.0, exec_lag=1, max_gross=2.0, min_cash=4e5,
+                     fees=RICH_FEES)
+    kw = dict(adv=rng.uniform(1e3, 1e5, 5))
+    res = run_backtest(P, W, cfg, **kw)
+    ref = reference_backtest(P, W, cfg, **kw)
+    at43 = [k for t, k, _ in res.risk_events if t == 43]
+    assert at43 == ["forced_delever", "cash_shortfall"]
+    assert res.cash[43] < cfg.min_cash
+    navpre = res.nav[42] + res.mtm[43] + res.financing[43]
+    assert res.gross[43] <= cfg.max_gross * navpre * (1 + 1e-12)
+    assert [(t, k) for t, k, _ in res.risk_events] == [(t, k) for t, k, _ in ref.events]
+    check_limits(res, cfg)
+
+
 def test_drawdown_stop_liquidates_and_stops():
     T = 60
     P = np.full((T, 3), 100.0)

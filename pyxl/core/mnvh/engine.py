@@ -37,9 +37,13 @@ No cash ever enters or leaves.  When no positive ``kappa`` is feasible:
   price move) every position, hedge included, is scaled by ``1 - delta`` at
   ``p_s`` with the smallest ``delta`` in ``[0, 1]`` restoring both limits
   (event ``forced_delever`` with ``delta``; ``kappa = 0`` and the ``delever``
-  column holds ``delta``).  When even a full liquidation cannot restore the cash
-  floor (NAV after costs below ``min_cash``) the book is liquidated, trading
-  stops for the rest of the run and ``cash_shortfall`` is logged.
+  column holds ``delta``).  When no ``delta`` keeps cash on its floor while the
+  cap needs one (buying back shorts to cut gross spends cash, and fixed fees are
+  paid on every position), the gross cap is restored and ``cash_shortfall`` is
+  logged; the next bar deleverages towards the floor.  When even a full
+  liquidation cannot restore the cash floor (NAV after costs below ``min_cash``)
+  the book is liquidated, trading stops for the rest of the run and
+  ``cash_shortfall`` is logged.
 
 PnL identity
 ------------

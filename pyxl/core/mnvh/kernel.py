@@ -383,10 +383,10 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 dg = 0.0
                 if gross_on and g0 > G:
                     dg = 1.0 - G / g0 if G > 0.0 else 1.0
-                if slack >= 0.0:
-                    dc = 0.0
-                elif okd:
-                    dc = lod
+                if okd:
+                    dc = lod  # 0 unless fixed fees need a larger sale to be paid for
+                elif slack >= 0.0:
+                    dc = 0.0  # no delta keeps cash on its floor: the gross cap wins
                 else:
                     # even a full liquidation cannot restore the floor: liquidate and stop
                     dc = 1.0
@@ -403,7 +403,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     ev_k[nev] = EV_FORCED_DELEVER
                     ev_d[nev] = delta
                     nev += 1
-                if slack < 0.0 and (not okd or delta > hid):
+                if nnz2 > 0 and (not okd or delta > hid):
+                    # the floor is not (or no longer) met: e.g. buying back shorts to cut
+                    # gross spends more cash than the floor leaves
                     if nev < cap_ev:
                         ev_t[nev] = s
                         ev_k[nev] = EV_CASH_SHORTFALL

@@ -304,10 +304,10 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 d_gross = 0.0
                 if gross_cap < math.inf and g0 > cap:
                     d_gross = 1.0 - cap / g0 if cap > 0.0 else 1.0
-                if slack >= 0.0:
-                    d_cash = 0.0
-                elif dset is not None:
+                if dset is not None:
                     d_cash = dset[0]
+                elif slack >= 0.0:
+                    d_cash = 0.0
                 else:
                     d_cash = 1.0
                     stopped = True
@@ -315,7 +315,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 dq = [-delta * q[i] for i in range(M)]
                 moving = held
                 events.append((s, "forced_delever", delta))
-                if slack < 0.0 and (dset is None or delta > dset[1]):
+                if held and (dset is None or delta > dset[1]):
                     events.append((s, "cash_shortfall", cash - cfg.min_cash))
         if liquidate:
             kappa = 1.0
