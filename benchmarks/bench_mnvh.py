@@ -9,8 +9,10 @@ kappa = 0 on about three bars in four (little trading), and a fixed fee of 0.1,
 where every asset trades on every bar and 0 < kappa < 1 on about three bars in
 four (the heavy case for the ledger).  Measured in one run, for each book:
 
-* the full engine (cash account, kappa, PnL decomposition, lots, per-asset
-  positions and trades stored) with FIFO lots and with moving-average cost;
+* the full engine (cash account, kappa, PnL decomposition, per-asset positions
+  and trades stored, then the lot columns and the lot table read, which books the
+  lots) with FIFO lots and with moving-average cost; the engine without reading
+  the lot columns; the kernel alone and each lot booking alone;
 * a numpy per-step loop of the same semantics (moving-average cost), checked
   against the engine's NAV path;
 * the pure-Python reference (:mod:`pyxl.core.mnvh.reference`), checked likewise;
@@ -41,7 +43,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pyxl.core.ledger.lots import FifoBook
+from pyxl.core.ledger.lots import FifoBook, average_replay, fifo_replay
 from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh import kernel as K
 from pyxl.core.mnvh.engine import prepare_inputs
@@ -143,28 +145,45 @@ def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
     Pm, W, bs, ab, _, kimp, use_impact = prepare_inputs(P, w, cfg)[1:]
     Tn, M = Pm.shape
     q_out, tr_out = np.empty((Tn, M)), np.empty((Tn, M))
-    steps = [np.empty(Tn) for _ in range(13)]
+    steps = [np.empty(Tn) for _ in range(11)]
     ev = [np.zeros(6 * Tn + 16, dtype=np.int64), np.zeros(6 * Tn + 16, dtype=np.int64),
           np.zeros(6 * Tn + 16)]
-    fifo = cfg.lot_method == "fifo"
-    book = FifoBook(M, Tn if fifo else 1)
-    avg, basis = np.zeros(M), np.zeros(M)
     cash_per, debit_per, borrow_per = cfg.fees.per_period()
 
     def once():
-        book.head[:] = 0
-        book.tail[:] = 0
-        book.offs[:] = 0.0
-        avg[:] = 0.0
-        basis[:] = 0.0
         K.simulate(Pm, W, M, cfg.lam, cfg.beta, True, bs, ab, False, cfg.cash0, cfg.min_cash,
-                   math.inf, math.inf, math.inf, 0, K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
-                   cfg.fees.fee_rate, cfg.fees.half_spread, cfg.fees.fixed_fee, kimp,
-                   use_impact, cash_per, debit_per, borrow_per, True, q_out, tr_out, *steps,
-                   *book.arrays(), avg, basis, *ev)
+                   math.inf, math.inf, math.inf, 0, cfg.fees.fee_rate, cfg.fees.half_spread,
+                   cfg.fees.fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
+                   True, q_out, tr_out, *steps, *ev)
         return steps[2].copy()
 
     return best(once, repeat)
+
+
+def replay_only(res, cfg: MNVHConfig, repeat: int):
+    """The lot booking alone (FIFO or moving average) over a finished run's trades."""
+    P, tr = res.prices, np.ascontiguousarray(res.trades)
+    Tn, M = tr.shape
+    real, basis = np.empty(Tn), np.empty(Tn)
+    lin = cfg.fees.fee_rate + cfg.fees.half_spread
+
+    def once():
+        if cfg.lot_method == "fifo":
+            book = FifoBook(M, min(Tn, 1024))
+            fifo_replay(P, tr, lin, cfg.fees.fixed_fee, np.zeros((1, M)), False,
+                        *book.arrays(), real, basis)
+        else:
+            average_replay(P, tr, np.zeros(M), real, basis)
+        return real.copy()
+
+    return best(once, repeat)
+
+
+def with_lots(P, w, cfg):
+    """run_backtest, then read the lot columns and the lot table (booked on first read)."""
+    res = run_backtest(P, w, cfg)
+    res.realised, res.unrealised, res.lots  # noqa: B018 - the reads book the lots
+    return res
 
 
 def compile_times() -> dict[str, float]:
@@ -187,13 +206,15 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     steps = (T - 1) * N
     cfg_fifo = MNVHConfig(lot_method="fifo", **kw)
     cfg_avg = MNVHConfig(lot_method="average", **kw)
-    run_backtest(P, w, cfg_fifo)
-    run_backtest(P, w, cfg_avg)
+    with_lots(P, w, cfg_fifo)
+    with_lots(P, w, cfg_avg)
     rows = []
-    wall, cpu, fifo = best(lambda: run_backtest(P, w, cfg_fifo), repeat)
-    rows.append(("engine, FIFO lots", wall, cpu))
-    wall, cpu, avg = best(lambda: run_backtest(P, w, cfg_avg), repeat)
-    rows.append(("engine, moving-average lots", wall, cpu))
+    wall, cpu, fifo = best(lambda: with_lots(P, w, cfg_fifo), repeat)
+    rows.append(("engine + FIFO lots (full ledger)", wall, cpu))
+    wall, cpu, avg = best(lambda: with_lots(P, w, cfg_avg), repeat)
+    rows.append(("engine + moving-average lots (full ledger)", wall, cpu))
+    wall, cpu, bare = best(lambda: run_backtest(P, w, cfg_fifo), repeat)
+    rows.append(("engine, lot columns not read", wall, cpu))
     k = avg.kappa[1:]
     activity = {"kappa_zero": float(np.mean(k == 0.0)),
                 "kappa_between_0_and_1": float(np.mean((k > 0.0) & (k < 1.0))),
@@ -201,13 +222,17 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
                 "asset_steps_with_a_trade": float(np.mean(fifo.trades[1:] != 0.0))}
     assert fifo.identity_residual() < 1e-9 and avg.identity_residual() < 1e-9
     np.testing.assert_allclose(fifo.nav, avg.nav, rtol=1e-9)
+    np.testing.assert_array_equal(bare.nav, fifo.nav)
 
     wall, cpu, nav_k = kernel_only(P, w, cfg_fifo, repeat)
     np.testing.assert_array_equal(nav_k, fifo.nav)
-    rows.append(("engine kernel only, FIFO, outputs prealloc.", wall, cpu))
-    wall, cpu, nav_k = kernel_only(P, w, cfg_avg, repeat)
-    np.testing.assert_array_equal(nav_k, avg.nav)
-    rows.append(("engine kernel only, average, outputs prealloc.", wall, cpu))
+    rows.append(("engine kernel only, outputs preallocated", wall, cpu))
+    wall, cpu, real = replay_only(fifo, cfg_fifo, repeat)
+    np.testing.assert_array_equal(real, fifo.realised)
+    rows.append(("FIFO lot booking only", wall, cpu))
+    wall, cpu, real = replay_only(avg, cfg_avg, repeat)
+    np.testing.assert_array_equal(real, avg.realised)
+    rows.append(("moving-average lot booking only", wall, cpu))
 
     wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if quick else 3)
     np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
@@ -218,9 +243,12 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     rows.append(("pure-Python reference (FIFO lots)", time.perf_counter() - t0,
                  time.process_time() - c0))
     np.testing.assert_allclose(ref.nav, fifo.nav, rtol=1e-9)
+    scale = max(1.0, float(np.abs(ref.nav).max()))
+    np.testing.assert_allclose(ref.realised, fifo.realised, rtol=1e-9, atol=1e-9 * scale)
 
     engine_cpu = {r[0]: r[2] for r in rows}
-    base = engine_cpu["engine, FIFO lots"]
+    base = engine_cpu["engine + FIFO lots (full ledger)"]
+    base_avg = engine_cpu["engine + moving-average lots (full ledger)"]
     print(f"\nMNVH + Ledger-SPT, T={T} x N={N}, {desc}: kappa = 0 on "
           f"{activity['kappa_zero']:.0%} of bars, in (0, 1) on "
           f"{activity['kappa_between_0_and_1']:.0%}, 1 on {activity['kappa_one']:.0%}; "
@@ -231,7 +259,7 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     for name, wall, cpu in rows:
         ns = cpu / steps * 1e9
         r1 = cpu / base
-        r2 = cpu / engine_cpu["engine, moving-average lots"]
+        r2 = cpu / base_avg
         print(f"{name:47s} {wall:9.4f} {cpu:9.4f} {ns:14.2f} {r1:14.1f} {r2:13.1f}")
         table.append({"name": name, "wall_s": wall, "cpu_s": cpu, "ns_per_asset_step": ns,
                       "ratio_to_fifo_engine": r1, "ratio_to_average_engine": r2})

@@ -51,5 +51,7 @@ def warmup() -> None:
     X = np.array([[0.0], [2.0]])
     out = (np.zeros(2), np.zeros(2))
     for kimp, impact in ((np.zeros((1, 1)), False), (np.zeros((2, 1)), True)):
-        fifo_replay(P, X, 1e-3, 0.1, kimp, impact, *FifoBook(1, 4).arrays(), *out)
+        book = FifoBook(1, 4)
+        fifo_replay(P, X, 1e-3, 0.1, kimp, impact, *book.arrays(), *out)
+        book.open_lots(one)
     average_replay(P, X, np.zeros(1), *out)

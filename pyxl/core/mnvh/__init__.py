@@ -45,8 +45,9 @@ def warmup() -> None:
     P = 100.0 * np.cumprod(1.0 + 0.01 * rng.standard_normal((6, 3)), axis=0)
     w = np.full(3, 1.0 / 3.0)
     for lot in ("fifo", "average"):
+        # reading the lot columns compiles the lot booking (it runs on first read)
         run_backtest(P, w, MNVHConfig(lot_method=lot, max_gross=1.0,
                                       fees=FeeModel(fee_rate=1e-3, impact_coef=0.1)),
-                     adv=np.full(3, 1e4), hedge_prices=P[:, 0])
-        run_backtest(P, w, MNVHConfig(lot_method=lot, exec_lag=1))
+                     adv=np.full(3, 1e4), hedge_prices=P[:, 0]).lot_table()
+        run_backtest(P, w, MNVHConfig(lot_method=lot, exec_lag=1)).lot_table()
     run_grid(P, w, [0.5, 0.9], [1.0, 2.0], MNVHConfig())

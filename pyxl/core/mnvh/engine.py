@@ -53,19 +53,33 @@ PnL identity
 
 so ``sum(MTM - fees - slippage + financing) = NAV_T - C_0``.  Lots are kept at
 mid, so ``sum(realised) + unrealised_T = sum(MTM)``.
+
+Lot accounting is a report on the executed trades
+-------------------------------------------------
+The lots (FIFO or moving average) never feed back into trading: the cash account,
+kappa, the limits and the PnL terms use positions and prices only.  So the
+kernel simulates without them, and :class:`BacktestResult` books the stored
+trades through the lot method (:func:`pyxl.core.ledger.lots.fifo_replay` /
+:func:`~pyxl.core.ledger.lots.average_replay`) the first time ``realised``,
+``unrealised``, ``lots``, :meth:`BacktestResult.to_frame` or
+:meth:`BacktestResult.lot_table` is read.  The result is the same, bit for bit,
+as booking inside the bar loop; a caller that needs only NAV-based metrics (a
+What-If table over ``=MNVH_BACKTEST``, an ablation grid) never pays for FIFO
+matching.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from pyxl.core.ledger.fees import FeeModel
-from pyxl.core.ledger.lots import FifoBook
+from pyxl.core.ledger.lots import FifoBook, average_replay, fifo_replay
 from pyxl.core.mnvh import kernel as K
 from pyxl.errors import InputError
 
@@ -196,7 +210,8 @@ class MNVHConfig:
     exec_lag : int
         0: trade at the bar the signal becomes known; 1: at the next bar.
     lot_method : {"fifo", "average"}
-        Lot accounting for realised / unrealised PnL.
+        Lot accounting for realised / unrealised PnL (booked from the executed
+        trades when first read; it never changes the trading).
     fees : FeeModel
         Trading and financing costs.
     """
@@ -263,7 +278,8 @@ class BacktestResult:
     mtm, fees, slippage, financing : (T,)
         PnL terms of bar s (currency): NAV_s - NAV_{s-1} = mtm - fees - slippage + financing.
     realised, unrealised : (T,)
-        Realised PnL booked at bar s (mid, lot method) and unrealised PnL of the open lots.
+        Realised PnL booked at bar s (mid, lot method) and unrealised PnL of the open
+        lots (properties: the lot method books the stored trades on first read).
     risk_events : RiskEvents (a sequence of (t, kind, detail))
         Each time a limit bound or a stop fired (kinds in :data:`EVENT_NAMES`);
         the tuples are built on first access.
@@ -280,8 +296,6 @@ class BacktestResult:
     fees: np.ndarray
     slippage: np.ndarray
     financing: np.ndarray
-    realised: np.ndarray
-    unrealised: np.ndarray
     delever: np.ndarray
     turnover: np.ndarray
     risk_events: Sequence
@@ -290,16 +304,31 @@ class BacktestResult:
     hedge_q: np.ndarray | None = None
     hedge_trades: np.ndarray | None = None
     hedge_prices: np.ndarray | None = None
-    lot_source: object = None
+    book_lots: Callable[[], tuple] | None = field(default=None, repr=False)
+    _lot_columns: tuple | None = field(default=None, init=False, repr=False)
+
+    def _lot_ledger(self) -> tuple:
+        """``(realised, unrealised, lots)``: the stored trades booked once, then kept."""
+        if self._lot_columns is None:
+            if self.book_lots is None:
+                raise ValueError("this result has no trades to book lots from")
+            self._lot_columns = self.book_lots()
+        return self._lot_columns
+
+    @property
+    def realised(self) -> np.ndarray:
+        """Realised PnL booked at each bar (currency, mid prices, the lot method)."""
+        return self._lot_ledger()[0]
+
+    @property
+    def unrealised(self) -> np.ndarray:
+        """Unrealised PnL of the open lots at the end of each bar (currency, mid)."""
+        return self._lot_ledger()[1]
 
     @property
     def lots(self) -> dict:
-        """Open lots at the end: arrays ``asset, bar, qty, price, fee`` (built on demand)."""
-        src = self.lot_source
-        if isinstance(src, FifoBook):
-            pos = self.q[-1] if self.hedge_q is None else np.append(self.q[-1], self.hedge_q[-1])
-            self.lot_source = src = src.open_lots(pos)
-        return src if src is not None else {}
+        """Open lots at the end: arrays ``asset, bar, qty, price, fee``."""
+        return self._lot_ledger()[2]
 
     @property
     def pnl(self) -> np.ndarray:
@@ -407,6 +436,41 @@ def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise InputError(name, "contains NaN or infinite values", fix)
     return np.ascontiguousarray(arr)
+
+
+def book_lots(Pm: np.ndarray, trades: np.ndarray, q_end: np.ndarray, net: np.ndarray,
+              config: MNVHConfig, kimp: np.ndarray, use_impact: bool) -> tuple:
+    """Book a run's executed trades through its lot method: ``(realised, unrealised, lots)``.
+
+    ``Pm`` and ``trades`` are the kernel's (T, M) execution prices and trades (hedge
+    last), ``q_end`` the final positions, ``net`` the per-bar ``sum_i q_i p_i``;
+    ``unrealised = net - basis`` with
+    ``basis`` the signed cost of the open lots.  FIFO queues start at
+    ``min(T, 1024)`` lots per asset and are rebooked with room for T on overflow.
+    """
+    T, M = trades.shape
+    realised = np.empty(T)
+    basis = np.empty(T)
+    if config.lot_method == "fifo":
+        fees = config.fees
+        capacity = min(T, _FIFO_START_CAPACITY)
+        while True:
+            book = FifoBook(M, capacity)
+            fifo_replay(Pm, trades, float(fees.fee_rate + fees.half_spread),
+                        float(fees.fixed_fee), kimp, use_impact, *book.arrays(), realised,
+                        basis)
+            if not book.overflow[0] or capacity >= T:
+                break
+            capacity = T
+        lots = book.open_lots(q_end)
+    else:
+        avg = np.zeros(M)
+        average_replay(Pm, trades, avg, realised, basis)
+        held = np.flatnonzero(q_end)
+        lots = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
+                "qty": q_end[held], "price": avg[held],
+                "fee": np.full(held.size, np.nan)}
+    return realised, net - basis, lots
 
 
 def _check_prices(P: np.ndarray) -> None:
@@ -542,48 +606,33 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
     # first-touch faults and unmapping of 2 x 1000 small pages cost 0.2-1 ns per
     # asset-step of the run (more on every other run, as malloc recycles memory)
     q_out, tr_out = np.empty((2, T, M))
-    steps = [np.zeros(T) for _ in range(13)]
-    fifo = config.lot_method == "fifo"
+    steps = [np.zeros(T) for _ in range(11)]
     cap_ev = 6 * T + 16
     ev_t = np.zeros(cap_ev, dtype=np.int64)
     ev_k = np.zeros(cap_ev, dtype=np.int64)
     ev_d = np.zeros(cap_ev)
     cash_per, debit_per, borrow_per = config.fees.per_period()
-    # FIFO rings start small (cache-friendly) and are rerun at full size on overflow
-    capacity = min(T, _FIFO_START_CAPACITY) if fifo else 1
-    while True:
-        book = FifoBook(M, capacity)
-        avg = np.zeros(M)
-        basis = np.zeros(M)
-        nev = K.simulate(
-            Pm, W, N, float(config.lam), float(config.beta), config.beta_mode == "nav", bs,
-            ab, has_hedge, float(config.cash0), float(config.min_cash),
-            _opt_pos(config.max_gross, "max_gross", ""),
-            _opt_pos(config.max_position, "max_position", ""),
-            math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
-            int(config.exec_lag), K.LOTS_FIFO if fifo else K.LOTS_AVERAGE,
-            float(config.fees.fee_rate), float(config.fees.half_spread),
-            float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
-            True, q_out, tr_out, *steps, book.lots, book.head, book.tail, book.offs,
-            book.overflow, avg, basis, ev_t, ev_k, ev_d)
-        if not book.overflow[0] or capacity >= T:
-            break
-        capacity = T
+    # the kernel runs without lots: they are booked from the stored trades when first
+    # read (see the module docstring)
+    nev = K.simulate(
+        Pm, W, N, float(config.lam), float(config.beta), config.beta_mode == "nav", bs,
+        ab, has_hedge, float(config.cash0), float(config.min_cash),
+        _opt_pos(config.max_gross, "max_gross", ""),
+        _opt_pos(config.max_position, "max_position", ""),
+        math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
+        int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
+        float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
+        True, q_out, tr_out, *steps, ev_t, ev_k, ev_d)
     nev = kernel_events(nev, P)
-    (kappa, cash, nav, gross, net, mtm, fees, slip, fin, real, unreal, delev, turn) = steps
+    (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
     events = RiskEvents(ev_t[:nev], ev_k[:nev], ev_d[:nev])
-    if fifo:
-        lot_source = book
-    else:
-        held = np.flatnonzero(q_out[-1])
-        lot_source = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
-                      "qty": q_out[-1, held], "price": avg[held],
-                      "fee": np.full(held.size, np.nan)}
+    lots = functools.partial(book_lots, Pm, tr_out, q_out[-1].copy(), net, config, kimp,
+                             use_impact)
     return BacktestResult(
         q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
-        net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, realised=real,
-        unrealised=unreal, delever=delev, turnover=turn, risk_events=events, config=config,
+        net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, delever=delev,
+        turnover=turn, risk_events=events, config=config,
         prices=P,
         hedge_q=q_out[:, N] if has_hedge else None,
         hedge_trades=tr_out[:, N] if has_hedge else None,
-        hedge_prices=Pm[:, N] if has_hedge else None, lot_source=lot_source)
+        hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots)

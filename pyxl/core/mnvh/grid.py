@@ -67,22 +67,17 @@ def _one_point(g, Pm, W, n, L, B, args, out, nev):
      lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per) = args
     T, M = Pm.shape
     nav, gross, net, fees, slip, fin, turn = (a[g] for a in out)
-    scratch = [np.empty(T) for _ in range(6)]
+    scratch = [np.empty(T) for _ in range(4)]
     ev = 6 * T + 16
     nev[g] = K.simulate(
         Pm, W, n, float(L[g]), float(B[g]), nav_mode, bs, ab, has_hedge, cash0, min_cash,
-        max_gross, max_pos, dd_stop, exec_lag, K.LOTS_NONE, lin_fee, lin_slip, fixed_fee,
+        max_gross, max_pos, dd_stop, exec_lag, lin_fee, lin_slip, fixed_fee,
         kimp, use_impact, cash_per, debit_per, borrow_per, False, _DUMMY2, _DUMMY2,
         scratch[0], scratch[1], nav, gross, net, scratch[2], fees, slip, fin, scratch[3],
-        scratch[4], scratch[5], turn, _DUMMY_LOTS, _DUMMY_I, _DUMMY_I.copy(), _DUMMY2.copy(),
-        _DUMMY_I.copy(), _DUMMY_F, _DUMMY_F.copy(), np.zeros(ev, dtype=np.int64),
-        np.zeros(ev, dtype=np.int64), np.zeros(ev))
+        turn, np.zeros(ev, dtype=np.int64), np.zeros(ev, dtype=np.int64), np.zeros(ev))
 
 
 _DUMMY2 = np.zeros((1, 1))
-_DUMMY_LOTS = np.zeros((1, 1, 5))
-_DUMMY_I = np.zeros(1, dtype=np.int64)
-_DUMMY_F = np.zeros(1)
 
 
 def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,

@@ -7,7 +7,7 @@ share it.
 Developer notes:
 
 * numba's on-disk cache is keyed on *this* file's timestamp only.  After editing
-  a jitted function it calls (``pyxl/core/ledger/kappa.py``, ``lots.py``,
+  a jitted function it calls (``pyxl/core/ledger/kappa.py``,
   ``pyxl/core/mnvh/rule.py``) run ``pyxl warmup``, which clears the cache
   whenever any core source changed (:mod:`pyxl.numba_cache`).
 * The per-bar loop creates no array views and calls no jitted function with
@@ -30,7 +30,6 @@ import numpy as np
 from numba import njit
 
 from pyxl.core.ledger.kappa import kappa_interval
-from pyxl.core.ledger.lots import average_book_trades, fifo_book_trades
 from pyxl.core.mnvh.rule import mnvh_position, mnvh_return
 
 # risk-event codes (names in engine.EVENT_NAMES)
@@ -42,10 +41,6 @@ EV_FORCED_DELEVER = 5
 EV_DRAWDOWN_STOP = 6
 EV_INSOLVENT = 7
 EV_CASH_SHORTFALL = 8
-
-LOTS_NONE = 0
-LOTS_FIFO = 1
-LOTS_AVERAGE = 2
 
 _BISECT = 200
 
@@ -120,13 +115,11 @@ def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: f
 
 @njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy")
 def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
-             cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag, lot_mode,
+             cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag,
              lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
              store, q_out, tr_out,
-             kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o, real_o,
-             unreal_o, delev_o, turn_o,
-             lots, head, tail, offs, overflow, avg, basis,
-             ev_t, ev_k, ev_d):
+             kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o,
+             delev_o, turn_o, ev_t, ev_k, ev_d):
     """Run the backtest; fill the output arrays in place and return the number of events.
 
     ``P`` is (T, M) with ``M = n_sig + has_hedge`` (hedge asset last), ``W`` (T, n_sig)
@@ -162,11 +155,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     scratch = np.empty((1 if store else 2, M))
     q_rows = q_out if store else scratch[:1]
     t_rows = tr_out if store else scratch[1:]
-    order = np.empty(2 * M if lot_mode == LOTS_FIFO else 0, dtype=np.int64)
     has_pend = False
     cash = cash0
     peak = cash0
-    bsum = 0.0  # sum of the lot bases (changes only when a trade is booked)
     stopped = False
     nev = 0
     cap_ev = ev_t.shape[0]
@@ -184,8 +175,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     fees_o[0] = 0.0
     slip_o[0] = 0.0
     fin_o[0] = 0.0
-    real_o[0] = 0.0
-    unreal_o[0] = 0.0
     delev_o[0] = 0.0
     turn_o[0] = 0.0
 
@@ -415,18 +404,12 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         if liquidate:
             kap = 1.0
 
-        # 6. execute at P[s] (lots first: they need the pre-trade position), then cash,
-        #    costs, positions and the end-of-bar marks in one vectorisable pass
+        # 6. execute at P[s]: cash, costs, positions and the end-of-bar marks in one
+        #    vectorisable pass (lots are booked from the stored trades afterwards, see
+        #    pyxl.core.mnvh.engine)
         scale = kap if delta == 0.0 else 1.0
         if nnz == 0:
             scale = 0.0
-        real = 0.0
-        if lot_mode == LOTS_AVERAGE and scale > 0.0:
-            real = average_book_trades(P[s], dq, scale, q, avg, basis)
-        elif lot_mode == LOTS_FIFO and scale > 0.0:
-            real = fifo_book_trades(s, P[s], dq, scale, q, lin, fixed_fee,
-                                    kimp[s] if use_impact else kimp[0], use_impact,
-                                    lots, head, tail, offs, basis, overflow, order)
         flow = 0.0
         fees = 0.0
         slip = 0.0
@@ -457,11 +440,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     x = scale * dq[i]
                     slip += kimp[s, i] * P[s, i] * x * x
             cash -= flow + fees + slip
-            if lot_mode != LOTS_NONE:
-                bsum = 0.0
-                for i in range(M):
-                    bsum += basis[i]
-        unreal = val - bsum if lot_mode != LOTS_NONE else 0.0
         nav = cash + val
         if nav > peak:
             peak = nav
@@ -474,8 +452,6 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         fees_o[s] = fees
         slip_o[s] = slip
         fin_o[s] = fin
-        real_o[s] = real
-        unreal_o[s] = unreal
         delev_o[s] = delta
         turn_o[s] = turn
 
