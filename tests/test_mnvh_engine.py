@@ -437,3 +437,95 @@ def test_identity_on_long_random_runs(seed, lots, beta, lag, impact):
     res = run_backtest(P, W, cfg, adv=rng.uniform(1e4, 1e6, 30))
     check_identity(res, cfg.cash0)
     check_limits(res, cfg)
+
+
+# --- lazy lot columns: edge runs, reruns, copies ----------------------------------------
+
+@pytest.mark.parametrize("lots", ["fifo", "average"])
+@pytest.mark.parametrize("lag", [0, 1])
+def test_lot_columns_on_two_bars_and_on_runs_without_trades(lots, lag):
+    """T = 2 (one trade at most) and beta = 0 (no trade at all): the replay books nothing
+    it should not, and the lot table matches the final positions."""
+    _, P = paths(21, 2, 3)
+    res = run_backtest(P, np.full(3, 1 / 3), MNVHConfig(lot_method=lots, exec_lag=lag))
+    ref = reference_backtest(P, np.full(3, 1 / 3), MNVHConfig(lot_method=lots, exec_lag=lag))
+    assert res.q[1].any() == (lag == 0)
+    assert res.realised.tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(res.unrealised, ref.unrealised, atol=1e-9)
+    table = res.lot_table()
+    assert table["qty"].tolist() == [q for q in res.q[-1] if q != 0.0]
+    assert table["unrealised"].sum() == pytest.approx(res.unrealised[-1], abs=1e-9)
+
+    _, P = paths(22, 40, 4)
+    flat = run_backtest(P, np.full(4, 0.25), MNVHConfig(lot_method=lots, exec_lag=lag, beta=0.0))
+    assert not flat.trades.any()
+    assert not flat.realised.any() and not flat.unrealised.any()
+    assert flat.lot_table().empty and list(flat.lot_table().columns) == list(table.columns)
+    assert flat.to_frame()["realised"].eq(0.0).all()
+
+
+def test_fifo_rebooking_after_overflow_with_hedge_impact_and_lag(monkeypatch):
+    """The overflow rerun books the same lots when a hedge is held, the impact costs
+    differ per bar (lot fees) and trades execute one bar late."""
+    from pyxl.core.mnvh import engine
+
+    rng, P = paths(31, 150, 4)
+    w = rng.dirichlet(np.ones(4))
+    cfg = MNVHConfig(lam=0.98, exec_lag=1,
+                     fees=FeeModel(fee_rate=1e-4, half_spread=1e-4, impact_coef=0.2))
+    kw = dict(adv=rng.uniform(1e4, 1e5, 4),
+              hedge_prices=100 * np.cumprod(1 + 0.01 * rng.standard_normal(150)))
+    full = run_backtest(P, w, cfg, **kw)
+    full_table = full.lot_table()
+    assert full_table.groupby("asset").size().max() > 2
+    assert "hedge" in set(full_table["asset"])
+    monkeypatch.setattr(engine, "_FIFO_START_CAPACITY", 2)
+    small = run_backtest(P, w, cfg, **kw)
+    np.testing.assert_array_equal(small.realised, full.realised)
+    np.testing.assert_array_equal(small.unrealised, full.unrealised)
+    assert small.lot_table().equals(full_table)
+    ref = reference_backtest(P, w, cfg, **kw)
+    np.testing.assert_allclose(small.realised, ref.realised, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(small.unrealised, ref.unrealised, rtol=1e-9, atol=1e-6)
+
+
+def test_unread_lot_columns_survive_pickle_copies_and_threads():
+    """A result whose lots were not booked yet can be pickled (process pools), copied
+    and read from several threads; every route books the same columns."""
+    import copy
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng, P = paths(41, 120, 5, vol=0.03)
+    cfg = MNVHConfig(beta=60.0, max_gross=1.5, min_cash=2e5, fees=RICH_FEES)
+    kw = dict(adv=rng.uniform(1e3, 1e5, 5), hedge_prices=P[:, 0] * 0.5 + 20.0)
+    want = run_backtest(P, np.full(5, 0.2), cfg, **kw)
+    want_cols = (want.realised, want.unrealised, want.lot_table())
+    for make in (lambda r: pickle.loads(pickle.dumps(r)), copy.copy, copy.deepcopy):
+        got = make(run_backtest(P, np.full(5, 0.2), cfg, **kw))
+        assert got._lot_columns is None
+        np.testing.assert_array_equal(got.realised, want_cols[0])
+        np.testing.assert_array_equal(got.unrealised, want_cols[1])
+        assert got.lot_table().equals(want_cols[2])
+        assert got.risk_events == want.risk_events
+    shared = run_backtest(P, np.full(5, 0.2), cfg, **kw)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reads = list(pool.map(lambda _: shared.realised, range(8)))
+    for r in reads:
+        np.testing.assert_array_equal(r, want_cols[0])
+
+
+@pytest.mark.parametrize("row", [0, -1])
+def test_bad_price_in_the_first_or_last_row_with_hedge_lag_and_impact(row):
+    _, P = paths(5, 12, 3)
+    P[row, 1] = np.nan
+    w = np.full(3, 1.0 / 3.0)
+    where = rf"row {1 if row == 0 else 12}, column 2"
+    hedge = 100.0 + np.arange(12.0)
+    for run in (lambda: run_backtest(P, w, MNVHConfig(exec_lag=1), hedge_prices=hedge),
+                lambda: run_grid(P, w, [0.9], [10.0, 20.0], MNVHConfig(exec_lag=1),
+                                 hedge_prices=hedge)):
+        with pytest.raises(InputError, match=rf"^prices: must be finite and > 0 \({where}"):
+            run()
+    with pytest.raises(InputError, match=r"^prices: must be finite and > 0"):
+        run_backtest(P, w, MNVHConfig(fees=FeeModel(impact_coef=0.1)), adv=np.full(3, 1e4))

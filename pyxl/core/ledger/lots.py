@@ -15,7 +15,10 @@ and the costs appear once, in the fees / slippage columns of the ledger.
   ``(p - avg) * closed`` (longs) at the unchanged average; a trade through zero
   restarts the average at the trade price.
 
-The state lives in plain numpy arrays so the numba engine updates it in place.
+The state lives in plain numpy arrays so compiled code updates it in place.  A
+backtest books its lots after the run, from the stored trades (:func:`fifo_replay`,
+:func:`average_replay`, called by :class:`pyxl.core.mnvh.engine.BacktestResult` on
+the first read of its lot columns): lots never feed back into trading.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ LOT_CUM_QTY, LOT_CUM_BASIS, LOT_PRICE, LOT_FEE_PER_UNIT, LOT_BAR = 0, 1, 2, 3, 4
 
 
 class FifoBook:
-    """FIFO lot queues, one per asset, for the numba engine.
+    """FIFO lot queues, one per asset, updated in place by the compiled booking functions.
 
     Each asset's open lots are records ``lots[i, head[i]:tail[i]]``, oldest first,
     stored **cumulatively**: field ``LOT_CUM_QTY`` is the absolute quantity opened up
@@ -45,8 +48,9 @@ class FifoBook:
     the partially closed oldest lot.  When a queue reaches ``capacity`` its live
     lots are moved to the front (and the cumulative fields rebased, which also
     keeps them small); ``overflow[0]`` is set only when an asset has more than
-    ``capacity`` open lots, and the engine then reruns with a capacity of T
-    (always enough: a bar opens at most one lot per asset).
+    ``capacity`` open lots, and the backtest then rebooks its trades with a
+    capacity of T (:func:`pyxl.core.mnvh.engine.book_lots`; always enough: a bar
+    opens at most one lot per asset).
 
     Parameters
     ----------
