@@ -237,6 +237,25 @@ def test_lots_are_booked_on_first_read_from_the_stored_trades(lots):
     assert lots_q.to_dict() == pytest.approx(held, rel=1e-9)
 
 
+def test_lot_columns_do_not_follow_later_edits_of_the_price_array():
+    """Lots are booked on first read: changing the caller's prices in place after the
+    run must not change them (the engine keeps its own copy)."""
+    _, P = paths(9, 50, 4, vol=0.03)
+    w = np.full(4, 0.25)
+    want = run_backtest(P.copy(), w, MNVHConfig(beta=50.0)).realised
+    res = run_backtest(P, w, MNVHConfig(beta=50.0))
+    P *= 2.0
+    np.testing.assert_array_equal(res.realised, want)
+
+
+def test_a_price_too_small_to_invert_is_named():
+    _, P = paths(3, 20, 3)
+    P[7, 1] = 1e-310  # > 0, but 1/p overflows
+    with pytest.raises(InputError, match=r"^prices: must be finite and > 0 and above "
+                                         r"1e-308 \(row 8, column 2 is 1e-310\)"):
+        run_backtest(P, np.full(3, 1 / 3), MNVHConfig())
+
+
 # --- limits, forced deleveraging, stops -------------------------------------------------
 
 def stressed_run(**over):
@@ -276,9 +295,10 @@ def test_gross_deleveraging_that_breaks_the_floor_logs_a_shortfall():
     kw = dict(adv=rng.uniform(1e3, 1e5, 5))
     res = run_backtest(P, W, cfg, **kw)
     ref = reference_backtest(P, W, cfg, **kw)
-    at43 = [k for t, k, _ in res.risk_events if t == 43]
-    assert at43 == ["forced_delever", "cash_shortfall"]
+    at43 = [(k, d) for t, k, d in res.risk_events if t == 43]
+    assert [k for k, _ in at43] == ["forced_delever", "cash_shortfall"]
     assert res.cash[43] < cfg.min_cash
+    assert at43[1][1] == res.cash[43] - cfg.min_cash  # the detail is the shortfall
     navpre = res.nav[42] + res.mtm[43] + res.financing[43]
     assert res.gross[43] <= cfg.max_gross * navpre * (1 + 1e-12)
     assert [(t, k) for t, k, _ in res.risk_events] == [(t, k) for t, k, _ in ref.events]

@@ -121,7 +121,7 @@ _EVENT_DETAIL = {
     "forced_delever": "delta: fraction of every position sold/bought back",
     "drawdown_stop": "drawdown from the running peak when the stop fired",
     "insolvent": "NAV (<= 0) when trading stopped",
-    "cash_shortfall": "cash minus min_cash before the forced deleveraging",
+    "cash_shortfall": "cash minus min_cash after the forced deleveraging (< 0)",
 }
 
 
@@ -473,11 +473,29 @@ def book_lots(Pm: np.ndarray, trades: np.ndarray, q_end: np.ndarray, net: np.nda
     return realised, net - basis, lots
 
 
+def _bad_price(P: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first price, in row order, that is not finite and > 0 or
+    is too small to invert (``1/p`` overflows); None when every price is usable."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ok = (P > 0.0) & (P < np.inf) & (1.0 / P < np.inf)
+    if ok.all():
+        return None
+    r, c = np.argwhere(~ok)[0]
+    return int(r), int(c)
+
+
+def _raise_bad_price(P: np.ndarray, where: tuple[int, int]) -> None:
+    r, c = where
+    v = float(P[r, c])
+    need = "finite and > 0" + (" and above 1e-308" if 0.0 < v < np.inf else "")
+    raise InputError("prices", f"must be {need} (row {r + 1}, column {c + 1} is {v!r})",
+                     "fill gaps and remove zeros")
+
+
 def _check_prices(P: np.ndarray) -> None:
-    # min() is NaN if any entry is NaN; with max() finite this is "finite and > 0" in two
-    # reductions without temporaries
-    if not (P.min() > 0.0 and np.isfinite(P.max())):
-        raise InputError("prices", "must be finite and > 0", "fill gaps and remove zeros")
+    where = _bad_price(P)
+    if where is not None:
+        _raise_bad_price(P, where)
 
 
 def kernel_events(nev: int, P: np.ndarray) -> int:
@@ -486,15 +504,14 @@ def kernel_events(nev: int, P: np.ndarray) -> int:
     :func:`~pyxl.core.mnvh.kernel.simulate` checks the signal prices in its first
     pass over each bar (a separate validation pass over T x N cost about 0.5 ns per
     asset-step) and returns ``BAD_PRICE - s`` at the first bar ``s`` holding a price
-    that is not finite and > 0.
+    that is not finite and > 0 (or too small to invert).
     """
     if nev >= 0:
         return nev
     s = K.BAD_PRICE - nev
-    row = P[s]
-    j = int(np.flatnonzero(~((row > 0.0) & (row < np.inf)))[0])
-    raise InputError("prices", f"must be finite and > 0 (row {s + 1}, column {j + 1} is "
-                     f"{row[j]!r})", "fill gaps and remove zeros")
+    r, c = _bad_price(P[s:s + 1])
+    _raise_bad_price(P, (s + r, c))
+    return nev  # not reached
 
 
 def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
@@ -625,7 +642,11 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         True, q_out, tr_out, *steps, ev_t, ev_k, ev_d)
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
-    events = RiskEvents(ev_t[:nev], ev_k[:nev], ev_d[:nev])
+    events = RiskEvents(ev_t[:nev].copy(), ev_k[:nev].copy(), ev_d[:nev].copy())
+    # the lots are booked later from Pm: keep a private copy when Pm is the caller's
+    # array (or a view of it), so changing that array cannot change the lot columns
+    if Pm is prices or not Pm.flags.owndata:
+        Pm = Pm.copy()
     lots = functools.partial(book_lots, Pm, tr_out, q_out[-1].copy(), net, config, kimp,
                              use_impact)
     return BacktestResult(

@@ -160,6 +160,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     peak = cash0
     stopped = False
     nev = 0
+    shortfall_at = -1
     cap_ev = ev_t.shape[0]
     lin = lin_fee + lin_slip
     gross_on = max_gross < np.inf
@@ -189,6 +190,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         inv[0, i] = ia
         nbad += not (a > 0.0)
         nbad += not (ia > 0.0)
+        nbad += not (ia < np.inf)
     if nbad > 0:
         return BAD_PRICE
     for s in range(1, T):
@@ -223,10 +225,12 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             g0 += abs(v)
             ia = 1.0 / a
             inv[cur, i] = ia
-            # "finite and > 0" as a > 0 and 1/a > 0 (1/inf = 0): two compares; the
-            # one-line "0 < a < inf" became an integer class test costing 0.15-0.3 ns
+            # "finite and > 0" as a > 0 and 1/a > 0 (1/inf = 0), and 1/a < inf (a
+            # positive price too small to invert); the one-line "0 < a < inf" became an
+            # integer class test costing 0.15-0.3 ns
             nbad += not (a > 0.0)
             nbad += not (ia > 0.0)
+            nbad += not (ia < np.inf)
             r = mnvh_return(a, inv[prv, i])
             ret[i] = r
             R += W[wr, i] * r
@@ -398,7 +402,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     if nev < cap_ev:
                         ev_t[nev] = s
                         ev_k[nev] = EV_CASH_SHORTFALL
-                        ev_d[nev] = cash - min_cash
+                        shortfall_at = nev  # detail: cash - min_cash after the trade
                         nev += 1
                 nnz = nnz2
         if liquidate:
@@ -440,6 +444,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     x = scale * dq[i]
                     slip += kimp[s, i] * P[s, i] * x * x
             cash -= flow + fees + slip
+        if shortfall_at >= 0:
+            ev_d[shortfall_at] = cash - min_cash
+            shortfall_at = -1
         nav = cash + val
         if nav > peak:
             peak = nav

@@ -316,7 +316,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 moving = held
                 events.append((s, "forced_delever", delta))
                 if held and (dset is None or delta > dset[1]):
-                    events.append((s, "cash_shortfall", cash - cfg.min_cash))
+                    events.append((s, "cash_shortfall", None))  # detail after the trade
         if liquidate:
             kappa = 1.0
         step = kappa if delta == 0.0 else 1.0
@@ -337,6 +337,8 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 real += books[i].trade(q[i], x, now[i])
                 q[i] += x
                 trades[i] = x
+        if events and events[-1][:2] == (s, "cash_shortfall"):
+            events[-1] = (s, "cash_shortfall", cash - cfg.min_cash)
         value = sum(q[i] * now[i] for i in range(M))
         nav = cash + value
         peak = max(peak, nav)
