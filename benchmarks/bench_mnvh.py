@@ -162,7 +162,9 @@ def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
 
 def replay_only(res, cfg: MNVHConfig, repeat: int):
     """The lot booking alone (FIFO or moving average) over a finished run's trades."""
-    P, tr = res.prices, np.ascontiguousarray(res.trades)
+    tr = np.ascontiguousarray(res.trades)
+    rows = np.flatnonzero(res.turnover > 0.0)
+    P = res.prices[rows]
     Tn, M = tr.shape
     real, basis = np.empty(Tn), np.empty(Tn)
     lin = cfg.fees.fee_rate + cfg.fees.half_spread
@@ -170,10 +172,10 @@ def replay_only(res, cfg: MNVHConfig, repeat: int):
     def once():
         if cfg.lot_method == "fifo":
             book = FifoBook(M, min(Tn, 1024))
-            fifo_replay(P, tr, lin, cfg.fees.fixed_fee, np.zeros((1, M)), False,
+            fifo_replay(P, tr, rows, lin, cfg.fees.fixed_fee, np.zeros((1, M)), False,
                         *book.arrays(), real, basis)
         else:
-            average_replay(P, tr, np.zeros(M), real, basis)
+            average_replay(P, tr, rows, np.zeros(M), real, basis)
         return real.copy()
 
     return best(once, repeat)

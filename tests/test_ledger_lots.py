@@ -202,9 +202,11 @@ def test_replay_books_a_run_like_a_deque_fifo_and_an_average_book(seed, n, cap):
     P = 100.0 + np.round(rng.normal(0.0, 5.0, (T, n)), 2)
     real_f, bt_f = np.zeros(T), np.zeros(T)
     book = FifoBook(n, cap)
-    fifo_replay(P, X, 0.0, 0.0, np.zeros((1, n)), False, *book.arrays(), real_f, bt_f)
+    rows = np.flatnonzero(np.any(X != 0.0, axis=1))  # the bars that trade
+    fifo_replay(P[rows], X, rows, 0.0, 0.0, np.zeros((1, n)), False, *book.arrays(), real_f,
+                bt_f)
     real_a, bt_a, avg = np.zeros(T), np.zeros(T), np.zeros(n)
-    average_replay(P, X, avg, real_a, bt_a)
+    average_replay(P[rows], X, rows, avg, real_a, bt_a)
     avgs = [Avg() for _ in range(n)]
     q = np.cumsum(X, axis=0)
     most_open = max(len(_deque_fifo([(X[k, i], P[k, i]) for k in range(1, s + 1)

@@ -245,6 +245,8 @@ def test_lot_columns_do_not_follow_later_edits_of_the_price_array():
     want = run_backtest(P.copy(), w, MNVHConfig(beta=50.0)).realised
     res = run_backtest(P, w, MNVHConfig(beta=50.0))
     P *= 2.0
+    with pytest.raises(ValueError, match="read-only"):
+        res.trades[5, 0] = 1.0  # what the lots are booked from cannot change either
     np.testing.assert_array_equal(res.realised, want)
 
 

@@ -47,11 +47,12 @@ def warmup() -> None:
                      *book.arrays()[:4], basis, book.overflow,
                      np.empty(2, dtype=np.int64))
     average_book_trades(10.0 * one, 2.0 * one, 1.0, 0.0 * one, np.zeros(1), basis)
-    P = np.full((2, 1), 10.0)
+    P = np.full((1, 1), 10.0)
     X = np.array([[0.0], [2.0]])
+    rows = np.array([1], dtype=np.int64)
     out = (np.zeros(2), np.zeros(2))
     for kimp, impact in ((np.zeros((1, 1)), False), (np.zeros((2, 1)), True)):
         book = FifoBook(1, 4)
-        fifo_replay(P, X, 1e-3, 0.1, kimp, impact, *book.arrays(), *out)
+        fifo_replay(P, X, rows, 1e-3, 0.1, kimp, impact, *book.arrays(), *out)
         book.open_lots(one)
-    average_replay(P, X, np.zeros(1), *out)
+    average_replay(P, X, rows, np.zeros(1), *out)

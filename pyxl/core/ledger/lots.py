@@ -295,18 +295,10 @@ def _basis_sum(basis: np.ndarray) -> float:
     return b
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def _trading_bar(row: np.ndarray) -> bool:
-    nnz = 0
-    for i in range(row.shape[0]):
-        nnz += row[i] != 0.0
-    return nnz > 0
-
-
 @njit(cache=True)
-def fifo_replay(P: np.ndarray, trades: np.ndarray, lin: float, fixed_fee: float,
-                kimp: np.ndarray, use_impact: bool, lots: np.ndarray, head: np.ndarray,
-                tail: np.ndarray, offs: np.ndarray, overflow: np.ndarray,
+def fifo_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, lin: float,
+                fixed_fee: float, kimp: np.ndarray, use_impact: bool, lots: np.ndarray,
+                head: np.ndarray, tail: np.ndarray, offs: np.ndarray, overflow: np.ndarray,
                 realised: np.ndarray, basis_total: np.ndarray) -> None:
     """Book a finished run's executed trades FIFO, bar by bar (the lot ledger of a backtest).
 
@@ -317,10 +309,12 @@ def fifo_replay(P: np.ndarray, trades: np.ndarray, lin: float, fixed_fee: float,
 
     Parameters
     ----------
-    P : (T, M)
-        Execution (mid) prices, row ``s`` = bar ``s``.
+    P : (len(rows), M)
+        Execution (mid) prices of the bars that trade: row ``k`` is bar ``rows[k]``.
     trades : (T, M)
-        Executed trades (shares), row 0 = 0; positions are their running sums.
+        Executed trades (shares) of every bar; positions are their running sums.
+    rows : (K,) int64
+        The bars with a trade, increasing (bars not listed must not trade).
     lin, fixed_fee, kimp, use_impact
         Cost model recorded on each opened lot (see :func:`fifo_book_trades`);
         ``kimp`` is (T, M) when ``use_impact`` else any (1, M) array.
@@ -337,24 +331,28 @@ def fifo_replay(P: np.ndarray, trades: np.ndarray, lin: float, fixed_fee: float,
     basis = np.zeros(M)
     order = np.empty(2 * M, dtype=np.int64)
     total = 0.0
-    realised[0] = 0.0
-    basis_total[0] = 0.0
-    for s in range(1, T):
+    done = 0  # bars below this are filled in
+    for k in range(rows.shape[0]):
+        s = rows[k]
+        for u in range(done, s):
+            realised[u] = 0.0
+            basis_total[u] = total
         row = trades[s]
-        r = 0.0
-        if _trading_bar(row):
-            r = fifo_book_trades(s, P[s], row, 1.0, q, lin, fixed_fee,
-                                 kimp[s] if use_impact else kimp[0], use_impact,
-                                 lots, head, tail, offs, basis, overflow, order)
-            for i in range(M):
-                q[i] += row[i]
-            total = _basis_sum(basis)
-        realised[s] = r
+        realised[s] = fifo_book_trades(s, P[k], row, 1.0, q, lin, fixed_fee,
+                                       kimp[s] if use_impact else kimp[0], use_impact,
+                                       lots, head, tail, offs, basis, overflow, order)
+        for i in range(M):
+            q[i] += row[i]
+        total = _basis_sum(basis)
         basis_total[s] = total
+        done = s + 1
+    for u in range(done, T):
+        realised[u] = 0.0
+        basis_total[u] = total
 
 
 @njit(cache=True)
-def average_replay(P: np.ndarray, trades: np.ndarray, avg: np.ndarray,
+def average_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, avg: np.ndarray,
                    realised: np.ndarray, basis_total: np.ndarray) -> None:
     """Book a finished run's executed trades at moving-average cost, bar by bar.
 
@@ -365,15 +363,19 @@ def average_replay(P: np.ndarray, trades: np.ndarray, avg: np.ndarray,
     q = np.zeros(M)
     basis = np.zeros(M)
     total = 0.0
-    realised[0] = 0.0
-    basis_total[0] = 0.0
-    for s in range(1, T):
+    done = 0
+    for k in range(rows.shape[0]):
+        s = rows[k]
+        for u in range(done, s):
+            realised[u] = 0.0
+            basis_total[u] = total
         row = trades[s]
-        r = 0.0
-        if _trading_bar(row):
-            r = average_book_trades(P[s], row, 1.0, q, avg, basis)
-            for i in range(M):
-                q[i] += row[i]
-            total = _basis_sum(basis)
-        realised[s] = r
+        realised[s] = average_book_trades(P[k], row, 1.0, q, avg, basis)
+        for i in range(M):
+            q[i] += row[i]
+        total = _basis_sum(basis)
         basis_total[s] = total
+        done = s + 1
+    for u in range(done, T):
+        realised[u] = 0.0
+        basis_total[u] = total

@@ -263,7 +263,8 @@ class BacktestResult:
     Attributes
     ----------
     q, trades : (T, N) arrays
-        End-of-bar positions and executed trades (shares) of the signal assets.
+        End-of-bar positions and executed trades (shares) of the signal assets
+        (read-only: the lot columns are booked from the trades on first read).
     hedge_q, hedge_trades : (T,) arrays or None
         Hedge-asset position and trades when a hedge was used.
     kappa : (T,)
@@ -438,14 +439,15 @@ def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def book_lots(Pm: np.ndarray, trades: np.ndarray, q_end: np.ndarray, net: np.ndarray,
-              config: MNVHConfig, kimp: np.ndarray, use_impact: bool) -> tuple:
+def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: np.ndarray,
+              net: np.ndarray, config: MNVHConfig, kimp: np.ndarray,
+              use_impact: bool) -> tuple:
     """Book a run's executed trades through its lot method: ``(realised, unrealised, lots)``.
 
-    ``Pm`` and ``trades`` are the kernel's (T, M) execution prices and trades (hedge
-    last), ``q_end`` the final positions, ``net`` the per-bar ``sum_i q_i p_i``;
-    ``unrealised = net - basis`` with
-    ``basis`` the signed cost of the open lots.  FIFO queues start at
+    ``trades`` are the kernel's (T, M) executed trades (hedge last), ``rows`` the
+    bars that trade and ``P_rows`` their execution prices, ``q_end`` the final
+    positions, ``net`` the per-bar ``sum_i q_i p_i``; ``unrealised = net - basis``
+    with ``basis`` the signed cost of the open lots.  FIFO queues start at
     ``min(T, 1024)`` lots per asset and are rebooked with room for T on overflow.
     """
     T, M = trades.shape
@@ -456,7 +458,7 @@ def book_lots(Pm: np.ndarray, trades: np.ndarray, q_end: np.ndarray, net: np.nda
         capacity = min(T, _FIFO_START_CAPACITY)
         while True:
             book = FifoBook(M, capacity)
-            fifo_replay(Pm, trades, float(fees.fee_rate + fees.half_spread),
+            fifo_replay(P_rows, trades, rows, float(fees.fee_rate + fees.half_spread),
                         float(fees.fixed_fee), kimp, use_impact, *book.arrays(), realised,
                         basis)
             if not book.overflow[0] or capacity >= T:
@@ -465,7 +467,7 @@ def book_lots(Pm: np.ndarray, trades: np.ndarray, q_end: np.ndarray, net: np.nda
         lots = book.open_lots(q_end)
     else:
         avg = np.zeros(M)
-        average_replay(Pm, trades, avg, realised, basis)
+        average_replay(P_rows, trades, rows, avg, realised, basis)
         held = np.flatnonzero(q_end)
         lots = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
                 "qty": q_end[held], "price": avg[held],
@@ -643,12 +645,14 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
     events = RiskEvents(ev_t[:nev].copy(), ev_k[:nev].copy(), ev_d[:nev].copy())
-    # the lots are booked later from Pm: keep a private copy when Pm is the caller's
-    # array (or a view of it), so changing that array cannot change the lot columns
-    if Pm is prices or not Pm.flags.owndata:
-        Pm = Pm.copy()
-    lots = functools.partial(book_lots, Pm, tr_out, q_out[-1].copy(), net, config, kimp,
-                             use_impact)
+    # the lots are booked later: from a private copy of the prices of the bars that
+    # trade (the caller may change their price array), of net and of the final
+    # positions, and from the trades, which (with the positions) are made read-only
+    rows = np.flatnonzero(turn > 0.0)
+    q_out.flags.writeable = False
+    tr_out.flags.writeable = False
+    lots = functools.partial(book_lots, Pm[rows], tr_out, rows, q_out[-1].copy(),
+                             net.copy(), config, kimp, use_impact)
     return BacktestResult(
         q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
         net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, delever=delev,
