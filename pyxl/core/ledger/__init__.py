@@ -2,9 +2,9 @@
 
 Public API: :class:`FeeModel`, :func:`kappa_interval` (the one kappa
 implementation), :func:`largest_kappa`, :func:`cash_after`, lot booking
-(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_book_trades`), the replay of
-a finished run's trades through either book (:func:`fifo_replay`, :func:`average_replay`)
-and :func:`warmup`.
+(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_cost_step`,
+:func:`average_book_trades`), the FIFO replay of a finished run's trades
+(:func:`fifo_replay`) and :func:`warmup`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pyxl.core.ledger.kappa import cash_after, kappa_interval, largest_kappa
 from pyxl.core.ledger.lots import (
     FifoBook,
     average_book_trades,
-    average_replay,
+    average_cost_step,
     fifo_book_trades,
     fifo_replay,
 )
@@ -28,7 +28,7 @@ __all__ = [
     "fifo_book_trades",
     "average_book_trades",
     "fifo_replay",
-    "average_replay",
+    "average_cost_step",
     "warmup",
 ]
 
@@ -55,4 +55,4 @@ def warmup() -> None:
         book = FifoBook(1, 4)
         fifo_replay(P, X, rows, 1e-3, 0.1, kimp, impact, *book.arrays(), *out)
         book.open_lots(one)
-    average_replay(P, X, rows, np.zeros(1), *out)
+    average_cost_step(2.0, 10.0, -1.0, 9.0)

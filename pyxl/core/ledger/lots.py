@@ -16,9 +16,11 @@ and the costs appear once, in the fees / slippage columns of the ledger.
   restarts the average at the trade price.
 
 The state lives in plain numpy arrays so compiled code updates it in place.  A
-backtest books its lots after the run, from the stored trades (:func:`fifo_replay`,
-:func:`average_replay`, called by :class:`pyxl.core.mnvh.engine.BacktestResult` on
-the first read of its lot columns): lots never feed back into trading.
+backtest books moving-average lots in its bar loop (:func:`average_cost_step`, about
+1 ns per asset-step) and FIFO lots after the run, from the stored trades
+(:func:`fifo_replay`, called by :class:`pyxl.core.mnvh.engine.BacktestResult` on the
+first read of its lot columns): lots never feed back into trading, and FIFO
+matching costs about 10 ns per trade, which only callers reading the lots pay.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades", "fifo_replay", "average_replay",
-           "LOT_CUM_QTY", "LOT_CUM_BASIS", "LOT_PRICE", "LOT_FEE_PER_UNIT", "LOT_BAR"]
+__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades", "fifo_replay",
+           "average_cost_step", "LOT_CUM_QTY", "LOT_CUM_BASIS", "LOT_PRICE",
+           "LOT_FEE_PER_UNIT", "LOT_BAR"]
 
 
 #: Fields of a FIFO lot record: cumulative |quantity| and cumulative |quantity| x price at
@@ -243,6 +246,36 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
     return realised
 
 
+@njit(cache=True)
+def average_cost_step(x: float, p: float, q: float, avg: float) -> tuple[float, float]:
+    """Moving-average cost of one trade of ``x`` shares at mid ``p`` on a position ``q``.
+
+    Returns ``(realised, new average)`` (currency, currency per share); ``avg`` is
+    the average cost per share of ``q``:
+
+    * adding (same sign or from flat): ``avg = (|q| avg + |x| p) / (|q| + |x|)``;
+    * reducing (``|x| < |q|``): realise ``-x (p - avg)``, average unchanged;
+    * closing (``|x| = |q|``): realise ``q (p - avg)``, average 0;
+    * through zero: realise ``q (p - avg)``, the remainder opens at ``p``;
+    * ``x = 0``: nothing.
+
+    Every candidate is computed and the result selected (no data-dependent
+    branch), so loops calling it compile to SIMD code.
+    """
+    aq = abs(q)
+    ax = abs(x)
+    den = aq + ax
+    wavg = (aq * avg + ax * p) / (den if den > 0.0 else 1.0)
+    adding = (q == 0.0) | ((q > 0.0) == (x > 0.0))
+    partial = ax < aq
+    closing = ax == aq
+    r = 0.0 if adding else (-x if partial else q) * (p - avg)
+    reduced = avg if partial else (0.0 if closing else p)
+    new_avg = wavg if adding else reduced
+    none = x == 0.0
+    return (0.0 if none else r), (avg if none else new_avg)
+
+
 @njit(cache=True, fastmath={"reassoc"})
 def average_book_trades(p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
                         avg: np.ndarray, basis: np.ndarray) -> float:
@@ -250,40 +283,17 @@ def average_book_trades(p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarr
 
     Returns the bar's realised PnL (currency).  ``q`` holds the positions before the
     trades; ``avg[i]`` is the average cost per share of ``q_i`` and is updated in
-    place, with ``basis[i] = q_i' avg_i'`` after the trade.  Per asset:
-
-    * adding (same sign or from flat): ``avg = (|q| avg + |x| p) / (|q| + |x|)``;
-    * reducing (``|x| < |q|``): realise ``-x (p - avg)``, average unchanged;
-    * closing (``|x| = |q|``): realise ``q (p - avg)``, average 0;
-    * through zero: realise ``q (p - avg)``, the remainder opens at ``p``.
-
-    Every candidate is computed and the result selected, so the loop has no
-    data-dependent branch and compiles to SIMD code (the only relaxed float rule is
-    re-association of the realised sum).
+    place (:func:`average_cost_step`), with ``basis[i] = q_i' avg_i'`` after the trade.
+    The loop compiles to SIMD code (the only relaxed float rule is re-association of
+    the realised sum).
     """
     realised = 0.0
     for i in range(q.shape[0]):
         x = scale * dq[i]
-        pi = p[i]
-        qi = q[i]
-        a = avg[i]
-        aq = abs(qi)
-        ax = abs(x)
-        den = aq + ax
-        wavg = (aq * a + ax * pi) / (den if den > 0.0 else 1.0)
-        adding = (qi == 0.0) | ((qi > 0.0) == (x > 0.0))
-        partial = ax < aq
-        closing = ax == aq
-        r = 0.0 if adding else (-x if partial else qi) * (pi - a)
-        reduced = a if partial else (0.0 if closing else pi)
-        new_avg = wavg if adding else reduced
-        q_new = 0.0 if ((not adding) and closing) else qi + x
-        none = x == 0.0
-        new_avg = a if none else new_avg
-        q_new = qi if none else q_new
-        realised += 0.0 if none else r
-        avg[i] = new_avg
-        basis[i] = q_new * new_avg
+        r, a = average_cost_step(x, p[i], q[i], avg[i])
+        realised += r
+        avg[i] = a
+        basis[i] = (q[i] + x) * a
     return realised
 
 
@@ -341,36 +351,6 @@ def fifo_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, lin: float,
         realised[s] = fifo_book_trades(s, P[k], row, 1.0, q, lin, fixed_fee,
                                        kimp[s] if use_impact else kimp[0], use_impact,
                                        lots, head, tail, offs, basis, overflow, order)
-        for i in range(M):
-            q[i] += row[i]
-        total = _basis_sum(basis)
-        basis_total[s] = total
-        done = s + 1
-    for u in range(done, T):
-        realised[u] = 0.0
-        basis_total[u] = total
-
-
-@njit(cache=True)
-def average_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, avg: np.ndarray,
-                   realised: np.ndarray, basis_total: np.ndarray) -> None:
-    """Book a finished run's executed trades at moving-average cost, bar by bar.
-
-    Same contract as :func:`fifo_replay`; ``avg`` (M,) is zero on entry and holds
-    each asset's average cost per share at the end.
-    """
-    T, M = trades.shape
-    q = np.zeros(M)
-    basis = np.zeros(M)
-    total = 0.0
-    done = 0
-    for k in range(rows.shape[0]):
-        s = rows[k]
-        for u in range(done, s):
-            realised[u] = 0.0
-            basis_total[u] = total
-        row = trades[s]
-        realised[s] = average_book_trades(P[k], row, 1.0, q, avg, basis)
         for i in range(M):
             q[i] += row[i]
         total = _basis_sum(basis)

@@ -57,15 +57,17 @@ mid, so ``sum(realised) + unrealised_T = sum(MTM)``.
 Lot accounting is a report on the executed trades
 -------------------------------------------------
 The lots (FIFO or moving average) never feed back into trading: the cash account,
-kappa, the limits and the PnL terms use positions and prices only.  So the
-kernel simulates without them, and :class:`BacktestResult` books the stored
-trades through the lot method (:func:`pyxl.core.ledger.lots.fifo_replay` /
-:func:`~pyxl.core.ledger.lots.average_replay`) the first time ``realised``,
+kappa, the limits and the PnL terms use positions and prices only.  Moving-average
+lots cost about 1 ns per asset-step and are booked in the bar loop, in a pass of
+their own (:func:`pyxl.core.ledger.lots.average_cost_step`).  FIFO matching costs
+about 10 ns per trade, so the kernel trades without FIFO lots and
+:class:`BacktestResult` books the stored trades FIFO
+(:func:`pyxl.core.ledger.lots.fifo_replay`) the first time ``realised``,
 ``unrealised``, ``lots``, :meth:`BacktestResult.to_frame` or
 :meth:`BacktestResult.lot_table` is read.  The result is the same, bit for bit,
 as booking inside the bar loop; a caller that needs only NAV-based metrics (a
 What-If table over ``=MNVH_BACKTEST``, an ablation grid) never pays for FIFO
-matching.
+matching.  NAV and every other column do not depend on the lot method.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core.ledger.fees import FeeModel
-from pyxl.core.ledger.lots import FifoBook, average_replay, fifo_replay
+from pyxl.core.ledger.lots import FifoBook, fifo_replay
 from pyxl.core.mnvh import kernel as K
 from pyxl.errors import InputError
 
@@ -210,8 +212,8 @@ class MNVHConfig:
     exec_lag : int
         0: trade at the bar the signal becomes known; 1: at the next bar.
     lot_method : {"fifo", "average"}
-        Lot accounting for realised / unrealised PnL (booked from the executed
-        trades when first read; it never changes the trading).
+        Lot accounting for realised / unrealised PnL (it never changes the trading;
+        FIFO lots are booked from the executed trades when first read).
     fees : FeeModel
         Trading and financing costs.
     """
@@ -264,7 +266,7 @@ class BacktestResult:
     ----------
     q, trades : (T, N) arrays
         End-of-bar positions and executed trades (shares) of the signal assets
-        (read-only: the lot columns are booked from the trades on first read).
+        (read-only: FIFO lot columns are booked from the trades on first read).
     hedge_q, hedge_trades : (T,) arrays or None
         Hedge-asset position and trades when a hedge was used.
     kappa : (T,)
@@ -280,7 +282,7 @@ class BacktestResult:
         PnL terms of bar s (currency): NAV_s - NAV_{s-1} = mtm - fees - slippage + financing.
     realised, unrealised : (T,)
         Realised PnL booked at bar s (mid, lot method) and unrealised PnL of the open
-        lots (properties: the lot method books the stored trades on first read).
+        lots (properties; FIFO books the stored trades on first read).
     risk_events : RiskEvents (a sequence of (t, kind, detail))
         Each time a limit bound or a stop fired (kinds in :data:`EVENT_NAMES`);
         the tuples are built on first access.
@@ -442,7 +444,7 @@ def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
 def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: np.ndarray,
               net: np.ndarray, config: MNVHConfig, kimp: np.ndarray,
               use_impact: bool) -> tuple:
-    """Book a run's executed trades through its lot method: ``(realised, unrealised, lots)``.
+    """Book a run's executed trades FIFO: ``(realised, unrealised, lots)``.
 
     ``trades`` are the kernel's (T, M) executed trades (hedge last), ``rows`` the
     bars that trade and ``P_rows`` their execution prices, ``q_end`` the final
@@ -453,26 +455,16 @@ def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: n
     T, M = trades.shape
     realised = np.empty(T)
     basis = np.empty(T)
-    if config.lot_method == "fifo":
-        fees = config.fees
-        capacity = min(T, _FIFO_START_CAPACITY)
-        while True:
-            book = FifoBook(M, capacity)
-            fifo_replay(P_rows, trades, rows, float(fees.fee_rate + fees.half_spread),
-                        float(fees.fixed_fee), kimp, use_impact, *book.arrays(), realised,
-                        basis)
-            if not book.overflow[0] or capacity >= T:
-                break
-            capacity = T
-        lots = book.open_lots(q_end)
-    else:
-        avg = np.zeros(M)
-        average_replay(P_rows, trades, rows, avg, realised, basis)
-        held = np.flatnonzero(q_end)
-        lots = {"asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
-                "qty": q_end[held], "price": avg[held],
-                "fee": np.full(held.size, np.nan)}
-    return realised, net - basis, lots
+    fees = config.fees
+    capacity = min(T, _FIFO_START_CAPACITY)
+    while True:
+        book = FifoBook(M, capacity)
+        fifo_replay(P_rows, trades, rows, float(fees.fee_rate + fees.half_spread),
+                    float(fees.fixed_fee), kimp, use_impact, *book.arrays(), realised, basis)
+        if not book.overflow[0] or capacity >= T:
+            break
+        capacity = T
+    return realised, net - basis, book.open_lots(q_end)
 
 
 def _bad_price(P: np.ndarray) -> tuple[int, int] | None:
@@ -631,8 +623,11 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
     ev_k = np.zeros(cap_ev, dtype=np.int64)
     ev_d = np.zeros(cap_ev)
     cash_per, debit_per, borrow_per = config.fees.per_period()
-    # the kernel runs without lots: they are booked from the stored trades when first
-    # read (see the module docstring)
+    # moving-average lots are booked in the bar loop; FIFO lots from the stored trades
+    # when first read (see the module docstring)
+    fifo = config.lot_method == "fifo"
+    avg = np.zeros(M)
+    real, unreal = (np.zeros(1), np.zeros(1)) if fifo else (np.zeros(T), np.zeros(T))
     nev = K.simulate(
         Pm, W, N, float(config.lam), float(config.beta), config.beta_mode == "nav", bs,
         ab, has_hedge, float(config.cash0), float(config.min_cash),
@@ -641,19 +636,22 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
         int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
         float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
-        True, q_out, tr_out, *steps, ev_t, ev_k, ev_d)
+        True, q_out, tr_out, *steps, ev_t, ev_k, ev_d, not fifo, avg, real, unreal)
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
     events = RiskEvents(ev_t[:nev].copy(), ev_k[:nev].copy(), ev_d[:nev].copy())
-    # the lots are booked later: from a private copy of the prices of the bars that
-    # trade (the caller may change their price array), of net and of the final
-    # positions, and from the trades, which (with the positions) are made read-only
-    rows = np.flatnonzero(turn > 0.0)
     q_out.flags.writeable = False
     tr_out.flags.writeable = False
-    lots = functools.partial(book_lots, Pm[rows], tr_out, rows, q_out[-1].copy(),
-                             net.copy(), config, kimp, use_impact)
-    return BacktestResult(
+    if fifo:
+        # booked later: from a private copy of the prices of the bars that trade (the
+        # caller may change their price array), of net and of the final positions, and
+        # from the trades, which (with the positions) are read-only
+        rows = np.flatnonzero(turn > 0.0)
+        lots = functools.partial(book_lots, Pm[rows], tr_out, rows, q_out[-1].copy(),
+                                 net.copy(), config, kimp, use_impact)
+    else:
+        lots = None
+    res = BacktestResult(
         q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
         net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, delever=delev,
         turnover=turn, risk_events=events, config=config,
@@ -661,3 +659,9 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         hedge_q=q_out[:, N] if has_hedge else None,
         hedge_trades=tr_out[:, N] if has_hedge else None,
         hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots)
+    if not fifo:
+        held = np.flatnonzero(q_out[-1])
+        res._lot_columns = (real, unreal, {
+            "asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
+            "qty": q_out[-1, held], "price": avg[held], "fee": np.full(held.size, np.nan)})
+    return res

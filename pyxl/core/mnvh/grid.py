@@ -74,9 +74,11 @@ def _one_point(g, Pm, W, n, L, B, args, out, nev):
         max_gross, max_pos, dd_stop, exec_lag, lin_fee, lin_slip, fixed_fee,
         kimp, use_impact, cash_per, debit_per, borrow_per, False, _DUMMY2, _DUMMY2,
         scratch[0], scratch[1], nav, gross, net, scratch[2], fees, slip, fin, scratch[3],
-        turn, np.zeros(ev, dtype=np.int64), np.zeros(ev, dtype=np.int64), np.zeros(ev))
+        turn, np.zeros(ev, dtype=np.int64), np.zeros(ev, dtype=np.int64), np.zeros(ev),
+        False, _DUMMY1, _DUMMY1, _DUMMY1)
 
 
+_DUMMY1 = np.zeros(1)
 _DUMMY2 = np.zeros((1, 1))
 
 
