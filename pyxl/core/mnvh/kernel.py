@@ -57,6 +57,16 @@ FLOOR_TOL = 1e-12
 
 
 @njit(cache=True)
+def _mark(short: float, mtm: float, val: float, gross: float, q: float, a: float,
+          b: float) -> tuple[float, float, float, float]:
+    """Add a position of ``q`` shares marked from ``b`` to ``a`` to the bar's sums: short
+    notional at ``b`` (``min(q, 0) b``, for the borrow fee), MTM ``q (a - b)``, value
+    ``q a`` and gross ``|q a|`` (currency)."""
+    v = q * a
+    return short + min(q, 0.0) * b, mtm + q * (a - b), val + v, gross + abs(v)
+
+
+@njit(cache=True)
 def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
     g = 0.0
     for i in range(q.shape[0]):
@@ -232,11 +242,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             b = P[s - 1, i]
             q_rows[row, i] = qi
             t_rows[row, i] = 0.0
-            short += min(qi, 0.0) * b
-            mtm += qi * (a - b)
-            v = qi * a
-            val += v
-            g0 += abs(v)
+            short, mtm, val, g0 = _mark(short, mtm, val, g0, qi, a, b)
             ia = 1.0 / a
             inv[cur, i] = ia
             # "finite and > 0" as a > 0 and 1/a > 0 (1/inf = 0), and 1/a < inf (a
@@ -251,16 +257,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         if nbad > 0:
             return BAD_PRICE - s
         if has_hedge:
-            qi = q[n]
-            a = P[s, n]
-            b = P[s - 1, n]
-            q_rows[row, n] = qi
+            q_rows[row, n] = q[n]
             t_rows[row, n] = 0.0
-            short += min(qi, 0.0) * b
-            mtm += qi * (a - b)
-            v = qi * a
-            val += v
-            g0 += abs(v)
+            short, mtm, val, g0 = _mark(short, mtm, val, g0, q[n], P[s, n], P[s - 1, n])
         fin += borrow_per * short
         cash += fin
         nav_pre = cash + val
