@@ -23,7 +23,7 @@ class Fifo:
         r = fifo_book_trades(self.bar, np.array([p]), np.array([x]), 1.0, np.array([self.q]),
                              0.0, cost, np.zeros(1), False, self.b.lots, self.b.head,
                              self.b.tail, self.b.offs, self.basis, self.b.overflow,
-                             np.empty(2, dtype=np.int64))
+                             np.empty(3, dtype=np.int64))
         self.q += x
         return r
 
@@ -172,7 +172,7 @@ def test_book_trades_books_every_asset_like_single_trades():
     for s in range(T):
         rf = fifo_book_trades(s, P[s], X[s], 1.0, q, 0.0, 0.0, np.zeros(N), False,
                               book.lots, book.head, book.tail, book.offs, basis_f,
-                              book.overflow, np.empty(2 * N, dtype=np.int64))
+                              book.overflow, np.empty(3 * N, dtype=np.int64))
         ra = average_book_trades(P[s], X[s], 1.0, q, avg, basis_a)
         want_f = sum(singles[i].trade(X[s, i], P[s, i]) for i in range(N) if X[s, i] != 0)
         want_a = sum(avgs[i].trade(X[s, i], P[s, i]) for i in range(N))

@@ -45,7 +45,7 @@ def warmup() -> None:
     one = np.ones(1)
     fifo_book_trades(1, 10.0 * one, 2.0 * one, 1.0, 0.0 * one, 1e-3, 0.1, one, False,
                      *book.arrays()[:4], basis, book.overflow,
-                     np.empty(2, dtype=np.int64))
+                     np.empty(3, dtype=np.int64))
     average_book_trades(10.0 * one, 2.0 * one, 1.0, 0.0 * one, np.zeros(1), basis)
     P = np.full((1, 1), 10.0)
     X = np.array([[0.0], [2.0]])

@@ -144,8 +144,9 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
     ``c p - (B(off + c) - B(off))`` for a long (the negative for a short); a trade
     through zero closes every lot and opens one lot with the remainder.
 
-    ``order`` is int64 scratch of length ``2 N``.  The bar's trades are first split,
-    without branches, into closing and opening lists, and each list is then booked
+    ``order`` is int64 scratch of length ``3 N``.  The bar's trades are first
+    classified by a loop that compiles to SIMD code, then split, without branches,
+    into closing and opening lists, and each list is then booked
     by a loop with no direction test: the direction of a trade is close to a coin
     flip, and mispredicting it was the largest cost of a mixed loop.  One call books
     a whole bar; a call per asset would also pay numba's per-call reference counting
@@ -153,17 +154,21 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
     """
     n = q.shape[0]
     cap = lots.shape[1]
-    n_close = 0
-    n_open = 0
+    # classify every trade in a loop that compiles to SIMD code (1 open, 2 close, 0
+    # none; a trade through zero is a close), then list each kind without branches
+    kind = order[2 * n:]
     for i in range(n):
         x = scale * dq[i]
         qi = q[i]
-        traded = x != 0.0
-        closing = traded & (qi != 0.0) & ((qi > 0.0) != (x > 0.0))
+        kind[i] = (x != 0.0) + (((qi > 0.0) & (x < 0.0)) | ((qi < 0.0) & (x > 0.0)))
+    n_close = 0
+    n_open = 0
+    for i in range(n):
+        k = kind[i]
         order[n_close] = i
         order[n + n_open] = i
-        n_close += closing
-        n_open += traded & (not closing)
+        n_close += k == 2
+        n_open += k == 1
     realised = 0.0
     for k in range(n_close):
         i = order[k]
@@ -339,7 +344,7 @@ def fifo_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, lin: float,
     T, M = trades.shape
     q = np.zeros(M)
     basis = np.zeros(M)
-    order = np.empty(2 * M, dtype=np.int64)
+    order = np.empty(3 * M, dtype=np.int64)
     total = 0.0
     done = 0  # bars below this are filled in
     for k in range(rows.shape[0]):
