@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -224,10 +225,13 @@ def test_lots_are_booked_on_first_read_from_the_stored_trades(lots):
     cfg = MNVHConfig(beta=60.0, lot_method=lots, min_cash=2e5, fees=RICH_FEES)
     kw = dict(adv=rng.uniform(1e3, 1e5, 6))
     res = run_backtest(P, np.full(6, 1 / 6), cfg, **kw)
-    assert (res._lot_columns is None) == (lots == "fifo")
+    assert res._lot_columns is None
     nav_before = res.nav.copy()
     real = res.realised
     assert res._lot_columns is not None and res.realised is real  # booked once
+    again = dataclasses.replace(res)  # a copied result books the same lots
+    np.testing.assert_array_equal(again.realised, real)
+    assert again.lot_table().equals(res.lot_table())
     np.testing.assert_array_equal(res.nav, nav_before)
     assert np.count_nonzero(real) > 20
     ref = reference_backtest(P, np.full(6, 1 / 6), cfg, **kw)

@@ -441,6 +441,11 @@ def _as_matrix(a, name: str, T: int, N: int, fix: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _booked(columns: tuple) -> tuple:
+    """The lot columns a run already booked (moving average: in the bar loop)."""
+    return columns
+
+
 def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: np.ndarray,
               net: np.ndarray, config: MNVHConfig, kimp: np.ndarray,
               use_impact: bool) -> tuple:
@@ -650,8 +655,11 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         lots = functools.partial(book_lots, Pm[rows], tr_out, rows, q_out[-1].copy(),
                                  net.copy(), config, kimp, use_impact)
     else:
-        lots = None
-    res = BacktestResult(
+        held = np.flatnonzero(q_out[-1])
+        lots = functools.partial(_booked, (real, unreal, {
+            "asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
+            "qty": q_out[-1, held], "price": avg[held], "fee": np.full(held.size, np.nan)}))
+    return BacktestResult(
         q=q_out[:, :N], trades=tr_out[:, :N], kappa=kappa, cash=cash, nav=nav, gross=gross,
         net=net, mtm=mtm, fees=fees, slippage=slip, financing=fin, delever=delev,
         turnover=turn, risk_events=events, config=config,
@@ -659,9 +667,3 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         hedge_q=q_out[:, N] if has_hedge else None,
         hedge_trades=tr_out[:, N] if has_hedge else None,
         hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots)
-    if not fifo:
-        held = np.flatnonzero(q_out[-1])
-        res._lot_columns = (real, unreal, {
-            "asset": held, "bar": np.full(held.size, -1, dtype=np.int64),
-            "qty": q_out[-1, held], "price": avg[held], "fee": np.full(held.size, np.nan)})
-    return res
