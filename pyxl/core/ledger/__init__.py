@@ -2,9 +2,8 @@
 
 Public API: :class:`FeeModel`, :func:`kappa_interval` (the one kappa
 implementation), :func:`largest_kappa`, :func:`cash_after`, lot booking
-(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_cost_step`,
-:func:`average_book_trades`), the FIFO replay of a finished run's trades
-(:func:`fifo_replay`) and :func:`warmup`.
+(:class:`FifoBook`, :func:`fifo_book_trades`, :func:`average_cost_step`), the FIFO
+replay of a finished run's trades (:func:`fifo_replay`) and :func:`warmup`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pyxl.core.ledger.fees import FeeModel
 from pyxl.core.ledger.kappa import cash_after, kappa_interval, largest_kappa
 from pyxl.core.ledger.lots import (
     FifoBook,
-    average_book_trades,
     average_cost_step,
     fifo_book_trades,
     fifo_replay,
@@ -26,7 +24,6 @@ __all__ = [
     "cash_after",
     "FifoBook",
     "fifo_book_trades",
-    "average_book_trades",
     "fifo_replay",
     "average_cost_step",
     "warmup",
@@ -46,7 +43,6 @@ def warmup() -> None:
     fifo_book_trades(1, 10.0 * one, 2.0 * one, 1.0, 0.0 * one, 1e-3, 0.1, one, False,
                      *book.arrays()[:4], basis, book.overflow,
                      np.empty(3, dtype=np.int64))
-    average_book_trades(10.0 * one, 2.0 * one, 1.0, 0.0 * one, np.zeros(1), basis)
     P = np.full((1, 1), 10.0)
     X = np.array([[0.0], [2.0]])
     rows = np.array([1], dtype=np.int64)

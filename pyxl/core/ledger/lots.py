@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FifoBook", "fifo_book_trades", "average_book_trades", "fifo_replay",
+__all__ = ["FifoBook", "fifo_book_trades", "fifo_replay",
            "average_cost_step", "LOT_CUM_QTY", "LOT_CUM_BASIS", "LOT_PRICE",
            "LOT_FEE_PER_UNIT", "LOT_BAR"]
 
@@ -265,7 +265,8 @@ def average_cost_step(x: float, p: float, q: float, avg: float) -> tuple[float, 
     * ``x = 0``: nothing.
 
     Every candidate is computed and the result selected (no data-dependent
-    branch), so loops calling it compile to SIMD code.
+    branch), so loops calling it compile to SIMD code (the backtest kernel books a
+    bar's trades with it in a pass of their own).
     """
     aq = abs(q)
     ax = abs(x)
@@ -279,27 +280,6 @@ def average_cost_step(x: float, p: float, q: float, avg: float) -> tuple[float, 
     new_avg = wavg if adding else reduced
     none = x == 0.0
     return (0.0 if none else r), (avg if none else new_avg)
-
-
-@njit(cache=True, fastmath={"reassoc"})
-def average_book_trades(p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
-                        avg: np.ndarray, basis: np.ndarray) -> float:
-    """Moving-average cost booking of one bar's trades ``x_i = scale * dq_i`` at mid ``p_i``.
-
-    Returns the bar's realised PnL (currency).  ``q`` holds the positions before the
-    trades; ``avg[i]`` is the average cost per share of ``q_i`` and is updated in
-    place (:func:`average_cost_step`), with ``basis[i] = q_i' avg_i'`` after the trade.
-    The loop compiles to SIMD code (the only relaxed float rule is re-association of
-    the realised sum).
-    """
-    realised = 0.0
-    for i in range(q.shape[0]):
-        x = scale * dq[i]
-        r, a = average_cost_step(x, p[i], q[i], avg[i])
-        realised += r
-        avg[i] = a
-        basis[i] = (q[i] + x) * a
-    return realised
 
 
 @njit(cache=True, fastmath={"reassoc"})
