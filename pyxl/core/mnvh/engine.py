@@ -413,8 +413,8 @@ class BacktestResult:
 #: 226 on the benchmark's heavy book (2520 x 200 random walks, every asset trading every
 #: bar), 12 on the bundled S&P data.  At 200 assets 256 lots take 2 MB: under numpy's
 #: 4 MiB huge-page threshold, so only the pages the queues reach are ever touched, and
-#: a first read of the lot columns costs 0.7 ns per asset-step less (floor-bound book)
-#: and 1 ns less (heavy book) than with 1024 lots (8 alternating runs).
+#: a first read of the lot columns costs 0.6 ns per asset-step less (floor-bound book)
+#: and 0.75 ns less (heavy book) than with 1024 lots (means of 7 alternating pairs).
 _FIFO_START_CAPACITY = 256
 
 
