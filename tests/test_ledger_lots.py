@@ -208,7 +208,7 @@ def test_replay_books_a_run_like_a_deque_fifo(seed, n, cap):
                     for s in range(1, T) for i in range(n))
     assert bool(book.overflow[0]) == (most_open > cap)
     if most_open > cap:
-        return  # the booking is void: the engine rebooks with a capacity of T
+        return  # the booking is void: the engine rebooks with more room
     for s in range(1, T):
         want_f, basis = 0.0, 0.0
         for i in range(n):

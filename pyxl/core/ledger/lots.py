@@ -51,9 +51,9 @@ class FifoBook:
     the partially closed oldest lot.  When a queue reaches ``capacity`` its live
     lots are moved to the front (and the cumulative fields rebased, which also
     keeps them small); ``overflow[0]`` is set only when an asset has more than
-    ``capacity`` open lots, and the backtest then rebooks its trades with a
-    capacity of T (:func:`pyxl.core.mnvh.engine.book_lots`; always enough: a bar
-    opens at most one lot per asset).
+    ``capacity`` open lots, and the backtest then rebooks its trades with four
+    times the capacity, at most T (:func:`pyxl.core.mnvh.engine.book_lots`; T is
+    always enough: a bar opens at most one lot per asset).
 
     Parameters
     ----------

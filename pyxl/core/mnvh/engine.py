@@ -65,7 +65,8 @@ about 10 ns per trade, so the kernel trades without FIFO lots and
 (:func:`pyxl.core.ledger.lots.fifo_replay`) the first time ``realised``,
 ``unrealised``, ``lots``, :meth:`BacktestResult.to_frame` or
 :meth:`BacktestResult.lot_table` is read.  The result is the same, bit for bit,
-as booking inside the bar loop; a caller that needs only NAV-based metrics (a
+as booking inside the bar loop with the same queue capacity (the same arithmetic
+on the same trades, in the same order); a caller that needs only NAV-based metrics (a
 What-If table over ``=MNVH_BACKTEST``, an ablation grid) never pays for FIFO
 matching.  NAV and every other column do not depend on the lot method.
 """
@@ -409,12 +410,13 @@ class BacktestResult:
         })
 
 
-#: Open FIFO lots per asset held in the first attempt (a rerun uses T).  The most seen:
-#: 226 on the benchmark's heavy book (2520 x 200 random walks, every asset trading every
-#: bar), 12 on the bundled S&P data.  At 200 assets 256 lots take 2 MB: under numpy's
-#: 4 MiB huge-page threshold, so only the pages the queues reach are ever touched, and
-#: a first read of the lot columns costs 0.6 ns per asset-step less (floor-bound book)
-#: and 0.75 ns less (heavy book) than with 1024 lots (means of 7 alternating pairs).
+#: Open FIFO lots per asset held in the first attempt (a rerun holds 4 times more, at
+#: most T).  The most seen: 226 on the benchmark's heavy book (2520 x 200 random walks,
+#: every asset trading every bar), 12 on the bundled S&P data.  At 200 assets 256 lots
+#: take 2 MB: under numpy's 4 MiB huge-page threshold, so only the pages the queues
+#: reach are ever touched, and a first read of the lot columns costs 0.6 ns per
+#: asset-step less (floor-bound book) and 0.75 ns less (heavy book) than with 1024
+#: lots (means of 7 alternating pairs).
 _FIFO_START_CAPACITY = 256
 
 
@@ -459,7 +461,9 @@ def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: n
     bars that trade and ``P_rows`` their execution prices, ``q_end`` the final
     positions, ``net`` the per-bar ``sum_i q_i p_i``; ``unrealised = net - basis``
     with ``basis`` the signed cost of the open lots.  FIFO queues start at
-    ``min(T, 256)`` lots per asset and are rebooked with room for T on overflow.
+    ``min(T, 256)`` lots per asset; on overflow the trades are booked again with four
+    times the room, at most T (always enough: a bar opens at most one lot per asset),
+    so a book with a few more open lots does not pay for T of them on every asset.
     """
     T, M = trades.shape
     realised = np.empty(T)
@@ -472,7 +476,7 @@ def book_lots(P_rows: np.ndarray, trades: np.ndarray, rows: np.ndarray, q_end: n
                     float(fees.fixed_fee), kimp, use_impact, *book.arrays(), realised, basis)
         if not book.overflow[0] or capacity >= T:
             break
-        capacity = T
+        capacity = min(T, 4 * capacity)
     return realised, net - basis, book.open_lots(q_end)
 
 
