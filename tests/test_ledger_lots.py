@@ -20,7 +20,7 @@ class Fifo:
     def trade(self, x, p, cost=0.0):
         """Book ``x`` at ``p`` with total costs ``cost`` (passed as a fixed fee)."""
         self.bar += 1
-        r = fifo_book_trades(self.bar, np.array([p]), np.array([x]), 1.0, np.array([self.q]),
+        r = fifo_book_trades(self.bar, np.array([p]), np.array([x]), np.array([self.q]),
                              0.0, cost, np.zeros(1), False, self.b.lots, self.b.head,
                              self.b.tail, self.b.offs, self.basis, self.b.overflow,
                              np.empty(3, dtype=np.int64))
@@ -169,7 +169,7 @@ def test_book_trades_books_every_asset_like_single_trades():
     singles = [Fifo(T) for _ in range(N)]
     q = np.zeros(N)
     for s in range(T):
-        rf = fifo_book_trades(s, P[s], X[s], 1.0, q, 0.0, 0.0, np.zeros(N), False,
+        rf = fifo_book_trades(s, P[s], X[s], q, 0.0, 0.0, np.zeros(N), False,
                               book.lots, book.head, book.tail, book.offs, basis_f,
                               book.overflow, np.empty(3 * N, dtype=np.int64))
         want_f = sum(singles[i].trade(X[s, i], P[s, i]) for i in range(N) if X[s, i] != 0)

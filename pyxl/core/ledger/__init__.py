@@ -40,7 +40,7 @@ def warmup() -> None:
     book = FifoBook(1, 4)
     basis = np.zeros(1)
     one = np.ones(1)
-    fifo_book_trades(1, 10.0 * one, 2.0 * one, 1.0, 0.0 * one, 1e-3, 0.1, one, False,
+    fifo_book_trades(1, 10.0 * one, 2.0 * one, 0.0 * one, 1e-3, 0.1, one, False,
                      *book.arrays()[:4], basis, book.overflow,
                      np.empty(3, dtype=np.int64))
     P = np.full((1, 1), 10.0)

@@ -130,17 +130,17 @@ def _cost_per_unit(x: float, p: float, lin: float, fixed_fee: float, kimp_i: flo
 
 
 @njit(cache=True)
-def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: np.ndarray,
+def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, q: np.ndarray,
                      lin: float, fixed_fee: float, kimp: np.ndarray, use_impact: bool,
                      lots: np.ndarray, head: np.ndarray, tail: np.ndarray, offs: np.ndarray,
                      basis: np.ndarray, overflow: np.ndarray, order: np.ndarray) -> float:
-    """Book one bar's trades ``x_i = scale * dq_i`` at mid ``p_i`` FIFO; return realised PnL.
+    """Book one bar's trades ``dq_i`` (shares) at mid ``p_i`` FIFO; return realised PnL.
 
     ``q`` holds the positions before the trades (shares, not changed here);
     ``basis[i]`` (signed ``sum qty x price`` of the open lots, currency) is updated
     in place.  Each opened lot records its trade's costs per unit,
-    ``lin |x| p + fixed_fee + kimp_i p x^2`` over ``|x|`` (``kimp`` is read only
-    when ``use_impact``).  A close of ``c`` shares realises
+    ``lin |dq_i| p_i + fixed_fee + kimp_i p_i dq_i^2`` over ``|dq_i|`` (``kimp`` is
+    read only when ``use_impact``).  A close of ``c`` shares realises
     ``c p - (B(off + c) - B(off))`` for a long (the negative for a short); a trade
     through zero closes every lot and opens one lot with the remainder.
 
@@ -158,7 +158,7 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
     # none; a trade through zero is a close), then list each kind without branches
     kind = order[2 * n:]
     for i in range(n):
-        x = scale * dq[i]
+        x = dq[i]
         qi = q[i]
         kind[i] = (x != 0.0) + (((qi > 0.0) & (x < 0.0)) | ((qi < 0.0) & (x > 0.0)))
     n_close = 0
@@ -172,7 +172,7 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
     realised = 0.0
     for k in range(n_close):
         i = order[k]
-        x = scale * dq[i]
+        x = dq[i]
         pi = p[i]
         qi = q[i]
         ax = abs(x)
@@ -217,7 +217,7 @@ def fifo_book_trades(bar: int, p: np.ndarray, dq: np.ndarray, scale: float, q: n
                 basis[i] = -sg * rem * pi
     for k in range(n_open):
         i = order[n + k]
-        x = scale * dq[i]
+        x = dq[i]
         pi = p[i]
         ax = abs(x)
         t = tail[i]
@@ -333,7 +333,7 @@ def fifo_replay(P: np.ndarray, trades: np.ndarray, rows: np.ndarray, lin: float,
             realised[u] = 0.0
             basis_total[u] = total
         row = trades[s]
-        realised[s] = fifo_book_trades(s, P[k], row, 1.0, q, lin, fixed_fee,
+        realised[s] = fifo_book_trades(s, P[k], row, q, lin, fixed_fee,
                                        kimp[s] if use_impact else kimp[0], use_impact,
                                        lots, head, tail, offs, basis, overflow, order)
         for i in range(M):
