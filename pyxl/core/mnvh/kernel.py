@@ -8,8 +8,8 @@ Developer notes:
 
 * numba's on-disk cache is keyed on *this* file's timestamp only.  After editing
   a jitted function it calls (``pyxl/core/ledger/kappa.py``,
-  ``pyxl/core/mnvh/rule.py``) run ``pyxl warmup``, which clears the cache
-  whenever any core source changed (:mod:`pyxl.numba_cache`).
+  ``pyxl/core/ledger/lots.py``, ``pyxl/core/mnvh/rule.py``) run ``pyxl warmup``,
+  which clears the cache whenever any core source changed (:mod:`pyxl.numba_cache`).
 * The per-bar loop creates no array views and calls no jitted function with
   array arguments on the common path: each view or array argument costs numba an
   atomic reference-count increment and decrement, and those atomics were a third
