@@ -18,6 +18,7 @@ import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
+from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
@@ -136,11 +137,16 @@ def _run(args: argparse.Namespace) -> int:
 
     R, _, tickers = read_numeric_csv(args.returns, "--returns")
     N = R.shape[1]
-    mu, _, _ = read_numeric_csv(args.mu, "--mu")
-    C, _, _ = read_numeric_csv(args.cov, "--cov")
+    mu, mu_rows, mu_cols = read_numeric_csv(args.mu, "--mu")
+    C, cov_rows, cov_cols = read_numeric_csv(args.cov, "--cov")
     W, rt_labels = None, None
     if args.rt:
-        W, rt_labels, _ = read_numeric_csv(args.rt, "--rt")
+        W, rt_labels, rt_cols = read_numeric_csv(args.rt, "--rt")
+        check_column_order(tickers, rt_cols, "--rt")
+    # labelled files are matched to the returns by position: refuse a permuted order
+    check_column_order(tickers, mu_rows if mu.shape[1] == 1 else mu_cols, "--mu")
+    check_column_order(tickers, cov_rows, "--cov")
+    check_column_order(tickers, cov_cols, "--cov")
     core.validate_inputs(R, mu.ravel(), C, W)  # report bad files before any progress output
     if args.workers:
         numba.set_num_threads(max(1, min(args.workers, numba.config.NUMBA_NUM_THREADS)))

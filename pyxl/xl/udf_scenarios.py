@@ -14,6 +14,7 @@ import numpy as np
 import xlwings as xw
 
 from pyxl.core import scenarios as core
+from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
 from pyxl.xl import handles
 from pyxl.xl.cache import memoize
@@ -51,8 +52,14 @@ def _run(R, mu, C, W, tickers, rt_labels, block, n_paths, lam, periods, seed, ri
                          rt_labels=list(rt_labels) if rt_labels else None, keep_paths=keep)
 
 
-def _rt(value: Any, n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
-    """K x N weights; an optional first column of text labels and/or header row of tickers."""
+def _rt(value: Any, n: int, tickers: list[str] | None = None
+        ) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """K x N weights; an optional first column of text labels and/or header row of tickers.
+
+    Weights are matched to the assets by position.  When both ``returns`` and ``rt_weights``
+    carry a header row with the same tickers in a different order, that would silently
+    misassign the weights, so it is refused.
+    """
     if is_missing(value):
         return None, ()
     rows = _rows(value)
@@ -62,7 +69,8 @@ def _rt(value: Any, n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
         body = rows[1:] if all(isinstance(c, str) for c in rows[0][1:]) else rows
         labels = tuple(str(r[0]).strip() for r in body)
         rows = [r[1:] for r in rows]
-    W, _ = to_labelled_matrix(rows, "rt_weights", shape=(None, n))
+    W, head = to_labelled_matrix(rows, "rt_weights", shape=(None, n))
+    check_column_order(tickers, head, "rt_weights")
     if labels and len(labels) != W.shape[0]:
         labels = ()
     return W, labels
@@ -142,9 +150,10 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
     N = R.shape[1]
     mu = to_vector(mu_ann, "mu_ann", length=N)
     C = to_matrix(cov_ann, "cov_ann", shape=(N, N))
-    W, labels = _rt(rt_weights, N)
+    W, labels = _rt(rt_weights, N, tick)
     args = dict(
-        block=to_int(block, "block", default=0, lo=0, hi=R.shape[0]),
+        # block <= T is checked by the engine, whose message names the history length
+        block=to_int(block, "block", default=0, lo=0),
         n_paths=to_int(n_paths, "n_paths", lo=1, hi=10_000_000),
         lam=to_float(lam, "lam", default=0.94, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
         periods=to_int(periods, "periods", default=12, lo=1, hi=100_000),

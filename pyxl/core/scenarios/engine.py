@@ -50,6 +50,7 @@ __all__ = [
     "RECOLOR_METHODS",
     "ScenarioSpec",
     "ScenarioSet",
+    "check_column_order",
     "generate",
     "group_rng",
     "validate_inputs",
@@ -166,15 +167,18 @@ class ScenarioSet:
         m_ann, c_ann = self.annual()
         vol_t = np.sqrt(np.clip(np.diag(self.cov_ann), 0, None))
         vol_r = np.sqrt(np.clip(np.diag(c_ann), 0, None))
+        # correlation error of asset i over the other assets j whose correlation is defined
+        # (a zero-variance asset, e.g. cash in cov_ann, has none: NaN for its own row only)
         cerr = np.abs(corr_from_cov(c_ann) - corr_from_cov(self.cov_ann))
-        cerr_max = np.nanmax(cerr, axis=1)
         add("asset", "mean target", "mean realised", "vol target", "vol realised",
             "corr err max", "corr err rms", "delta (period)")
         N = len(self.tickers)
         for i, t in enumerate(self.tickers):
             off = np.delete(cerr[i], i) if N > 1 else np.zeros(1)
-            add(t, self.mu_ann[i], m_ann[i], vol_t[i], vol_r[i], float(cerr_max[i]),
-                float(np.sqrt(np.mean(off**2))), self.delta[i])
+            off = off[np.isfinite(off)]
+            e_max = float(off.max()) if off.size else nan
+            e_rms = float(np.sqrt(np.mean(off**2))) if off.size else nan
+            add(t, self.mu_ann[i], m_ann[i], vol_t[i], vol_r[i], e_max, e_rms, self.delta[i])
         add("portfolio", "mean target", "mean realised", "period target", "period realised",
             "vol target", "vol realised")
         P = s.periods
@@ -252,6 +256,35 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
         if not np.all(np.isfinite(W)):
             raise InputError("rt_weights", "contains NaN", "enter numbers")
     return R, mu, C, W
+
+
+def check_column_order(tickers, head, name: str = "rt_weights") -> None:
+    """Refuse labelled inputs that hold the assets of ``returns`` in another order.
+
+    ``mu_ann``, ``cov_ann`` and RT weights are matched to the assets by position, so the
+    same tickers in a different order would silently give each asset another's value.
+
+    Parameters
+    ----------
+    tickers : list of str or None
+        Column labels of ``returns`` (None or empty: nothing to check).
+    head : list of str or None
+        Labels of the other input along its asset axis.
+    name : str
+        Argument named in the error.
+
+    Raises
+    ------
+    InputError naming ``name``.
+    """
+    if not tickers or not head or len(tickers) != len(head):
+        return
+    a = [str(t).strip().upper() for t in tickers]
+    b = [str(h).strip().upper() for h in head]
+    if a != b and sorted(a) == sorted(b):
+        raise InputError(name, f"columns are in the order {', '.join(map(str, head))}, "
+                         f"returns in {', '.join(map(str, tickers))}",
+                         f"put the columns of {name} in the order of returns")
 
 
 def _spec_checks(spec: ScenarioSpec, T: int) -> None:
