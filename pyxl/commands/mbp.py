@@ -55,9 +55,13 @@ def _cmd_table1(args: argparse.Namespace) -> int:
     mult = _floats(args.within_multiple, "--within-multiple")
     if not mult or any(m is None or m <= 0 for m in mult):
         raise InputError("--within-multiple", "needs positive multiples", "e.g. 2 or 1,2,3")
+    uni = make_universe(n=args.n, seed=args.seed)
+    n_seg = int(uni.segment.max())
+    if len(mult) not in (1, n_seg):
+        raise InputError("--within-multiple", f"has {len(mult)} values, the universe has "
+                         f"{n_seg} segments", f"give one multiple or {n_seg}")
     prog = Progress()
     prog.start("mbp table1")
-    uni = make_universe(n=args.n, seed=args.seed)
     df = table1_study(uni, te, within_multiple=mult if len(mult) > 1 else mult[0],
                       solver=args.solver, progress=prog)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -119,6 +123,10 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
                 k = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InputError(name, f"column {col!r}, data row {k + 1}: "
                                  f"{frame[col].iloc[k]!r} is not a number", "enter numbers only")
+            if values.isna().any():  # a blank cell
+                k = int(np.flatnonzero(values.isna().to_numpy())[0])
+                raise InputError(name, f"column {col!r}, data row {k + 1} is blank",
+                                 "fill it in")
     if list(cov.columns) != factors:
         raise InputError("factor_cov", "header does not match the exposure columns",
                          f"use the factor names in order: {', '.join(factors[:4])}...")
@@ -135,6 +143,17 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     data = make_data(assets["bench_w"].to_numpy(float), assets["segment"].to_numpy(float),
                      B, F, assets["spec_var"].to_numpy(float))
     within = _floats(args.te_segments, "--te-segments")
+    # a TE of 100 % or more is a percent typed as a decimal (2 for 2 %): refuse it, as
+    # =MBP_OPTIMIZE does, rather than silently lifting the limit
+    for flag, vals in (("--te-total", [args.te_total]), ("--te-segment", [args.te_segment]),
+                       ("--te-segments", within or [])):
+        big = [v for v in vals if v is not None and v >= 1.0]
+        if big:
+            raise InputError(flag, f"{big[0]:g} is 100 % or more",
+                             "enter an annual decimal such as 0.01 for 1 %")
+    if args.max_weight is not None and args.max_weight > 1.0:
+        raise InputError("--max-weight", f"{args.max_weight:g} is more than 1",
+                         "enter a decimal such as 0.05 for 5 %")
     lim = Limits(te_total=args.te_total, te_segment=args.te_segment,
                  te_within=tuple(within) if within is not None else None,
                  segment_neutral=not args.no_neutral, max_weight=args.max_weight,

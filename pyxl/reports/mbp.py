@@ -28,9 +28,9 @@ def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
         out[(kind, "U")] = [f"{te:.2%} ({n})" for te, n in zip(part["market_te"], part["names"],
                                                                    strict=True)]
         for m in seg_cols:
-            out[(kind, f"G{m}")] = [
-                f"{te:.2%} ({n})" for te, n in zip(part[f"within_te_{m}"], part[f"names_{m}"],
-                                                   strict=True)]
+            out[(kind, f"G{m}")] = [  # "-": the segment is not held (TE undefined)
+                f"{'-' if np.isnan(te) else f'{te:.2%}'} ({n})"
+                for te, n in zip(part[f"within_te_{m}"], part[f"names_{m}"], strict=True)]
         index = [f"{t:.2%}" for t in part.index]
     table = pd.DataFrame(out, index=pd.Index(index, name="market TE limit"))
     table.columns = pd.MultiIndex.from_tuples(table.columns)

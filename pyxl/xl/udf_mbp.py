@@ -122,8 +122,15 @@ def MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_to
             raise InputError("te_segments", f"has {lims.size} limits, expected {M}",
                              "one limit (or a blank) per segment label 1..M")
         within = tuple(None if not np.isfinite(v) else float(v) for v in lims)
+        big = [j for j, v in enumerate(within) if v is not None and v >= 1.0]
+        if big:  # 2 typed for 2 % would silently lift the limit (same rule as te_total)
+            raise InputError("te_segments", f"item {big[0] + 1} is {within[big[0]]:g}, 100 % or "
+                             "more", "enter an annual decimal such as 0.02 for 2 %")
     neutral = to_bool(segment_neutral, "segment_neutral", default=True)
     mw = to_float(max_weight, "max_weight", default=1.0, lo=0.0, lo_open=True)
+    if mw > 1.0:  # 5 typed for 5 % would silently remove the cap
+        raise InputError("max_weight", f"{mw:g} is more than 1",
+                         "enter a decimal such as 0.05 for 5 %, or 1 for no cap")
     w = _solve(a, wT, seg, B, F, s, te, within, neutral, mw)
     if kind == "handle":
         obj = MBPHandle(weights=w, data=_data(wT, seg, B, F, s), inputs=(wT, seg, B, F, s))

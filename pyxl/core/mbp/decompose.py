@@ -54,7 +54,8 @@ class Decomposition:
     ----------
     market_te : TE of w - w^T.
     segment_te : segment (allocation) TE, seed eq. (4).
-    within_te : (M,) within-segment TE of each segment, seed eq. (5) (NaN if W_m = 0).
+    within_te : (M,) within-segment TE of each segment, seed eq. (5), TE(v_m) / |W_m|
+        (NaN if W_m = 0 or no |w_i| of the segment exceeds the names-held threshold).
     seg_weight, seg_bench : (M,) portfolio and benchmark segment weights.
     names_held, names_total : (M,) names held and names in each segment.
     segment_var : segment TE^2.
@@ -127,8 +128,15 @@ def decompose(data: MBPData, w: np.ndarray, threshold: float = HELD_THRESHOLD) -
     C = FX.T @ FX + (X * data.spec_var[:, None]).T @ X
     seg_w = data.seg_sums(w)
     within_var = np.diag(C)[1:].copy()
+    # a segment counts as held when some |w_i| in it exceeds the names-held threshold;
+    # otherwise W_m is 0 up to solver noise (an interior-point optimum leaves ~1e-10 on
+    # every name it drops) and TE(v_m) / W_m would be noise / noise
+    has_pos = np.bincount(data.segment, weights=(np.abs(w) > threshold).astype(float),
+                          minlength=M) > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        within_te = np.where(seg_w > 0, np.sqrt(np.clip(within_var, 0, None)) / seg_w, np.nan)
+        # TE(y*_m - y**_m) = TE(v_m) / |W_m|: defined for a net short segment too
+        within_te = np.where(has_pos & (seg_w != 0),
+                             np.sqrt(np.clip(within_var, 0, None)) / np.abs(seg_w), np.nan)
     Cvv = C[1:, 1:]
     delta1 = float(Cvv.sum() - np.trace(Cvv))
     delta2 = float(C[0, 1:].sum())

@@ -136,11 +136,15 @@ class MBPData:
         return v
 
     def within_te(self, w: np.ndarray, m: int) -> float:
-        """Within-segment TE of seed eq. (5): TE of y*_m against y**_m (NaN when W_m = 0)."""
+        """Within-segment TE of seed eq. (5): TE of y*_m against y**_m (NaN when W_m = 0).
+
+        With ``y*_m = w_{G_m} / W_m`` this is ``TE(v_m) / |W_m|``; it is defined for a
+        net short segment (W_m < 0) too, and undefined only at W_m = 0.
+        """
         Wm = float(w[self.members[m]].sum())
-        if Wm <= 0.0:
+        if Wm == 0.0:
             return float("nan")
-        return self.te(self.within_active(w, m)) / Wm
+        return self.te(self.within_active(w, m)) / abs(Wm)
 
     def allocation_active(self, w: np.ndarray) -> np.ndarray:
         """``u = sum_m (W_m - W^T_m) y**_m``: the segment-allocation active weights."""

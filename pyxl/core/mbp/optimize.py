@@ -447,6 +447,7 @@ class MBPProblem:
     def _result(self, lim: Limits, w: np.ndarray, status: str, used: str,
                 secs: float) -> MBPResult:
         d = self.data
+        dec = decompose(d, w)
         infos: list[LimitInfo] = []
 
         def dual(key: str) -> float:
@@ -473,8 +474,9 @@ class MBPProblem:
             key = f"te_within_{m}"
             if key in self._cons:
                 Wm = float(w[d.members[m]].sum())
+                # from the decomposition: blank (NaN) for a segment the portfolio left
                 add(key, f"te_segments item {m + 1}", f"Within-segment TE {m + 1}",
-                    float(lim.within(m)), d.within_te(w, m), scale=Wm)
+                    float(lim.within(m)), float(dec.within_te[m]), scale=Wm)
         if "max_turnover" in self._cons:
             h = np.asarray(lim.holdings, dtype=float).ravel()
             add("max_turnover", "max_turnover", "Turnover", float(lim.max_turnover),
@@ -483,7 +485,7 @@ class MBPProblem:
             weights=w, status=status, solver=used,
             active_alpha=float(self.alpha @ (w - d.bench_w)),
             objective=float(self.problem.value), limits=tuple(infos),
-            decomposition=decompose(d, w), solve_seconds=secs,
+            decomposition=dec, solve_seconds=secs,
         )
 
     # -- helpers for the diagnosis --------------------------------------------------

@@ -20,6 +20,7 @@ import pandas as pd
 from pyxl.core.mbp.model import MBPData, make_data
 from pyxl.core.mbp.optimize import Limits, MBPProblem
 from pyxl.core.mbp.universe import Universe
+from pyxl.errors import InputError
 
 __all__ = ["TABLE1_TE", "table1_study"]
 
@@ -49,6 +50,11 @@ def table1_study(
     progress : callable, optional
         ``progress(message, fraction)``.
 
+    Raises
+    ------
+    InputError
+        When ``within_multiple`` has neither 1 nor M values.
+
     Returns
     -------
     pandas.DataFrame
@@ -60,7 +66,11 @@ def table1_study(
     data: MBPData = make_data(universe.bench_w, universe.segment, universe.exposures,
                               universe.factor_cov, universe.spec_var)
     M = data.n_segments
-    mult = np.broadcast_to(np.asarray(within_multiple, dtype=float), (M,))
+    mult = np.atleast_1d(np.asarray(within_multiple, dtype=float))
+    if mult.size not in (1, M):
+        raise InputError("within_multiple", f"has {mult.size} values, expected 1 or {M}",
+                         "give one multiple, or one per segment")
+    mult = np.broadcast_to(mult, (M,))
     te_grid = [float(t) for t in te_grid]
     sbp_lim = Limits(te_total=te_grid[0], segment_neutral=False)
     mbp_lim = Limits(te_total=te_grid[0], te_within=tuple(mult * te_grid[0]),
