@@ -156,6 +156,10 @@ class OpenpyxlBook:
     -----
     The file is opened twice: once with formulas (what is written back) and
     once with ``data_only=True`` (cached values, what the macro reads).
+    A macro-enabled file (``.xlsm``) keeps its VBA project.  openpyxl drops
+    the cached values of formula cells and the dynamic-array marks on save;
+    :meth:`save` puts both back on every sheet but the ``Out_`` ones (macros
+    never write elsewhere, so the values read at open are still current).
     """
 
     def __init__(self, path: str | Path, out: str | Path | None = None,
@@ -164,7 +168,8 @@ class OpenpyxlBook:
 
         self.path = Path(path)
         self.out = Path(out) if out is not None else self.path
-        self.wb = openpyxl.load_workbook(self.path)
+        keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm", ".xlam")
+        self.wb = openpyxl.load_workbook(self.path, keep_vba=keep_vba)
         self.values = openpyxl.load_workbook(self.path, data_only=True)
         self._active = active or self.wb.active.title
         self.status_log: list[str] = []
@@ -282,7 +287,45 @@ class OpenpyxlBook:
             self.status_log.append(text)
 
     def save(self) -> None:
+        from pyxl.workbook.xmlcache import dynamic_cells, write_cached_values
+
+        dynamic = {s: c for s, c in dynamic_cells(self.path).items()
+                   if s in self.wb.sheetnames and not s.startswith("Out_")}
+        cached = self._formula_values()
         self.wb.save(self.out)
+        if cached or dynamic:
+            write_cached_values(self.out, self.out, cached, dynamic=dynamic)
+
+    def _formula_values(self) -> dict[str, dict[tuple[int, int], Any]]:
+        """Cached values of the formula cells (array blocks included) outside Out_ sheets."""
+        from openpyxl.utils.cell import range_boundaries
+        from openpyxl.utils.datetime import to_excel
+        from openpyxl.worksheet.formula import ArrayFormula
+
+        out: dict[str, dict[tuple[int, int], Any]] = {}
+        for ws in self.wb.worksheets:
+            if ws.title.startswith("Out_") or ws.title not in self.values.sheetnames:
+                continue
+            cells: set[tuple[int, int]] = set()
+            # ws._cells, not iter_rows(): iterating would create empty cells (and rows).
+            for c in list(ws._cells.values()):
+                if isinstance(c.value, ArrayFormula) and c.value.ref:
+                    c1, r1, c2, r2 = range_boundaries(c.value.ref.replace("$", ""))
+                    cells.update((r, k) for r in range(r1, r2 + 1)
+                                 for k in range(c1, c2 + 1))
+                elif c.data_type == "f":
+                    cells.add((c.row, c.column))
+            vals = self.values[ws.title]
+            got: dict[tuple[int, int], Any] = {}
+            for r, k in cells:
+                v = vals.cell(row=r, column=k).value
+                if isinstance(v, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+                    v = float(to_excel(v, self.values.epoch))
+                if v is not None:
+                    got[(r, k)] = v
+            if got:
+                out[ws.title] = got
+        return out
 
 
 class XlwingsBook:

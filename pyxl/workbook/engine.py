@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
 import zipfile
@@ -40,6 +41,7 @@ __all__ = ["CalcReport", "CellIssue", "calculate", "evaluate"]
 _KEY = re.compile(
     r"^'?(?:\[[^\]]*\])?(?P<sheet>.*?)'?!(?P<ref>\$?[A-Z]+\$?\d+(?::\$?[A-Z]+\$?\d+)?)$"
 )
+_ODD_NAME = re.compile(r"[\[\]]")
 _DOUBLE_NEG = re.compile(r"--\s*\(")
 _FUNC = re.compile(r"(?<![A-Z0-9_.\"])([A-Z][A-Z0-9_.]*)\s*\(", re.IGNORECASE)
 
@@ -98,12 +100,25 @@ def _formula_cells(path: Path) -> list[_Formula]:
             for c in row:
                 v = c.value
                 if isinstance(v, ArrayFormula):
-                    out.append(_Formula(ws.title, c.coordinate, v.text or "", v.ref))
+                    out.append(_Formula(ws.title, c.coordinate, v.text or "", _block(v.ref)))
                 elif isinstance(v, DataTableFormula):
                     out.append(_Formula(ws.title, c.coordinate, "TABLE()", None))
                 elif c.data_type == "f" and isinstance(v, str):
                     out.append(_Formula(ws.title, c.coordinate, v, None))
     return out
+
+
+def _block(ref: str | None) -> str | None:
+    """An array formula's block without ``$``; a one-cell block as ``"B1"``.
+
+    LibreOffice writes a one-cell array formula as ``ref="B1:B1"``; the engine
+    keys its result as ``B1``.
+    """
+    if not ref:
+        return ref
+    ref = ref.replace("$", "").upper()
+    first, _, last = ref.partition(":")
+    return first if last in ("", first) else ref
 
 
 def _plain(v: Any) -> Any:
@@ -218,10 +233,16 @@ def calculate(
                         block[(r, c)] = None
     work = src
     tmpdir = None
-    if stale:
+    # The formulas package cannot parse its own cell keys when the file name holds
+    # square brackets ("book[1].xlsx", as browsers save downloads): read a copy.
+    odd_name = _ODD_NAME.search(src.name) is not None
+    if stale or odd_name:
         tmpdir = tempfile.TemporaryDirectory(prefix="pyxl-calc-")
-        work = Path(tmpdir.name) / src.name
-        write_cached_values(src, work, stale, drop_full_calc=False)
+        work = Path(tmpdir.name) / ("book" + src.suffix.lower() if odd_name else src.name)
+        if stale:
+            write_cached_values(src, work, stale, drop_full_calc=False)
+        else:
+            shutil.copyfile(src, work)
     try:
         solved = evaluate(work)
     except InputError:
@@ -240,7 +261,9 @@ def calculate(
         arr = solved.get((sheet_u, target.replace("$", "").upper()))
         if arr is None and f.ref is None:
             arr = np.asarray([[None]], dtype=object)
-        if arr is None:
+        if arr is None:  # never silently keep a stale cached value
+            report.issues.append(CellIssue(f.sheet, f.coord, "not calculated",
+                                           f"array block {f.ref} has no result"))
             continue
         report.formulas += 1
         r0, c0 = split_coord((f.ref or f.coord).split(":")[0])

@@ -13,6 +13,13 @@ only adapts the calling convention:
   2-D block (ragged rows padded with blanks), NaN and ``None`` become ``""``
   (xlwings writes an empty cell), numpy scalars become Python numbers.
 
+A result that does not fit the array block it is entered into follows
+Excel's legacy array rule (:class:`_Fitted`): cut where larger, a single
+row or column repeated across the block, ``#N/A`` elsewhere.  Without it the
+``formulas`` package would fill the whole block with ``#VALUE!`` when the
+result is larger, and silently re-flow the values row by row when result and
+block hold the same number of cells in another shape.
+
 Limit: an argument left out in the middle of a call (``=F(a,,c)``) reaches
 the function as 0, because the ``formulas`` parser makes it a zero; leave
 trailing optional arguments out instead, or point them at a blank cell.
@@ -65,6 +72,55 @@ def to_excel_arg(value: Any) -> Any:
     return _cell(value)
 
 
+def _fitted_class() -> type:
+    from formulas.functions import Array
+    from formulas.tokens.operand import Error
+
+    class _Fitted(Array):
+        """A PyXL result that fits an array block the way Excel fits legacy arrays.
+
+        ``reshape((rows, cols))`` to a block of another shape: the result is
+        cut where it is larger; a one-row (one-column) result is repeated down
+        (across) the block; every other cell past the result is ``#N/A``.  A
+        one-cell target keeps the ``formulas`` behaviour (``#VALUE!`` for a
+        multi-cell result: store it as an array formula over its block).
+        """
+
+        def reshape(self, shape: Any, *shapes: Any, order: str = "C") -> Any:
+            if shapes or not isinstance(shape, tuple):
+                shape = (shape, *shapes) if shapes else shape
+            if (not isinstance(shape, tuple) or len(shape) != 2 or self.ndim != 2
+                    or any(not isinstance(n, (int, np.integer)) or n < 1 for n in shape)
+                    or tuple(shape) == self.shape):
+                return super().reshape(shape, order=order)
+            rows, cols = (int(n) for n in shape)
+            if (rows, cols) == (1, 1):
+                out = np.empty((1, 1), dtype=object)
+                out[0, 0] = Error.errors["#VALUE!"]
+                return out.view(type(self))
+            src = np.asarray(self, dtype=object)
+            if src.shape[0] == 1:
+                src = np.repeat(src, rows, axis=0)
+            if src.shape[1] == 1:
+                src = np.repeat(src, cols, axis=1)
+            out = np.empty((rows, cols), dtype=object)
+            out[:, :] = Error.errors["#N/A"]
+            r, c = min(rows, src.shape[0]), min(cols, src.shape[1])
+            out[:r, :c] = src[:r, :c]
+            return out.view(type(self))
+
+    return _Fitted
+
+
+_FITTED: list[type] = []
+
+
+def _fitted(arr: np.ndarray) -> np.ndarray:
+    if not _FITTED:
+        _FITTED.append(_fitted_class())
+    return arr.view(_FITTED[0])
+
+
 def _out(v: Any) -> Any:
     if v is None:
         return ""
@@ -95,7 +151,7 @@ def from_excel_result(result: Any) -> Any:
                 out[i, j] = _out(c)
         if out.shape == (1, 1):
             return out[0, 0]
-        return out
+        return _fitted(out)
     return _out(result)
 
 

@@ -29,7 +29,8 @@ from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as DET
 
-__all__ = ["ERROR_CODES", "write_cached_values", "sheet_parts", "split_coord", "METADATA_XML"]
+__all__ = ["ERROR_CODES", "write_cached_values", "sheet_parts", "split_coord", "METADATA_XML",
+           "dynamic_cells"]
 
 #: Cell metadata marking a formula as an Excel 365 dynamic array (the XLDAPR type, as
 #: Excel, XlsxWriter and SheetJS write it): cells with ``cm="1"`` spill natively.
@@ -97,6 +98,26 @@ def sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
         rid = sh.get(f"{{{NS_REL}}}id")
         if rid in targets:
             out[sh.get("name")] = targets[rid]
+    return out
+
+
+def dynamic_cells(path: Path) -> dict[str, set[tuple[int, int]]]:
+    """Sheet -> cells marked as Excel 365 dynamic arrays (``cm`` attribute, XLDAPR metadata).
+
+    Empty when the package has no dynamic-array metadata.
+    """
+    out: dict[str, set[tuple[int, int]]] = {}
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        if "xl/metadata.xml" not in names or b"XLDAPR" not in zf.read("xl/metadata.xml"):
+            return out
+        for sheet, part in sheet_parts(zf).items():
+            if part not in names:
+                continue
+            root = DET.fromstring(zf.read(part))
+            for c in root.iter(f"{_M}c"):
+                if c.get("cm") and c.get("r"):
+                    out.setdefault(sheet, set()).add(split_coord(c.get("r")))
     return out
 
 
