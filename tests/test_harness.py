@@ -131,3 +131,16 @@ def test_handle_cell_text_unwraps_one_cell_ranges_only():
         assert handles.cell_text(v) == h
     for v in (None, "", "pyxl:scn", ((h, h),), ((h,), (h,)), ((1.0,),), 3.0):
         assert handles.cell_text(v) is None
+
+
+def test_upstream_pyxl_error_is_named_as_such(xl):
+    """A cell holding another PyXL formula's error is reported as that, not as text."""
+    upstream = xl("KELLY_LEVERAGE", 0.085, "abc", 0.01)[0][0]
+    assert upstream.startswith("#PyXL! sigma: text 'abc'")
+    out = xl("KELLY_LEVERAGE", upstream, 0.182, 0.01)[0][0]
+    assert out == ("#PyXL! mu: the cell shows another formula's error "
+                   "(sigma: text 'abc' at the cell); fix that cell first")
+    # inside a range the position is named too
+    out = xl("MNVH_STEP", ((1.0,), (2.0,)), ((1.0,), (upstream,)), ((1.0,), (1.0,)),
+             ((0.5,), (0.5,)), 0.9, 1.0)
+    assert out[0][0].startswith("#PyXL! p_prev: item 2 shows another formula's error"), out

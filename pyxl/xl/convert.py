@@ -107,6 +107,13 @@ def _cell_to_float(cell: Any, name: str, where: str) -> float:
     if isinstance(cell, bool):
         return float(cell)
     if isinstance(cell, str):
+        if cell.startswith(ERROR_PREFIX):
+            # another PyXL formula's error passed on: point at that cell, not at "text"
+            upstream = cell[len(ERROR_PREFIX):].split(";")[0].strip()
+            raise InputError(
+                name, f"{where} shows another formula's error ({upstream[:60]})",
+                "fix that cell first",
+            )
         try:
             return float(cell.replace(",", ""))
         except ValueError:
