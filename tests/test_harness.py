@@ -48,7 +48,7 @@ def test_to_matrix_messages_name_argument():
         convert.to_matrix([[1.0, "abc"]], "prices")
     with pytest.raises(InputError, match=r"not > 0"):
         convert.to_matrix([[1.0, 0.0]], "prices", positive=True)
-    with pytest.raises(InputError, match=r"is 2x2, expected 3xany"):
+    with pytest.raises(InputError, match=r"is 2x2, expected 3 rows \(any number of columns\)"):
         convert.to_matrix([[1.0, 2.0], [3.0, 4.0]], "cov", shape=(3, None))
     m = convert.to_matrix([[1.0, 2.0], [3.0, 4.0], [None, None]], "x")
     assert m.shape == (2, 2)

@@ -209,10 +209,14 @@ def to_matrix(
     if shape is not None:
         want_r, want_c = shape
         if (want_r is not None and nrows != want_r) or (want_c is not None and ncols != want_c):
-            wr = "any" if want_r is None else str(want_r)
-            wc = "any" if want_c is None else str(want_c)
+            if want_r is None:
+                want = f"{want_c} columns (any number of rows)"
+            elif want_c is None:
+                want = f"{want_r} rows (any number of columns)"
+            else:
+                want = f"{want_r}x{want_c}"
             raise InputError(
-                name, f"is {nrows}x{ncols}, expected {wr}x{wc}", "resize the range"
+                name, f"is {nrows}x{ncols}, expected {want}", "resize the range"
             )
     _check_sign(out, name, positive, nonnegative)
     return out
