@@ -16,6 +16,7 @@ from scipy import stats
 
 from pyxl.core import scenarios as sc
 from pyxl.core.scenarios.bootstrap import bootstrap_indices
+from pyxl.errors import InputError
 from pyxl.xl.cache import clear_all
 
 
@@ -229,3 +230,13 @@ def test_cli_labelled_file_in_other_asset_order_is_refused(tmp_path, capsys, whi
                "--summary", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith(f"pyxl: --{which}:") and "order" in err, err
+
+
+def test_history_returns_below_minus_100_percent_are_refused():
+    """Percent typed as numbers (-5.2 for -5.2 %) is not a simple return: refuse it."""
+    R = np.array([[0.01, 0.02], [-5.2, 0.01], [0.03, -0.02]])
+    with pytest.raises(InputError, match=r"returns: -5.2 at row 2, column 1 is below -100 %"):
+        sc.validate_inputs(R, np.zeros(2), np.eye(2) * 0.04)
+    # exactly -100 % (a default) is a possible simple return
+    R[1, 0] = -1.0
+    sc.validate_inputs(R, np.zeros(2), np.eye(2) * 0.04)

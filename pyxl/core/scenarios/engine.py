@@ -212,6 +212,9 @@ def group_rng(seed: int, group: int) -> np.random.Generator:
 def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
     """Check shapes, finiteness, symmetry and PSD-ness; return float arrays.
 
+    ``returns`` are simple per-period returns, so none may be below -1 (-100 %): a
+    history typed in percent (5.2 for 5.2 %) is refused rather than recoloured.
+
     Raises
     ------
     InputError naming ``returns``, ``mu_ann``, ``cov_ann`` or ``rt_weights``.
@@ -223,6 +226,11 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
                          "select the history of per-period returns")
     if not np.all(np.isfinite(R)):
         raise InputError("returns", "contains NaN or infinite values", "clean the history")
+    if np.any(R < -1.0):
+        # a simple return below -100 % is impossible: most likely percents typed as numbers
+        t, j = (int(k) for k in np.argwhere(R < -1.0)[0])
+        raise InputError("returns", f"{R[t, j]:g} at row {t + 1}, column {j + 1} is below "
+                         "-100 %", "enter simple returns as decimals (0.052 for 5.2 %)")
     T, N = R.shape
     mu = np.asarray(mu_ann, dtype=float).ravel()
     if mu.size != N:
