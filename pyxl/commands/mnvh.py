@@ -43,8 +43,8 @@ def file_errors(handler):
 def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     """A price table from CSV: dates in the first column (if not numeric), tickers as header.
 
-    Rows are put in ascending date order; blanks, text and prices <= 0 are
-    rejected with the column and row named.
+    Rows are put in ascending date order (``frame.attrs["reversed"]`` is then True);
+    blanks, text and prices <= 0 are rejected with the column and row named.
     """
     p = Path(path)
     if not p.is_file():
@@ -68,6 +68,7 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
         frame = frame.drop(columns=first).set_index(idx.rename("Date"))
         if frame.index.is_monotonic_decreasing and not frame.index.is_monotonic_increasing:
             frame = frame.iloc[::-1]
+            frame.attrs["reversed"] = True  # newest first in the file
         elif not frame.index.is_monotonic_increasing:
             raise InputError(name, f"{p.name}: dates are not in order", "sort by date")
     for col in frame.columns:
@@ -125,6 +126,10 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
             elif len(s) != len(prices):
                 raise InputError("--benchmark", f"has {len(s)} rows, prices {len(prices)}",
                                  "align the files")
+            elif prices.attrs.get("reversed") and not s.attrs.get("reversed"):
+                # no dates in the benchmark file: its rows follow the price file's rows,
+                # which were newest first and have been put oldest first
+                s = s.iloc[::-1]
             bench = s
     else:
         from pyxl.data import load_sp500_index, load_sp500_prices

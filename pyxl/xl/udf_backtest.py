@@ -7,12 +7,15 @@ arguments are only ever appended.
 
 Price table rules (documented in docs/mnvh.md):
 
-* a first row containing text is a header of tickers;
+* a first row containing text is a header of tickers, and so is a first row of
+  numeric codes typed as text (``'7203'``) above cells that are all numbers;
 * a first column is a date column (and ignored for the numbers) when its data
   cells are dates or text, or when the header's first cell is blank or one of
   ``Date``, ``Time``, ``Datetime``, ``Timestamp``, ``Day``, ``Period``;
 * with a date column, rows in descending date order (newest first, as many
   downloads are) are put in ascending order; unordered dates are an error;
+  a ``benchmark`` column without its own dates is read row by row next to the
+  prices as they stand on the sheet, so it is reversed with them;
 * trailing blank rows are ignored; any other blank, text or price <= 0 is an
   error naming its row and column.
 """
@@ -93,6 +96,15 @@ def _rows(value: Any) -> list[list[Any]]:
 def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
                       ) -> tuple[np.ndarray, list[str] | None]:
     """Prices ``(T, N)`` and tickers (or None) from an Excel range (see module rules)."""
+    prices, header, _dated, _flipped = _parse_table(value, name, min_rows)
+    return prices, header
+
+
+def _parse_table(value: Any, name: str, min_rows: int
+                 ) -> tuple[np.ndarray, list[str] | None, bool, bool]:
+    """:func:`parse_price_table` plus whether the range had a date column and whether
+    its rows were reversed (newest first on the sheet)."""
+    flipped = False
     if is_missing(value):
         raise InputError(name, "is empty", "select a range of prices")
     rows = _rows(value)
@@ -100,7 +112,7 @@ def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
         rows.pop()
     header = None
     _refuse_row_per_asset(rows, name)
-    if rows and any(_is_text(c) for c in rows[0]):
+    if rows and (any(_is_text(c) for c in rows[0]) or _numeric_codes_header(rows)):
         header = ["" if c is None else str(c).strip() for c in rows[0]]
         rows = rows[1:]
     if not rows:
@@ -123,13 +135,27 @@ def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
         if stamps.notna().all() and len(stamps) > 1:
             if stamps.is_monotonic_decreasing and not stamps.is_monotonic_increasing:
                 rows = rows[::-1]
+                flipped = True
             elif not stamps.is_monotonic_increasing:
                 raise InputError(name, "dates are not in order",
                                  "sort the table by date (oldest first)")
     prices = to_matrix(rows, name, min_rows=min_rows, positive=True)
     if header is not None and len(header) != prices.shape[1]:
         header = None
-    return prices, header
+    return prices, header, bool(date_col), flipped
+
+
+def _numeric_codes_header(rows: list[list[Any]]) -> bool:
+    """True when the first row is ticker codes typed as text (e.g. the Tokyo codes
+    ``'7203'``, ``'6758'``): every filled cell of it is a string, and every other
+    cell is a number, a date or blank.  Numbers stored as text are otherwise read as
+    numbers, which would make such a header a row of prices."""
+    if len(rows) < 2:
+        return False
+    first = [c for c in rows[0] if not is_missing(c)]
+    if not first or not all(isinstance(c, str) for c in first):
+        return False
+    return not any(isinstance(c, str) and c.strip() for r in rows[1:] for c in r)
 
 
 def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
@@ -231,7 +257,7 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
                   fixed_fee=0.0, borrow_rate=0.0, cash_rate=0.0, min_cash=0.0,
                   periods_per_year=252, metric=None):
     """MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows."""
-    p, _ = parse_price_table(prices, "prices")
+    p, _, _, p_flipped = _parse_table(prices, "prices", 3)
     T, N = p.shape
     if is_missing(weights):
         w_spec: Any = "equal"
@@ -248,13 +274,17 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
                              "rescale them to sum to 1")
     bench = None
     if not is_missing(benchmark):
-        bm, _ = parse_price_table(benchmark, "benchmark", min_rows=1)
+        bm, _, b_dated, _ = _parse_table(benchmark, "benchmark", 1)
         if bm.shape[1] != 1:
             raise InputError("benchmark", f"has {bm.shape[1]} columns", "select one column")
         if bm.shape[0] != T:
             raise InputError("benchmark", f"has {bm.shape[0]} rows, prices have {T}",
                              "select the same dates")
         bench = bm[:, 0]
+        if p_flipped and not b_dated:
+            # a benchmark column without dates sits row by row next to the prices as they
+            # are on the sheet (newest first): put it in the prices' (oldest-first) order
+            bench = bench[::-1].copy()
     hedge_b = to_bool(hedge, "hedge", default=False)
     if hedge_b and bench is None:
         raise InputError("benchmark", "is blank but hedge is TRUE", "give benchmark prices")
