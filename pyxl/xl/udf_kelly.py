@@ -86,8 +86,9 @@ def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
     if sum(len(row) for row in rows) > 1:
         # empirical: periods * mean ln(1 + rf_p + n (R - rf_p)); mu and sigma are not used
         returns = to_vector(model, "model")
-        if returns.size < 2 or np.any(returns <= -1):
-            raise InputError("model", "needs >= 2 simple returns, each > -100 %",
+        # -100 % (a default) is a valid simple return: leverage below 1 survives it
+        if returns.size < 2 or np.any(returns < -1):
+            raise InputError("model", "needs >= 2 simple returns, each >= -100 %",
                              "select a column of period returns")
         g = per * np.atleast_1d(core.growth_scenarios(lev, returns, math.expm1(r / per)))
     else:
@@ -104,6 +105,19 @@ def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
     if lev.size == 1:
         return float(g[0])
     return vector_like(g, n)
+
+
+def _caps(max_weight: Any, n: int) -> np.ndarray | None:
+    """Per-asset caps on |w_i|: one cell for all, or one per asset (blank = no cap, NaN)."""
+    if is_missing(max_weight):
+        return None
+    caps = to_vector(max_weight, "max_weight", nonnegative=True, allow_blank=True)
+    if caps.size == 1:
+        return np.full(n, caps[0])
+    if caps.size != n:
+        raise InputError("max_weight", f"has {caps.size} values, expected 1 or {n}",
+                         "one cap, or one per asset")
+    return caps
 
 
 @memoize(maxsize=32)
@@ -127,14 +141,7 @@ def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
     m = to_vector(mu, "mu")
     c, _names = to_labelled_matrix(cov, "cov", shape=(m.size, m.size))
     lev = _optional_float(max_leverage, "max_leverage", lo=0.0)
-    caps = None
-    if not is_missing(max_weight):
-        caps = to_vector(max_weight, "max_weight", nonnegative=True, allow_blank=True)
-        if caps.size == 1:
-            caps = np.full(m.size, caps[0])
-        elif caps.size != m.size:
-            raise InputError("max_weight", f"has {caps.size} values, expected 1 or {m.size}",
-                             "one cap, or one per asset")
+    caps = _caps(max_weight, m.size)
     w = _weights(
         m, c, to_float(rf, "rf"), to_float(fraction, "fraction", default=1.0, lo=0.0,
                                            lo_open=True),
@@ -181,7 +188,7 @@ def _scenario(r, rf, max_leverage, long_only, max_weight, budget):
 @xw.arg("rf", doc="Risk-free rate PER PERIOD of the scenarios, default 0.")
 @xw.arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
 @xw.arg("long_only", doc="TRUE for w >= 0; default FALSE.")
-@xw.arg("max_weight", doc="Cap on each |w_i|; blank = none.")
+@xw.arg("max_weight", ndim=2, doc="Cap on each |w_i|; blank = none.")
 @xw.arg("budget", doc="Force sum(w) = budget; blank = free.")
 @excel_formula
 def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weight=None,
@@ -190,12 +197,12 @@ def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weig
     r = _scenario_array(returns)
     if not np.all(np.isfinite(r)):
         raise InputError("returns", "contains NaN or infinite values", "clean the data")
-    cap = _optional_float(max_weight, "max_weight", lo=0.0)
+    caps = _caps(max_weight, r.shape[1])
     w = _scenario(
         np.ascontiguousarray(r), to_float(rf, "rf", default=0.0, lo=-1.0, lo_open=True),
         _optional_float(max_leverage, "max_leverage", lo=0.0),
         to_bool(long_only, "long_only", default=False),
-        None if cap is None else np.full(r.shape[1], cap), _optional_float(budget, "budget"),
+        caps, _optional_float(budget, "budget"),
     )
     return [list(map(float, w))]
 

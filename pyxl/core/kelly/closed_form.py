@@ -55,6 +55,16 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(400)
 def _check_sigma(sigma: float, name: str = "sigma") -> None:
     if not (sigma > 0 and math.isfinite(sigma)):
         raise InputError(name, f"must be > 0, got {sigma:g}", "enter the annual volatility")
+    if sigma * sigma == 0:   # sigma^2 underflows: every formula divides by it
+        raise InputError(name, f"{sigma:g} is too small (sigma^2 underflows)",
+                         "enter annual decimals (0.182 = 18.2 %)")
+
+
+def _check_finite(**values: float | None) -> None:
+    """Raise an :class:`InputError` naming the first argument that is NaN or infinite."""
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise InputError(name, f"must be a finite number, got {value:g}", "enter a decimal")
 
 
 def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) -> float:
@@ -125,6 +135,7 @@ def growth_exact(
         Annual expected log growth (``-inf`` when ruin is possible).
     """
     _check_sigma(sigma)
+    _check_finite(n=n, mu=mu, rf=rf)
     if dist not in DISTRIBUTIONS:
         raise InputError("model", f"{dist!r} is not one of {', '.join(DISTRIBUTIONS)}", "pick one")
     if periods < 1:
@@ -223,10 +234,15 @@ def horizon_years(
         When ``leverage`` never beats ``vs_leverage`` (drift <= 0) or they are equal.
     """
     _check_sigma(sigma)
+    _check_finite(mu=mu, rf=rf, vs_leverage=vs_leverage, leverage=leverage)
     if not (0.5 < confidence < 1):
         raise InputError("confidence", f"must be in (0.5, 1), got {confidence:g}", "e.g. 0.95")
     n = kelly_leverage(mu, sigma, rf) if leverage is None else leverage
     if n == vs_leverage:
+        if leverage is None:   # the user left leverage out: name what they did enter
+            raise InputError("vs_leverage",
+                             f"equals the Kelly leverage (mu - rf)/sigma^2 = {n:.3g}",
+                             "compare against another leverage (0 = cash, 1 = the portfolio)")
         raise InputError("leverage", "equals vs_leverage", "compare two different leverages")
     drift, vol = log_wealth_gap(n, vs_leverage, mu, sigma, rf)
     if drift <= 0:

@@ -22,17 +22,28 @@ __all__ = ["check_covariance", "kelly_weights", "kelly_scenario", "scenario_grow
 _PSD_TOL = 1e-10
 
 
+def _finite(value: float | None, name: str, hint: str) -> None:
+    """Raise an :class:`InputError` naming ``name`` unless ``value`` is None or finite."""
+    if value is not None and not math.isfinite(value):
+        raise InputError(name, f"must be a finite number, got {value:g}", hint)
+
+
 def check_covariance(cov: np.ndarray, n: int, name: str = "cov") -> np.ndarray:
     """Validate a covariance: n x n, symmetric, positive semi-definite; return it symmetrised."""
     cov = np.asarray(cov, dtype=float)
     if cov.shape != (n, n):
         raise InputError(name, f"is {cov.shape[0]}x{cov.shape[1]}, expected {n}x{n}",
                          "one row and column per asset in mu")
+    if not np.all(np.isfinite(cov)):
+        raise InputError(name, "contains NaN or infinite values", "enter a covariance matrix")
     scale = max(float(np.max(np.abs(cov))), 1e-300)
     if np.max(np.abs(cov - cov.T)) > 1e-8 * scale:
         raise InputError(name, "is not symmetric", "enter a covariance matrix")
     cov = 0.5 * (cov + cov.T)
     eig = np.linalg.eigvalsh(cov)
+    if eig[-1] <= 0 and eig[0] >= -_PSD_TOL * max(abs(eig[0]), 1e-300):
+        raise InputError(name, "is zero (no risk in any asset)",
+                         "enter the assets' variances and covariances")
     if eig[0] < -_PSD_TOL * max(eig[-1], 1e-300) or eig[-1] <= 0:
         raise InputError(name, f"is not positive semi-definite (eigenvalue {eig[0]:.3g})",
                          "use a valid covariance (e.g. shrink it)")
@@ -87,7 +98,7 @@ def _solve(prob: cp.Problem, what: str) -> None:
         raise InfeasibleError("limits", f"no {what} meets them together", "relax the limits")
     if prob.status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
         raise InputError("max_leverage", "growth is unbounded without a leverage cap",
-                         "set max_leverage (a scenario set with no downside)")
+                         "set max_leverage (some mix of the assets gains without risk)")
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise InputError("limits", f"solver status {prob.status}", "check the inputs")
 
@@ -114,9 +125,14 @@ def kelly_weights(
     """
     mu = np.asarray(mu, dtype=float).ravel()
     n = mu.size
+    if not np.all(np.isfinite(mu)):
+        raise InputError("mu", "contains NaN or infinite values", "enter annual decimals")
     cov = check_covariance(cov, n)
-    if not (fraction > 0):
+    _finite(rf, "rf", "enter an annual decimal")
+    if not (fraction > 0 and math.isfinite(fraction)):
         raise InputError("fraction", f"must be > 0, got {fraction:g}", "e.g. 0.5 for half Kelly")
+    _finite(max_leverage, "max_leverage", "e.g. 2, or leave it out for no cap")
+    _finite(budget, "budget", "e.g. 1, or leave it out")
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     excess = mu - rf
     constrained = (max_leverage is not None or long_only or budget is not None
@@ -177,8 +193,17 @@ def _check_bounded(excess: np.ndarray, max_leverage: float | None, long_only: bo
             cons.append(d[idx] == 0)
     lp = cp.Problem(cp.Maximize(cp.sum(excess @ d)), cons)
     lp.solve(solver=cp.CLARABEL)
+    if lp.status != cp.OPTIMAL or d.value is None:
+        return
+    # The LP value alone is not a certificate: when only d = 0 is feasible the solver
+    # returns a point ~1e-8 away from it whose value is noise.  A free lunch is a
+    # direction that, scaled to unit gross size, never loses and gains somewhere.
+    size = float(np.abs(d.value).sum())
+    if size <= 1e-6:
+        return
+    gain = excess @ (d.value / size)
     scale = float(np.max(np.abs(excess))) or 1.0
-    if lp.status == cp.OPTIMAL and lp.value > 1e-7 * scale:
+    if gain.min() >= -1e-9 * scale and gain.sum() > 1e-7 * scale:
         raise InputError("returns", "some mix never loses in any scenario (growth unbounded)",
                          "set max_leverage or add scenarios with losses")
 
@@ -413,7 +438,9 @@ def _barrier_kelly(x: np.ndarray, p: np.ndarray, max_leverage: float | None, lon
                 xn, sn = 1.0 + x @ wn, h_vec - g_mat @ wn
                 if np.all(xn > 0) and np.all(sn > 0):
                     fn = phi(xn, sn)
-                    if fn <= f - 0.25 * step * dec:
+                    # fn < f: at large t the Armijo margin drops below f's resolution
+                    # and a null step would pass; stop this centring step instead
+                    if fn <= f - 0.25 * step * dec and fn < f:
                         break
                 step *= 0.5
             else:
@@ -458,8 +485,15 @@ def kelly_scenario(
         raise InputError("returns", f"has {t} scenario", "give at least 2 rows")
     if not np.all(np.isfinite(r)):
         raise InputError("returns", "contains NaN or infinite values", "clean the data")
-    if np.any(r <= -1):
-        raise InputError("returns", "has a return <= -100 %", "enter simple returns (0.01 = 1 %)")
+    # -100 % (a default) is a valid simple return; only below it is impossible
+    if np.any(r < -1):
+        raise InputError("returns", "has a return below -100 %",
+                         "enter simple returns (0.01 = 1 %)")
+    if not (math.isfinite(rf) and rf > -1):
+        raise InputError("rf", f"must be a finite rate > -1 per period, got {rf:g}",
+                         "enter the risk-free rate per period (0 for excess returns)")
+    _finite(max_leverage, "max_leverage", "e.g. 2, or leave it out for no cap")
+    _finite(budget, "budget", "e.g. 1, or leave it out")
     p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     excess = r - rf
