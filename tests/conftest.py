@@ -34,6 +34,15 @@ def excel_range(a) -> tuple:
                        for v in row) for row in arr)
 
 
+def xl_error(out) -> str:
+    """The one-line ``#PyXL!`` message of a formula's 1 x 1 result (asserts it is one)."""
+    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
+    text = out[0][0]
+    assert isinstance(text, str) and text.startswith("#PyXL! "), text
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
 def excel_row(a) -> tuple:
     """A 1-D vector as a single Excel row."""
     return (tuple(float(v) for v in np.ravel(a)),)

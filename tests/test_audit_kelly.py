@@ -11,20 +11,12 @@ import math
 import numpy as np
 import pytest
 from conftest import excel_range, excel_row
+from conftest import xl_error as _err
 
 import pyxl.core.kelly as K
 from pyxl.cli import main
 from pyxl.core.kelly import portfolio as P
 from pyxl.errors import InputError
-
-
-def _err(out) -> str:
-    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
-    text = out[0][0]
-    assert isinstance(text, str) and text.startswith("#PyXL! "), text
-    assert "\n" not in text and "Traceback" not in text
-    return text
-
 
 # --- long-only scenario Kelly on near-arbitrage sets was refused as "growth unbounded" ---------
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import excel_range
+from conftest import xl_error as _err
 
 from pyxl.cli import main
 from pyxl.core.mbp import Limits, MBPProblem, decompose, make_data, make_universe, optimize
@@ -239,10 +240,6 @@ def _args(u):
     return [col(u.alpha), col(u.bench_w), col(u.segment), excel_range(u.exposures),
             excel_range(u.factor_cov), col(u.spec_var)]
 
-
-def _err(out):
-    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
-    return out[0][0]
 
 
 def test_percent_typed_limits_are_refused_not_silently_lifted(xl, uni):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sl
 from conftest import excel_range, excel_row
+from conftest import xl_error as _err
 from scipy import stats
 
 from pyxl.core import scenarios as sc
@@ -162,10 +163,6 @@ def test_corr_error_rms_defined_with_a_zero_variance_cash_asset():
 
 
 # --------------------------------------------------------------------------- formula
-def _err(out) -> str:
-    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
-    return out[0][0]
-
 
 def test_formula_block_longer_than_history_names_history_length(xl):
     R = _history(T=30)

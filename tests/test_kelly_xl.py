@@ -7,17 +7,10 @@ import math
 import numpy as np
 import pytest
 from conftest import excel_range, excel_row
+from conftest import xl_error as _err
 
 from pyxl.core import kelly as K
 from pyxl.xl import handles
-
-
-def _err(out) -> str:
-    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
-    text = out[0][0]
-    assert isinstance(text, str) and text.startswith("#PyXL! "), text
-    assert "\n" not in text and "Traceback" not in text
-    return text
 
 
 def test_leverage_seed_value_and_defaults(xl):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import excel_range, excel_row
+from conftest import xl_error as _err
 
 from pyxl.core import scenarios as sc
 from pyxl.xl.cache import clear_all
@@ -17,11 +18,6 @@ COV = np.array([[0.04, 0.01, 0.0], [0.01, 0.05, 0.01], [0.0, 0.01, 0.06]])
 W = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
 HDR = (("AAA", "BBB", "CCC"),) + excel_range(R)
 
-
-def _err(out) -> str:
-    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 1, out
-    assert str(out[0][0]).startswith("#PyXL! "), out
-    return out[0][0]
 
 
 def test_summary_matches_core_and_cache(xl):
