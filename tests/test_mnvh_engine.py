@@ -327,6 +327,23 @@ def test_gross_deleveraging_that_breaks_the_floor_logs_a_shortfall():
     check_limits(res, cfg)
 
 
+def test_cash_below_floor_with_nothing_held_logs_a_shortfall_not_a_deleveraging():
+    """A negative cash rate (as under the BoJ's 2016-2024 policy) takes cash below a floor
+    set at the starting cash on the first bar, before anything is held.  There is
+    nothing to deleverage, so the run stops with cash_shortfall (detail: the interest
+    charged, C0 x 0.5 / 252) and no 'forced_delever 0' event.  Engine and reference
+    agree."""
+    rng, P = paths(7, 30, 3, vol=0.01)
+    W = np.full(3, 1 / 3)
+    cfg = MNVHConfig(min_cash=1e6, fees=FeeModel(cash_rate=-0.5))
+    res = run_backtest(P, W, cfg)
+    ref = reference_backtest(P, W, cfg)
+    assert list(res.risk_events) == [(1, "cash_shortfall", pytest.approx(-1e6 * 0.5 / 252))]
+    assert [(t, k) for t, k, _ in ref.events] == [(1, "cash_shortfall")]
+    assert ref.events[0][2] == pytest.approx(-1e6 * 0.5 / 252)
+    assert not np.any(res.q)  # nothing was ever bought
+
+
 def test_drawdown_stop_liquidates_and_stops():
     T = 60
     P = np.full((T, 3), 100.0)

@@ -43,7 +43,7 @@ No cash ever enters or leaves.  When no positive ``kappa`` is feasible:
   logged; the next bar deleverages towards the floor.  When even a full
   liquidation cannot restore the cash floor (NAV after costs below ``min_cash``)
   the book is liquidated, trading stops for the rest of the run and
-  ``cash_shortfall`` is logged.
+  ``cash_shortfall`` is logged (only that, when nothing is held).
 
 PnL identity
 ------------

@@ -408,14 +408,17 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     delta = 0.0
                 for i in range(M):
                     dq[i] = -delta * q[i]
-                if nev < cap_ev:
+                # with nothing held this branch means cash below its floor (NAV < 0 has
+                # stopped the run before): no deleveraging to log, only the shortfall
+                if nnz2 > 0 and nev < cap_ev:
                     ev_t[nev] = s
                     ev_k[nev] = EV_FORCED_DELEVER
                     ev_d[nev] = delta
                     nev += 1
-                if nnz2 > 0 and (not okd or delta > hid):
+                if (nnz2 > 0 and (not okd or delta > hid)) or (nnz2 == 0 and slack < 0.0):
                     # the floor is not (or no longer) met: e.g. buying back shorts to cut
-                    # gross spends more cash than the floor leaves
+                    # gross spends more cash than the floor leaves, or nothing is held
+                    # and financing took cash below its floor
                     if nev < cap_ev:
                         ev_t[nev] = s
                         ev_k[nev] = EV_CASH_SHORTFALL

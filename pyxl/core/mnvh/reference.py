@@ -314,8 +314,9 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 delta = min(1.0, max(d_cash, d_gross)) if held else 0.0
                 dq = [-delta * q[i] for i in range(M)]
                 moving = held
-                events.append((s, "forced_delever", delta))
-                if held and (dset is None or delta > dset[1]):
+                if held:  # with nothing held, cash is below its floor: only the shortfall
+                    events.append((s, "forced_delever", delta))
+                if (held and (dset is None or delta > dset[1])) or (not held and slack < 0.0):
                     events.append((s, "cash_shortfall", None))  # detail after the trade
         if liquidate:
             kappa = 1.0
