@@ -15,10 +15,12 @@ Walk-forward
     ``oos_periods`` rows, rolling forward by ``oos_periods`` (``anchored=True``
     grows the IS block from row 0 instead).  In each fold the grid is run on
     the IS rows only and the point with the best IS ``criterion`` (default
-    Sharpe; NaN counts as worst; ties go to the first point in grid order) is
-    chosen.  It is then run *afresh* on the OOS rows (flat book, starting
-    capital ``cash0``), and only those OOS runs are reported: per fold, and
-    chained into one OOS NAV path whose metrics are the headline figures.
+    Sharpe; a ratio whose risk is zero scores ``+inf`` for a gain and 0 for a
+    flat NAV, see :func:`_score`; NaN counts as worst; ties go to the first
+    point in grid order) is chosen.  It is then run *afresh* on the OOS rows
+    (flat book, starting capital ``cash0``), and only those OOS runs are
+    reported: per fold, and chained into one OOS NAV path whose metrics are
+    the headline figures.
     Causal estimators (weights, rho, hedge betas) may look back before a
     block's first row, which is past data, never after its last row.
 """
@@ -199,7 +201,8 @@ def grid_points(
     throttles: Sequence[bool] = (False,),
 ) -> list[GridPoint]:
     """The full product in a fixed order (scheme, hedge, throttle, lam, beta; beta fastest)."""
-    for name, seq in (("lams", lams), ("betas", betas), ("schemes", schemes)):
+    for name, seq in (("lams", lams), ("betas", betas), ("schemes", schemes),
+                      ("hedges", hedges), ("throttles", throttles)):
         if len(seq) == 0:
             raise InputError(name, "is empty", "give at least one value")
     return [GridPoint(float(lam), float(b), str(s), bool(h), bool(th))
@@ -328,12 +331,39 @@ def ablation_grid(
 
 
 def _score(m: dict, criterion: str) -> float:
+    """In-sample selection score of one grid point's metrics ``m`` (higher is better).
+
+    Sharpe, Sortino and Calmar are ratios of a return to a risk (volatility,
+    downside deviation, max drawdown).  When the risk is exactly zero (a point
+    that never trades and earns interest on its cash, a throttle that keeps the
+    book flat, a NAV that only rises) the metric table leaves the ratio blank,
+    but for choosing parameters its limit is known: ``+inf`` for a positive
+    return, 0 for none (a flat NAV), so a riskless gain is preferred to any
+    risky point and doing nothing to a loss.  Only a score that is undefined
+    for lack of data (fewer than two returns) counts as worst (``-inf``).
+    """
+    cagr = m.get("cagr", math.nan)
     if criterion == "calmar":
         mdd = m.get("max_drawdown", math.nan)
-        v = m["cagr"] / -mdd if mdd < 0 else math.nan
+        if mdd < 0:
+            v = cagr / -mdd
+        elif mdd == 0 and m.get("periods", 0) >= 1:  # NAV never fell: all returns >= 0
+            v = math.inf if cagr > 0 else 0.0
+        else:
+            v = math.nan
     else:
         v = m[criterion]
-    return -math.inf if v is None or not math.isfinite(v) else float(v)
+        if (criterion in ("sharpe", "sortino") and (v is None or math.isnan(v))
+                and m.get("periods", 0) >= 2 and math.isfinite(cagr)):
+            # enough returns but zero risk: Sharpe with ann_vol == 0 (every return
+            # equal), Sortino with no return below zero; the sign of the total
+            # return is the sign of the mean return in both cases
+            risk0 = m.get("ann_vol") == 0.0 if criterion == "sharpe" else cagr >= 0
+            if risk0:
+                v = math.inf if cagr > 0 else 0.0
+    if v is None or math.isnan(v):
+        return -math.inf
+    return float(v)
 
 
 @dataclass
@@ -390,6 +420,13 @@ def walk_forward(
     known when the OOS block starts.  Consecutive OOS blocks share only their
     boundary row, so the chained OOS returns cover rows ``is_periods .. T-1``
     exactly once.
+
+    Selection: the highest IS ``criterion`` (``sharpe``, ``sortino``, ``cagr``
+    or ``calmar`` = CAGR / |max drawdown|).  A ratio with zero risk (no
+    volatility, no downside, no drawdown: e.g. a point that never trades and
+    earns interest on cash) scores ``+inf`` for a gain and 0 for a flat NAV
+    instead of being dropped as undefined; a score undefined for lack of
+    returns counts as worst; ties go to the first point in grid order.
 
     Returns
     -------

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pyxl.core.mnvh.weights import visible_returns
+from pyxl.core.mnvh.weights import _check_prices, visible_returns
 from pyxl.errors import InputError
 
 __all__ = [
@@ -292,7 +292,7 @@ def rolling_betas(
     ----------
     prices : (T, N) array
     benchmark : (T,) array
-        Benchmark (hedge asset) prices on the same rows.
+        Benchmark (hedge asset) prices on the same rows, finite and > 0.
 
     Returns
     -------
@@ -306,7 +306,8 @@ def rolling_betas(
     if b.size != x.shape[0]:
         raise InputError("benchmark", f"has {b.size} rows, expected {x.shape[0]}",
                          "align it with the prices")
-    xb = visible_returns(b[:, None])[:, 0]
+    # validated under its own name: a bad benchmark price is not a bad asset price
+    xb = visible_returns(_check_prices(b[:, None], "benchmark"))[:, 0]
     T, N = x.shape
     sb, n = _rolling_sum(xb, window, 1)
     sbb, _ = _rolling_sum(xb * xb, window, 1)

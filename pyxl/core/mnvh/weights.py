@@ -23,7 +23,10 @@ Schemes
     ``w' m - gamma/2 w' S w`` s.t. ``1'w = 1`` with ``m`` the rolling mean
     return: ``w = w_minvar + (1/gamma) S^-1 (m - (1'S^-1 m / 1'S^-1 1) 1)``.
     Minimum variance is the default because rolling mean estimates are mostly
-    noise and MNVH needs ``w`` only as a risk-balanced notional template.
+    noise and MNVH needs ``w`` only as a risk-balanced notional template.  A
+    window whose shrunk covariance is singular (shrinkage 0 with a
+    rank-deficient sample covariance, e.g. exactly two returns) gives equal
+    weights, as a warm-up row does.
 ``user``
     Given weights, ``(N,)`` broadcast over time or ``(T, N)``; each row must
     sum to 1 (or pass ``normalize=True``).
@@ -209,9 +212,26 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
     d2 = np.sum((s - mu * np.eye(p)) ** 2) / p
     x2 = xc**2
     b2 = (np.sum(x2.T @ x2) / n - np.sum(s**2)) / (n * p)
-    b2 = min(b2, d2)
+    b2 = min(max(b2, 0.0), d2)  # b2 >= 0 in exact arithmetic; rounding can dip below
     shrink = 0.0 if d2 == 0.0 else b2 / d2
     return (1.0 - shrink) * s + shrink * mu * np.eye(p), float(shrink)
+
+
+def _singular(cov: np.ndarray, shrink: float) -> bool:
+    """True when the shrunk covariance has no usable inverse (minimum variance undefined).
+
+    Its smallest eigenvalue is at least ``shrink * mu`` and its largest at most
+    ``N * mu``, so a shrinkage above 1e-8 leaves a condition number below
+    ``1e8 N``.  The shrinkage is 0 (Ledoit-Wolf's ``b2`` vanishes) when every
+    demeaned observation is +-the same vector, for instance with exactly two
+    returns in the window; the sample covariance then has rank 1 and
+    ``S^-1 1`` does not exist (a least-squares answer would be the single
+    direction that *has* variance, the opposite of minimum variance).
+    """
+    if shrink > 1e-8:
+        return False
+    ev = np.linalg.eigvalsh(cov)
+    return bool(ev[0] <= cov.shape[0] * np.finfo(float).eps * ev[-1])
 
 
 def _budget_solution(cov: np.ndarray, mean: np.ndarray | None, gamma: float) -> np.ndarray:
@@ -259,7 +279,10 @@ def markowitz_weights(
     Returns
     -------
     (T, N) array
-        Rows sum to 1; entries may be negative.
+        Rows sum to 1; entries may be negative.  A row whose shrunk
+        covariance is singular (no shrinkage and a rank-deficient sample
+        covariance, e.g. only two returns when ``min_periods=2``) has no
+        minimum-variance solution and is equal weights, like a warm-up row.
     """
     if objective not in ("minvar", "meanvar"):
         raise InputError("objective", f"{objective!r} is not minvar or meanvar", "pick one")
@@ -267,8 +290,8 @@ def markowitz_weights(
         raise InputError("gamma", f"must be > 0, got {gamma}", "use a positive risk aversion")
 
     def estimate(xs: np.ndarray) -> np.ndarray | None:
-        cov, _ = ledoit_wolf(xs)
-        if np.trace(cov) <= 0:
+        cov, shrink = ledoit_wolf(xs)
+        if np.trace(cov) <= 0 or _singular(cov, shrink):
             return None
         mean = xs.mean(axis=0) if objective == "meanvar" else None
         return _budget_solution(cov, mean, gamma)
