@@ -8,7 +8,8 @@ Writes into ``<outdir>/mnvh/``:
 * ``ledger.csv`` (and ``ledger.xlsx`` with a metrics sheet when ``xlsx``):
   the per-bar Ledger-SPT ledger;
 * ``lots.csv``: open lots at the end; ``risk_events.csv``: every binding limit;
-* ``edge_by_year.csv``: eq. 4's expected edge against the realised PnL per year;
+* ``edge_by_year.csv``: eq. 4's expected edge against the realised PnL per year, and the
+  NAV at the start of each year (the previous year's last NAV; ``C_0`` for the first);
 * ``ablation.csv`` and ``walkforward.csv``: a small grid and a walk-forward;
 * ``run_log.txt``: parameters, sample, timings and the ledger checks.
 
@@ -221,11 +222,14 @@ def _edge_by_year(prices: pd.DataFrame, res: BacktestResult, inputs: StrategyInp
     edge = expected_edge(p, inputs.weights, beta=cfg.beta, nav=res.nav, beta_mode=cfg.beta_mode,
                          cost_rate=cfg.fees.linear_rate, window=252, min_periods=60)
     scale = np.ones(len(p)) if inputs.beta_scale is None else inputs.beta_scale
+    nav = np.asarray(res.nav, dtype=float)
     frame = pd.DataFrame({
         "rho": edge.rho, "xs_var": edge.xs_var,
         "expected_gross": edge.gross * scale, "expected_cost": edge.cost * scale,
         "expected_net": edge.net * scale, "realised_pnl": res.pnl,
-        "nav": res.nav,
+        # NAV before each bar's PnL (the previous bar's close; C_0 on bar 0), so that a year's
+        # start NAV is the previous year's last NAV and start + realised = next year's start.
+        "nav_before": np.concatenate([nav[:1], nav[:-1]]),
     }, index=prices.index)
     if isinstance(frame.index, pd.DatetimeIndex):
         key = frame.index.year
@@ -240,7 +244,7 @@ def _edge_by_year(prices: pd.DataFrame, res: BacktestResult, inputs: StrategyInp
         "expected_signal_cost": g["expected_cost"].sum(),
         "expected_net_pnl": g["expected_net"].sum(),
         "realised_pnl": g["realised_pnl"].sum(),
-        "start_nav": g["nav"].first(),
+        "start_nav": g["nav_before"].first(),
     })
     out.index.name = "year"
     return out
@@ -349,7 +353,7 @@ def write_backtest_report(
     prog("eq. 4 expected edge vs realised PnL", 0.55)
     edge = _edge_by_year(prices, res, inputs, config)
     path = outdir / "edge_by_year.csv"
-    edge.to_csv(path, float_format="%.6g")
+    edge.to_csv(path, float_format="%.10g")  # currency columns: keep the cents
     files.append(path)
 
     prog("equity curve", 0.6)

@@ -26,6 +26,8 @@ __all__ = ["build", "KELLY_MULTIPLES", "FRACTION_BLOCK", "SEED_LEVERAGE", "KELLY
 
 #: Block of the =KELLY_TABLE array formula on the Growth sheet.
 FRACTION_BLOCK = "E4:K8"
+#: Wealth level (fraction of the start) of the =KELLY_TABLE drawdown probability column.
+FRACTION_DRAWDOWN = 0.5
 #: Leverage grid of the Growth sheet as multiples of the Kelly leverage (0 to 2.5 by 0.1):
 #: growth peaks at 1 and falls back to rf at 2.
 KELLY_MULTIPLES = tuple(round(i * 0.1, 10) for i in range(26))
@@ -90,9 +92,12 @@ def build(path: Path) -> Path:
 
     # Kelly sheet: the seed's table live -----------------------------------
     ws = wb["Kelly"]
-    hdr = ["Asset / 資産", "mu", "sigma", "Sharpe (mu-rf)/sigma", "Kelly leverage n*",
-           "Seed value / 論文の値", "Growth at n* / 成長率", "Volatility at n*",
-           "Years to beat benchmark / 優位確定までの年数"]
+    # Column E is fraction x n* (Inputs!C5); G, H and I are at that leverage, and the seed's
+    # value in F is the full-Kelly n*, so the two agree only at fraction 1.
+    hdr = ["Asset / 資産", "mu", "sigma", "Sharpe (mu-rf)/sigma",
+           "Leverage n = fraction x n* (Inputs!C5) / レバレッジ",
+           "Seed n* (full Kelly) / 論文の値", "Growth at n / 成長率", "Volatility at n",
+           "Years to beat leverage Inputs!C7 (0 cash, 1 unlevered) / 優位確定までの年数"]
     r0 = KELLY_FIRST_ROW
     header(ws, r0 - 1, 1, hdr)
     for i in range(len(S.KELLY_ASSETS)):
@@ -178,9 +183,10 @@ def build(path: Path) -> Path:
     chart.legend.position = "b"
     ws.add_chart(chart, "E11")
     # Fractional Kelly table (=KELLY_TABLE, 5 rows x 7 columns).
-    ws.cell(3, 5, "Fractional Kelly for the asset above / フラクショナル・ケリー").font = Font(
-        bold=True)
-    array_formula(ws, FRACTION_BLOCK, "=KELLY_TABLE($B$5,$B$6,kelly_rf,0.5)")
+    ws.cell(3, 5, f"Fractional Kelly for the asset above; P = probability of ever falling to "
+                  f"{FRACTION_DRAWDOWN:.0%} of the start / フラクショナル・ケリー (P: 資産が当初の"
+                  f"{FRACTION_DRAWDOWN:.0%}まで減る確率)").font = Font(bold=True)
+    array_formula(ws, FRACTION_BLOCK, f"=KELLY_TABLE($B$5,$B$6,kelly_rf,{FRACTION_DRAWDOWN:g})")
     for row in ws[FRACTION_BLOCK][1:]:
         for j, c in enumerate(row):
             c.number_format = ("General", "0.00", PCT, PCT, PCT, PCT, "0.0")[j]

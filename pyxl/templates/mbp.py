@@ -202,7 +202,9 @@ def build(path: Path) -> Path:
         for j, lab in enumerate(("Portfolio weight", "Benchmark weight", "Within-segment TE")):
             style_formula(ws.cell(r, 8 + j, f'=INDEX({rep_val},MATCH("{lab} {s}",{rep_lab},0))'),
                           "0.00%")
-        style_formula(ws.cell(r, 11, f"=INDEX(mbp_te_segments,{s})"), "0.00%")
+        # A blank limit means "no limit" (=MBP_OPTIMIZE): say so instead of INDEX's 0.00 %.
+        style_formula(ws.cell(r, 11, f'=IF(INDEX(mbp_te_segments,{s})="","none",'
+                                     f"INDEX(mbp_te_segments,{s}))"), "0.00%")
     chart = BarChart()
     chart.type = "col"
     chart.title = "Within-segment TE vs limit / セグメント内TEと上限"

@@ -39,8 +39,8 @@ from pyxl.templates.common import (
     text,
 )
 
-__all__ = ["build", "price_frame", "DEFAULTS", "LEDGER_FIRST_ROW", "LEDGER_STEPS", "LEDGER_COLUMNS",
-           "BACKTEST_BLOCK", "BACKTEST_FORMULA"]
+__all__ = ["build", "price_frame", "backtest_formats", "DEFAULTS", "LEDGER_FIRST_ROW",
+           "LEDGER_STEPS", "LEDGER_COLUMNS", "BACKTEST_BLOCK", "BACKTEST_FORMULA"]
 
 #: Default inputs (also used by the tests to recompute the ledger).
 DEFAULTS = {
@@ -86,8 +86,11 @@ BACKTEST_FORMULA = (
 
 _STEPS_EN = (
     "Edit the yellow cells on 'Inputs' (lambda, beta, starting cash, fees, cash floor, target "
-    "weights) or paste your own prices on 'Prices' (dates in column A, one ticker per column, "
-    f"{S.MNVH_DAYS} rows).",
+    "weights) or paste your own prices on 'Prices' (dates in column A, one ticker per column). "
+    f"The sheets are laid out for exactly {S.MNVH_STOCKS} tickers x {S.MNVH_DAYS} days "
+    f"(Prices!A1:{col(1 + S.MNVH_STOCKS)}{1 + S.MNVH_DAYS} with the ticker header row): "
+    "paste that shape over the whole block; extra rows or columns are ignored and cells left "
+    "from the old prices are still used.",
     "'Ledger' runs the strategy one bar per row: =MNVH_STEP gives the eq. 1 target positions "
     "from the previous positions and the last two price rows, =LEDGER_KAPPA the largest scale "
     "kappa in [0, 1] of the trade that keeps cash >= the floor after fees; cash, NAV, PnL and "
@@ -100,7 +103,10 @@ _STEPS_EN = (
 )
 _STEPS_JA = (
     "「Inputs」の黄色のセル (λ, β, 初期現金, 手数料, 最低現金, 目標ウェイト) を編集するか, "
-    f"「Prices」に自分の価格を貼り付けます (A列に日付, 1列に1銘柄, {S.MNVH_DAYS}行)。",
+    f"「Prices」に自分の価格を貼り付けます (A列に日付, 1列に1銘柄)。シートは {S.MNVH_STOCKS} 銘柄 "
+    f"x {S.MNVH_DAYS} 日 (見出し行を含め Prices!A1:{col(1 + S.MNVH_STOCKS)}"
+    f"{1 + S.MNVH_DAYS}) 専用です。ブロック全体を同じ形で貼り付けてください: "
+    "範囲外の行・列は無視され, 残った古い価格はそのまま使われます。",
     "「Ledger」は1行1期で戦略を実行します: =MNVH_STEP が式1の目標数量を, =LEDGER_KAPPA が "
     "手数料後も現金が下限以上となる最大の取引倍率 κ を返します。現金, NAV, 損益と検算列は "
     "通常のExcel数式です。",
@@ -116,6 +122,30 @@ def price_frame():
     from pyxl.data import load_sp500_prices
 
     return load_sp500_prices()[list(S.MNVH_TICKERS)].iloc[-S.MNVH_DAYS:].round(4)
+
+
+#: Number formats of the =MNVH_BACKTEST rows by metric key: returns, volatility, drawdown and
+#: hit rate are decimals shown as percents; counts as integers; the residual in scientific form
+#: (a 1e-16 residual must not read 0.0000); the rest (ratios, x NAV) with four decimals.
+_BACKTEST_FMT = {
+    "periods": "#,##0", "years": "0.00", "final_nav": MONEY,
+    "total_return": PCT, "cagr": PCT, "ann_vol": PCT, "max_drawdown": PCT, "hit_rate": PCT,
+    "fee_gross": PCT,
+    "max_dd_duration": "#,##0", "risk_events": "#,##0", "identity_residual": "0.00E+00",
+}
+
+
+def backtest_formats() -> list[str]:
+    """Number format of each row of the =MNVH_BACKTEST block, in the formula's row order."""
+    from pyxl.core.metrics import METRICS
+    from pyxl.xl.udf_backtest import EXTRA
+
+    keys = [*METRICS, *EXTRA]
+    first, last = (int(x[1:]) for x in BACKTEST_BLOCK.split(":"))
+    if len(keys) != last - first + 1:  # the block must hold every row of the formula
+        raise RuntimeError(f"BACKTEST_BLOCK {BACKTEST_BLOCK} holds {last - first + 1} rows, "
+                           f"=MNVH_BACKTEST returns {len(keys)}; resize the block")
+    return [_BACKTEST_FMT.get(k, "#,##0.0000") for k in keys]
 
 
 def _rng(c1: int, r: int, c2: int) -> str:
@@ -240,8 +270,8 @@ def build(path: Path) -> Path:
     if hasattr(udfs, "MNVH_BACKTEST"):
         array_formula(ws, BACKTEST_BLOCK,
                       BACKTEST_FORMULA, "General")
-        for r in range(5, 27):
-            ws.cell(r, 2).number_format = "#,##0.0000"
+        for r, fmt in enumerate(backtest_formats(), start=5):
+            ws.cell(r, 2).number_format = fmt
     ws["D4"] = "Ledger sheet summary / 台帳の要約"
     ws["D4"].font = Font(bold=True)
     summary = (

@@ -54,7 +54,11 @@ ARGS = ("scn_return_table,scn_mu_ann,scn_cov_ann,scn_block,scn_n_paths,scn_lam,s
 
 _STEPS_EN = (
     "Paste a return history on 'History' (one row per period, one column per asset, simple "
-    "returns in decimals) or keep the bundled monthly S&P 500 stocks.",
+    "returns in decimals) or keep the bundled monthly S&P 500 stocks. The workbook is laid out "
+    f"for exactly {N} assets x {S.SCN_MONTHS} periods (History!A1:{col(1 + N)}"
+    f"{1 + S.SCN_MONTHS} with the ticker header row, and {N} assets on 'Targets'): paste that "
+    "shape over the whole block; extra rows or columns are ignored and cells left from the "
+    "old history are still used.",
     "Set the annual targets on 'Targets': the mean return per asset, the covariance matrix, and "
     "the risk-tolerance (RT) portfolios' weights (rows sum to 1).",
     "Set the bootstrap on 'Inputs': block length (0 = automatic), number of paths, EWMA lambda, "
@@ -69,7 +73,10 @@ _STEPS_EN = (
 )
 _STEPS_JA = (
     "「History」にリターン履歴を貼り付けます (1行1期間, 1列1資産, 小数の単純リターン)。"
-    "同梱の S&P 500 月次データのままでも構いません。",
+    "同梱の S&P 500 月次データのままでも構いません。ブックは "
+    f"{N} 資産 x {S.SCN_MONTHS} 期間 (見出し行を含め History!A1:{col(1 + N)}{1 + S.SCN_MONTHS}, "
+    f"「Targets」も {N} 資産) 専用です。ブロック全体を同じ形で貼り付けてください: "
+    "範囲外の行・列は無視され, 残った古い値はそのまま使われます。",
     "「Targets」で年率目標を設定します: 資産ごとの期待リターン, 共分散行列, "
     "リスク許容度別ポートフォリオ (RT) のウェイト (各行の合計は1)。",
     "「Inputs」でブートストラップを設定します: ブロック長 (0 = 自動), パス数, EWMAのλ, "
