@@ -321,3 +321,25 @@ def test_scenario_summary_recomputed_from_the_paths():
         assert row[2] == pytest.approx(W[k] @ mu, rel=1e-9)
     np.testing.assert_allclose(np.moveaxis(np.percentile(wealth, [5, 25, 50, 75, 95], axis=0),
                                            0, 1), s.fan, rtol=1e-12)
+
+
+def test_kelly_horizon_table_raises_bad_input_and_reports_never_as_inf():
+    """'never out-grows' is infinite years; a bad confidence is an error, not 'inf'."""
+    from pyxl.errors import InputError
+    from pyxl.reports.kelly import horizon_table
+
+    t = horizon_table(0.085, 0.182, 0.01)
+    # full Kelly vs cash: closed form (z sigma_gap / drift)^2 with drift = n(mu-rf) - n^2 s^2/2
+    n = 0.075 / 0.182**2
+    drift = n * 0.075 - 0.5 * n**2 * 0.182**2
+    z = 1.6448536269514722
+    full_cash = t[(t.strategy == "full Kelly") & (t.versus == "cash")].years.item()
+    assert full_cash == pytest.approx((z * n * 0.182 / drift) ** 2, rel=1e-12)
+    # mu = rf: Kelly leverage 0 is cash itself (never 'beats' it: inf), but it beats the
+    # unlevered index, whose log growth is sigma^2/2 = 2 %/yr lower: (z sigma / 0.02)^2
+    flat = horizon_table(0.01, 0.2, 0.01)
+    assert np.isinf(flat[flat.versus == "cash"].years).all()
+    np.testing.assert_allclose(flat[flat.versus == "unlevered index"].years,
+                               (z * 0.2 / 0.02) ** 2, rtol=1e-12)
+    with pytest.raises(InputError, match="confidence"):
+        horizon_table(0.085, 0.182, 0.01, confidence=1.5)

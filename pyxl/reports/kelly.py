@@ -138,10 +138,13 @@ def horizon_table(mu: float, sigma: float, rf: float, confidence: float = 0.95) 
     rows = []
     for label, n in (("full Kelly", n_star), ("half Kelly", 0.5 * n_star)):
         for vs_label, nb in (("cash", 0.0), ("unlevered index", 1.0)):
-            try:
-                years = K.horizon_years(mu, sigma, rf, confidence, nb, n)
-            except Exception:  # noqa: BLE001 - never out-grows: report as infinite
+            # a leverage that never out-grows the other (growth gap <= 0, or the same
+            # leverage) takes forever; any other problem is an input error and is raised
+            drift, _ = K.log_wealth_gap(n, nb, mu, sigma, rf)
+            if n == nb or drift <= 0:
                 years = math.inf
+            else:
+                years = K.horizon_years(mu, sigma, rf, confidence, nb, n)
             rows.append({"strategy": label, "leverage": n, "versus": vs_label,
                          "confidence": confidence, "years": years})
     return pd.DataFrame(rows)
