@@ -226,3 +226,57 @@ def test_unexpected_error_is_one_line_with_exit_code_1(capsys, monkeypatch):
     monkeypatch.setenv("PYXL_DEBUG", "1")
     with pytest.raises(RuntimeError):
         main(["warmup"])
+
+
+def test_kelly_scenario_csv_without_header_keeps_its_first_row(tmp_path, capsys):
+    """A headerless scenario file: every row is a scenario (the first was lost as names)."""
+    import numpy as np
+
+    rows = np.array([[0.05, -0.02], [-0.04, 0.03], [0.02, 0.01], [-0.03, -0.02], [0.01, 0.02]])
+    f = tmp_path / "scen.csv"
+    f.write_text("\n".join(",".join(f"{v:g}" for v in r) for r in rows) + "\n")
+    assert main(["kelly", "scenario", str(f)]) == 0
+    assert "over 5 scenarios" in capsys.readouterr().out
+    # with caps and a budget from the command line, the same answer as the core
+    from pyxl.core import kelly as K
+    assert main(["kelly", "scenario", str(f), "--max-weight", "1.5", "--budget", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    w = K.kelly_scenario(rows, 0.0, None, False, np.full(2, 1.5), 1.0)
+    assert [float(line.split()[1]) for line in out[:2]] == pytest.approx(np.round(w, 4))
+
+
+def test_calc_into_an_existing_folder_writes_book_calc_inside(tmp_path, capsys):
+    from pyxl.templates import generate
+
+    book = generate(tmp_path / "t", ["kelly"], calculate=False)[0]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    assert main(["calc", str(book), "-o", str(dest), "--quiet"]) == 0
+    assert (dest / (book.stem + "_calc.xlsx")).is_file()
+    assert list(dest.iterdir()) == [dest / (book.stem + "_calc.xlsx")]
+
+
+def test_cli_path_errors_name_the_file_and_the_argument(tmp_path, capsys):
+    assert main(["backtest", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    cov = tmp_path / "cov.csv"
+    cov.write_text("f1\n1\n")
+    args = ["mbp", "optimize", str(tmp_path / "nope.csv"), str(cov), "--te-total", "0.02"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyxl: assets: ") and "nope.csv" in err and err.count("\n") == 1
+
+
+def test_ablation_hedge_both_without_benchmark_says_hedged_points_are_skipped(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    P = 100 * np.exp(np.cumsum(0.01 * rng.standard_normal((80, 3)), axis=0))
+    f = tmp_path / "p.csv"
+    pd.DataFrame(P, columns=["A", "B", "C"],
+                 index=pd.bdate_range("2024-01-01", periods=80, name="Date")).to_csv(f)
+    code = main(["ablation", str(f), "--lams", "0.9", "--betas", "10", "--schemes", "equal",
+                 "--throttle", "off", "-o", str(tmp_path / "out")])
+    assert code == 0
+    assert "no --benchmark, so the grid has no hedged points" in capsys.readouterr().err

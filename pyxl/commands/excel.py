@@ -21,7 +21,10 @@ def _cmd_calc(args: argparse.Namespace) -> int:
     from pyxl.workbook import calculate
 
     src = Path(args.input)
-    out = Path(args.out) if args.out else src.with_name(src.stem + "_calc" + src.suffix)
+    name = src.stem + "_calc" + src.suffix
+    out = Path(args.out) if args.out else src.with_name(name)
+    if out.is_dir():  # an existing folder: write BOOK_calc.xlsx into it
+        out = out / name
     report = calculate(src, out, values_only=args.values_only,
                        dynamic_arrays=args.dynamic_arrays)
     if not args.quiet:
@@ -49,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calc", help="calculate every formula of an .xlsx without Excel (PyXL formulas included)")
     p.add_argument("input", help="workbook to calculate (.xlsx or .xlsm)")
     p.add_argument("-o", "--out", default=None,
-                   help="output workbook (default: INPUT_calc.xlsx beside the input)")
+                   help="output workbook, or a folder to write INPUT_calc.xlsx into "
+                        "(default: INPUT_calc.xlsx beside the input)")
     p.add_argument("--values-only", action="store_true",
                    help="replace formulas by their values (for readers without PyXL)")
     p.add_argument("--dynamic-arrays", action="store_true",

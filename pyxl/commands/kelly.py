@@ -52,11 +52,25 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_number(label: object) -> bool:
+    try:
+        float(str(label))
+    except ValueError:
+        return False
+    return True
+
+
 def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
+    """A numeric table from CSV: an optional header row of names and an optional first
+    column of labels (text); a file without a header row keeps its first row."""
     try:
         frame = pd.read_csv(path, index_col=None)
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {path!r} ({err})", "give a CSV file") from None
+    head = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
+    if all(_is_number(c) for c in head):
+        # no header row: the first row holds numbers, not names
+        frame = pd.read_csv(path, header=None, index_col=None)
     first = frame.columns[0]
     if not pd.api.types.is_numeric_dtype(frame[first]):
         frame = frame.set_index(first)
@@ -81,7 +95,10 @@ def _weights(args: argparse.Namespace) -> int:
 
 def _scenario(args: argparse.Namespace) -> int:
     frame = _read_csv_matrix(args.returns, "returns")
-    w = K.kelly_scenario(frame.to_numpy(), args.rf, args.max_leverage, args.long_only)
+    n = frame.shape[1]
+    w = K.kelly_scenario(frame.to_numpy(), args.rf, args.max_leverage, args.long_only,
+                         None if args.max_weight is None else np.full(n, args.max_weight),
+                         args.budget)
     g = K.scenario_growth(w, frame.to_numpy(), args.rf)
     for nm, x in zip(frame.columns, w, strict=True):
         print(f"{nm:>12} {x:10.4f}")
@@ -175,6 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rf", type=float, default=0.0, help="risk-free rate PER PERIOD")
     p.add_argument("--max-leverage", type=float, default=None)
     p.add_argument("--long-only", action="store_true")
+    p.add_argument("--max-weight", type=float, default=None, help="cap on each |w_i|")
+    p.add_argument("--budget", type=float, default=None, help="force sum(w) = budget")
     p.set_defaults(func=file_errors(_scenario))
 
     p = ks.add_parser("drift", help="leverage drift on the bundled S&P 500 index")

@@ -100,11 +100,14 @@ def _cmd_universe(args: argparse.Namespace) -> int:
 def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.ndarray,
                                                               np.ndarray, list[str]]:
     """Read the assets and factor-covariance CSVs; returns (assets, B, F, factor names)."""
-    try:
-        assets = pd.read_csv(assets_path)
-        cov = pd.read_csv(cov_path)
-    except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
-        raise InputError("csv", str(err).splitlines()[0], "check the file paths") from None
+    frames = []
+    for path, flag in ((assets_path, "assets"), (cov_path, "factor_cov")):
+        try:
+            frames.append(pd.read_csv(path))
+        except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
+            raise InputError(flag, f"{path}: {' '.join(str(err).split())}",
+                             "check the file path and that it is a CSV file") from None
+    assets, cov = frames
     missing = [c for c in REQUIRED if c not in assets.columns]
     if missing:
         raise InputError("assets", f"missing column(s) {', '.join(missing)}",

@@ -9,6 +9,7 @@ S&P 500 index as benchmark.  Outputs go to ``<out>/mnvh/``.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     blanks, text and prices <= 0 are rejected with the column and row named.
     """
     p = Path(path)
+    if p.is_dir():
+        raise InputError(name, f"{str(p)!r} is a folder", "give the path of a CSV file")
     if not p.is_file():
         raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
     try:
@@ -225,6 +228,8 @@ def _grid_kw(args: argparse.Namespace, bench) -> dict:
     if True in hedges and bench is None:
         if args.hedge == "on":
             raise InputError("--hedge", "needs a benchmark", "give --benchmark")
+        print("pyxl: note: no --benchmark, so the grid has no hedged points "
+              "(give --benchmark to include them)", file=sys.stderr)
         hedges = [False]
     betas = (_floats(args.betas, "--betas") if args.betas
              else [args.beta / 4, args.beta, args.beta * 2])
