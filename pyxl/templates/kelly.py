@@ -100,6 +100,7 @@ def build(path: Path) -> Path:
            "Years to beat leverage Inputs!C7 (0 cash, 1 unlevered) / 優位確定までの年数"]
     r0 = KELLY_FIRST_ROW
     header(ws, r0 - 1, 1, hdr)
+    ws.row_dimensions[r0 - 1].height = 60  # four wrapped lines: the long leverage labels
     for i in range(len(S.KELLY_ASSETS)):
         r = r0 + i
         src = first + i
@@ -183,9 +184,10 @@ def build(path: Path) -> Path:
     chart.legend.position = "b"
     ws.add_chart(chart, "E11")
     # Fractional Kelly table (=KELLY_TABLE, 5 rows x 7 columns).
-    ws.cell(3, 5, f"Fractional Kelly for the asset above; P = probability of ever falling to "
-                  f"{FRACTION_DRAWDOWN:.0%} of the start / フラクショナル・ケリー (P: 資産が当初の"
-                  f"{FRACTION_DRAWDOWN:.0%}まで減る確率)").font = Font(bold=True)
+    ws.cell(2, 5, "Fractional Kelly for the asset above / フラクショナル・ケリー").font = Font(
+        bold=True)
+    ws.cell(3, 5, f"P = probability of ever falling to {FRACTION_DRAWDOWN:.0%} of the start / "
+                  f"P: 資産が当初の{FRACTION_DRAWDOWN:.0%}まで減る確率")
     array_formula(ws, FRACTION_BLOCK, f"=KELLY_TABLE($B$5,$B$6,kelly_rf,{FRACTION_DRAWDOWN:g})")
     for row in ws[FRACTION_BLOCK][1:]:
         for j, c in enumerate(row):
