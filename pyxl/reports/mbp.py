@@ -94,8 +94,8 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
     side_by_side(df).to_csv(p)
     files.append(p)
     files.append(plot_table1(df, out / "table1.png"))
-    progress(f"done in {time.perf_counter() - t0:.1f}s", 1.0)
     sbp = df[df["portfolio"] == "SBP"]
     g3 = np.nanmax(sbp[[c for c in df.columns if c.startswith("within_te_")]].to_numpy())
-    progress(f"SBP worst within-segment TE {g3:.2%}; MBP bounded at 2 x market TE", 1.0)
+    progress(f"done in {time.perf_counter() - t0:.1f}s: SBP worst within-segment TE {g3:.2%}; "
+             "MBP bounded at 2 x market TE", 1.0)
     return files
