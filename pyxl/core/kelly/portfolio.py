@@ -11,6 +11,7 @@ exposure financed by borrowing 0.5 at rf.
 from __future__ import annotations
 
 import math
+import warnings
 
 import cvxpy as cp
 import numpy as np
@@ -89,11 +90,17 @@ def _check_limits(n: int, max_leverage: float | None, long_only: bool,
                                       f"{budget:g}", "raise the caps")
 
 
-def _solve(prob: cp.Problem, what: str) -> None:
-    try:
-        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-    except cp.error.SolverError:
-        prob.solve(solver=cp.SCS, eps=1e-9, max_iters=200_000)
+def _solve(prob: cp.Problem, what: str, polished: bool = False) -> None:
+    # At these tight tolerances Clarabel sometimes stops at its reduced ones
+    # (OPTIMAL_INACCURATE).  A caller that polishes and checks the answer itself
+    # (``polished``) does not need cvxpy's console warning about it.
+    with warnings.catch_warnings():
+        if polished:
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        try:
+            prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        except cp.error.SolverError:
+            prob.solve(solver=cp.SCS, eps=1e-9, max_iters=200_000)
     if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
         raise InfeasibleError("limits", f"no {what} meets them together", "relax the limits")
     if prob.status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
@@ -515,7 +522,7 @@ def kelly_scenario(
     growth = p @ cp.log(1.0 + excess @ w / (1.0 + rf))
     prob = cp.Problem(cp.Maximize(growth),
                       _constraints(w, n, max_leverage, long_only, max_weight, budget))
-    _solve(prob, "weights")
+    _solve(prob, "weights", polished=True)
     if w.value is None:
         raise InputError("returns", "no solution found", "check the scenarios")
     out = np.asarray(w.value, dtype=float)
