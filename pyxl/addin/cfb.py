@@ -8,6 +8,7 @@ whole file anew.  Layout (512-byte sectors, version 3):
   stream (64-byte mini sectors) held by the root entry;
 * then the mini stream, the mini FAT, the directory and the FAT (no DIFAT:
   up to 109 FAT sectors, about 7 MB, far more than a VBA project needs);
+* storage entries have start sector and size 0 ([MS-CFB] 2.6.3);
 * each storage's children form a red-black tree ordered as [MS-CFB] 2.6.4
   requires (shorter names first, then upper-case code points), built
   balanced with the deepest level red, which satisfies the red-black rules.
@@ -43,7 +44,9 @@ class _Entry:
         self.children: list[_Entry] = []
         self.left = self.right = self.child = NOSTREAM
         self.color = 1  # black
-        self.start = ENDOFCHAIN
+        # [MS-CFB] 2.6.3: a storage's start sector and size are zero; a stream's
+        # (and the root's mini stream) start is set when its data is placed.
+        self.start = 0 if kind == 1 else ENDOFCHAIN
         self.size = 0
         self.sid = 0
 

@@ -78,15 +78,32 @@ def _compress_chunk(data: bytes) -> bytes:
 
 
 def compress(data: bytes) -> bytes:
-    """Compress ``data`` into an MS-OVBA CompressedContainer."""
+    """Compress ``data`` into an MS-OVBA CompressedContainer.
+
+    A chunk whose tokens would not fit the 4098-byte chunk limit (the 12-bit
+    size field) is stored raw, as [MS-OVBA] 2.4.1.3.10 prescribes: exactly
+    4096 bytes, a last chunk shorter than that padded with 0x00.  Only
+    incompressible data reaches that case (VBA source text never does); a
+    decompressor then returns the data followed by the padding.
+
+    Parameters
+    ----------
+    data : bytes
+        The decompressed bytes (e.g. VBA source in the project's code page).
+
+    Returns
+    -------
+    bytes
+        The container: signature byte ``0x01`` followed by the chunks.
+    """
     out = bytearray(b"\x01")
     for start in range(0, len(data), _CHUNK):
         chunk = data[start:start + _CHUNK]
         body = _compress_chunk(chunk)
-        if len(body) > _CHUNK and len(chunk) == _CHUNK:
-            # Uncompressed chunk: exactly 4096 raw bytes, flag 0.
+        if len(body) > _CHUNK:
+            # Raw chunk: size field 0xFFF, flag 0, exactly 4096 bytes.
             out += struct.pack("<H", (_CHUNK - 1) | (0b011 << 12))
-            out += chunk
+            out += chunk + b"\x00" * (_CHUNK - len(chunk))
         else:
             out += struct.pack("<H", (len(body) + 2 - 3) | (0b011 << 12) | 0x8000)
             out += body

@@ -50,12 +50,26 @@ _ASCII = {
 }
 
 
-def vba_text(text: str) -> str:
+def vba_text(text: str, limit: int | None = None) -> str:
     """``text`` reduced to what a VBA string literal in code page 1252 holds.
 
     Greek letters and math symbols are spelled out (sigma, <=), other
     characters outside Latin-1 are decomposed or dropped; newlines become
     spaces; double quotes are doubled.
+
+    Parameters
+    ----------
+    text : str
+        Any text (a formula's or an argument's doc).
+    limit : int, optional
+        Cut the text to at most ``limit`` characters *before* doubling the
+        quotes (``Application.MacroOptions`` takes 255 per description), so a
+        cut never splits a doubled quote and leaves the literal unterminated.
+
+    Returns
+    -------
+    str
+        The body of a VBA string literal (without the enclosing quotes).
     """
     out = []
     for ch in " ".join(str(text).split()):
@@ -68,7 +82,10 @@ def vba_text(text: str) -> str:
         except UnicodeEncodeError:
             base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
             out.append(base)
-    return "".join(out).replace('"', '""')
+    plain = "".join(out)
+    if limit is not None:
+        plain = plain[:limit]
+    return plain.replace('"', '""')
 
 
 def formulas(module: str = UDF_MODULE) -> list[Any]:
@@ -118,13 +135,13 @@ def register_bas(module: str = UDF_MODULE) -> str:
     for f in formulas(module):
         info = f.__xlfunc__
         name = info["name"]
-        desc = vba_text(info["ret"]["doc"])[:255]
+        desc = vba_text(info["ret"]["doc"], 255)
         cat = vba_text(info["category"])
         args = [a for a in info["args"] if not a["vba"]]
         if args:
             lines.append(f"    ReDim a(0 To {len(args) - 1})")
             for k, arg in enumerate(args):
-                lines.append(f'    a({k}) = "{vba_text(arg["doc"])[:255]}"')
+                lines.append(f'    a({k}) = "{vba_text(arg["doc"], 255)}"')
             lines.append(
                 f'    Application.MacroOptions Macro:=book & "{name}", Description:="{desc}", '
                 f'Category:="{cat}", ArgumentDescriptions:=a'
