@@ -8,6 +8,7 @@ ranges holding the same numbers share an entry whatever cells they came from.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import threading
@@ -25,10 +26,29 @@ _REGISTRY: list[OrderedDict] = []
 
 def _feed(h: Any, obj: Any) -> None:
     if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            # the buffer of an object array holds pointers, not values: feed each item
+            h.update(b"O")
+            h.update(str(obj.shape).encode())
+            for item in obj.ravel(order="C"):
+                _feed(h, item)
+            return
         h.update(b"A")
         h.update(str(obj.dtype).encode())
         h.update(str(obj.shape).encode())
-        h.update(np.ascontiguousarray(obj).tobytes())
+        h.update(np.ascontiguousarray(obj).reshape(-1).view(np.uint8))  # no copy
+    elif hasattr(obj, "to_numpy") and hasattr(obj, "index") and not isinstance(obj, type):
+        # pandas: repr() rounds to 6 digits and elides long frames, so feed the values
+        h.update(b"P")
+        h.update(type(obj).__name__.encode())
+        _feed(h, np.asarray(obj.to_numpy()))
+        _feed(h, np.asarray(obj.index.to_numpy()))
+        if hasattr(obj, "columns"):
+            _feed(h, np.asarray(obj.columns.to_numpy()))
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        h.update(b"C")
+        h.update(type(obj).__qualname__.encode())
+        _feed(h, {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
     elif isinstance(obj, (list, tuple)):
         h.update(b"L" if isinstance(obj, list) else b"T")
         h.update(str(len(obj)).encode())
@@ -36,6 +56,7 @@ def _feed(h: Any, obj: Any) -> None:
             _feed(h, item)
     elif isinstance(obj, dict):
         h.update(b"D")
+        h.update(str(len(obj)).encode())
         for k in sorted(obj, key=repr):
             _feed(h, k)
             _feed(h, obj[k])

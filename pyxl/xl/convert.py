@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 ERROR_PREFIX = "#PyXL! "
+#: Longest text a formula returns for an error (see :func:`excel_formula`).
+MAX_ERROR_CHARS = 255
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +49,11 @@ def excel_formula(func: F) -> F:
 
     :class:`~pyxl.errors.InputError` becomes ``"#PyXL! arg: problem; fix"``.
     Any other exception becomes ``"#PyXL! internal error: <type>: <message>"``
-    cut to one line, never a traceback.
+    cut to one line, never a traceback.  Both are at most :data:`MAX_ERROR_CHARS`
+    characters (strings longer than 255 characters passed from VBA, which the
+    xlwings wrappers are, may be cut or refused by Excel: Microsoft KB 213841);
+    line breaks from cell text (Alt+Enter in a ticker) become spaces, and an
+    over-long problem is shortened so that the argument and the fix stay.
     """
 
     @functools.wraps(func)
@@ -55,12 +61,31 @@ def excel_formula(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except InputError as err:
-            return ERROR_PREFIX + str(err)
+            return _input_error_line(err)
         except Exception as err:  # noqa: BLE001 - a cell must never show a traceback
             text = str(err).splitlines()[0] if str(err) else ""
-            return f"{ERROR_PREFIX}internal error: {type(err).__name__}: {text}"[:255]
+            return f"{ERROR_PREFIX}internal error: {type(err).__name__}: {text}"[:MAX_ERROR_CHARS]
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _input_error_line(err: InputError) -> str:
+    """``"#PyXL! arg: problem; fix"`` on one line of at most :data:`MAX_ERROR_CHARS`."""
+    text = ERROR_PREFIX + _one_line(str(err))
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    arg = _one_line(getattr(err, "arg", ""))
+    problem = _one_line(getattr(err, "problem", str(err)))
+    fix = _one_line(getattr(err, "fix", ""))
+    tail = f" ...; {fix}" if fix else " ..."
+    room = MAX_ERROR_CHARS - len(ERROR_PREFIX) - len(arg) - 2 - len(tail)
+    if room < 20:  # a fix too long to keep whole: plain cut
+        return text[:MAX_ERROR_CHARS]
+    return f"{ERROR_PREFIX}{arg}: {problem[:room].rstrip()}{tail}"
 
 
 def is_missing(value: Any) -> bool:
