@@ -240,6 +240,23 @@ def test_built_xlam_config_sheet(built):
     assert 'PROJECT_NAME As String = "pyxl"' in info.modules["xlwings"]
 
 
+def test_built_xlam_config_sheet_holds_no_blank_keys(built, tmp_path):
+    """xlwings' GetConfig stops at the first layer holding a key, blank or not: a blank
+    Interpreter_Win on the add-in's sheet would hide the user's pyxl.conf files."""
+    info = inspect_xlam(built)
+    assert "Interpreter_Win" not in info.config and "Conda Env" not in info.config
+    assert all(str(v).strip() for v in info.config.values())
+    # keys stay contiguous from A1 (GetConfigFromSheet reads A1 down to the first blank)
+    with zipfile.ZipFile(built) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    rows = [int(r) for r in re.findall(r'<c r="A(\d+)"', sheet)]
+    assert rows == list(range(1, len(info.config) + 1))
+    # a given interpreter is written
+    path = build_xlam(tmp_path / "p.xlam", check_wrappers=False,
+                      interpreter_win=r"C:\py\pythonw.exe")
+    assert inspect_xlam(path).config["Interpreter_Win"] == r"C:\py\pythonw.exe"
+
+
 def test_built_xlam_vba_modules_by_olevba(built):
     info = inspect_xlam(built)
     assert {"xlwings", "RibbonPyXL", "xlwings_udfs", "PyXLRegister", "ThisWorkbook",

@@ -187,6 +187,10 @@ def build_xlam(out: Path, src: Path | None = None, *, interpreter_win: str | Non
     pairs = read_config(src / "pyxl.conf")
     if interpreter_win is not None:
         pairs = [(k, interpreter_win if k.lower() == "interpreter_win" else v) for k, v in pairs]
+    # xlwings' GetConfig stops at the first layer holding a key, even with a blank value,
+    # so a blank row here would hide the same key set in a folder's pyxl.conf or in
+    # %USERPROFILE%\.pyxl\pyxl.conf: the sheet carries only the keys with a value.
+    pairs = [(k, v) for k, v in pairs if str(v).strip()]
     sheet_xml, sst_xml = _config_parts(pairs)
     custom_ui = (src / "customUI.xml").read_bytes()
     SafeET.fromstring(custom_ui)  # well-formed or raise
