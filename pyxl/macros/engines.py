@@ -115,10 +115,35 @@ def call(name: str, /, _where: dict[str, str] | None = None, **kwargs: Any) -> l
     return rows
 
 
+def _label(value: Any) -> str | None:
+    """A cell shown as a row label: None when blank, a whole number without ``.0``.
+
+    xlwings hands every number over as a float, so a ticker code typed as a
+    number (the Tokyo code 7203) arrives as ``7203.0`` from Excel and as ``7203``
+    from openpyxl; both must label the row ``7203``.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _column(value: Any) -> list[Any]:
+    """A one-column (or one-row) named range as a flat list, one item per cell, blanks kept."""
+    return [v for row in _rows(value) for v in row]
+
+
 def _labels(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return [str(value)]
-    return [str(v) for row in value for v in row if v is not None]
+    """Row labels of a named range, one per cell (row order kept); blank cells -> ``(row k)``.
+
+    Keeping one label per cell keeps the labels aligned with the values read
+    from the neighbouring ranges: dropping a blank name would shift every
+    later label onto the previous row's numbers.
+    """
+    return [lab if lab is not None else f"(row {k})"
+            for k, lab in enumerate((_label(v) for v in _column(value)), start=1)]
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +176,9 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     scheme = to_choice(kw.get("weights"), "weights", SCHEMES, default="equal")
     res = run_strategy(prices, research_config(beta_mode="absolute", half_spread=0.0, **opts),
                        build_inputs(prices, scheme))
-    dates = [r[0] for r in _rows(read(io, "mnvh_dates"))] if io.has_name("mnvh_dates") else []
+    dates = _column(read(io, "mnvh_dates")) if io.has_name("mnvh_dates") else []
+    while dates and _label(dates[-1]) is None:  # rows cleared below a shorter price table
+        dates.pop()
     if len(dates) != len(res.nav):
         dates = list(range(len(res.nav)))
     equity = [["Date", "NAV"]] + [[d, float(v)] for d, v in zip(dates, res.nav, strict=True)]
@@ -242,43 +269,82 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
 
 
 def kelly(io: WorkbookIO, progress: ProgressFn) -> Report:
-    """Kelly leverage, growth and horizon for every asset, and a growth curve."""
-    names = _labels(read(io, "kelly_names"))
-    mus = [r[0] for r in _rows(read(io, "kelly_mu"))]
-    sigmas = [r[0] for r in _rows(read(io, "kelly_sigma"))]
+    """Kelly leverage, growth and horizon for every asset, and a growth curve.
+
+    Rows of ``kelly_names`` / ``kelly_mu`` / ``kelly_sigma`` are read side by
+    side, one asset per row; a row blank in all three is skipped, a row with
+    numbers but no name is labelled ``(row k)``.  ``Kelly leverage`` is
+    ``kelly_fraction x n*`` with ``n* = (mu - rf) / sigma^2`` (seed 003), the
+    growth is the annual log growth ``rf + n (mu - rf) - n^2 sigma^2 / 2`` at that
+    leverage, and the horizon is the years to be ``kelly_confidence``-sure that
+    leverage beats ``kelly_vs_leverage`` (Rubinstein 1991); a leverage whose
+    growth does not exceed the benchmark's never does, shown as ``never``.
+    """
+    from pyxl.core.kelly import closed_form as kelly_core
+    from pyxl.xl.convert import to_float
+
+    raw_names = _column(read(io, "kelly_names"))
+    raw_mus = _column(read(io, "kelly_mu"))
+    raw_sigmas = _column(read(io, "kelly_sigma"))
+    n_rows = max(len(raw_names), len(raw_mus), len(raw_sigmas))
+    pad = [None] * n_rows
+    raw_names, raw_mus, raw_sigmas = ((v + pad)[:n_rows] for v in
+                                      (raw_names, raw_mus, raw_sigmas))
+    rows: list[tuple[int, str, Any, Any]] = []
+    for k in range(n_rows):
+        label = _label(raw_names[k])
+        mu, sigma = raw_mus[k], raw_sigmas[k]
+        if label is None and _label(mu) is None and _label(sigma) is None:
+            continue  # an empty row of the asset table
+        rows.append((k + 1, label if label is not None else f"(row {k + 1})", mu, sigma))
+    if not rows:
+        raise MacroError("kelly_names: no asset in the table; type a name, mu and sigma "
+                         "in at least one row")
     rf = read(io, "kelly_rf")
     fraction = read(io, "kelly_fraction")
     confidence = read(io, "kelly_confidence")
     vs = read(io, "kelly_vs_leverage")
-    table = [["Asset", "mu", "sigma", "Kelly leverage", "Growth at leverage",
-              "Years to outperform"]]
-    pad = [None] * len(names)
-    mus, sigmas = (mus + pad)[:len(names)], (sigmas + pad)[:len(names)]
     common = {"rf": "kelly_rf", "fraction": "kelly_fraction", "confidence": "kelly_confidence",
               "vs_leverage": "kelly_vs_leverage"}
-    for i, name in enumerate(names):
-        progress(f"asset {name}", i / max(len(names), 1))
-        mu, sigma = mus[i], sigmas[i]
-        where = {**common, "mu": f"kelly_mu (row {i + 1}, {name})",
-                 "sigma": f"kelly_sigma (row {i + 1}, {name})"}
+    # the horizon's benchmark and confidence, checked as KELLY_HORIZON checks them
+    n_vs = to_float(vs, "kelly_vs_leverage", default=0.0)
+    conf = to_float(confidence, "kelly_confidence", default=0.95, lo=0.5, hi=1.0,
+                    lo_open=True, hi_open=True)
+    table = [["Asset", "mu", "sigma", "Kelly leverage", "Growth at leverage",
+              "Years to outperform"]]
+    for j, (k, name, mu, sigma) in enumerate(rows):
+        progress(f"asset {name}", j / len(rows))
+        where = {**common, "mu": f"kelly_mu (row {k}, {name})",
+                 "sigma": f"kelly_sigma (row {k}, {name})"}
         lev = call("KELLY_LEVERAGE", where, mu=mu, sigma=sigma, rf=rf, fraction=fraction)[0][0]
         growth = call("KELLY_GROWTH", where, n=lev, mu=mu, sigma=sigma, rf=rf)[0][0]
-        horizon = call("KELLY_HORIZON", where, mu=mu, sigma=sigma, rf=rf, confidence=confidence,
-                       vs_leverage=vs, leverage=lev)[0][0]
+        drift, _ = kelly_core.log_wealth_gap(float(lev), n_vs, to_float(mu, "mu"),
+                                             to_float(sigma, "sigma"), to_float(rf, "rf"))
+        if drift <= 0:  # includes lev == n_vs (a zero gap)
+            # e.g. half Kelly vs the unlevered asset when n*/2 < 1: the Kelly sheet shows
+            # KELLY_HORIZON's error in this row only; the report says "never" here
+            horizon = "never"
+        else:
+            horizon = call("KELLY_HORIZON", where, mu=mu, sigma=sigma, rf=rf,
+                           confidence=confidence, vs_leverage=vs, leverage=lev)[0][0]
         table.append([name, mu, sigma, lev, growth, horizon])
-    chosen = read(io, "kelly_asset") if io.has_name("kelly_asset") else names[0]
+    names = [name for _, name, _, _ in rows]
+    chosen = _label(read(io, "kelly_asset")) if io.has_name("kelly_asset") else None
     i = names.index(chosen) if chosen in names else 0
-    full = call("KELLY_LEVERAGE", mu=mus[i], sigma=sigmas[i], rf=rf, fraction=1.0)[0][0]
+    _, name_i, mu_i, sigma_i = rows[i]
+    full = call("KELLY_LEVERAGE", mu=mu_i, sigma=sigma_i, rf=rf, fraction=1.0)[0][0]
     top = max(2.0 * float(full), 1.0)
-    curve = [["Leverage", f"Growth ({names[i]})"]]
+    curve = [["Leverage", f"Growth ({name_i})"]]
     for k in range(41):
         lev_k = top * k / 40
-        curve.append([lev_k, call("KELLY_GROWTH", n=lev_k, mu=mus[i], sigma=sigmas[i],
+        curve.append([lev_k, call("KELLY_GROWTH", n=lev_k, mu=mu_i, sigma=sigma_i,
                                   rf=rf)[0][0]])
     return Report("Out_Kelly", "Kelly leverage report (full run)", [
-        Block("Kelly table", table),
-        Block(f"Growth vs leverage: {names[i]}", curve, chart="scatter",
-              chart_title=f"Expected growth vs leverage ({names[i]})",
+        Block(f"Kelly table: annual decimals; Kelly leverage = kelly_fraction x n*, "
+              f"n* = (mu - rf)/sigma^2; growth = annual log growth at that leverage; "
+              f"years to beat leverage {n_vs:g} with confidence {conf:g}", table),
+        Block(f"Growth vs leverage: {name_i}", curve, chart="scatter",
+              chart_title=f"Expected growth vs leverage ({name_i})",
               x_title="Leverage n", y_title="Growth per year"),
     ])
 

@@ -141,7 +141,7 @@ def horizon_table(mu: float, sigma: float, rf: float, confidence: float = 0.95) 
             # a leverage that never out-grows the other (growth gap <= 0, or the same
             # leverage) takes forever; any other problem is an input error and is raised
             drift, _ = K.log_wealth_gap(n, nb, mu, sigma, rf)
-            if n == nb or drift <= 0:
+            if drift <= 0:  # includes n == nb (a zero gap)
                 years = math.inf
             else:
                 years = K.horizon_years(mu, sigma, rf, confidence, nb, n)
