@@ -9,6 +9,7 @@ that use openpyxl, and keeps the same guarantees.
 from __future__ import annotations
 
 import re
+import types
 
 import openpyxl
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
@@ -33,6 +34,10 @@ class FakeRange:
         return self
 
     @property
+    def api(self):  # the COM Range stands in for itself
+        return self
+
+    @property
     def value(self):
         return [[self.sheet.cells.get((r, c)) for c in range(self.c1, self.c2 + 1)]
                 for r in range(self.r1, self.r2 + 1)]
@@ -45,12 +50,32 @@ class FakeRange:
                 self.sheet.cells[(self.r1 + i, self.c1 + j)] = v
 
 
+class FakeSeries:
+    XValues = None
+
+
+class FakeChartApi:
+    """The bits of Excel's COM Chart the macros use: one series per source column."""
+
+    def __init__(self, chart):
+        self.chart = chart
+        self.HasTitle, self.ChartTitle = False, types.SimpleNamespace(Text="")
+
+    def SeriesCollection(self, k=None):  # noqa: N802 - COM name
+        if k is None:
+            return types.SimpleNamespace(Count=len(self.chart.series))
+        return self.chart.series[k - 1]
+
+
 class FakeChart:
     def __init__(self, sheet):
-        self.sheet, self.chart_type, self.source, self.api = sheet, None, None, None
+        self.sheet, self.chart_type, self.source = sheet, None, None
+        self.series: list[FakeSeries] = []
+        self.api = (None, FakeChartApi(self))
 
     def set_source_data(self, rng):
         self.source = (rng.r1, rng.c1, rng.r2, rng.c2)
+        self.series = [FakeSeries() for _ in range(rng.c1, rng.c2 + 1)]
 
     def delete(self):
         self.sheet.charts.remove(self)
@@ -164,8 +189,14 @@ def test_xlwings_book_runs_the_macro(tmp_path):
     assert out.cells[(5, 1)] == "Asset" and out.cells[(6, 1)] == "S&P 500"
     assert round(out.cells[(6, 4)], 1) == 2.3
     assert len(out.charts) == 1 and out.charts[0].chart_type == "xy_scatter_lines"
+    # the y column is the source (its header names the series), the leverage column
+    # every series' x values
     r1, c1, r2, c2 = out.charts[0].source
-    assert out.cells[(r1, c1)] == "Leverage" and c2 == c1 + 1 and r2 - r1 == 41
+    assert out.cells[(r1, c1 - 1)] == "Leverage" and c2 == c1 and r2 - r1 == 41
+    assert str(out.cells[(r1, c1)]).startswith("Growth (")
+    (series,) = out.charts[0].series
+    x = series.XValues
+    assert (x.r1, x.c1, x.r2, x.c2) == (r1 + 1, c1 - 1, r2, c1 - 1)
     assert fake.sheets["Inputs"].cells == inputs_before
     assert fake.sheets["Inputs"].writes == []
     assert [s.name for s in fake.sheets][-1] == "Out_Log"

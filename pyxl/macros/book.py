@@ -390,9 +390,20 @@ class XlwingsBook:
         kind = {"line": "line", "bar": "column_clustered", "scatter": "xy_scatter_lines"}
         ch = sht.charts.add(left=anchor.left, top=anchor.top, width=520, height=260)
         ch.chart_type = kind.get(chart.kind, "line")
+        # The data columns only (header row = series names), then the first column as
+        # every series' x values / categories.  Handing Excel the whole block leaves the
+        # first column to its guess: under a text header, a numeric first column (a
+        # period, a TE limit) is plotted as one more series in line and column charts.
         ch.set_source_data(sht.range(
-            (chart.top, chart.left),
+            (chart.top, chart.left + 1),
             (chart.top + chart.n_rows, chart.left + chart.n_cols - 1)))
+        xs = sht.range((chart.top + 1, chart.left), (chart.top + chart.n_rows, chart.left))
+        try:  # SeriesCollection needs the Windows COM API; elsewhere x stays 1..n
+            series = ch.api[1].SeriesCollection()
+            for k in range(1, int(series.Count) + 1):
+                ch.api[1].SeriesCollection(k).XValues = xs.api
+        except Exception:  # noqa: BLE001
+            pass
         try:  # chart titles need the COM/AppleScript API; cosmetic only
             ch.api[1].HasTitle = True
             ch.api[1].ChartTitle.Text = chart.title
