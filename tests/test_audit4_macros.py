@@ -464,3 +464,21 @@ def test_second_run_writes_identical_out_sheet(tmp_path, key):
     assert len(wb[OUT[key]]._charts) == {"scenarios": 3}.get(key, 1)
     # progress lines, then one final line saying what was written
     assert len(io.status_log) >= 3 and "%" in io.status_log[1]
+
+
+def test_kelly_asset_not_in_the_table_is_named_not_silently_replaced(tmp_path):
+    """A kelly_asset typed wrong used to chart the first asset without a word."""
+    from test_macros import KELLY_VALUES
+    from test_macros_books import build_book
+
+    from pyxl.macros import OpenpyxlBook, run
+
+    path = build_book("kelly", {**KELLY_VALUES, "kelly_asset": "TOPX"}, tmp_path / "k.xlsx",
+                      active="Inputs")
+    res = run("run_kelly", OpenpyxlBook(path))
+    assert not res.ok
+    assert res.message.startswith("kelly_asset: 'TOPX' is not in the asset table")
+    # blank: the first asset, as before
+    path = build_book("kelly", {**KELLY_VALUES, "kelly_asset": None}, tmp_path / "b.xlsx",
+                      active="Inputs")
+    assert run("run_kelly", OpenpyxlBook(path)).ok

@@ -330,7 +330,11 @@ def kelly(io: WorkbookIO, progress: ProgressFn) -> Report:
         table.append([name, mu, sigma, lev, growth, horizon])
     names = [name for _, name, _, _ in rows]
     chosen = _label(read(io, "kelly_asset")) if io.has_name("kelly_asset") else None
-    i = names.index(chosen) if chosen in names else 0
+    if chosen is not None and chosen not in names:
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise MacroError(f"kelly_asset: {chosen!r} is not in the asset table; "
+                         f"type one of its names ({shown}) or leave it blank for the first")
+    i = names.index(chosen) if chosen is not None else 0
     _, name_i, mu_i, sigma_i = rows[i]
     full = call("KELLY_LEVERAGE", mu=mu_i, sigma=sigma_i, rf=rf, fraction=1.0)[0][0]
     top = max(2.0 * float(full), 1.0)
