@@ -19,7 +19,8 @@ from statistics import NormalDist
 import numpy as np
 import openpyxl
 import pytest
-from test_macros_xlwings import FakeApp, FakeBook, FakeName, FakeNames, FakeSheet, FakeSheets
+from test_macros_templates import _block
+from test_macros_xlwings import FakeBook
 
 from pyxl.macros import OpenpyxlBook, XlwingsBook, dispatch, run
 from pyxl.templates.spec import TEMPLATES
@@ -44,19 +45,6 @@ def _copy(key: str, tmp_path: Path, edits: dict[str, object] | None = None) -> P
 
 def _rows(path: Path, sheet: str) -> list[tuple]:
     return list(openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True))
-
-
-def _block(rows: list[tuple], title_start: str) -> list[tuple]:
-    """The rows under the block title starting with ``title_start`` (header first)."""
-    for i, row in enumerate(rows):
-        if isinstance(row[0], str) and row[0].startswith(title_start):
-            out = []
-            for r in rows[i + 1:]:
-                if all(v is None for v in r):
-                    break
-                out.append(r)
-            return out
-    raise AssertionError(f"no block {title_start!r}")
 
 
 def _values(path: Path, sheet: str, ref: str) -> list[list[object]]:
@@ -238,23 +226,29 @@ def test_mbp_blank_name_keeps_weights_on_their_row(tmp_path):
     assert [r[1] for r in wt[1:]] == list(bench)
 
 
-@pytest.mark.parametrize("cell,value,expect", [
-    ("Factors!B2", -0.05, "mbp_factor_cov: is not positive semidefinite"),
-    ("Inputs!C6", 0.03, "mbp_max_weight: segment 1 needs 0.7577"),
-    ("Universe!C5", "x", "mbp_bench_w: text 'x'"),
-    ("Inputs!C4", None, "mbp_te_total: is blank"),
+@pytest.mark.parametrize("template,cell,value,expect", [
+    ("mbp", "Factors!B2", -0.05, "mbp_factor_cov: is not positive semidefinite"),
+    ("mbp", "Inputs!C6", 0.03, "mbp_max_weight: segment 1 needs 0.7577"),
+    ("mbp", "Universe!C5", "x", "mbp_bench_w: text 'x'"),
+    ("mbp", "Inputs!C4", None, "mbp_te_total: is blank"),
+    ("scenarios", "Targets!C8", -0.08, "scn_cov_ann: is not positive semi-definite"),
+    ("scenarios", "History!C10", float("nan"), "scn_return_table: blank cell"),
+    ("scenarios", "Inputs!C5", "many", "scn_n_paths: text 'many'"),
 ])
-def test_mbp_bad_input_keeps_results(tmp_path, cell, value, expect):
-    path = _copy("mbp", tmp_path)
-    assert run("run_mbp", OpenpyxlBook(path)).ok
-    before = _cells(path, "Out_MBP")
+def test_bad_input_keeps_the_previous_results(tmp_path, template, cell, value, expect):
+    out = {"mbp": "Out_MBP", "scenarios": "Out_Scenarios"}[template]
+    path = _copy(template, tmp_path)
+    assert run(f"run_{template}", OpenpyxlBook(path)).ok
+    before = _cells(path, out)
+    charts = len(openpyxl.load_workbook(path)[out]._charts)
     wb = openpyxl.load_workbook(path)
     sheet, ref = cell.split("!")
     wb[sheet][ref] = value
     wb.save(path)
-    res = run("run_mbp", OpenpyxlBook(path))
+    res = run(f"run_{template}", OpenpyxlBook(path))
     assert not res.ok and res.message.startswith(expect), res.message
-    assert _cells(path, "Out_MBP") == before
+    assert _cells(path, out) == before
+    assert len(openpyxl.load_workbook(path)[out]._charts) == charts
 
 
 # --- MNVH: the ledger against the pure-Python reference ledger ---------------------------
@@ -332,23 +326,6 @@ def test_scenario_fans_match_wealth_percentiles_of_the_core_paths(tmp_path):
         assert (paths @ W[k]).mean() == pytest.approx(target, rel=1e-9)
 
 
-@pytest.mark.parametrize("cell,value,expect", [
-    ("Targets!C8", -0.08, "scn_cov_ann: is not positive semi-definite"),
-    ("History!C10", float("nan"), "scn_return_table: blank cell"),
-    ("Inputs!C5", "many", "scn_n_paths: text 'many'"),
-])
-def test_scenarios_bad_input_keeps_results(tmp_path, cell, value, expect):
-    path = _copy("scenarios", tmp_path)
-    assert run("run_scenarios", OpenpyxlBook(path)).ok
-    before = _cells(path, "Out_Scenarios")
-    wb = openpyxl.load_workbook(path)
-    sheet, ref = cell.split("!")
-    wb[sheet][ref] = value
-    wb.save(path)
-    res = run("run_scenarios", OpenpyxlBook(path))
-    assert not res.ok and res.message.startswith(expect), res.message
-    assert _cells(path, "Out_Scenarios") == before
-    assert len(openpyxl.load_workbook(path)["Out_Scenarios"]._charts) == 3
 
 
 def test_scenarios_rerun_with_fewer_rt_portfolios_leaves_no_leftovers(tmp_path):
@@ -369,25 +346,9 @@ def test_scenarios_rerun_with_fewer_rt_portfolios_leaves_no_leftovers(tmp_path):
 # --- Both paths, dispatch, reruns ----------------------------------------------------------
 
 
-class ValueBook(FakeBook):
+def ValueBook(path, active):  # noqa: N802 - reads like the class it stands for
     """The fake xlwings book over the cells' values, numbers as floats (what xlwings reads)."""
-
-    def __init__(self, path, active):
-        wb = openpyxl.load_workbook(path, data_only=True)
-        self.app = FakeApp()
-        self.sheets = FakeSheets()
-        for ws in wb.worksheets:
-            s = FakeSheet(ws.title)
-            for row in ws.iter_rows():
-                for c in row:
-                    v = c.value
-                    if isinstance(v, int) and not isinstance(v, bool):
-                        v = float(v)
-                    if v is not None:
-                        s.cells[(c.row, c.column)] = v
-            self.sheets.append(s)
-        self.sheets.active = self.sheets[active]
-        self.names = FakeNames(FakeName(self, n, d.attr_text) for n, d in wb.defined_names.items())
+    return FakeBook(path, active, values=True)
 
 
 def _grid_fake(sheet) -> dict:

@@ -157,16 +157,23 @@ class FakeApp:
 
 
 class FakeBook:
-    def __init__(self, path, active):
-        wb = openpyxl.load_workbook(path)
+    """A workbook as xlwings shows it.  ``values=True`` holds the cells' cached values
+    with every number a float, as xlwings reads them from Excel; the default holds the
+    file's contents (formulas as text)."""
+
+    def __init__(self, path, active, values=False):
+        wb = openpyxl.load_workbook(path, data_only=values)
         self.app = FakeApp()
         self.sheets = FakeSheets()
         for ws in wb.worksheets:
             s = FakeSheet(ws.title)
             for row in ws.iter_rows():
                 for c in row:
-                    if c.value is not None:
-                        s.cells[(c.row, c.column)] = c.value
+                    v = c.value
+                    if values and isinstance(v, int) and not isinstance(v, bool):
+                        v = float(v)
+                    if v is not None:
+                        s.cells[(c.row, c.column)] = v
             self.sheets.append(s)
         self.sheets.active = self.sheets[active]
         self.names = FakeNames(FakeName(self, n, d.attr_text)
