@@ -264,10 +264,14 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     tab.to_csv(path, index=False, float_format="%.6g")
     show = ["lam", "beta", "weights", "hedge", "throttle", "cagr", "sharpe", "max_drawdown",
             "turnover", "fee_gross", "avg_gross"]
+    # the top 20 by Sharpe among points that kept some capital: a ruined run (NAV <= 0)
+    # keeps the Sharpe of its returns up to the ruin, which can be high
+    ruined = (tab["cagr"] <= -1.0) | (tab["max_drawdown"] <= -1.0)
     with pd.option_context("display.width", 160, "display.max_rows", 60):
-        print(tab.sort_values("sharpe", ascending=False)[show].head(20)
+        print(tab[~ruined].sort_values("sharpe", ascending=False)[show].head(20)
               .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\n{len(tab)} grid points -> {path.resolve()}")
+    note = f", {int(ruined.sum())} ruined (NAV <= 0) left out of the top 20" if ruined.any() else ""
+    print(f"\n{len(tab)} grid points{note} -> {path.resolve()}")
     return 0
 
 

@@ -437,7 +437,9 @@ def _barrier_kelly(x: np.ndarray, p: np.ndarray, max_leverage: float | None, lon
             except np.linalg.LinAlgError:
                 dw = np.linalg.lstsq(kkt, rhs, rcond=1e-14)[0][:n]
             dec = float(-grad @ dw)
-            if dec / 2 <= 1e-12:
+            # relative to phi: at large t, phi ~ t and an absolute 1e-12 sits below its
+            # rounding, so the decrement is noise (even negative) and Newton never stops
+            if dec / 2 <= 1e-12 * max(1.0, abs(f)):
                 break
             step = 1.0
             while step > 1e-14:

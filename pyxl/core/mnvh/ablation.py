@@ -341,8 +341,17 @@ def _score(m: dict, criterion: str) -> float:
     return, 0 for none (a flat NAV), so a riskless gain is preferred to any
     risky point and doing nothing to a loss.  Only a score that is undefined
     for lack of data (fewer than two returns) counts as worst (``-inf``).
+
+    A point whose NAV reached <= 0 in sample (ruined: ``max_drawdown <= -1``,
+    ``cagr = -1``) also counts as worst, whatever its ratio: its Sharpe and
+    Sortino are computed on the returns up to the ruin and can be high (a
+    leveraged run that compounds before one return of -100 % or worse), and its
+    Calmar ``-1 / |max drawdown|`` can beat a surviving loser's, but a
+    parameter set that lost all its capital in sample is never the best choice.
     """
     cagr = m.get("cagr", math.nan)
+    if m.get("max_drawdown", math.nan) <= -1.0 or cagr == -1.0:
+        return -math.inf  # ruined in sample
     if criterion == "calmar":
         mdd = m.get("max_drawdown", math.nan)
         if mdd < 0:
@@ -426,7 +435,8 @@ def walk_forward(
     volatility, no downside, no drawdown: e.g. a point that never trades and
     earns interest on cash) scores ``+inf`` for a gain and 0 for a flat NAV
     instead of being dropped as undefined; a score undefined for lack of
-    returns counts as worst; ties go to the first point in grid order.
+    returns counts as worst, and so does a point ruined in sample (NAV <= 0 at
+    some bar), whatever its ratio; ties go to the first point in grid order.
 
     Returns
     -------
