@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from pyxl.core.metrics import performance_metrics
 from pyxl.core.mnvh.ablation import _score
@@ -56,3 +57,16 @@ def test_ablation_cli_top_20_leaves_ruined_points_out(tmp_path, capsys):
              and line.split()[0] in {"1", "1.0"}]
     assert all(float(row[1]) not in set(ruined.beta) for row in shown)
     assert f"{len(ruined)} ruined (NAV <= 0) left out of the top 20" in out
+
+
+def test_scenarios_too_many_paths_for_memory_fails_at_once():
+    """The per-path results (terminal wealth, drawdown) used to be allocated after pass 1,
+    so a run too large for the machine failed only after hours of generation."""
+    from pyxl.core import scenarios as sc
+    from pyxl.errors import InputError
+
+    rng = np.random.default_rng(0)
+    R = 0.01 * rng.standard_normal((60, 3))
+    spec = sc.ScenarioSpec(n_paths=10**13, horizon=12)  # 160 TB of per-path results
+    with pytest.raises(InputError, match=r"n_paths: 10,000,000,000,000 paths need 160000.0 GB"):
+        sc.generate(R, np.zeros(3), 0.04 * np.eye(3), spec)  # before any path is generated

@@ -237,3 +237,16 @@ def test_history_returns_below_minus_100_percent_are_refused():
     # exactly -100 % (a default) is a possible simple return
     R[1, 0] = -1.0
     sc.validate_inputs(R, np.zeros(2), np.eye(2) * 0.04)
+
+
+def test_paths_output_beyond_the_kept_limit_names_the_size_and_the_limit(xl, monkeypatch):
+    from pyxl.xl import udf_scenarios
+
+    clear_all()
+    monkeypatch.setattr(udf_scenarios, "MAX_KEPT_VALUES", 1_000)
+    R = _history(T=30)  # 30 x N history: 10 paths x 30 periods x N > 1,000 values
+    n = 10 * 30 * R.shape[1]
+    msg = _err(xl("MBB_RECOLOR", excel_range(R), excel_row(MU), excel_range(COV), 5, 10,
+                  0.94, 12, 0, None, 0, "path:1"))
+    assert msg.startswith("#PyXL! output: paths are not kept in memory for a run this large "
+                          f"({n:,} values, limit 1,000)"), msg

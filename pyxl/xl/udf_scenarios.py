@@ -99,7 +99,9 @@ def _render(sset: core.ScenarioSet, kind: str, k: int, handle: str | None) -> An
                              f"use fan:1 .. fan:{K}")
         return [["period", "p5", "p25", "p50", "p75", "p95"], *sset.fan_rows(k - 1)]
     if sset.paths is None:
-        raise InputError("output", "paths are not kept in memory for a run this large",
+        size = sset.spec.n_paths * sset.horizon * len(sset.tickers)
+        raise InputError("output", f"paths are not kept in memory for a run this large "
+                         f"({size:,} values, limit {MAX_KEPT_VALUES:,})",
                          "use fewer paths, output summary, or the pyxl scenarios CLI")
     n, H, N = sset.paths.shape
     if kind == "path":

@@ -419,6 +419,15 @@ def generate(
                          "positive semi-definite", "use target 'arithmetic'")
     gen = _Generator(spec, R, mu_star, cov_star, block, H)
     n = spec.n_paths
+    # per-path results of pass 2, allocated now so that a run too large for this
+    # machine fails at once rather than after pass 1
+    K = 1 if W is None else W.shape[0]
+    try:
+        terminal = np.empty((n, K))
+        dd = np.empty((n, K))
+    except MemoryError:
+        raise InputError("n_paths", f"{n:,} paths need {2 * 8 * n * K / 1e9:.1f} GB for the "
+                         "terminal wealth and drawdown of each path", "use fewer paths") from None
     n_groups = -(-n // BLOCK_PATHS)
     gpc = max(1, -(-spec.chunk_paths // BLOCK_PATHS))
     chunks = [(g, min(g + gpc, n_groups)) for g in range(0, n_groups, gpc)]
@@ -465,12 +474,9 @@ def generate(
         delta = np.zeros(N)
         Wp = np.full((1, N), 1.0 / N)
         labels = ["equal weight"]
-    K = Wp.shape[0]
     mean_post = r_bar + delta
 
     # ---- pass 2: add delta, portfolio measures, sink
-    terminal = np.empty((n, K))
-    dd = np.empty((n, K))
     fan_paths = int(min(n, max(1, FAN_MAX_VALUES // max(H * K, 1))))
     fan_w = np.empty((fan_paths, H, K))
     for ci, (g0, g1) in enumerate(chunks):
