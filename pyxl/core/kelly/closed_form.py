@@ -60,11 +60,12 @@ def _check_sigma(sigma: float, name: str = "sigma") -> None:
                          "enter annual decimals (0.182 = 18.2 %)")
 
 
-def _check_finite(**values: float | None) -> None:
-    """Raise an :class:`InputError` naming the first argument that is NaN or infinite."""
+def _check_finite(fix: str = "enter a decimal", /, **values: float | None) -> None:
+    """Raise an :class:`InputError` naming the first argument that is NaN or infinite
+    (``None`` is accepted: an omitted optional limit); ``fix`` is the message's fix."""
     for name, value in values.items():
         if value is not None and not math.isfinite(value):
-            raise InputError(name, f"must be a finite number, got {value:g}", "enter a decimal")
+            raise InputError(name, f"must be a finite number, got {value:g}", fix)
 
 
 def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) -> float:

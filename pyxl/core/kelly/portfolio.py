@@ -16,17 +16,12 @@ import warnings
 import cvxpy as cp
 import numpy as np
 
+from pyxl.core.kelly.closed_form import _check_finite
 from pyxl.errors import InfeasibleError, InputError
 
 __all__ = ["check_covariance", "kelly_weights", "kelly_scenario", "scenario_growth"]
 
 _PSD_TOL = 1e-10
-
-
-def _finite(value: float | None, name: str, hint: str) -> None:
-    """Raise an :class:`InputError` naming ``name`` unless ``value`` is None or finite."""
-    if value is not None and not math.isfinite(value):
-        raise InputError(name, f"must be a finite number, got {value:g}", hint)
 
 
 def check_covariance(cov: np.ndarray, n: int, name: str = "cov") -> np.ndarray:
@@ -135,11 +130,11 @@ def kelly_weights(
     if not np.all(np.isfinite(mu)):
         raise InputError("mu", "contains NaN or infinite values", "enter annual decimals")
     cov = check_covariance(cov, n)
-    _finite(rf, "rf", "enter an annual decimal")
+    _check_finite("enter an annual decimal", rf=rf)
     if not (fraction > 0 and math.isfinite(fraction)):
         raise InputError("fraction", f"must be > 0, got {fraction:g}", "e.g. 0.5 for half Kelly")
-    _finite(max_leverage, "max_leverage", "e.g. 2, or leave it out for no cap")
-    _finite(budget, "budget", "e.g. 1, or leave it out")
+    _check_finite("e.g. 2, or leave it out for no cap", max_leverage=max_leverage)
+    _check_finite("e.g. 1, or leave it out", budget=budget)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     excess = mu - rf
     constrained = (max_leverage is not None or long_only or budget is not None
@@ -501,8 +496,8 @@ def kelly_scenario(
     if not (math.isfinite(rf) and rf > -1):
         raise InputError("rf", f"must be a finite rate > -1 per period, got {rf:g}",
                          "enter the risk-free rate per period (0 for excess returns)")
-    _finite(max_leverage, "max_leverage", "e.g. 2, or leave it out for no cap")
-    _finite(budget, "budget", "e.g. 1, or leave it out")
+    _check_finite("e.g. 2, or leave it out for no cap", max_leverage=max_leverage)
+    _check_finite("e.g. 1, or leave it out", budget=budget)
     p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     excess = r - rf
