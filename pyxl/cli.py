@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pyxl import __version__
 from pyxl.commands import COMMAND_MODULES, DEMO_MODULES, WARMUP_MODULES
-from pyxl.errors import InputError
+from pyxl.errors import InputError, one_line
 from pyxl.numba_cache import clear_stale
 from pyxl.progress import Progress
 
@@ -213,11 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(err: BaseException) -> str:
-    """The error's text on one line (a library message may hold newlines)."""
-    return " ".join(str(err).split())
-
-
 def _unreadable_workbook(err: Exception) -> bool:
     """True for the errors zipfile and openpyxl raise on a file that is not an .xlsx."""
     if isinstance(err, zipfile.BadZipFile):
@@ -239,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except InputError as err:
-        print(f"pyxl: {_one_line(err)}", file=sys.stderr)
+        print(f"pyxl: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyxl: interrupted (Ctrl-C)", file=sys.stderr)
@@ -253,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif isinstance(err, IsADirectoryError):
             what = "is a folder, a file is needed; choose a file path"
         else:
-            what = f"{err.strerror or _one_line(err)}; check the path"
+            what = f"{err.strerror or one_line(err)}; check the path"
         print(f"pyxl: file{where}: {what}", file=sys.stderr)
         return 2
     except Exception as err:
@@ -261,10 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if _unreadable_workbook(err):
             book = getattr(args, "book", None) or getattr(args, "input", None) or "workbook"
-            print(f"pyxl: {book}: cannot be read as an .xlsx workbook ({_one_line(err)}); "
+            print(f"pyxl: {book}: cannot be read as an .xlsx workbook ({one_line(err)}); "
                   "save it from Excel as .xlsx", file=sys.stderr)
             return 2
-        print(f"pyxl: unexpected {type(err).__name__}: {_one_line(err)}; this is a bug, "
+        print(f"pyxl: unexpected {type(err).__name__}: {one_line(err)}; this is a bug, "
               "please report it (PYXL_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
 

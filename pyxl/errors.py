@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+__all__ = ["InputError", "InfeasibleError", "one_line"]
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: its lines stripped and joined by single spaces, blank
+    lines dropped (library messages and cell text may hold line breaks; a cell, the
+    status bar and stderr show one line)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
 
 class InputError(ValueError):
     """Bad user input, reported as one short line naming the argument and the fix.

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
-from pyxl.errors import InputError
+from pyxl.errors import InputError, one_line
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
 
@@ -105,7 +105,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
         try:
             frames.append(pd.read_csv(path))
         except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
-            raise InputError(flag, f"{path}: {' '.join(str(err).split())}",
+            raise InputError(flag, f"{path}: {one_line(err)}",
                              "check the file path and that it is a CSV file") from None
     assets, cov = frames
     missing = [c for c in REQUIRED if c not in assets.columns]

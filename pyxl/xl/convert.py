@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from pyxl.errors import InputError
+from pyxl.errors import InputError, one_line
 
 __all__ = [
     "ERROR_PREFIX",
@@ -69,18 +69,14 @@ def excel_formula(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
 def _input_error_line(err: InputError) -> str:
     """``"#PyXL! arg: problem; fix"`` on one line of at most :data:`MAX_ERROR_CHARS`."""
-    text = ERROR_PREFIX + _one_line(str(err))
+    text = ERROR_PREFIX + one_line(str(err))
     if len(text) <= MAX_ERROR_CHARS:
         return text
-    arg = _one_line(getattr(err, "arg", ""))
-    problem = _one_line(getattr(err, "problem", str(err)))
-    fix = _one_line(getattr(err, "fix", ""))
+    arg = one_line(getattr(err, "arg", ""))
+    problem = one_line(getattr(err, "problem", str(err)))
+    fix = one_line(getattr(err, "fix", ""))
     tail = f" ...; {fix}" if fix else " ..."
     room = MAX_ERROR_CHARS - len(ERROR_PREFIX) - len(arg) - 2 - len(tail)
     if room < 20:  # a fix too long to keep whole: plain cut
