@@ -252,7 +252,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    from pyxl.core.mnvh.ablation import ablation_grid
+    from pyxl.core.mnvh.ablation import ablation_grid, ruined
 
     prices, bench = _load(args)
     kw = _grid_kw(args, bench)
@@ -266,11 +266,11 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
             "turnover", "fee_gross", "avg_gross"]
     # the top 20 by Sharpe among points that kept some capital: a ruined run (NAV <= 0)
     # keeps the Sharpe of its returns up to the ruin, which can be high
-    ruined = (tab["cagr"] <= -1.0) | (tab["max_drawdown"] <= -1.0)
+    lost = ruined(tab["cagr"], tab["max_drawdown"])
     with pd.option_context("display.width", 160, "display.max_rows", 60):
-        print(tab[~ruined].sort_values("sharpe", ascending=False)[show].head(20)
+        print(tab[~lost].sort_values("sharpe", ascending=False)[show].head(20)
               .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    note = f", {int(ruined.sum())} ruined (NAV <= 0) left out of the top 20" if ruined.any() else ""
+    note = f", {int(lost.sum())} ruined (NAV <= 0) left out of the top 20" if lost.any() else ""
     print(f"\n{len(tab)} grid points{note} -> {path.resolve()}")
     return 0
 

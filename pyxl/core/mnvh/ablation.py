@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_FEE_RATE",
     "DEFAULT_HALF_SPREAD",
     "research_config",
+    "ruined",
 ]
 
 #: Walk-forward selection criteria (higher is better).
@@ -330,6 +331,16 @@ def ablation_grid(
     return _table(points, metrics)
 
 
+def ruined(cagr, max_drawdown):
+    """True where a run's NAV reached <= 0 (``cagr`` -1, or a drawdown of 100 % or more).
+
+    Works on scalars and on columns of a metrics table.  Such a run keeps the Sharpe
+    and Sortino of its returns up to the ruin, which can be high, so neither the
+    walk-forward (:func:`_score`) nor ``pyxl ablation``'s printed ranking lets it win.
+    """
+    return np.less_equal(cagr, -1.0) | np.less_equal(max_drawdown, -1.0)
+
+
 def _score(m: dict, criterion: str) -> float:
     """In-sample selection score of one grid point's metrics ``m`` (higher is better).
 
@@ -350,8 +361,8 @@ def _score(m: dict, criterion: str) -> float:
     parameter set that lost all its capital in sample is never the best choice.
     """
     cagr = m.get("cagr", math.nan)
-    if m.get("max_drawdown", math.nan) <= -1.0 or cagr == -1.0:
-        return -math.inf  # ruined in sample
+    if ruined(cagr, m.get("max_drawdown", math.nan)):
+        return -math.inf
     if criterion == "calmar":
         mdd = m.get("max_drawdown", math.nan)
         if mdd < 0:
