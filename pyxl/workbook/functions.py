@@ -72,6 +72,7 @@ def to_excel_arg(value: Any) -> Any:
     return _cell(value)
 
 
+@functools.cache  # one class, built on first use (formulas is imported lazily)
 def _fitted_class() -> type:
     from formulas.functions import Array
     from formulas.tokens.operand import Error
@@ -112,13 +113,8 @@ def _fitted_class() -> type:
     return _Fitted
 
 
-_FITTED: list[type] = []
-
-
 def _fitted(arr: np.ndarray) -> np.ndarray:
-    if not _FITTED:
-        _FITTED.append(_fitted_class())
-    return arr.view(_FITTED[0])
+    return arr.view(_fitted_class())
 
 
 def _out(v: Any) -> Any:
