@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands import DATE_HEADERS, is_code_row
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
@@ -67,12 +68,16 @@ def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
         frame = pd.read_csv(path, index_col=None)
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {path!r} ({err})", "give a CSV file") from None
-    head = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
-    if all(_is_number(c) for c in head):
-        # no header row: the first row holds numbers, not names
+    head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+    if all(_is_number(c) for c in head) and not is_code_row(head):
+        # no header row: the first row holds numbers, not names (a row of whole numbers
+        # >= 1000 is numeric ticker codes, 7203, 6758: a header)
         frame = pd.read_csv(path, header=None, index_col=None)
     first = frame.columns[0]
-    if not pd.api.types.is_numeric_dtype(frame[first]):
+    corner = str(head.iloc[0]).strip().lower() in DATE_HEADERS
+    if not pd.api.types.is_numeric_dtype(frame[first]) or (
+            corner and frame.shape[1] > 1 and is_code_row(frame[first])):
+        # a first column of names, dates or numeric codes under a blank / "Date" corner
         frame = frame.set_index(first)
     try:
         return frame.astype(float)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands import DATE_HEADERS, is_code_row
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
@@ -39,6 +40,18 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     has_header = bool(num.iloc[0].isna().all()) if len(num) else False
     has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
         else False
+    if len(num) > 1 and not has_header:
+        # a header of numeric ticker codes (7203, 6758) parses as numbers: it is a header when
+        # it sits above a date/label column under "Date" (or a blank cell), or when its cells
+        # are whole numbers no return, weight or variance can be; a column of codes under a
+        # blank corner cell (a labelled covariance) is a label column
+        first = raw.iloc[0]
+        corner = str(first.iloc[0]).strip().lower() in DATE_HEADERS
+        code_rows = num.shape[1] > 1 and corner and is_code_row(raw.iloc[1:, 0])
+        labelled = num.shape[1] > 1 and (bool(num.iloc[1:, 0].isna().all()) or code_rows)
+        has_header = (labelled and corner) or is_code_row(first.iloc[1:] if labelled else first)
+        if has_header:
+            has_labels = labelled
     body = num.iloc[1 if has_header else 0:, 1 if has_labels else 0:]
     if body.isna().any().any():
         raise InputError(name, f"{path}: non-numeric or blank cells in the data",

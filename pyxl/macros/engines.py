@@ -10,6 +10,7 @@ of a formula run by template ``mnvh`` reads the defined name ``mnvh_lam``
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +147,30 @@ def _labels(value: Any) -> list[str]:
             for k, lab in enumerate((_label(v) for v in _column(value)), start=1)]
 
 
+def _check_date_order(dates: list[Any]) -> None:
+    """Raise when the Prices sheet's dates (``mnvh_dates``) are not oldest first.
+
+    The price table the formulas read has no date column, so every adapter of the
+    template (the Ledger and Backtest sheets, this macro) takes the rows in sheet order
+    as time order: newest-first rows (as many downloads come) would run the strategy
+    backwards in time, while =MNVH_BACKTEST on the dated table and ``pyxl backtest``
+    sort them.  Dates that are not all dates (text labels, bar numbers) are not checked.
+    """
+    import pandas as pd
+
+    if len(dates) < 2 or any(_label(d) is None for d in dates):
+        return
+    if not all(isinstance(d, (dt.date, pd.Timestamp, np.datetime64)) for d in dates):
+        return
+    stamps = pd.Series(pd.to_datetime(list(dates)))
+    if stamps.is_monotonic_increasing:
+        return
+    order = "newest first" if stamps.is_monotonic_decreasing else "not in date order"
+    raise MacroError(f"mnvh_dates: the Prices sheet is {order}; sort Prices by date, oldest "
+                     "first (Data > Sort, column A), so the Ledger, the Backtest sheet and this "
+                     "run all go forward in time")
+
+
 # ---------------------------------------------------------------------------
 # One compute function per template: (io, progress) -> Report
 # ---------------------------------------------------------------------------
@@ -166,6 +191,10 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
 
     kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
               weights="@mnvh_weighting", beta_mode="absolute", half_spread=0.0)
+    dates = _column(read(io, "mnvh_dates")) if io.has_name("mnvh_dates") else []
+    while dates and _label(dates[-1]) is None:  # rows cleared below a shorter price table
+        dates.pop()
+    _check_date_order(dates)
     progress("running the MNVH backtest", 0.2)
     metrics = call("MNVH_BACKTEST", kw.sources, **kw)
 
@@ -176,9 +205,6 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     scheme = to_choice(kw.get("weights"), "weights", SCHEMES, default="equal")
     res = run_strategy(prices, research_config(beta_mode="absolute", half_spread=0.0, **opts),
                        build_inputs(prices, scheme))
-    dates = _column(read(io, "mnvh_dates")) if io.has_name("mnvh_dates") else []
-    while dates and _label(dates[-1]) is None:  # rows cleared below a shorter price table
-        dates.pop()
     if len(dates) != len(res.nav):
         dates = list(range(len(res.nav)))
     equity = [["Date", "NAV"]] + [[d, float(v)] for d, v in zip(dates, res.nav, strict=True)]

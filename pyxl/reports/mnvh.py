@@ -3,7 +3,8 @@
 Writes into ``<outdir>/mnvh/``:
 
 * ``metrics.csv``: the metrics table (strategy as configured, the same run
-  without trading costs, and the benchmark bought and held), also printed;
+  without trading costs (commission, fixed fee, spread; financing and the borrow fee
+  kept), and the benchmark bought and held), also printed;
 * ``equity_curve.png``: NAV paths, drawdown and gross exposure;
 * ``ledger.csv`` (and ``ledger.xlsx`` with a metrics sheet when ``xlsx``):
   the per-bar Ledger-SPT ledger;
@@ -297,9 +298,12 @@ def write_backtest_report(
     t_run = time.perf_counter() - t1
     prog("verifying the ledger identity on every bar", 0.3)
     checks = verify_ledger(res, p)
+    # "no trading costs": no commission, fixed fee or spread; financing (cash interest and
+    # the borrow fee on shorts) is a holding cost and stays
     free = replace(config, fees=FeeModel(periods_per_year=config.fees.periods_per_year,
                                          cash_rate=config.fees.cash_rate,
-                                         debit_rate=config.fees.debit_rate))
+                                         debit_rate=config.fees.debit_rate,
+                                         borrow_rate=config.fees.borrow_rate))
     res_free = run_strategy(p, free, inputs)
     ppy = float(config.fees.periods_per_year)
     m_main = backtest_metrics(res, p, benchmark=bench, periods_per_year=ppy)
