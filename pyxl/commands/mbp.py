@@ -22,6 +22,7 @@ import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
 from pyxl.errors import InputError, one_line
+from pyxl.numparse import EXACT_CSV, to_numbers
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
 
@@ -103,7 +104,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     frames = []
     for path, flag in ((assets_path, "assets"), (cov_path, "factor_cov")):
         try:
-            frames.append(pd.read_csv(path))
+            frames.append(pd.read_csv(path, **EXACT_CSV))
         except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
             raise InputError(flag, f"{path}: {one_line(err)}",
                              "check the file path and that it is a CSV file") from None
@@ -120,7 +121,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     for frame, cols, name in ((assets, [*REQUIRED, *factors], "assets"),
                               (cov, list(cov.columns), "factor_cov")):
         for col in cols:
-            values = pd.to_numeric(frame[col], errors="coerce")
+            values = to_numbers(frame[col])
             bad = values.isna() & frame[col].notna()
             if bad.any():
                 k = int(np.flatnonzero(bad.to_numpy())[0])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.errors import InputError
+from pyxl.numparse import EXACT_CSV, to_numbers
 
 __all__ = ["register", "read_price_csv", "file_errors"]
 
@@ -53,7 +54,7 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     if not p.is_file():
         raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
     try:
-        frame = pd.read_csv(p, keep_default_na=False)
+        frame = pd.read_csv(p, keep_default_na=False, **EXACT_CSV)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(name, f"cannot read {p.name} ({str(err).splitlines()[0]})",
                          "give a CSV with a header and prices") from None
@@ -75,7 +76,7 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
         elif not frame.index.is_monotonic_increasing:
             raise InputError(name, f"{p.name}: dates are not in order", "sort by date")
     for col in frame.columns:
-        values = pd.to_numeric(frame[col], errors="coerce")
+        values = to_numbers(frame[col])
         bad = values.isna() | (values <= 0)
         if bad.any():
             k = int(np.flatnonzero(bad.to_numpy())[0])

@@ -21,6 +21,7 @@ from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
+from pyxl.numparse import to_numbers
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
            "write_summary_csv", "write_fan_csv"]
@@ -36,7 +37,7 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
         raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {str(path)!r} ({err})", "give a CSV file") from None
-    num = raw.apply(pd.to_numeric, errors="coerce")
+    num = raw.apply(to_numbers)
     has_header = bool(num.iloc[0].isna().all()) if len(num) else False
     has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
         else False

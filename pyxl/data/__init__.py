@@ -9,12 +9,15 @@ from importlib import resources
 
 import pandas as pd
 
+from pyxl.numparse import EXACT_CSV
+
 __all__ = ["load_sp500_prices", "load_sp500_index"]
 
 
 def _read(name: str) -> pd.DataFrame:
     with resources.files(__package__).joinpath(name).open("rb") as fh:
-        frame = pd.read_csv(fh, compression="gzip", index_col=0, parse_dates=True)
+        frame = pd.read_csv(fh, compression="gzip", index_col=0, parse_dates=True,
+                            **EXACT_CSV)
     frame.index.name = "Date"
     return frame.astype(float)
 

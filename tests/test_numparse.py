@@ -1,0 +1,72 @@
+"""CSV numbers are parsed to the nearest double on every supported pandas.
+
+pandas before 3.0 parses CSV text with a routine that is often one unit in the
+last place off; the CLI must read a CSV to the same bits as ``float()`` (and
+Excel) do, so a CSV run and the formula on the same numbers agree exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyxl import numparse
+from pyxl.commands.kelly import _read_csv_matrix
+from pyxl.commands.mbp import load_csv_inputs
+from pyxl.commands.mnvh import read_price_csv
+from pyxl.commands.scenarios import read_numeric_csv
+
+
+@pytest.fixture
+def values():
+    rng = np.random.default_rng(np.random.SeedSequence(7))
+    return rng.standard_normal((400, 3)) * 0.05
+
+
+def _write(path, values, header=True):
+    text = [",".join(repr(float(v)) for v in row) for row in values]
+    if header:
+        text.insert(0, "A,B,C")
+    path.write_text("\n".join(text) + "\n")
+
+
+def test_to_numbers_matches_float_on_the_old_parser_path(monkeypatch, values):
+    # force the pandas < 3 branch on any pandas: text is re-parsed with float()
+    monkeypatch.setattr(numparse, "EXACT_CSV", {"float_precision": "round_trip"})
+    texts = [repr(float(v)) for v in values.ravel()] + ["n/a", "", " 0.25 "]
+    got = numparse.to_numbers(pd.Series(texts, dtype=object, index=range(10, 10 + len(texts))))
+    np.testing.assert_array_equal(got.to_numpy()[:-3], values.ravel())
+    assert np.isnan(got.iloc[-3]) and np.isnan(got.iloc[-2]) and got.iloc[-1] == 0.25
+    assert list(got.index) == list(range(10, 10 + len(texts)))
+
+
+def test_cli_readers_read_a_csv_to_the_bits_float_gives(tmp_path, values):
+    _write(tmp_path / "r.csv", values)
+    arr, _, cols = read_numeric_csv(tmp_path / "r.csv", "returns")
+    assert cols == ["A", "B", "C"]
+    np.testing.assert_array_equal(arr, values)
+    np.testing.assert_array_equal(_read_csv_matrix(str(tmp_path / "r.csv"), "returns")
+                                  .to_numpy(), values)
+    _write(tmp_path / "n.csv", values, header=False)
+    np.testing.assert_array_equal(_read_csv_matrix(str(tmp_path / "n.csv"), "returns")
+                                  .to_numpy(), values)
+    prices = 100.0 * np.exp(np.cumsum(values, axis=0))
+    _write(tmp_path / "p.csv", prices)
+    np.testing.assert_array_equal(read_price_csv(tmp_path / "p.csv").to_numpy(), prices)
+
+
+def test_mbp_reader_reads_exact_bits(tmp_path, values):
+    n = 5
+    assets = pd.DataFrame({"alpha": values[:n, 0], "bench_w": np.full(n, 0.2),
+                           "segment": [0, 0, 1, 1, 1], "spec_var": values[:n, 1] ** 2,
+                           "f1": values[:n, 2]})
+    lines = [",".join(assets.columns)] + [",".join(repr(float(v)) for v in row)
+                                          for row in assets.to_numpy()]
+    (tmp_path / "a.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "f.csv").write_text(f"f1\n{float(values[7, 0]) ** 2!r}\n")
+    frame, B, F, names = load_csv_inputs(str(tmp_path / "a.csv"), str(tmp_path / "f.csv"))
+    assert names == ["f1"]
+    np.testing.assert_array_equal(B[:, 0], values[:n, 2])
+    np.testing.assert_array_equal(frame["alpha"].to_numpy(float), values[:n, 0])
+    assert F[0, 0] == float(values[7, 0]) ** 2
