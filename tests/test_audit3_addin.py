@@ -539,3 +539,5 @@ def test_install_off_windows_exits_2_with_the_manual_steps(capsys, monkeypatch):
     assert out.out == ""
     assert out.err.startswith("pyxl addin install needs Windows")
     assert "Startup/Excel" in install.manual_steps("darwin")
+    # the Run button fails on a Mac until Interpreter_Mac names the python (docs step 5)
+    assert "Interpreter_Mac" in install.manual_steps("darwin")

@@ -39,7 +39,9 @@ def manual_steps(platform: str = sys.platform) -> str:
             "  2. copy pyxl.xlam to ~/Library/Group Containers/UBF8T346G9.Office/"
             "User Content/Startup/Excel/\n"
             "  3. xlwings runpython install   (lets Excel call Python)\n"
-            "  4. restart Excel (Cmd-Q): the PyXL tab appears; Run works, formulas need Windows.\n"
+            "  4. in the add-in's pyxl.conf sheet (or one in your workbook) set Interpreter_Mac\n"
+            "     to this environment's python (`which python`)\n"
+            "  5. restart Excel (Cmd-Q): the PyXL tab appears; Run works, formulas need Windows.\n"
             "See docs/excel.md."
         )
     return (
