@@ -23,7 +23,9 @@ from pyxl.errors import InputError, one_line
 
 __all__ = [
     "ERROR_PREFIX",
+    "EXCEL_ERRORS",
     "excel_formula",
+    "is_excel_error",
     "is_missing",
     "to_bool",
     "to_choice",
@@ -35,6 +37,7 @@ __all__ = [
     "to_vector",
     "vector_like",
     "table",
+    "xl_arg",
 ]
 
 ERROR_PREFIX = "#PyXL! "
@@ -42,6 +45,31 @@ ERROR_PREFIX = "#PyXL! "
 MAX_ERROR_CHARS = 255
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: What an Excel error cell reads as with xlwings' ``err_to_str=True`` (see :func:`xl_arg`).
+EXCEL_ERRORS = frozenset({
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#BUSY!", "#CONNECT!",
+    "#PYTHON!",
+})
+
+
+def is_excel_error(value: Any) -> bool:
+    """True for the text of an Excel error cell (``"#N/A"``, ``"#DIV/0!"`` ...)."""
+    return isinstance(value, str) and value.strip().upper() in EXCEL_ERRORS
+
+
+def xl_arg(name: str, **options: Any) -> Callable[[F], F]:
+    """``@xw.arg(name, ...)`` with ``err_to_str=True``: every formula argument declares it.
+
+    By default xlwings reads an Excel error cell (``#N/A``, ``#DIV/0!``) as ``None``,
+    the same as a blank cell, so an error in an optional argument silently meant its
+    default.  With ``err_to_str`` the error arrives as its text and the converters
+    below answer it with a line naming the argument.
+    """
+    import xlwings as xw
+
+    return xw.arg(name, err_to_str=True, **options)
 
 
 def excel_formula(func: F) -> F:
@@ -125,8 +153,13 @@ def _rows(value: Any) -> list[list[Any]]:
 def _cell_to_float(cell: Any, name: str, where: str) -> float:
     if cell is None or (isinstance(cell, str) and cell.strip() == ""):
         raise InputError(name, f"blank cell at {where}", "fill it or shrink the range")
-    if isinstance(cell, bool):
-        return float(cell)
+    if isinstance(cell, (bool, np.bool_)):
+        # Excel's SUM skips TRUE/FALSE in a range; reading them as 1/0 would turn a
+        # stray TRUE into a price of 1 or a 100 % fee
+        raise InputError(name, f"{str(bool(cell)).upper()} at {where}", "enter a number")
+    if is_excel_error(cell):
+        raise InputError(name, f"error value {cell.strip()} at {where}",
+                         "fix that cell or its formula")
     if isinstance(cell, str):
         if cell.startswith(ERROR_PREFIX):
             # another PyXL formula's error passed on: point at that cell, not at "text"
@@ -150,6 +183,11 @@ def _cell_to_float(cell: Any, name: str, where: str) -> float:
     if math.isinf(x):
         raise InputError(name, f"infinite value at {where}", "enter a finite number")
     return x
+
+
+def _is_number(cell: Any) -> bool:
+    """A number cell (not TRUE/FALSE; text such as a ticker "7203" is not a number here)."""
+    return isinstance(cell, (int, float, np.number)) and not isinstance(cell, (bool, np.bool_))
 
 
 def _where(i: int, j: int, nrows: int, ncols: int) -> str:
@@ -255,7 +293,10 @@ def to_labelled_matrix(
         raise InputError(name, "is empty", "select a range of numbers")
     rows = _rows(value)
     labels = None
-    if rows and any(isinstance(c, str) and c.strip() for c in rows[0]):
+    # a header is a row of labels: a first row that also holds numbers is data with a
+    # typo in it, and taking it for labels would silently drop that row
+    if rows and any(isinstance(c, str) and c.strip() and not is_excel_error(c)
+                    for c in rows[0]) and not any(_is_number(c) for c in rows[0]):
         labels = [str(c).strip() if c is not None else "" for c in rows[0]]
         rows = rows[1:]
     return to_matrix(rows, name, **kwargs), labels
@@ -299,6 +340,16 @@ def to_vector(
     return out
 
 
+def _single_cell(value: Any, name: str) -> Any:
+    """The value of a one-cell argument; a range of several cells is refused."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        rows = _rows(value)
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise InputError(name, "must be a single cell", "select one cell")
+        value = rows[0][0]
+    return value
+
+
 def to_float(
     value: Any,
     name: str,
@@ -308,16 +359,14 @@ def to_float(
     hi: float | None = None,
     lo_open: bool = False,
     hi_open: bool = False,
+    fix: str = "change the value",
 ) -> float:
     """Convert a single cell to a float in [lo, hi] (or open bounds).
 
     A blank or omitted argument takes ``default``; without a default it is an error.
+    ``fix`` is the advice given when the value is outside the bounds.
     """
-    if isinstance(value, (list, tuple, np.ndarray)):
-        rows = _rows(value)
-        if len(rows) != 1 or len(rows[0]) != 1:
-            raise InputError(name, "must be a single cell", "select one cell")
-        value = rows[0][0]
+    value = _single_cell(value, name)
     if is_missing(value):
         if default is None:
             raise InputError(name, "is blank", "enter a number")
@@ -325,10 +374,10 @@ def to_float(
     x = _cell_to_float(value, name, "the cell")
     if lo is not None and (x < lo or (lo_open and x == lo)):
         op = ">" if lo_open else ">="
-        raise InputError(name, f"must be {op} {lo:g}, got {x:g}", "change the value")
+        raise InputError(name, f"must be {op} {lo:g}, got {x:g}", fix)
     if hi is not None and (x > hi or (hi_open and x == hi)):
         op = "<" if hi_open else "<="
-        raise InputError(name, f"must be {op} {hi:g}, got {x:g}", "change the value")
+        raise InputError(name, f"must be {op} {hi:g}, got {x:g}", fix)
     return x
 
 
@@ -349,8 +398,7 @@ _FALSE = {"false", "no", "n", "0", "off", "いいえ"}
 
 def to_bool(value: Any, name: str, *, default: bool) -> bool:
     """Convert TRUE/FALSE, 1/0 or yes/no to bool; blank takes the default."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        value = _rows(value)[0][0]
+    value = _single_cell(value, name)
     if is_missing(value):
         return default
     if isinstance(value, (bool, np.bool_)):
@@ -365,12 +413,13 @@ def to_bool(value: Any, name: str, *, default: bool) -> bool:
 
 def to_text(value: Any, name: str, *, default: str | None = None) -> str:
     """A single text cell, stripped; blank takes the default."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        value = _rows(value)[0][0]
+    value = _single_cell(value, name)
     if is_missing(value):
         if default is None:
             raise InputError(name, "is blank", "enter a value")
         return default
+    if is_excel_error(value):
+        raise InputError(name, f"shows the error {value.strip()}", "fix that cell or its formula")
     return str(value).strip()
 
 

@@ -44,7 +44,9 @@ from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
+    _is_number,
     excel_formula,
+    is_excel_error,
     is_missing,
     table,
     to_bool,
@@ -53,10 +55,12 @@ from pyxl.xl.convert import (
     to_int,
     to_matrix,
     to_vector,
+    xl_arg,
 )
 
 __all__ = ["MNVH_BACKTEST", "parse_price_table"]
 
+_DECIMAL_FIX = "enter a decimal fraction of the notional (0.0005 = 5 bp)"
 _DATE_HEADERS = {"", "date", "dates", "time", "datetime", "timestamp", "day", "period"}
 
 #: Extra rows after the metrics of :data:`pyxl.core.metrics.METRICS`.
@@ -68,7 +72,7 @@ EXTRA = {
 
 
 def _is_text(cell: Any) -> bool:
-    if not isinstance(cell, str) or not cell.strip():
+    if not isinstance(cell, str) or not cell.strip() or is_excel_error(cell):
         return False
     try:
         float(cell.replace(",", ""))
@@ -112,7 +116,7 @@ def _parse_table(value: Any, name: str, min_rows: int
         rows.pop()
     header = None
     _refuse_row_per_asset(rows, name)
-    if rows and (any(_is_text(c) for c in rows[0]) or _numeric_codes_header(rows)):
+    if rows and (_text_header(rows[0]) or _numeric_codes_header(rows)):
         header = ["" if c is None else str(c).strip() for c in rows[0]]
         rows = rows[1:]
     if not rows:
@@ -145,6 +149,19 @@ def _parse_table(value: Any, name: str, min_rows: int
     return prices, header, bool(date_col), flipped
 
 
+def _text_header(row: list[Any]) -> bool:
+    """True when ``row`` is a header of tickers: it holds text and, past a first cell
+    that names a date column (``Date``), no numbers.  A first row of data (a text date,
+    then prices) or a row of prices with a typo in it is not a header: taking it for
+    one would silently drop the first bar."""
+    if not any(_is_text(c) for c in row):
+        return False
+    first = row[0] if row else None
+    if isinstance(first, str) and first.strip().lower() in _DATE_HEADERS - {""}:
+        return True
+    return not any(_is_number(c) for c in row[1:])
+
+
 def _numeric_codes_header(rows: list[list[Any]]) -> bool:
     """True when the first row is ticker codes typed as text (e.g. the Tokyo codes
     ``'7203'``, ``'6758'``): every filled cell of it is a string, and every other
@@ -153,7 +170,7 @@ def _numeric_codes_header(rows: list[list[Any]]) -> bool:
     if len(rows) < 2:
         return False
     first = [c for c in rows[0] if not is_missing(c)]
-    if not first or not all(isinstance(c, str) for c in first):
+    if not first or not all(isinstance(c, str) and not is_excel_error(c) for c in first):
         return False
     return not any(isinstance(c, str) and c.strip() for r in rows[1:] for c in r)
 
@@ -224,31 +241,31 @@ def _pick_metric(metric: Any) -> str | None:
 
 
 @xw.func(category="PyXL")
-@xw.arg("prices", ndim=2, doc="T x N prices > 0, oldest first; header row of tickers and a date "
+@xl_arg("prices", ndim=2, doc="T x N prices > 0, oldest first; header row of tickers and a date "
         "column allowed.")
-@xw.arg("lam", doc=f"Inventory decay lambda in [0, 1]; default {DEFAULT_LAM:g}.")
-@xw.arg("beta", doc=f"Trading intensity; nav mode: multiple of NAV (default {DEFAULT_BETA:g}), "
+@xl_arg("lam", doc=f"Inventory decay lambda in [0, 1]; default {DEFAULT_LAM:g}.")
+@xl_arg("beta", doc=f"Trading intensity; nav mode: multiple of NAV (default {DEFAULT_BETA:g}), "
         "absolute: currency.")
-@xw.arg("weights", ndim=2, doc='"equal" (default), "invvol", "markowitz", or one weight per '
+@xl_arg("weights", ndim=2, doc='"equal" (default), "invvol", "markowitz", or one weight per '
         "asset (sum 1).")
-@xw.arg("fee_rate", doc="Commission, fraction of traded notional; default 0.0005 (5 bp).")
-@xw.arg("half_spread", doc="Half spread paid per trade, fraction of price; default 0.0001.")
-@xw.arg("benchmark", ndim=2, doc="Benchmark prices, T rows (header/date column allowed); for "
+@xl_arg("fee_rate", doc="Commission, fraction of traded notional; default 0.0005 (5 bp).")
+@xl_arg("half_spread", doc="Half spread paid per trade, fraction of price; default 0.0001.")
+@xl_arg("benchmark", ndim=2, doc="Benchmark prices, T rows (header/date column allowed); for "
         "beta, correlation and the hedge.")
-@xw.arg("hedge", doc="TRUE: beta-neutral hedge in the benchmark; default FALSE.")
-@xw.arg("throttle", doc="TRUE: scale beta down when rolling rho is low; default FALSE.")
-@xw.arg("beta_mode", doc='"nav" (default: beta x NAV) or "absolute" (eq. 1, currency).')
-@xw.arg("cash0", doc="Starting cash, the only capital; default 1,000,000.")
-@xw.arg("max_gross", doc="Cap on gross exposure, multiple of NAV; blank = none.")
-@xw.arg("max_position", doc="Cap on each position's notional, fraction of NAV; blank = none.")
-@xw.arg("drawdown_stop", doc="Liquidate and stop at this drawdown (0.2 = 20 %); blank = none.")
-@xw.arg("exec_lag", doc="0 (default): trade at the bar the signal is known; 1: next bar.")
-@xw.arg("fixed_fee", doc="Fixed fee per non-zero trade, currency; default 0.")
-@xw.arg("borrow_rate", doc="Annual borrow fee on short notional, decimal; default 0.")
-@xw.arg("cash_rate", doc="Annual interest on cash (paid on negative cash too); default 0.")
-@xw.arg("min_cash", doc="Cash floor after each trade and costs, currency; default 0.")
-@xw.arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
-@xw.arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
+@xl_arg("hedge", doc="TRUE: beta-neutral hedge in the benchmark; default FALSE.")
+@xl_arg("throttle", doc="TRUE: scale beta down when rolling rho is low; default FALSE.")
+@xl_arg("beta_mode", doc='"nav" (default: beta x NAV) or "absolute" (eq. 1, currency).')
+@xl_arg("cash0", doc="Starting cash, the only capital; default 1,000,000.")
+@xl_arg("max_gross", doc="Cap on gross exposure, multiple of NAV; blank = none.")
+@xl_arg("max_position", doc="Cap on each position's notional, fraction of NAV; blank = none.")
+@xl_arg("drawdown_stop", doc="Liquidate and stop at this drawdown (0.2 = 20 %); blank = none.")
+@xl_arg("exec_lag", doc="0 (default): trade at the bar the signal is known; 1: next bar.")
+@xl_arg("fixed_fee", doc="Fixed fee per non-zero trade, currency; default 0.")
+@xl_arg("borrow_rate", doc="Annual borrow fee on short notional, decimal; default 0.")
+@xl_arg("cash_rate", doc="Annual interest on cash (paid on negative cash too); default 0.")
+@xl_arg("min_cash", doc="Cash floor after each trade and costs, currency; default 0.")
+@xl_arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
+@xl_arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
 @excel_formula
 def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
                   fee_rate=DEFAULT_FEE_RATE, half_spread=DEFAULT_HALF_SPREAD, benchmark=None,
@@ -300,9 +317,12 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
         "drawdown_stop": _opt(drawdown_stop, "drawdown_stop", lo=0.0, hi=1.0, lo_open=True,
                               hi_open=True),
         "exec_lag": to_int(exec_lag, "exec_lag", default=0, lo=0, hi=1),
-        "fee_rate": to_float(fee_rate, "fee_rate", default=DEFAULT_FEE_RATE, lo=0.0),
+        # a cost of 100 % of the notional or more is a percent or bp typed as a number
+        "fee_rate": to_float(fee_rate, "fee_rate", default=DEFAULT_FEE_RATE, lo=0.0, hi=1.0,
+                             hi_open=True, fix=_DECIMAL_FIX),
         "fixed_fee": to_float(fixed_fee, "fixed_fee", default=0.0, lo=0.0),
-        "half_spread": to_float(half_spread, "half_spread", default=DEFAULT_HALF_SPREAD, lo=0.0),
+        "half_spread": to_float(half_spread, "half_spread", default=DEFAULT_HALF_SPREAD, lo=0.0,
+                                hi=1.0, hi_open=True, fix=_DECIMAL_FIX),
         "borrow_rate": to_float(borrow_rate, "borrow_rate", default=0.0, lo=0.0),
         "cash_rate": to_float(cash_rate, "cash_rate", default=0.0, lo=-1.0, lo_open=True),
         "periods_per_year": ppy,

@@ -29,6 +29,7 @@ from pyxl.xl.convert import (
     to_labelled_matrix,
     to_vector,
     vector_like,
+    xl_arg,
 )
 
 __all__ = [
@@ -54,10 +55,10 @@ def _optional_float(value: Any, name: str, **kw: Any) -> float | None:
 
 
 @xw.func(category="PyXL")
-@xw.arg("mu", doc=_MU)
-@xw.arg("sigma", doc=_SIGMA)
-@xw.arg("rf", doc=_RF)
-@xw.arg("fraction", doc="Fraction of full Kelly, default 1 (0.5 = half Kelly).")
+@xl_arg("mu", doc=_MU)
+@xl_arg("sigma", doc=_SIGMA)
+@xl_arg("rf", doc=_RF)
+@xl_arg("fraction", doc="Fraction of full Kelly, default 1 (0.5 = half Kelly).")
 @excel_formula
 def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
     """Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu)."""
@@ -68,13 +69,13 @@ def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
 
 
 @xw.func(category="PyXL")
-@xw.arg("n", ndim=2, doc="Leverage, one cell or a row/column of leverages (1 = unlevered).")
-@xw.arg("mu", doc=_MU)
-@xw.arg("sigma", doc=_SIGMA)
-@xw.arg("rf", doc=_RF)
-@xw.arg("model", ndim=2, doc='"approx" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact "lognormal" or '
+@xl_arg("n", ndim=2, doc="Leverage, one cell or a row/column of leverages (1 = unlevered).")
+@xl_arg("mu", doc=_MU)
+@xl_arg("sigma", doc=_SIGMA)
+@xl_arg("rf", doc=_RF)
+@xl_arg("model", ndim=2, doc='"approx" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact "lognormal" or '
         '"normal"; or a column of historical returns (exact, empirical).')
-@xw.arg("periods", doc="Rebalances a year for the exact models (= periods a year of the "
+@xl_arg("periods", doc="Rebalances a year for the exact models (= periods a year of the "
         "returns), default 1 (12 monthly, 252 daily).")
 @excel_formula
 def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
@@ -126,20 +127,23 @@ def _weights(mu, cov, rf, fraction, max_leverage, long_only, max_weight, budget)
 
 
 @xw.func(category="PyXL")
-@xw.arg("mu", ndim=2, doc="Arithmetic expected annual returns, one per asset (row or column).")
-@xw.arg("cov", ndim=2, doc="Annual covariance matrix of returns (N x N, PSD).")
-@xw.arg("rf", doc=_RF)
-@xw.arg("fraction", doc="Fraction of full Kelly, default 1.")
-@xw.arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
-@xw.arg("long_only", doc="TRUE for w >= 0; default FALSE.")
-@xw.arg("max_weight", ndim=2, doc="Cap on each |w_i|: one cell or one per asset; blank = none.")
-@xw.arg("budget", doc="Force sum(w) = budget (1 = fully invested, no borrowing); blank = free.")
+@xl_arg("mu", ndim=2, doc="Arithmetic expected annual returns, one per asset (row or column).")
+@xl_arg("cov", ndim=2, doc="Annual covariance matrix of returns (N x N, PSD).")
+@xl_arg("rf", doc=_RF)
+@xl_arg("fraction", doc="Fraction of full Kelly, default 1.")
+@xl_arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
+@xl_arg("long_only", doc="TRUE for w >= 0; default FALSE.")
+@xl_arg("max_weight", ndim=2, doc="Cap on each |w_i|: one cell or one per asset; blank = none.")
+@xl_arg("budget", doc="Force sum(w) = budget (1 = fully invested, no borrowing); blank = free.")
 @excel_formula
 def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
                   max_weight=None, budget=None):
     """Kelly weights fraction*inv(cov)(mu-rf), or constrained by cvxpy; per unit of equity."""
     m = to_vector(mu, "mu")
-    c, _names = to_labelled_matrix(cov, "cov", shape=(m.size, m.size))
+    c, _names = to_labelled_matrix(cov, "cov")
+    if c.shape != (m.size, m.size):  # the line names mu too: either range may be the wrong one
+        raise InputError("cov", f"is {c.shape[0]}x{c.shape[1]}, expected {m.size}x{m.size}",
+                         f"one row and column per value of mu (mu has {m.size})")
     lev = _optional_float(max_leverage, "max_leverage", lo=0.0)
     caps = _caps(max_weight, m.size)
     w = _weights(
@@ -183,13 +187,13 @@ def _scenario(r, rf, max_leverage, long_only, max_weight, budget):
 
 
 @xw.func(category="PyXL")
-@xw.arg("returns", ndim=2, doc="Simple returns per period, one row per scenario, one column per "
+@xl_arg("returns", ndim=2, doc="Simple returns per period, one row per scenario, one column per "
         "asset (header row allowed), or a pyxl:scn# handle.")
-@xw.arg("rf", doc="Risk-free rate PER PERIOD of the scenarios, default 0.")
-@xw.arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
-@xw.arg("long_only", doc="TRUE for w >= 0; default FALSE.")
-@xw.arg("max_weight", ndim=2, doc="Cap on each |w_i|; blank = none.")
-@xw.arg("budget", doc="Force sum(w) = budget; blank = free.")
+@xl_arg("rf", doc="Risk-free rate PER PERIOD of the scenarios, default 0.")
+@xl_arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
+@xl_arg("long_only", doc="TRUE for w >= 0; default FALSE.")
+@xl_arg("max_weight", ndim=2, doc="Cap on each |w_i|; blank = none.")
+@xl_arg("budget", doc="Force sum(w) = budget; blank = free.")
 @excel_formula
 def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weight=None,
                    budget=None):
@@ -199,7 +203,10 @@ def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weig
         raise InputError("returns", "contains NaN or infinite values", "clean the data")
     caps = _caps(max_weight, r.shape[1])
     w = _scenario(
-        np.ascontiguousarray(r), to_float(rf, "rf", default=0.0, lo=-1.0, lo_open=True),
+        np.ascontiguousarray(r),
+        # 100 % or more per period is a percent typed as a number (5 for 5 %)
+        to_float(rf, "rf", default=0.0, lo=-1.0, lo_open=True, hi=1.0, hi_open=True,
+                 fix="enter a decimal rate per period (0.001 = 0.1 %)"),
         _optional_float(max_leverage, "max_leverage", lo=0.0),
         to_bool(long_only, "long_only", default=False),
         caps, _optional_float(budget, "budget"),
@@ -208,12 +215,12 @@ def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weig
 
 
 @xw.func(category="PyXL")
-@xw.arg("mu", doc=_MU + " Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2.")
-@xw.arg("sigma", doc=_SIGMA)
-@xw.arg("rf", doc=_RF)
-@xw.arg("confidence", doc="Required probability of being ahead, default 0.95.")
-@xw.arg("vs_leverage", doc="Leverage to beat: 0 = cash (default), 1 = the unlevered portfolio.")
-@xw.arg("leverage", doc="Leverage of the strategy; default the Kelly leverage (mu-rf)/sigma^2.")
+@xl_arg("mu", doc=_MU + " Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2.")
+@xl_arg("sigma", doc=_SIGMA)
+@xl_arg("rf", doc=_RF)
+@xl_arg("confidence", doc="Required probability of being ahead, default 0.95.")
+@xl_arg("vs_leverage", doc="Leverage to beat: 0 = cash (default), 1 = the unlevered portfolio.")
+@xl_arg("leverage", doc="Leverage of the strategy; default the Kelly leverage (mu-rf)/sigma^2.")
 @excel_formula
 def KELLY_HORIZON(mu, sigma, rf, confidence=0.95, vs_leverage=0.0, leverage=None):
     """Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2."""
@@ -231,10 +238,10 @@ _TABLE_HEADER = ["Kelly fraction", "leverage", "log growth", "growth kept", "vol
 
 
 @xw.func(category="PyXL")
-@xw.arg("mu", doc=_MU)
-@xw.arg("sigma", doc=_SIGMA)
-@xw.arg("rf", doc=_RF)
-@xw.arg("drawdown", doc="Wealth level as a fraction of the start, default 0.5 (halving).")
+@xl_arg("mu", doc=_MU)
+@xl_arg("sigma", doc=_SIGMA)
+@xl_arg("rf", doc=_RF)
+@xl_arg("drawdown", doc="Wealth level as a fraction of the start, default 0.5 (halving).")
 @excel_formula
 def KELLY_TABLE(mu, sigma, rf, drawdown=0.5):
     """Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling."""

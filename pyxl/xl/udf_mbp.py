@@ -33,6 +33,7 @@ from pyxl.xl.convert import (
     to_matrix,
     to_vector,
     vector_like,
+    xl_arg,
 )
 
 __all__ = ["MBP_OPTIMIZE", "MBP_REPORT"]
@@ -59,7 +60,18 @@ def _inputs(bench_w: Any, segment: Any, exposures: Any, factor_cov: Any, spec_va
             ) -> tuple[np.ndarray, ...]:
     wT = to_vector(bench_w, "bench_w", nonnegative=True)
     n = wT.size
-    seg = to_vector(segment, "segment", length=n)
+    seg = to_vector(segment, "segment")
+    s_raw = to_vector(spec_var, "spec_var", nonnegative=True)
+    if seg.size != n and seg.size == s_raw.size:
+        # segment and spec_var agree: bench_w is the range with the wrong length
+        raise InputError("bench_w", f"has {n} values, segment and spec_var have {seg.size}",
+                         "one benchmark weight per asset")
+    if seg.size != n:
+        raise InputError("segment", f"has {seg.size} values, expected {n}",
+                         "match the number of assets")
+    if np.any(seg > n):  # labels 1..M with M <= n (a 1e300 label overflowed the core's int cast)
+        raise InputError("segment", f"label {seg[np.argmax(seg > n)]:g} is more than the "
+                         f"number of assets ({n})", "label segments 1..M")
     B = to_matrix(exposures, "exposures")
     if B.shape[0] != n and B.shape[1] == n and n > 1:
         raise InputError("exposures", f"is {B.shape[0]}x{B.shape[1]}",
@@ -68,7 +80,10 @@ def _inputs(bench_w: Any, segment: Any, exposures: Any, factor_cov: Any, spec_va
         raise InputError("exposures", f"has {B.shape[0]} rows, expected {n}",
                          "one row per asset")
     k = B.shape[1]
-    F = to_matrix(factor_cov, "factor_cov", shape=(k, k))
+    F = to_matrix(factor_cov, "factor_cov")
+    if F.shape != (k, k):  # either range may be the wrong one: the line names both
+        raise InputError("factor_cov", f"is {F.shape[0]}x{F.shape[1]}, expected {k}x{k}",
+                         f"one row and column per factor (exposures has {k} columns)")
     s = to_vector(spec_var, "spec_var", length=n, nonnegative=True)
     return wT, seg, B, F, s
 
@@ -90,18 +105,18 @@ def _solve(alpha: np.ndarray, wT: np.ndarray, seg: np.ndarray, B: np.ndarray, F:
 
 
 @xw.func(category="PyXL")
-@xw.arg("alpha", ndim=2, doc="Expected annual active return per asset, decimal (0.02 = 2 %).")
-@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset.")
-@xw.arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
-@xw.arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
-@xw.arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
-@xw.arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared, 0.09 = 30 %).")
-@xw.arg("te_total", doc="Market TE limit, annual decimal (0.01 = 1 %).")
-@xw.arg("te_segments", ndim=2,
+@xl_arg("alpha", ndim=2, doc="Expected annual active return per asset, decimal (0.02 = 2 %).")
+@xl_arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset.")
+@xl_arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
+@xl_arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
+@xl_arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
+@xl_arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared, 0.09 = 30 %).")
+@xl_arg("te_total", doc="Market TE limit, annual decimal (0.01 = 1 %).")
+@xl_arg("te_segments", ndim=2,
         doc="Optional within-segment TE limits, one per label 1..M; blank = no limit.")
-@xw.arg("segment_neutral", doc="TRUE (default): hold each segment at its benchmark weight.")
-@xw.arg("max_weight", doc="Optional maximum weight per asset (default 1 = none).")
-@xw.arg("output", doc='"weights" (default): the weight column; "handle": a pyxl:mbp# text that '
+@xl_arg("segment_neutral", doc="TRUE (default): hold each segment at its benchmark weight.")
+@xl_arg("max_weight", doc="Optional maximum weight per asset (default 1 = none).")
+@xl_arg("output", doc='"weights" (default): the weight column; "handle": a pyxl:mbp# text that '
         "MBP_REPORT accepts in place of weights.")
 @excel_formula
 def MBP_OPTIMIZE(alpha, bench_w, segment, exposures, factor_cov, spec_var, te_total,
@@ -158,14 +173,14 @@ def _check_same(given: dict[str, Any], stored: MBPHandle) -> None:
 
 
 @xw.func(category="PyXL")
-@xw.arg("weights", ndim=2, doc="Portfolio weights per asset (e.g. MBP_OPTIMIZE's output) or a "
+@xl_arg("weights", ndim=2, doc="Portfolio weights per asset (e.g. MBP_OPTIMIZE's output) or a "
         "pyxl:mbp# handle from MBP_OPTIMIZE(..., \"handle\").")
-@xw.arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset; may be blank "
+@xl_arg("bench_w", ndim=2, doc="Benchmark weights (>= 0, sum 1), one per asset; may be blank "
         "with a handle.")
-@xw.arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
-@xw.arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
-@xw.arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
-@xw.arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared).")
+@xl_arg("segment", ndim=2, doc="Segment label per asset: whole numbers 1..M.")
+@xl_arg("exposures", ndim=2, doc="Factor exposures B: one row per asset, one column per factor.")
+@xl_arg("factor_cov", ndim=2, doc="Annual factor covariance F (K x K, symmetric PSD).")
+@xl_arg("spec_var", ndim=2, doc="Annual specific variance per asset (vol squared).")
 @excel_formula
 def MBP_REPORT(weights, bench_w=None, segment=None, exposures=None, factor_cov=None,
                spec_var=None):

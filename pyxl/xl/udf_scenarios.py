@@ -29,6 +29,7 @@ from pyxl.xl.convert import (
     to_matrix,
     to_text,
     to_vector,
+    xl_arg,
 )
 
 __all__ = ["MBB_RECOLOR"]
@@ -119,26 +120,26 @@ def _render(sset: core.ScenarioSet, kind: str, k: int, handle: str | None) -> An
 
 
 @xw.func(category="PyXL")
-@xw.arg("returns", ndim=2, doc="History of per-period simple returns, T x N (optional header row "
+@xl_arg("returns", ndim=2, doc="History of per-period simple returns, T x N (optional header row "
         "of tickers), or a pyxl:scn# handle from output \"handle\".")
-@xw.arg("mu_ann", ndim=2, doc="Annual target mean returns, a row or column of N decimals.")
-@xw.arg("cov_ann", ndim=2, doc="Annual target covariance, N x N, symmetric PSD.")
-@xw.arg("block", doc="Bootstrap block length in periods; 0 = automatic (Politis-White).")
-@xw.arg("n_paths", doc="Number of scenario paths.")
-@xw.arg("lam", doc="EWMA smoothing lambda in (0, 1), default 0.94.")
-@xw.arg("periods", doc="Periods per year: 12 (default), 52 or 252.")
-@xw.arg("seed", doc="Random seed (integer >= 0), default 0.")
-@xw.arg("rt_weights", ndim=2, doc="Risk-tolerance portfolio weights, K x N (optional first "
+@xl_arg("mu_ann", ndim=2, doc="Annual target mean returns, a row or column of N decimals.")
+@xl_arg("cov_ann", ndim=2, doc="Annual target covariance, N x N, symmetric PSD.")
+@xl_arg("block", doc="Bootstrap block length in periods; 0 = automatic (Politis-White).")
+@xl_arg("n_paths", doc="Number of scenario paths.")
+@xl_arg("lam", doc="EWMA smoothing lambda in (0, 1), default 0.94.")
+@xl_arg("periods", doc="Periods per year: 12 (default), 52 or 252.")
+@xl_arg("seed", doc="Random seed (integer >= 0), default 0.")
+@xl_arg("rt_weights", ndim=2, doc="Risk-tolerance portfolio weights, K x N (optional first "
         "column of names); blank = none (no drift delta).")
-@xw.arg("ridge", doc="Ridge rho of the drift delta, default 0 (exact for K <= N).")
-@xw.arg("output", doc='"summary" (default), "path:k", "fan:k" (RT portfolio k), "all" or '
+@xl_arg("ridge", doc="Ridge rho of the drift delta, default 0 (exact for K <= N).")
+@xl_arg("output", doc='"summary" (default), "path:k", "fan:k" (RT portfolio k), "all" or '
         '"handle".')
-@xw.arg("method", doc='Bootstrap: "moving" (default), "circular" or "stationary".')
-@xw.arg("horizon", doc="Periods per path; 0 or blank = history length T.")
-@xw.arg("burn_in", doc="Extra periods that only warm up the EWMA, default 0.")
-@xw.arg("target", doc='Annual-to-period conversion: "arithmetic" (default), "geometric", "log", '
+@xl_arg("method", doc='Bootstrap: "moving" (default), "circular" or "stationary".')
+@xl_arg("horizon", doc="Periods per path; 0 or blank = history length T.")
+@xl_arg("burn_in", doc="Extra periods that only warm up the EWMA, default 0.")
+@xl_arg("target", doc='Annual-to-period conversion: "arithmetic" (default), "geometric", "log", '
         '"lognormal".')
-@xw.arg("recolor", doc='"symmetric" (default), "symmetric-eigh", "cholesky" or "none".')
+@xl_arg("recolor", doc='"symmetric" (default), "symmetric-eigh", "cholesky" or "none".')
 @excel_formula
 def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, seed=0,
                 rt_weights=None, ridge=0.0, output="summary", method="moving", horizon=0,
@@ -150,8 +151,18 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
         return _render(handles.get(text, "scn", "returns"), kind, k, text)
     R, tick = to_labelled_matrix(returns, "returns", min_rows=2)
     N = R.shape[1]
-    mu = to_vector(mu_ann, "mu_ann", length=N)
-    C = to_matrix(cov_ann, "cov_ann", shape=(N, N))
+    mu = to_vector(mu_ann, "mu_ann")
+    C = to_matrix(cov_ann, "cov_ann")
+    if mu.size != N and C.shape == (mu.size, mu.size):
+        # mu_ann and cov_ann agree: returns is the range with the wrong number of columns
+        raise InputError("returns", f"has {N} columns, mu_ann and cov_ann have {mu.size} "
+                         "assets", "one column per asset (periods down the rows)")
+    if mu.size != N:
+        raise InputError("mu_ann", f"has {mu.size} values, expected {N}",
+                         "match the number of assets")
+    if C.shape != (N, N):
+        raise InputError("cov_ann", f"is {C.shape[0]}x{C.shape[1]}, expected {N}x{N}",
+                         "resize the range")
     W, labels = _rt(rt_weights, N, tick)
     args = dict(
         # block <= T is checked by the engine, whose message names the history length
