@@ -12,8 +12,9 @@ corrupted argument (a length mismatch may name the other range, but must then me
 the corrupted one).  Text or an error cell is never taken as a value, and a blank
 optional argument means its documented default (the same as leaving it out).
 
-Overflow cases whose cause lies in ``pyxl/core`` are listed in ``CORE_OVERFLOW`` and
-pinned by strict xfail tests, so they flip when the core is fixed.
+Overflow cases whose cause lay in ``pyxl/core`` are listed in ``CORE_OVERFLOW``; they were
+pinned by strict xfail tests and are fixed since audit 7 (tests/test_audit7_overflow.py), so
+they are ordinary tests now and the fuzz no longer skips them.
 """
 
 from __future__ import annotations
@@ -186,9 +187,9 @@ SCALAR_BAD = {
 SHAPES = ("extra_row", "missing_row", "extra_col", "missing_col", "transposed", "single",
           "text_header")
 
-#: (formula, argument, corruption) whose wrong answer comes from pyxl/core: an overflow
-#: with 1e300 (or a date serial in a rate) that the core turns into inf, an internal error,
-#: or a line naming something that is not an argument.  Pinned below by strict xfails.
+#: (formula, argument, corruption) whose wrong answer came from pyxl/core: an overflow
+#: with 1e300 (or a date serial in a rate) that the core turned into inf, an internal error,
+#: or a line naming something that is not an argument.  Fixed in audit 7; pinned below.
 CORE_OVERFLOW = {
     ("KELLY_SCENARIO", "returns", "huge"),
     ("MBB_RECOLOR", "returns", "huge"), ("MBB_RECOLOR", "mu_ann", "huge"),
@@ -314,8 +315,6 @@ def _fuzz(name):
     @given(c=corruptions(name))
     def run(c):
         k, label, bad = c
-        if (name, _names(name)[k], label.split(":")[-1]) in CORE_OVERFLOW:
-            return
         judge(name, k, label, bad, _valid(name))
 
     run()
@@ -420,11 +419,9 @@ def test_segment_label_too_large_is_one_line():
         "1..M")
 
 
-# ----------------------------------------------- root cause in pyxl/core: strict xfails
+# ------------------------------------- root cause in pyxl/core (fixed in audit 7)
 
 
-@pytest.mark.xfail(strict=True, reason="pyxl/core overflows on 1e300 inputs (see report): "
-                   "inf results, internal errors or lines naming no argument")
 @pytest.mark.parametrize("name,arg,kind", sorted(CORE_OVERFLOW))
 def test_core_overflow_cases(name, arg, kind):
     args = _valid(name)

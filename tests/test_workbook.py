@@ -55,8 +55,9 @@ def test_adapter_shapes_like_xlwings():
     import schedula as sh
     from formulas.tokens.operand import Error
 
+    # an error cell reaches the formula as its text, as xlwings' err_to_str gives it in Excel
     assert to_excel_arg(np.array([[sh.EMPTY, Error.errors["#N/A"]]], dtype=object)) == [
-        [None, None]]
+        [None, "#N/A"]]
     assert to_excel_arg(np.array([[True]], dtype=object)) is True
     out = from_excel_result([[1.0, float("nan")], [np.float64(2.0)]])
     assert out.shape == (2, 2) and out[0, 1] == "" and out[1, 1] == "" and out[1, 0] == 2.0

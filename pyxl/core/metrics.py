@@ -3,7 +3,8 @@
 Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 1``):
 
 =====================  ===================================================================
-``cagr``               ``(NAV_end / NAV_0)^(P/n) - 1``; -1 once NAV reaches <= 0
+``cagr``               ``(NAV_end / NAV_0)^(P/n) - 1``; -1 once NAV reaches <= 0; NaN when
+                       it is beyond 1e308 (a short run of short bars annualised)
 ``ann_vol``            ``std(r, ddof=1) * sqrt(P)``
 ``sharpe``             ``mean(r - rf/P) / std(r, ddof=1) * sqrt(P)``
 ``sortino``            ``mean(r - rf/P) / sqrt(mean(min(r - rf/P, 0)^2)) * sqrt(P)``
@@ -26,6 +27,8 @@ Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 
 =====================  ===================================================================
 
 Undefined values (too few periods, zero volatility, no benchmark) are NaN.
+
+``periods_per_year`` is at most :data:`MAX_PERIODS_PER_YEAR` (one bar a second).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pyxl.errors import InputError
 
 __all__ = [
     "METRICS",
+    "MAX_PERIODS_PER_YEAR",
     "nav_returns",
     "drawdown",
     "max_drawdown",
@@ -48,6 +52,12 @@ __all__ = [
     "backtest_metrics",
     "format_metrics",
 ]
+
+#: Largest ``periods_per_year``: one bar a second over a 366-day year (31,622,400).
+#: Principled bound: no price table has shorter bars, and annualising by a larger
+#: factor only magnifies rounding (a 1e300 typed here gave CAGR and Sharpe of inf).
+MAX_PERIODS_PER_YEAR = 366 * 24 * 3600
+_LOG_MAX = math.log(np.finfo(np.float64).max)
 
 #: Metric keys in display order, with the label shown in tables and cells.
 METRICS: dict[str, str] = {
@@ -185,6 +195,10 @@ def performance_metrics(
         raise InputError("nav", "must start > 0", "start with positive capital")
     if not periods_per_year > 0:
         raise InputError("periods_per_year", f"must be > 0, got {periods_per_year}", "use 252")
+    if not periods_per_year <= MAX_PERIODS_PER_YEAR:
+        raise InputError("periods_per_year", f"{float(periods_per_year):g} is more than "
+                         f"{MAX_PERIODS_PER_YEAR:,} (one bar a second)",
+                         "enter bars per year: 252 daily, 52 weekly, 12 monthly")
     P = float(periods_per_year)
     r = nav_returns(v)
     n = r.size
@@ -198,7 +212,9 @@ def performance_metrics(
     if ruined:
         out["cagr"] = -1.0
     elif n >= 1:
-        out["cagr"] = float((v[-1] / v[0]) ** (P / n) - 1.0)
+        log_cagr = P / n * math.log(v[-1] / v[0])
+        # beyond 1e308 the annualised growth is not a number a cell can hold: blank
+        out["cagr"] = math.expm1(log_cagr) if log_cagr < _LOG_MAX else math.nan
     ex = r - rf / P
     if n >= 2:
         sd = float(np.std(r, ddof=1))

@@ -7,8 +7,10 @@ only adapts the calling convention:
 * arguments arrive from ``formulas`` as 2-D numpy object arrays (one per
   range or constant).  They are handed over the way xlwings hands a range to a
   UDF on Windows: a bare scalar for a single cell, a list of row lists for a
-  larger range, ``None`` for blank cells and for cells holding an Excel error
-  (xlwings' default), whole numbers as ``float`` (Excel stores doubles);
+  larger range, ``None`` for blank cells, the error's text (``"#N/A"``) for
+  cells holding an Excel error (as xlwings with ``err_to_str``, which every
+  formula argument declares, see :func:`pyxl.xl.convert.xl_arg`), whole numbers
+  as ``float`` (Excel stores doubles);
 * the result goes back the way xlwings writes it: a list of rows becomes a
   2-D block (ragged rows padded with blanks), NaN and ``None`` become ``""``
   (xlwings writes an empty cell), numpy scalars become Python numbers.
@@ -49,8 +51,12 @@ def _cell(v: Any) -> Any:
     import schedula as sh
     from formulas.tokens.operand import XlError
 
-    if v is sh.EMPTY or v is None or isinstance(v, XlError):
+    if v is sh.EMPTY or v is None:
         return None
+    if isinstance(v, XlError):
+        # its text, as xlwings' err_to_str: the converters refuse it with a line naming
+        # the argument (as None it would silently mean an optional argument's default)
+        return str(v)
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if isinstance(v, (int, np.integer)):

@@ -58,6 +58,9 @@ def _check_sigma(sigma: float, name: str = "sigma") -> None:
     if sigma * sigma == 0:   # sigma^2 underflows: every formula divides by it
         raise InputError(name, f"{sigma:g} is too small (sigma^2 underflows)",
                          "enter annual decimals (0.182 = 18.2 %)")
+    if not math.isfinite(sigma * sigma):   # sigma^2 overflows: every formula squares it
+        raise InputError(name, f"{sigma:g} is too large (sigma^2 overflows)",
+                         "enter annual decimals (0.182 = 18.2 %)")
 
 
 def _check_finite(fix: str = "enter a decimal", /, **values: float | None) -> None:
@@ -101,10 +104,25 @@ def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) ->
 
 
 def growth_approx(n: float | np.ndarray, mu: float, sigma: float, rf: float) -> float | np.ndarray:
-    """Approximate (continuous-rebalancing exact) log growth ``rf + n(mu-rf) - n^2 sigma^2/2``."""
+    """Approximate (continuous-rebalancing exact) log growth ``rf + n(mu-rf) - n^2 sigma^2/2``.
+
+    Raises
+    ------
+    InputError
+        Naming ``sigma`` when sigma^2 overflows (see ``_check_sigma``), ``mu``/``rf``
+        when not finite, and ``n`` when a leverage is so large that ``n^2 sigma^2``
+        overflows: the growth is then below -1.8e308, not a number a cell can hold.
+    """
     _check_sigma(sigma)
+    _check_finite(mu=mu, rf=rf)
     n = np.asarray(n, dtype=float)
-    g = rf + n * (mu - rf) - 0.5 * n * n * sigma * sigma
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = rf + n * (mu - rf) - 0.5 * n * n * sigma * sigma
+    if not np.all(np.isfinite(g)):
+        bad = float(np.ravel(n)[~np.isfinite(np.ravel(g))][0])
+        raise InputError("n", f"leverage {bad:g} with sigma {sigma:g} makes the growth "
+                         "overflow (n^2 sigma^2 beyond 1e308)",
+                         "check n and sigma (annual decimals, 0.182 = 18.2 %)")
     return float(g) if g.ndim == 0 else g
 
 
@@ -315,6 +333,9 @@ def fractional_table(
     """
     _check_sigma(sigma)
     n_star = kelly_leverage(mu, sigma, rf)
+    if not math.isfinite(0.5 * n_star * (mu - rf)):   # g* - rf = (mu - rf)^2 / (2 sigma^2)
+        raise InputError("mu", f"mu - rf = {mu - rf:g} with sigma {sigma:g} puts the Kelly "
+                         "growth beyond 1e308", "check mu, rf and sigma (annual decimals)")
     g_star = growth_approx(n_star, mu, sigma, rf)
     rows = []
     for f in fractions:

@@ -22,6 +22,12 @@ from pyxl.errors import InfeasibleError, InputError
 __all__ = ["check_covariance", "kelly_weights", "kelly_scenario", "scenario_growth"]
 
 _PSD_TOL = 1e-10
+#: Largest simple return per period :func:`kelly_scenario` accepts (a gain of a million
+#: times the stake in one period).  No traded asset does that, so a larger cell is a
+#: price or a typo; and the solvers, which stop at relative tolerances of about 1e-10,
+#: cannot resolve scenario sets spanning more orders of magnitude than this above typical
+#: returns of ~1e-2 (at 1e7 the conic solver already broke the leverage cap).
+MAX_SCENARIO_RETURN = 1e6
 
 
 def check_covariance(cov: np.ndarray, n: int, name: str = "cov") -> np.ndarray:
@@ -475,7 +481,8 @@ def kelly_scenario(
     Parameters
     ----------
     returns : (T, N) array
-        Simple returns per period, one row per scenario (history rows or paths).
+        Simple returns per period, one row per scenario (history rows or paths), each
+        in [-1, :data:`MAX_SCENARIO_RETURN`] (see there why the bound is principled).
     rf : float
         Risk-free rate per period of the scenarios.
     probs : (T,) array, optional
@@ -493,6 +500,11 @@ def kelly_scenario(
     if np.any(r < -1):
         raise InputError("returns", "has a return below -100 %",
                          "enter simple returns (0.01 = 1 %)")
+    if np.any(r > MAX_SCENARIO_RETURN):
+        i, j = (int(k) for k in np.argwhere(r > MAX_SCENARIO_RETURN)[0])
+        raise InputError("returns", f"{r[i, j]:g} at row {i + 1}, column {j + 1} is a gain of "
+                         f"more than {MAX_SCENARIO_RETURN:g} times the stake in one period",
+                         "enter simple returns as decimals (0.01 = 1 %), not prices")
     if not (math.isfinite(rf) and rf > -1):
         raise InputError("rf", f"must be a finite rate > -1 per period, got {rf:g}",
                          "enter the risk-free rate per period (0 for excess returns)")
@@ -500,6 +512,21 @@ def kelly_scenario(
     _check_finite("e.g. 1, or leave it out", budget=budget)
     p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
+    try:
+        return _scenario_optimum(r, rf, p, max_leverage, long_only, max_weight, budget)
+    except InputError:
+        raise
+    except (np.linalg.LinAlgError, cp.error.SolverError, ValueError, FloatingPointError) as e:
+        # a numerical breakdown (not a limit the user set): the scenarios are the cause
+        raise InputError("returns", f"the optimiser broke down on these scenarios "
+                         f"({type(e).__name__})", "check the returns for typos") from None
+
+
+def _scenario_optimum(r: np.ndarray, rf: float, p: np.ndarray, max_leverage: float | None,
+                      long_only: bool, max_weight: np.ndarray | None, budget: float | None
+                      ) -> np.ndarray:
+    """The solver part of :func:`kelly_scenario` (inputs already validated)."""
+    n = r.shape[1]
     excess = r - rf
     free = (max_leverage is None and not long_only and budget is None
             and (max_weight is None

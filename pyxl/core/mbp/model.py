@@ -29,6 +29,12 @@ __all__ = ["MBPData", "factor_root", "make_data"]
 #: Relative tolerance for "sums to one" and for the PSD check of F.
 _SUM_TOL = 1e-6
 _PSD_TOL = 1e-10
+#: Largest annual variance of an asset or a factor (a volatility of 100 = 10,000 % a
+#: year).  Principled bound: no traded asset is that volatile, so a larger variance is a
+#: typo (a percent squared, 400 for 20 %); and the optimiser writes its cones in percent
+#: against TE limits below 100 %, with solver tolerances of ~1e-8, so risk rows beyond
+#: this scale leave the active weights unresolved (exposures of 1e20 gave wrong weights).
+MAX_VARIANCE = 1e4
 
 
 def factor_root(factor_cov: np.ndarray, name: str = "factor_cov") -> np.ndarray:
@@ -201,7 +207,9 @@ def make_data(
     Raises
     ------
     InputError
-        Shape mismatch, non-PSD F, negative variances, labels outside 1..M.
+        Shape mismatch, non-PSD F, negative variances, labels outside 1..M, or an
+        asset or factor variance above :data:`MAX_VARIANCE` (a vol of 10,000 % a
+        year, see there why the bound is principled).
     """
     nm = {"bench_w": "bench_w", "segment": "segment", "exposures": "exposures",
           "factor_cov": "factor_cov", "spec_var": "spec_var"}
@@ -220,6 +228,9 @@ def make_data(
                          "divide the weights by their sum")
     wT = wT / tot
     seg_raw = _vec(segment, nm["segment"], n)
+    if np.any(seg_raw > n):  # labels 1..M with M <= n; checked before the int64 cast
+        raise InputError(nm["segment"], f"label {seg_raw[np.argmax(seg_raw > n)]:g} is more "
+                         f"than the number of assets ({n})", "label segments 1..M")
     if np.any(seg_raw != np.round(seg_raw)) or np.any(seg_raw < 1):
         bad = seg_raw[(seg_raw != np.round(seg_raw)) | (seg_raw < 1)][0]
         raise InputError(nm["segment"], f"label {bad:g} is not a whole number >= 1",
@@ -246,11 +257,29 @@ def make_data(
     if not np.all(np.isfinite(F)):
         raise InputError(nm["factor_cov"], "contains NaN or infinite values",
                          "enter finite numbers")
+    fix = "enter annual variances (0.04 = 20 % vol squared)"
+    if np.any(np.abs(F) > MAX_VARIANCE):
+        k = int(np.argmax(np.abs(F).max(axis=1) > MAX_VARIANCE))
+        raise InputError(nm["factor_cov"], f"row {k + 1} holds "
+                         f"{np.abs(F[k]).max():g}, more than {MAX_VARIANCE:g} (a vol of "
+                         "10,000 % a year)", fix)
     Fh = factor_root(F, nm["factor_cov"])
     s = _vec(spec_var, nm["spec_var"], n)
     if np.any(s < 0):
         raise InputError(nm["spec_var"], f"has a negative variance ({s.min():g})",
                          "enter variances >= 0")
+    if np.any(s > MAX_VARIANCE):
+        i = int(np.argmax(s > MAX_VARIANCE))
+        raise InputError(nm["spec_var"], f"item {i + 1} is {s[i]:g}, more than "
+                         f"{MAX_VARIANCE:g} (a vol of 10,000 % a year)", fix)
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = Fh @ B.T
+        var_f = np.einsum("kn,kn->n", G, G)  # diag(B F B'): each asset's factor variance
+    if not np.all(var_f <= MAX_VARIANCE):
+        i = int(np.argmax(~(var_f <= MAX_VARIANCE)))
+        raise InputError(nm["exposures"], f"row {i + 1} gives a factor variance of "
+                         f"{var_f[i]:g} (b' F b), more than {MAX_VARIANCE:g} with "
+                         f"{nm['factor_cov']}", "check the exposures and their units")
     segW = np.bincount(seg, weights=wT, minlength=M)
     if np.any(segW <= 0):
         bad = int(np.argmax(segW <= 0)) + 1
@@ -261,6 +290,6 @@ def make_data(
     F = 0.5 * (F + F.T)
     return MBPData(
         bench_w=wT, segment=seg, exposures=B, factor_cov=F, spec_var=s, n_segments=M,
-        G=np.ascontiguousarray(Fh @ B.T), sqrt_s=np.sqrt(s), seg_bench=segW, y_bench=y,
+        G=np.ascontiguousarray(G), sqrt_s=np.sqrt(s), seg_bench=segW, y_bench=y,
         members=members, Fh=Fh,
     )

@@ -223,6 +223,12 @@ class MBPProblem:
             raise InputError("alpha", "contains NaN or infinite values", "enter finite numbers")
         _check_limits(data, template)
         self.data, self.alpha, self.template = data, alpha, template
+        #: The solver sees alpha / max(1, max|alpha|) (and the turnover penalty divided
+        #: alike): the optimal weights do not change under a positive scaling of the
+        #: objective, but the solvers' absolute tolerances do not scale with it (alphas
+        #: of 1e9 gave weights that broke the budget, 1e20 failed).  Objective and
+        #: shadow prices are scaled back, so no size of alpha needs to be refused.
+        self._alpha_scale = max(1.0, float(np.max(np.abs(alpha))))
         self._structure = template.structure(data.n_segments)
         self._build(template)
         #: previous solution (weights, duals of w >= 0) for the working-set re-solve
@@ -318,7 +324,7 @@ class MBPProblem:
             self._scale[f"te_within_{m}"] = sc
             self._params[f"te_within_{m}"], self._cons[f"te_within_{m}"] = p, c
             cons.append(c)
-        obj = self.alpha @ w
+        obj = (self.alpha / self._alpha_scale) @ w
         if lim.holdings is not None and (lim.max_turnover is not None or lim.turnover_penalty):
             h = np.asarray(lim.holdings, dtype=float).ravel()
             turn = 0.5 * cp.norm1(w - h)
@@ -328,7 +334,7 @@ class MBPProblem:
                 self._params["max_turnover"], self._cons["max_turnover"] = p, c
                 cons.append(c)
             if lim.turnover_penalty:
-                obj = obj - lim.turnover_penalty * turn
+                obj = obj - (lim.turnover_penalty / self._alpha_scale) * turn
         limit_ids = {id(c) for c in self._cons.values()}
         self._w, self._W = w, W
         self._linear = [c for c in cons if id(c) not in limit_ids]  # incl. definitional cones
@@ -457,7 +463,7 @@ class MBPProblem:
                 return float("nan")
             if isinstance(dv, list):
                 dv = dv[0]
-            return float(np.ravel(dv)[0]) * self._scale.get(key, 1.0)
+            return float(np.ravel(dv)[0]) * self._scale.get(key, 1.0) * self._alpha_scale
 
         def add(key: str, name: str, label: str, limit: float, value: float, scale: float = 1.0):
             infos.append(LimitInfo(name, label, limit, value,
@@ -484,7 +490,7 @@ class MBPProblem:
         return MBPResult(
             weights=w, status=status, solver=used,
             active_alpha=float(self.alpha @ (w - d.bench_w)),
-            objective=float(self.problem.value), limits=tuple(infos),
+            objective=float(self.problem.value) * self._alpha_scale, limits=tuple(infos),
             decomposition=dec, solve_seconds=secs,
         )
 

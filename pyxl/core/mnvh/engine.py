@@ -96,6 +96,8 @@ __all__ = [
     "rolling_vol",
     "prepare_inputs",
     "kernel_events",
+    "check_rates",
+    "check_nav",
     "RiskEvents",
 ]
 
@@ -521,6 +523,58 @@ def kernel_events(nev: int, P: np.ndarray) -> int:
     return nev  # not reached
 
 
+#: ln of the largest double (1.8e308).
+LOG_MAX = math.log(np.finfo(np.float64).max)
+
+
+def check_rates(fees) -> None:
+    """Refuse annual rates whose per-period growth factor compounds out of double range.
+
+    Cash (and a short book's borrow fee) grows by ``1 + rate / P`` each of the ``P``
+    bars of a year; the year's factor ``(1 + rate / P)^P`` must be a finite double,
+    i.e. ``P ln(1 + |rate| / P) <= ln(1.8e308) = 709.8``.  The bound is about 3,960
+    (396,000 % a year) for daily bars and above 709 for any ``P``, so every real rate,
+    negative rates and hyperinflation rates included, passes; a date serial (45000)
+    or a rate typed in basis points does not.  Checked once before the bar loop.
+
+    Raises
+    ------
+    InputError
+        Naming ``cash_rate``, ``debit_rate`` or ``borrow_rate``.
+    """
+    P = float(fees.periods_per_year)
+    for name in ("cash_rate", "debit_rate", "borrow_rate"):
+        r = getattr(fees, name)
+        if r is None:
+            continue
+        if P * math.log1p(abs(float(r)) / P) > LOG_MAX:
+            top = P * math.expm1(LOG_MAX / P)
+            raise InputError(name, f"{r:g} a year compounds beyond 1e308 over a year of "
+                             f"{P:g} periods (limit {top:.4g})",
+                             "enter an annual decimal rate (0.02 = 2 %)")
+
+
+def check_nav(nav: np.ndarray, fees, T: int) -> None:
+    """Raise when the NAV path left double range (checked once after the bar loop).
+
+    The cause is the financing rate whose growth over the run's ``T`` bars would
+    overflow on its own (``T ln(1 + |rate| / P) > 709.8``), else the prices (a price
+    far out of line with its neighbours, e.g. 1e300 in a column of 100s).
+    """
+    bad = np.flatnonzero(~np.isfinite(nav))
+    if bad.size == 0:
+        return
+    s = int(bad[0])
+    P = float(fees.periods_per_year)
+    for name in ("cash_rate", "debit_rate", "borrow_rate"):
+        r = getattr(fees, name)
+        if r is not None and T * math.log1p(abs(float(r)) / P) > LOG_MAX:
+            raise InputError(name, f"{r:g} a year compounds NAV beyond 1e308 within {T} bars",
+                             "enter an annual decimal rate (0.02 = 2 %)")
+    raise InputError("prices", f"NAV overflows at row {s + 1}", "check the prices near that "
+                     "row for a typo (a price far out of line with its neighbours)")
+
+
 def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
                    asset_betas=None, adv=None, vol=None):
     """Validate inputs and build the kernel's arrays (shared by the engine and the grid).
@@ -566,6 +620,7 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
         ab = np.ones((1, 1))
     M = Pm.shape[1]
     fees = config.fees
+    check_rates(fees)
     use_impact = fees.impact_coef > 0.0
     if use_impact:
         if adv is None:
@@ -652,6 +707,7 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         True, q_out, tr_out, *steps, ev_t, ev_k, ev_d, not fifo, avg, real, unreal)
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
+    check_nav(nav, config.fees, T)
     events = RiskEvents(ev_t[:nev].copy(), ev_k[:nev].copy(), ev_d[:nev].copy())
     q_out.flags.writeable = False
     tr_out.flags.writeable = False

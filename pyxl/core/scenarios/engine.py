@@ -252,8 +252,16 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
     if wmin < -1e-10 * scale:
         raise InputError("cov_ann", f"is not positive semi-definite (min eigenvalue {wmin:.3g})",
                          "use a valid covariance matrix")
-    if np.any(np.var(R, axis=0) <= 0.0):
-        j = int(np.argmin(np.var(R, axis=0)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = np.var(R, axis=0)
+    if not np.all(np.isfinite(var)):
+        # the history's covariance (the EWMA start) overflows: no return is that large
+        t, j = np.unravel_index(int(np.argmax(np.abs(R))), R.shape)
+        raise InputError("returns", f"{R[t, j]:g} at row {t + 1}, column {j + 1} is too large "
+                         "(the history's variance overflows)",
+                         "enter simple returns as decimals (0.052 for 5.2 %)")
+    if np.any(var <= 0.0):
+        j = int(np.argmin(var))
         raise InputError("returns", f"column {j + 1} is constant", "drop it or fix the data")
     W = None
     if rt_weights is not None:
@@ -293,6 +301,55 @@ def check_column_order(tickers, head, name: str = "rt_weights") -> None:
         raise InputError(name, f"columns are in the order {', '.join(map(str, head))}, "
                          f"returns in {', '.join(map(str, tickers))}",
                          f"put the columns of {name} in the order of returns")
+
+
+#: ln of the largest double (1.8e308): a wealth whose log exceeds it is not representable.
+LOG_MAX = float(np.log(np.finfo(np.float64).max))
+#: Standard deviations of log wealth kept inside double range (the normal mass beyond 8
+#: sigma, 1.2e-15, is below double precision).
+Z_WEALTH = 8.0
+
+
+def check_scale(mu_star: np.ndarray, cov_star: np.ndarray, W: np.ndarray | None,
+                r_star: np.ndarray | None, periods: int, horizon: int) -> None:
+    """Refuse targets whose compounded wealth cannot be represented in double precision.
+
+    Principled bound: every path compounds ``n = max(horizon, periods)`` per-period
+    returns (the horizon, or the year the summary annualises over), so wealth is only
+    representable when ``n ln(1 + |mu*|) <= ln(1.8e308) = 709.8`` (the target mean) and
+    ``8 sqrt(n) sigma* <= 709.8`` (an 8-sigma path; sigma* the per-period target vol).
+    Realistic inputs are far inside: a 1,000 % annual mean over 50 years of months, or
+    an 8,000 % annual vol over a year, still pass.  The same holds for each RT portfolio
+    (target ``r*_k``, variance ``w_k' Sigma* w_k``).
+
+    Raises
+    ------
+    InputError naming ``mu_ann``, ``cov_ann`` or ``rt_weights``.
+    """
+    n = float(max(horizon, periods))
+    fix = "enter annual decimals (0.08 = 8 %, variance 0.04 = 20 % vol)"
+    with np.errstate(over="ignore", invalid="ignore"):
+        growth = n * np.log1p(np.abs(mu_star))
+        spread = Z_WEALTH * np.sqrt(n) * np.sqrt(np.clip(np.diag(cov_star), 0.0, None))
+    where = f"over {int(n)} periods"
+    bad = ~(growth <= LOG_MAX)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise InputError("mu_ann", f"item {i + 1} compounds beyond 1e308 {where}", fix)
+    if not np.all(np.isfinite(cov_star)) or np.any(~(spread <= LOG_MAX)):
+        i = int(np.argmax(~(spread <= LOG_MAX)))
+        raise InputError("cov_ann", f"variance {i + 1} spreads wealth beyond 1e308 {where}",
+                         fix)
+    if W is None:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        pv = np.einsum("kn,nm,km->k", W, cov_star, W)
+        ok = (np.isfinite(r_star) & (n * np.log1p(np.abs(r_star)) <= LOG_MAX)
+              & (Z_WEALTH * np.sqrt(n) * np.sqrt(np.clip(pv, 0.0, None)) <= LOG_MAX))
+    if not np.all(ok):
+        k = int(np.argmin(ok))
+        raise InputError("rt_weights", f"portfolio {k + 1}'s wealth overflows 1e308 {where}",
+                         "enter weights as decimals (0.3 = 30 %)")
 
 
 def _spec_checks(spec: ScenarioSpec, T: int) -> None:
@@ -417,6 +474,11 @@ def generate(
     if np.linalg.eigvalsh(cov_star).min() < -1e-12 * max(np.abs(cov_star).max(), 1e-300):
         raise InputError("cov_ann", "per-period covariance from the lognormal match is not "
                          "positive semi-definite", "use target 'arithmetic'")
+    if not (np.all(np.isfinite(mu_star)) and np.all(np.isfinite(cov_star))):
+        raise InputError("mu_ann" if not np.all(np.isfinite(mu_star)) else "cov_ann",
+                         "per-period target is not finite", "enter annual decimals")
+    r_star = None if W is None else rt_period_targets(W, mu, spec.periods)
+    check_scale(mu_star, cov_star, W, r_star, spec.periods, H)
     gen = _Generator(spec, R, mu_star, cov_star, block, H)
     n = spec.n_paths
     # per-path results of pass 2, allocated now so that a run too large for this
@@ -465,8 +527,10 @@ def generate(
     # ---- drift delta
     has_rt = W is not None
     if has_rt:
-        r_star = rt_period_targets(W, mu, spec.periods)
         delta = drift_delta(W, r_star, r_bar, spec.ridge)
+        if not np.all(np.isfinite(delta)):
+            raise InputError("rt_weights", "the drift delta is not finite (rows nearly "
+                             "collinear or tiny)", "check rt_weights, or set ridge > 0")
         Wp = W
         labels = rt_labels or [f"RT{k + 1}" for k in range(W.shape[0])]
     else:
@@ -500,6 +564,10 @@ def generate(
         prog("pass 2: delta and diagnostics" if two_pass else "diagnostics",
              0.5 + 0.5 * (ci + 1) / len(chunks) if two_pass else 0.8 + 0.2 * (ci + 1) /
              len(chunks))
+    if not (np.all(np.isfinite(terminal)) and np.all(np.isfinite(dd))):
+        # check_scale keeps the targets inside double range; this is the last guard
+        raise InputError("horizon", f"portfolio wealth overflows within {H} periods",
+                         "shorten the horizon, or check mu_ann, cov_ann and rt_weights")
     fan = np.empty((H + 1, len(PERCENTILES), K))
     fan[0] = 1.0
     fan[1:] = np.moveaxis(np.percentile(fan_w, PERCENTILES, axis=0), 0, 1)
