@@ -188,7 +188,10 @@ def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
     labels = [r[0] for r in rows]
     if not all(_is_text(c) for c in labels):
         return
-    if pd.to_datetime(pd.Series([str(c) for c in labels]), errors="coerce",
+    # a header "Date" over text dates (with ticker codes as numbers beside it) is a dated
+    # table, not one row per asset
+    body = labels[1:] if str(labels[0]).strip().lower() in _DATE_HEADERS - {""} else labels
+    if pd.to_datetime(pd.Series([str(c) for c in body]), errors="coerce",
                       format="mixed").notna().all():
         return  # dated rows
     numeric = all(
