@@ -65,6 +65,12 @@ def test_template_matches_spec_and_calculates_cleanly(books, key):
     for s in spec.sheets:
         if s.role == "output":
             assert wb[s.name].max_row <= 5
+    # Check cells: a formula, "ok" on the shipped inputs, red by conditional formatting.
+    for sheet, ref, what in spec.checks:
+        assert str(wb[sheet][ref].value).startswith("="), (sheet, ref, what)
+        r, c = wb[sheet][ref].row, wb[sheet][ref].column
+        assert rep.values[sheet][(r, c)] == "ok", (sheet, ref, what)
+        assert any(ref in str(cf.sqref) for cf in wb[sheet].conditional_formatting), ref
     # Cached values are in the committed-style file (openpyxl data_only sees numbers).
     wbv = openpyxl.load_workbook(path, data_only=True)
     n_num = sum(isinstance(c.value, float) for ws in wbv.worksheets for row in ws.iter_rows()
@@ -150,6 +156,18 @@ def test_mnvh_ledger_against_core(books):
         assert close(_v(rep, "Ledger", r, L["nav"]), nav)
         # PnL identity: NAV change = MTM - fees (no financing on this sheet).
         assert abs(_v(rep, "Ledger", r, L["check"])) <= 1e-9 * nav
+
+
+def test_mnvh_date_check_cells(books):
+    """Backtest!B3 reads mnvh_dates; its Ledger mirror sits above the check column."""
+    path, _ = books["mnvh"]
+    wb = openpyxl.load_workbook(path)
+    (bt_sheet, bt_ref, _), (led_sheet, led_ref, _) = S.MNVH.checks
+    assert (bt_sheet, led_sheet) == ("Backtest", "Ledger")
+    assert "mnvh_dates" in wb[bt_sheet][bt_ref].value
+    led = wb[led_sheet][led_ref]
+    assert led.value == f"=Backtest!${bt_ref[0]}${bt_ref[1:]}"
+    assert led.column == mnvh.LEDGER_COLUMNS["check"] and led.row < mnvh.LEDGER_FIRST_ROW - 1
 
 
 def test_mnvh_backtest_sheet_and_ledger_agree_with_engine(books):

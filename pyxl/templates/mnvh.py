@@ -13,6 +13,12 @@ fee_rate, fixed_fee, min_cash)`` scales it, and the scaled trade executes at
 * ``NAV_t = cash_t + sum q_t p_t``;  ``MTM_t = sum q_{t-1} (p_t - p_{t-1})``
 * ``PnL_t = NAV_t - NAV_{t-1}``, and the check column ``PnL - (MTM - fees)``
   is zero (no financing on this sheet: cash earns nothing).
+
+The price table the formulas read (``mnvh_price_table``) has no date column, so
+both sheets take the Prices rows in sheet order as time order.  The date check
+(Backtest!B3, mirrored above the Ledger's check column) reads ``mnvh_dates`` and
+says so, in red, when the rows are newest first or out of order
+(:func:`date_check_formula`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from openpyxl.chart import LineChart, Reference
-from openpyxl.styles import Font
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.cell import absolute_coordinate
 
 from pyxl.templates import spec as S
 from pyxl.templates.common import (
@@ -39,8 +47,10 @@ from pyxl.templates.common import (
     text,
 )
 
-__all__ = ["build", "price_frame", "backtest_formats", "DEFAULTS", "LEDGER_FIRST_ROW",
-           "LEDGER_STEPS", "LEDGER_COLUMNS", "BACKTEST_BLOCK", "BACKTEST_FORMULA"]
+__all__ = ["build", "price_frame", "backtest_formats", "date_check_formula", "DEFAULTS",
+           "LEDGER_FIRST_ROW", "LEDGER_STEPS", "LEDGER_COLUMNS", "BACKTEST_BLOCK",
+           "BACKTEST_FORMULA", "DATE_CHECK", "DATE_OK", "DATE_NEWEST_FIRST", "DATE_UNSORTED",
+           "DATE_NOT_CHECKED"]
 
 #: Default inputs (also used by the tests to recompute the ledger).
 DEFAULTS = {
@@ -84,6 +94,16 @@ BACKTEST_FORMULA = (
     'FALSE,FALSE,"absolute",mnvh_cash0,"","","",0,mnvh_fixed_fee,0,0,mnvh_min_cash)'
 )
 
+#: The date-order check cells (sheet, cell): Backtest!B3 first, then its Ledger mirror.
+DATE_CHECK = tuple((sheet, ref) for sheet, ref, _ in S.MNVH.checks)
+#: What the date check shows.  The warnings start with "Prices are" (the red rule's test).
+DATE_OK = "ok"
+DATE_NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
+DATE_UNSORTED = "Prices are not in date order: sort the Prices sheet by date, oldest first"
+DATE_NOT_CHECKED = "not checked: Prices column A is not all dates"
+_RED_FILL = PatternFill("solid", fgColor="FFC7CE")
+_RED_FONT = Font(color="9C0006", bold=True)
+
 _STEPS_EN = (
     "Edit the yellow cells on 'Inputs' (lambda, beta, starting cash, fees, cash floor, target "
     "weights) or paste your own prices on 'Prices' (dates in column A, one ticker per column). "
@@ -98,6 +118,10 @@ _STEPS_EN = (
     "Timing: the target decided from p(t-1) -> p(t) trades at p(t); nothing uses a later price.",
     "'Backtest' shows =MNVH_BACKTEST's metrics for the whole price table (equal weights by "
     "default, see Inputs!C10) and the ledger's equity curve.",
+    "The sheets take the Prices rows in sheet order as time order, so keep them oldest "
+    "first: newest-first rows (as many downloads come) would run the strategy backwards in "
+    "time. Backtest!B3 (and the cell above the Ledger's check column) reads the dates in "
+    "column A and turns red, naming the fix, when they are not oldest first.",
     "Without Excel: 'pyxl calc mnvh_ledger.xlsx -o out.xlsx'. The PyXL ribbon's Run button "
     "writes the full engine's ledger and metrics to 'Out_Backtest'.",
 )
@@ -112,6 +136,9 @@ _STEPS_JA = (
     "通常のExcel数式です。",
     "タイミング: p(t-1)→p(t) で決めた目標は p(t) で約定します。将来の価格は使いません。",
     "「Backtest」は価格表全体に対する =MNVH_BACKTEST の指標と台帳の資産曲線を示します。",
+    "シートは「Prices」の行順を時間順として扱うため, 古い順に並べてください: 新しい順 "
+    "(多くのダウンロード形式) のままでは戦略が時間を逆にたどります。Backtest!B3 (と Ledger "
+    "の検算列の上のセル) がA列の日付を確認し, 古い順でなければ赤く表示して直し方を示します。",
     "Excelなしで: 'pyxl calc mnvh_ledger.xlsx -o out.xlsx'。実行ボタンは「Out_Backtest」に "
     "エンジンの台帳と指標を出力します。",
 )
@@ -146,6 +173,42 @@ def backtest_formats() -> list[str]:
         raise RuntimeError(f"BACKTEST_BLOCK {BACKTEST_BLOCK} holds {last - first + 1} rows, "
                            f"=MNVH_BACKTEST returns {len(keys)}; resize the block")
     return [_BACKTEST_FMT.get(k, "#,##0.0000") for k in keys]
+
+
+def date_check_formula() -> str:
+    """The date-order check: a plain Excel formula over ``mnvh_dates`` (Prices column A).
+
+    Shows :data:`DATE_OK` when the dates never decrease, :data:`DATE_NEWEST_FIRST` when
+    they never increase (and some decrease), :data:`DATE_UNSORTED` otherwise.  The Run
+    button's rule (``_check_date_order`` in :mod:`pyxl.macros.engines`): trailing blank
+    rows (a shorter table) are ignored, and a column that is not all dates (a text cell,
+    a blank row between dates) is not checked (:data:`DATE_NOT_CHECKED`).  Excel stores
+    dates as serial numbers, so "a date" here is any number.  Uses only COUNTA, COUNT,
+    SUMPRODUCT, ISNUMBER and IF with ``(comparison)*x`` products, which Excel, LibreOffice
+    and the ``formulas`` package of ``pyxl calc`` evaluate alike.
+
+    Returns
+    -------
+    str
+        The formula, ``=IF(...)``.
+    """
+    ref = S.MNVH.input("mnvh_dates").ref.replace("$", "")
+    c, first, last = ref[0], int(ref.split(":")[0][1:]), int(ref.split(":")[1][1:])
+    prev = f"Prices!${c}${first}:${c}${last - 1}"  # d(t-1)
+    now = f"Prices!${c}${first + 1}:${c}${last}"  # d(t)
+    not_dates = (f'COUNTA(mnvh_dates)-COUNT(mnvh_dates)'
+                 f'+SUMPRODUCT(({prev}="")*({now}<>""))')  # text cells + blank gaps
+    down = f"SUMPRODUCT(({now}<{prev})*ISNUMBER({now}))"
+    up = f"SUMPRODUCT(({now}>{prev})*ISNUMBER({now}))"
+    return (f'=IF({not_dates}>0,"{DATE_NOT_CHECKED}",IF({down}=0,"{DATE_OK}",'
+            f'IF({up}=0,"{DATE_NEWEST_FIRST}","{DATE_UNSORTED}")))')
+
+
+def _red_when_warning(ws, ref: str) -> None:
+    """Light-red fill and dark-red bold text while the check cell shows a warning."""
+    ws.conditional_formatting.add(ref, FormulaRule(
+        formula=[f'LEFT({absolute_coordinate(ref)},10)="Prices are"'], fill=_RED_FILL,
+        font=_RED_FONT))
 
 
 def _rng(c1: int, r: int, c2: int) -> str:
@@ -254,6 +317,16 @@ def build(path: Path) -> Path:
                           "0.00E+00")
         style_formula(ws.cell(r, L["value"], f"=SUMPRODUCT({q_now},{p_now})"), MONEY)
         style_formula(ws.cell(r, L["nav"], f"={col(L['cash'])}{r}+{col(L['value'])}{r}"), MONEY)
+    (_, bt_ref), (led_sheet, led_ref) = DATE_CHECK
+    if led_sheet != "Ledger" or ws[led_ref].column != L["check"] or ws[led_ref].row >= r0 - 1:
+        raise RuntimeError(f"spec.MNVH.checks: {led_sheet}!{led_ref} must sit above the "
+                           "Ledger's check column; update the spec")
+    c = ws[led_ref]
+    ws.cell(c.row, c.column - 1, "Dates / 日付順:").font = Font(bold=True)
+    ws.cell(c.row, c.column - 1).alignment = Alignment(horizontal="right")
+    style_formula(c)
+    c.value = f"=Backtest!{absolute_coordinate(bt_ref)}"
+    _red_when_warning(ws, led_ref)
     ws.freeze_panes = ws.cell(r0, 3)
     # Too wide for one page: print at 55 % across several pages instead.
     ws.sheet_properties.pageSetUpPr.fitToPage = False
@@ -267,6 +340,11 @@ def build(path: Path) -> Path:
     ws = wb["Backtest"]
     text(ws, 4, 1, "=MNVH_BACKTEST(mnvh_price_table, ...): whole table / 全期間の指標").font = (
         Font(bold=True))
+    c = ws[bt_ref]
+    ws.cell(c.row, c.column - 1, "Dates oldest first? / 日付は古い順?").font = Font(bold=True)
+    style_formula(c)
+    c.value = date_check_formula()
+    _red_when_warning(ws, bt_ref)
     if hasattr(udfs, "MNVH_BACKTEST"):
         array_formula(ws, BACKTEST_BLOCK,
                       BACKTEST_FORMULA, "General")

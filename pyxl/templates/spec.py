@@ -127,6 +127,10 @@ class TemplateSpec:
     macro: str
     #: Blocks filled by multi-cell PyXL formulas: (sheet, "A1:B2", formula name).
     arrays: tuple[tuple[str, str, str], ...] = field(default=())
+    #: Check cells: (sheet, "B3", what is checked).  Each is a plain Excel formula that
+    #: shows ``"ok"`` when the inputs are consistent and a message naming the fix when
+    #: they are not (red by conditional formatting); the tests calculate them.
+    checks: tuple[tuple[str, str, str], ...] = field(default=())
 
     def sheet(self, name: str) -> SheetSpec:
         """The sheet called ``name`` (KeyError when absent)."""
@@ -254,6 +258,12 @@ MNVH = TemplateSpec(
     ),
     inputs=tuple(_mnvh_inputs),
     macro="run_mnvh",
+    checks=(
+        # Beside the Backtest results, and mirrored above the Ledger's check column
+        # (column 11 + 3 N, row 4: see pyxl.templates.mnvh.LEDGER_COLUMNS).
+        ("Backtest", "B3", "Prices dates (mnvh_dates) run oldest first"),
+        ("Ledger", f"{_col(11 + 3 * MNVH_STOCKS)}4", "the Backtest sheet's date check"),
+    ),
 )
 
 # ---------------------------------------------------------------------------
