@@ -38,7 +38,7 @@ Public Sub RegisterPyXLFunctions()
     a(3) = "Fraction of full Kelly, default 1 (0.5 = half Kelly)."
     Application.MacroOptions Macro:=book & "KELLY_LEVERAGE", Description:="Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu).", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
-    a(0) = "Simple returns per period, one row per scenario, one column per asset (header row allowed), or a pyxl:scn# handle."
+    a(0) = "Simple returns per period, one row per scenario, one column per asset (header row and date column allowed), or a pyxl:scn# handle."
     a(1) = "Risk-free rate PER PERIOD of the scenarios, default 0."
     a(2) = "Cap on gross leverage sum|w|; blank = none."
     a(3) = "TRUE for w >= 0; default FALSE."
@@ -70,7 +70,7 @@ Public Sub RegisterPyXLFunctions()
     a(5) = "Cash floor after trade and fees, currency, default 0."
     Application.MacroOptions Macro:=book & "LEDGER_KAPPA", Description:="Largest kappa in [0,1] with cash - kappa*sum(p*dq) - fees >= min_cash; 1 if dq is all 0.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 15)
-    a(0) = "History of per-period simple returns, T x N (optional header row of tickers), or a pyxl:scn# handle from output ""handle""."
+    a(0) = "History of per-period simple returns, T x N (optional header row of tickers and date column), or a pyxl:scn# handle from output ""handle""."
     a(1) = "Annual target mean returns, a row or column of N decimals."
     a(2) = "Annual target covariance, N x N, symmetric PSD."
     a(3) = "Bootstrap block length in periods; 0 = automatic (Politis-White)."

@@ -42,3 +42,42 @@ def test_one_row_per_asset_is_still_refused():
     rows = [["AAA", 1.0, 2.0, 3.0], ["BBB", 2.0, 3.0, 4.0], ["CCC", 3.0, 4.0, 5.0]]
     out = winstub.call_formula("MNVH_BACKTEST", tuple(tuple(r) for r in rows))
     assert out[0][0].startswith("#PyXL! prices: has one row per asset (AAA, BBB, ...)")
+
+
+def _returns(T=48, N=3, seed=5):
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    return 0.01 + 0.04 * rng.standard_normal((T, N))
+
+
+@pytest.mark.parametrize("dates", ["datetime", "text"])
+def test_mbb_recolor_takes_a_date_column_like_pyxl_scenarios(dates):
+    R = _returns()
+    stamps = [dt.datetime(2020, 1, 31) + dt.timedelta(days=31 * i) for i in range(len(R))]
+    if dates == "text":
+        stamps = [d.strftime("%Y-%m") for d in stamps]
+    plain = (("A", "B", "C"),) + tuple(tuple(r) for r in R)
+    dated = (("Date", "A", "B", "C"),) + tuple((d, *r) for d, r in zip(stamps, R, strict=True))
+    mu = ((0.06, 0.05, 0.04),)
+    cov = tuple(tuple(r) for r in (np.diag([0.04, 0.03, 0.02]) + 0.005))
+    args = (mu, cov, 3, 200, 0.94, 12, 1)
+    want = winstub.call_formula("MBB_RECOLOR", plain, *args)
+    got = winstub.call_formula("MBB_RECOLOR", dated, *args)
+    assert not str(want[0][0]).startswith("#PyXL!"), want
+    assert got == want
+
+
+def test_kelly_scenario_takes_a_date_column():
+    R = _returns(seed=9) * 0.5
+    stamps = [dt.datetime(2020, 1, 31) + dt.timedelta(days=31 * i) for i in range(len(R))]
+    plain = tuple(tuple(r) for r in R)
+    dated = tuple((d, *r) for d, r in zip(stamps, R, strict=True))
+    want = winstub.call_formula("KELLY_SCENARIO", plain, 0.0, 2.0)
+    assert not str(want[0][0]).startswith("#PyXL!"), want
+    assert winstub.call_formula("KELLY_SCENARIO", dated, 0.0, 2.0) == want
+
+
+def test_a_numeric_first_column_with_one_text_cell_is_still_data():
+    R = _returns(T=12).tolist()
+    R[4][0] = "n/a"
+    out = winstub.call_formula("KELLY_SCENARIO", tuple(tuple(r) for r in R))
+    assert str(out[0][0]).startswith("#PyXL! returns:") and "n/a" in out[0][0]

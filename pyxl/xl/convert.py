@@ -12,6 +12,7 @@ numpy arrays, pandas objects or scalars; all are accepted.
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from pyxl.errors import InputError, one_line
 __all__ = [
     "ERROR_PREFIX",
     "EXCEL_ERRORS",
+    "drop_date_column",
     "excel_formula",
     "is_excel_error",
     "is_missing",
@@ -148,6 +150,41 @@ def _rows(value: Any) -> list[list[Any]]:
             return [list(r) for r in value]
         return [list(value)]
     return [[value]]
+
+
+def _is_label(cell: Any) -> bool:
+    """A date cell, or text that is not a number (a text date such as '2013-01', a name)."""
+    if isinstance(cell, (_dt.date, np.datetime64)):
+        return True
+    if not isinstance(cell, str) or not cell.strip() or is_excel_error(cell):
+        return False
+    try:
+        float(cell.replace(",", ""))
+    except ValueError:
+        return True
+    return False
+
+
+def drop_date_column(value: Any) -> Any:
+    """The range without its first column when that column holds dates or row labels.
+
+    A returns table is often selected with its date column (as ``=MNVH_BACKTEST``'s
+    prices and ``pyxl scenarios``' CSVs may be).  The first column is dropped when the
+    range has at least two columns and every filled cell of it, below a header cell
+    (text or blank) if the range has one, is a date or non-numeric text; a column of
+    numbers with a stray text cell is data and kept, so its error names the cell.
+    """
+    if is_missing(value) or not isinstance(value, (list, tuple, np.ndarray)):
+        return value
+    rows = _rows(value)
+    if len(rows) < 2 or min(len(r) for r in rows) < 2:
+        return value
+    first = [r[0] for r in rows]
+    body = first[1:] if (first[0] is None or isinstance(first[0], str)) else first
+    filled = [c for c in body if not is_missing(c)]
+    if filled and all(_is_label(c) for c in filled):
+        return [r[1:] for r in rows]
+    return value
 
 
 def _cell_to_float(cell: Any, name: str, where: str) -> float:

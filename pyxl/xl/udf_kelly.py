@@ -19,6 +19,7 @@ from pyxl.errors import InputError
 from pyxl.xl import handles
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
+    drop_date_column,
     excel_formula,
     is_missing,
     table,
@@ -177,7 +178,7 @@ def _scenario_array(returns: Any) -> np.ndarray:
                              "point to a scenario set of returns")
         # paths (n_paths, T, N) are pooled: every period of every path is one scenario
         return arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr.reshape(arr.shape[0], -1)
-    arr, _labels = to_labelled_matrix(returns, "returns", min_rows=2)
+    arr, _labels = to_labelled_matrix(drop_date_column(returns), "returns", min_rows=2)
     return arr
 
 
@@ -188,7 +189,7 @@ def _scenario(r, rf, max_leverage, long_only, max_weight, budget):
 
 @xw.func(category="PyXL")
 @xl_arg("returns", ndim=2, doc="Simple returns per period, one row per scenario, one column per "
-        "asset (header row allowed), or a pyxl:scn# handle.")
+        "asset (header row and date column allowed), or a pyxl:scn# handle.")
 @xl_arg("rf", doc="Risk-free rate PER PERIOD of the scenarios, default 0.")
 @xl_arg("max_leverage", doc="Cap on gross leverage sum|w|; blank = none.")
 @xl_arg("long_only", doc="TRUE for w >= 0; default FALSE.")

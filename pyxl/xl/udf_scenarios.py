@@ -20,6 +20,7 @@ from pyxl.xl import handles
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _rows,
+    drop_date_column,
     excel_formula,
     is_missing,
     to_choice,
@@ -121,7 +122,7 @@ def _render(sset: core.ScenarioSet, kind: str, k: int, handle: str | None) -> An
 
 @xw.func(category="PyXL")
 @xl_arg("returns", ndim=2, doc="History of per-period simple returns, T x N (optional header row "
-        "of tickers), or a pyxl:scn# handle from output \"handle\".")
+        "of tickers and date column), or a pyxl:scn# handle from output \"handle\".")
 @xl_arg("mu_ann", ndim=2, doc="Annual target mean returns, a row or column of N decimals.")
 @xl_arg("cov_ann", ndim=2, doc="Annual target covariance, N x N, symmetric PSD.")
 @xl_arg("block", doc="Bootstrap block length in periods; 0 = automatic (Politis-White).")
@@ -149,7 +150,7 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
     text = handles.cell_text(returns)
     if text is not None:
         return _render(handles.get(text, "scn", "returns"), kind, k, text)
-    R, tick = to_labelled_matrix(returns, "returns", min_rows=2)
+    R, tick = to_labelled_matrix(drop_date_column(returns), "returns", min_rows=2)
     N = R.shape[1]
     mu = to_vector(mu_ann, "mu_ann")
     C = to_matrix(cov_ann, "cov_ann")
