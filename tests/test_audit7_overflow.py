@@ -257,7 +257,7 @@ def test_backtest_absurd_rates_and_periods_name_their_argument(arg, value, start
 def test_backtest_huge_price_names_prices():
     P = _P.copy()
     P[30, 1] = 1e300
-    assert err(_backtest(P)).startswith("prices: NAV overflows at row 31;")
+    assert err(_backtest(P)).startswith("prices: NAV overflows; the price at row 31, column 2 ")
 
 
 def test_backtest_realistic_rates_and_periods_run():
@@ -312,3 +312,47 @@ def test_workbook_error_cell_in_optional_argument_is_refused(tmp_path):
     assert rep.value("S", "A1") == line
     assert winstub.call_formula("KELLY_LEVERAGE", 0.085, 0.182, 0.01, ERR) == [[line]]
     assert rep.value("S", "A2") == pytest.approx((0.085 - 0.01) / 0.182**2, rel=1e-14)
+
+
+def test_finite_but_absurd_nav_names_the_prices():
+    """A 1e300 price can leave NAV finite (-5.4e302 in a Python 3.13 fuzz run) while the
+    volatility overflows to inf: NAV beyond 1e100 x cash0 is refused, naming prices."""
+    from pyxl.core.mnvh.engine import check_nav
+
+    nav = np.array([1e6, 1.01e6, -5.41e302, -5.4e302])
+    with pytest.raises(InputError) as err:
+        check_nav(nav, FeeModel(), 4, 1e6)
+    assert err.value.arg == "prices" and "row 3" in str(err.value)
+    check_nav(np.array([1e6, 1e105]), FeeModel(), 2, 1e6)  # 1e99 x cash0: a result
+
+
+def test_absurd_nav_from_a_rate_names_the_rate():
+    from pyxl.core.mnvh.engine import check_nav
+
+    fees = FeeModel(cash_rate=5.0, periods_per_year=252)  # 500 % a year, 13,000 days
+    assert 13_000 * np.log1p(5.0 / 252) > np.log(1e100)
+    with pytest.raises(InputError) as err:
+        check_nav(np.array([1e6, 1e107]), fees, 13_000, 1e6)
+    assert err.value.arg == "cash_rate"
+
+
+def _walk(seed=3, T=60, N=4):
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    return 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal((T, N)), axis=0))
+
+
+def _cells(P):
+    return tuple(tuple(float(v) for v in r) for r in P)
+
+
+def test_huge_beta_is_named_not_the_prices():
+    out = winstub.call_formula("MNVH_BACKTEST", _cells(_walk()), None, 1e300)[0][0]
+    assert out.startswith("#PyXL! beta: 1e+300 scales positions"), out
+
+
+@pytest.mark.parametrize("typo", [1e300, 1e-250])
+def test_the_typo_price_is_named_by_row_and_column(typo):
+    P = _walk()
+    P[3, 2] = typo
+    out = winstub.call_formula("MNVH_BACKTEST", _cells(P))[0][0]
+    assert out.startswith("#PyXL! prices: NAV ") and "row 4, column 3" in out, out

@@ -554,25 +554,54 @@ def check_rates(fees) -> None:
                              "enter an annual decimal rate (0.02 = 2 %)")
 
 
-def check_nav(nav: np.ndarray, fees, T: int) -> None:
-    """Raise when the NAV path left double range (checked once after the bar loop).
+#: Largest |NAV| / cash0 a run may reach (a googol-fold gain or loss).  No price table or
+#: rate produces it short of a typo, and beyond ~1e154 the returns' squares, hence the
+#: volatility and Sharpe, leave double range (a 1e300 price gave NAV -5e302 and an
+#: annualised vol of inf).
+NAV_LIMIT = 1e100
 
-    The cause is the financing rate whose growth over the run's ``T`` bars would
-    overflow on its own (``T ln(1 + |rate| / P) > 709.8``), else the prices (a price
-    far out of line with its neighbours, e.g. 1e300 in a column of 100s).
+
+def check_nav(nav: np.ndarray, fees, T: int, cash0: float = 1.0,
+              prices: np.ndarray | None = None, beta: float | None = None) -> None:
+    """Raise when the NAV path leaves ``|NAV| <= NAV_LIMIT * cash0`` (checked once after
+    the bar loop; a non-finite NAV counts as beyond it).
+
+    The argument named is the financing rate whose growth over the run's ``T`` bars
+    alone passes the limit (``T ln(1 + |rate| / P) > ln(1e100)``); else ``prices`` when a
+    price moves more than a million-fold in one bar (a typo such as 1e300 in a column
+    of 100s; the row of the largest move is given); else ``beta``, which scales every
+    position (when ``prices`` and ``beta`` are given).
     """
-    bad = np.flatnonzero(~np.isfinite(nav))
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = np.flatnonzero(~(np.abs(nav) <= NAV_LIMIT * abs(float(cash0))))
     if bad.size == 0:
         return
     s = int(bad[0])
     P = float(fees.periods_per_year)
     for name in ("cash_rate", "debit_rate", "borrow_rate"):
         r = getattr(fees, name)
-        if r is not None and T * math.log1p(abs(float(r)) / P) > LOG_MAX:
-            raise InputError(name, f"{r:g} a year compounds NAV beyond 1e308 within {T} bars",
-                             "enter an annual decimal rate (0.02 = 2 %)")
-    raise InputError("prices", f"NAV overflows at row {s + 1}", "check the prices near that "
-                     "row for a typo (a price far out of line with its neighbours)")
+        if r is not None and T * math.log1p(abs(float(r)) / P) > math.log(NAV_LIMIT):
+            raise InputError(name, f"{r:g} a year compounds NAV beyond 1e100 x the starting "
+                             f"cash within {T} bars", "enter an annual decimal rate (0.02 = 2 %)")
+    what = "overflows" if not np.isfinite(nav[s]) else f"reaches {nav[s]:.3g}"
+    if prices is not None and beta is not None and len(prices) > 1:
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            jump = np.abs(np.log(prices[1:] / prices[:-1]))
+        if not np.nanmax(jump, initial=0.0) > math.log(1e6):
+            raise InputError("beta", f"{beta:g} scales positions until NAV {what} at row "
+                             f"{s + 1}", "enter a smaller beta (in NAV mode a multiple of NAV, "
+                             "e.g. 35)")
+        k, c = (int(i) for i in np.unravel_index(np.nanargmax(jump), jump.shape))
+        # of the two prices around the largest move, the one farther from its column's
+        # median is the typo
+        col = np.log(prices[:, c])
+        mid = float(np.median(col))
+        r = k if abs(col[k] - mid) > abs(col[k + 1] - mid) else k + 1
+        raise InputError("prices", f"NAV {what}; the price at row {r + 1}, column {c + 1} "
+                         f"({prices[r, c]:.3g}) is far out of line with its neighbours",
+                         "check it for a typo")
+    raise InputError("prices", f"NAV {what} at row {s + 1}",
+                     "check the prices near that row for a typo")
 
 
 def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
@@ -707,7 +736,7 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         True, q_out, tr_out, *steps, ev_t, ev_k, ev_d, not fifo, avg, real, unreal)
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
-    check_nav(nav, config.fees, T)
+    check_nav(nav, config.fees, T, config.cash0, P, float(config.beta))
     events = RiskEvents(ev_t[:nev].copy(), ev_k[:nev].copy(), ev_d[:nev].copy())
     q_out.flags.writeable = False
     tr_out.flags.writeable = False
