@@ -356,3 +356,21 @@ def test_the_typo_price_is_named_by_row_and_column(typo):
     P[3, 2] = typo
     out = winstub.call_formula("MNVH_BACKTEST", _cells(P))[0][0]
     assert out.startswith("#PyXL! prices: NAV ") and "row 4, column 3" in out, out
+
+
+def test_grid_names_the_beta_whose_nav_blows_up():
+    """The (lambda, beta) grid applies the same NAV limit as the single run."""
+    from pyxl.core.mnvh import MNVHConfig, run_grid
+
+    P = _walk()
+    w = np.full(P.shape[1], 1.0 / P.shape[1])
+    ok = run_grid(P, w, [0.9], [1.0, 35.0], MNVHConfig())
+    assert np.isfinite(ok.nav).all()
+    with pytest.raises(InputError) as err:
+        run_grid(P, w, [0.9], [35.0, 1e300], MNVHConfig(), threads=1)
+    assert err.value.arg == "beta" and "1e+300" in str(err.value)
+    bad = P.copy()
+    bad[3, 2] = 1e300
+    with pytest.raises(InputError) as err:
+        run_grid(bad, w, [0.9], [35.0], MNVHConfig(), threads=1)
+    assert err.value.arg == "prices" and "row 4, column 3" in str(err.value)

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core.mnvh import kernel as K
-from pyxl.core.mnvh.engine import MNVHConfig, _opt_pos, kernel_events, prepare_inputs
+from pyxl.core.mnvh.engine import (
+    NAV_LIMIT,
+    MNVHConfig,
+    _opt_pos,
+    check_nav,
+    kernel_events,
+    prepare_inputs,
+)
 from pyxl.errors import InputError
 
 __all__ = ["GridResult", "run_grid"]
@@ -102,6 +109,13 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
     Returns
     -------
     GridResult
+
+    Raises
+    ------
+    InputError
+        When a point's NAV leaves +-1e100 x ``cash0`` (as in
+        :func:`~pyxl.core.mnvh.engine.check_nav`): naming a rate, the out-of-line price
+        or the first such point's beta.
     """
     config = MNVHConfig() if config is None else config
     lams = np.asarray(lams, dtype=float).ravel()
@@ -143,5 +157,10 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
             list(pool.map(lambda g: _one_point(g, Pm, W, N, L, B, args, out, nev), range(G)))
     kernel_events(int(nev.min()), P)  # a bad price stops every point at the same bar
     nav, gross, net, fees, slip, fin, turn = out
+    with np.errstate(invalid="ignore"):
+        blown = np.flatnonzero(~np.all(np.abs(nav) <= NAV_LIMIT * abs(config.cash0), axis=1))
+    if blown.size:  # name the cause (a rate, a price typo, or this point's beta)
+        g = int(blown[0])
+        check_nav(nav[g], config.fees, nav.shape[1], config.cash0, P, float(B[g]))
     return GridResult(lam=L, beta=B, nav=nav, gross=gross, net=net, fees=fees, slippage=slip,
                       financing=fin, turnover=turn, n_events=nev)
