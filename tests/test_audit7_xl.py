@@ -81,3 +81,40 @@ def test_a_numeric_first_column_with_one_text_cell_is_still_data():
     R[4][0] = "n/a"
     out = winstub.call_formula("KELLY_SCENARIO", tuple(tuple(r) for r in R))
     assert str(out[0][0]).startswith("#PyXL! returns:") and "n/a" in out[0][0]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pyxl.errors import InputError  # noqa: E402
+from pyxl.xl import convert  # noqa: E402
+
+_cell = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6),
+                  st.floats(-1e6, 1e6).map(np.float64), st.integers(-99, 99).map(np.int64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(
+    lambda n: st.lists(st.lists(_cell, min_size=n, max_size=n), min_size=1, max_size=6)))
+def test_fast_conversion_equals_the_cell_by_cell_one(rows):
+    """A range of numbers converts in one numpy call to exactly what float() gives."""
+    got = convert.to_matrix(rows, "x")
+    want = np.array([[float(c) for c in r] for r in rows])
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad, says", [
+    (None, "blank cell at row 3, column 2"), (True, "TRUE at row 3, column 2"),
+    (float("nan"), "NaN or error value at row 3, column 2"),
+    (float("inf"), "infinite value at row 3, column 2"), ("abc", "text 'abc' at row 3"),
+    (10**400, "not a number at row 3, column 2"), ("#N/A", "error value #N/A at row 3")])
+def test_a_bad_cell_in_a_big_range_is_still_named(bad, says):
+    rows = [[1.0, 2.0, 3.0] for _ in range(5)]
+    rows[2][1] = bad
+    with pytest.raises(InputError) as err:
+        convert.to_matrix(rows, "prices")
+    assert says in str(err.value), str(err.value)
+
+
+def test_text_numbers_still_convert():
+    np.testing.assert_array_equal(convert.to_matrix([["1,000.5", 2]], "x"), [[1000.5, 2.0]])
