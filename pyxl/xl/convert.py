@@ -27,8 +27,10 @@ __all__ = [
     "EXCEL_ERRORS",
     "drop_date_column",
     "excel_formula",
+    "is_date",
     "is_excel_error",
     "is_missing",
+    "is_text",
     "to_bool",
     "to_choice",
     "to_float",
@@ -152,10 +154,8 @@ def _rows(value: Any) -> list[list[Any]]:
     return [[value]]
 
 
-def _is_label(cell: Any) -> bool:
-    """A date cell, or text that is not a number (a text date such as '2013-01', a name)."""
-    if isinstance(cell, (_dt.date, np.datetime64)):
-        return True
+def is_text(cell: Any) -> bool:
+    """Text that is not a number (a name, a text date such as '2013-01'); not an error."""
     if not isinstance(cell, str) or not cell.strip() or is_excel_error(cell):
         return False
     try:
@@ -163,6 +163,16 @@ def _is_label(cell: Any) -> bool:
     except ValueError:
         return True
     return False
+
+
+def is_date(cell: Any) -> bool:
+    """A date cell (xlwings gives dates as ``datetime``; pandas and numpy dates too)."""
+    return isinstance(cell, (_dt.date, np.datetime64))  # pd.Timestamp is a datetime
+
+
+def _is_label(cell: Any) -> bool:
+    """A date cell or a text label: what a date or label column holds."""
+    return is_date(cell) or is_text(cell)
 
 
 def drop_date_column(value: Any) -> Any:

@@ -22,7 +22,6 @@ Price table rules (documented in docs/mnvh.md):
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -46,8 +45,10 @@ from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _is_number,
     excel_formula,
+    is_date,
     is_excel_error,
     is_missing,
+    is_text,
     table,
     to_bool,
     to_choice,
@@ -69,20 +70,6 @@ EXTRA = {
     "risk_events": "Risk events",
     "mean_rho": "Mean rho (rolling, clipped)",
 }
-
-
-def _is_text(cell: Any) -> bool:
-    if not isinstance(cell, str) or not cell.strip() or is_excel_error(cell):
-        return False
-    try:
-        float(cell.replace(",", ""))
-    except ValueError:
-        return True
-    return False
-
-
-def _is_date(cell: Any) -> bool:
-    return isinstance(cell, (dt.date, dt.datetime, pd.Timestamp, np.datetime64))
 
 
 def _rows(value: Any) -> list[list[Any]]:
@@ -125,7 +112,7 @@ def _parse_table(value: Any, name: str, min_rows: int
     first = [r[0] if r else None for r in rows]
     filled = [c for c in first if not (c is None or (isinstance(c, str) and not c.strip()))]
     date_col = ncols >= 2 and (
-        (filled and all(_is_date(c) or _is_text(c) for c in filled))
+        (filled and all(is_date(c) or is_text(c) for c in filled))
         or (header is not None and header[0].lower() in _DATE_HEADERS)
     )
     if date_col:
@@ -154,7 +141,7 @@ def _text_header(row: list[Any]) -> bool:
     that names a date column (``Date``), no numbers.  A first row of data (a text date,
     then prices) or a row of prices with a typo in it is not a header: taking it for
     one would silently drop the first bar."""
-    if not any(_is_text(c) for c in row):
+    if not any(is_text(c) for c in row):
         return False
     first = row[0] if row else None
     if isinstance(first, str) and first.strip().lower() in _DATE_HEADERS - {""}:
@@ -186,7 +173,7 @@ def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
     if len(rows) < 2 or any(len(r) < 3 for r in rows):
         return
     labels = [r[0] for r in rows]
-    if not all(_is_text(c) for c in labels):
+    if not all(is_text(c) for c in labels):
         return
     # a header "Date" over text dates (with ticker codes as numbers beside it) is a dated
     # table, not one row per asset
