@@ -1,4 +1,6 @@
-"""Exact parsing of numbers read from CSV text, on every supported pandas.
+"""Reading numbers and header labels from CSV text and cells: exact floats on every
+supported pandas, and the header rules (date-column words, numeric ticker codes) that the
+CLI readers and the Excel formulas share.
 
 Excel, Python's ``float()`` and pandas 3 turn the text ``0.07350227158742713``
 into the nearest double.  pandas before 3.0 parses CSV numbers (``read_csv``'s
@@ -11,10 +13,12 @@ typed into the Excel formula.  Every CSV reader of PyXL goes through here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["EXACT_CSV", "to_numbers"]
+__all__ = ["EXACT_CSV", "to_numbers", "DATE_HEADERS", "CODE_MIN", "is_code_row"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -50,3 +54,23 @@ def to_numbers(values: pd.Series) -> pd.Series:
         except ValueError:  # a form to_numeric reads and float() does not: keep pandas' value
             pass
     return pd.Series(out, index=values.index, name=values.name)
+
+
+#: First-cell texts of a header row above a date or label column (``=MNVH_BACKTEST``, the
+#: returns ranges of ``=MBB_RECOLOR`` / ``=KELLY_SCENARIO`` and the CLI's CSVs).
+DATE_HEADERS = frozenset({"", "date", "dates", "time", "datetime", "timestamp", "day", "week",
+                          "month", "year", "period"})
+#: Smallest whole number read as a numeric ticker code (Tokyo ``7203``, Seoul ``005930``)
+#: rather than a number: no return, weight, mean or variance is 1,000 (100,000 %).
+CODE_MIN = 1000
+
+
+def is_code_row(values) -> bool:
+    """True when every cell of a CSV's first row is a whole number >= :data:`CODE_MIN`:
+    numeric ticker codes in a header row, which a CSV cannot mark as text."""
+    try:
+        nums = [float(str(v).strip()) for v in values]
+    except ValueError:
+        return False
+    return bool(nums) and all(math.isfinite(x) and x == int(x) and abs(x) >= CODE_MIN
+                              for x in nums)

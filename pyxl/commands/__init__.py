@@ -26,24 +26,3 @@ WARMUP_MODULES = (
     "pyxl.core.scenarios",
     "pyxl.core.kelly",
 )
-
-#: First-cell texts of a header row above a date or label column (as ``=MNVH_BACKTEST`` reads
-#: a price table's header).
-DATE_HEADERS = frozenset({"", "date", "dates", "time", "datetime", "timestamp", "day", "week",
-                          "month", "year", "period"})
-#: Smallest whole number read as a numeric ticker code (Tokyo ``7203``, Seoul ``005930``)
-#: rather than a number: no return, weight, mean or variance is 1,000 (100,000 %).
-CODE_MIN = 1000
-
-
-def is_code_row(values) -> bool:
-    """True when every cell of a CSV's first row is a whole number >= :data:`CODE_MIN`:
-    numeric ticker codes in a header row, which a CSV cannot mark as text."""
-    import math
-
-    try:
-        nums = [float(str(v).strip()) for v in values]
-    except ValueError:
-        return False
-    return bool(nums) and all(math.isfinite(x) and x == int(x) and abs(x) >= CODE_MIN
-                              for x in nums)

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.commands import DATE_HEADERS, is_code_row
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
-from pyxl.numparse import EXACT_CSV
+from pyxl.numparse import DATE_HEADERS, EXACT_CSV, is_code_row
 
 
 def _leverage(args: argparse.Namespace) -> int:

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.commands import DATE_HEADERS, is_code_row
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
-from pyxl.numparse import to_numbers
+from pyxl.numparse import DATE_HEADERS, is_code_row, to_numbers
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
            "write_summary_csv", "write_fan_csv"]

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pyxl.errors import InputError, one_line
+from pyxl.numparse import CODE_MIN
 
 __all__ = [
     "ERROR_PREFIX",
@@ -190,11 +191,30 @@ def drop_date_column(value: Any) -> Any:
     if len(rows) < 2 or min(len(r) for r in rows) < 2:
         return value
     first = [r[0] for r in rows]
-    body = first[1:] if (first[0] is None or isinstance(first[0], str)) else first
+    header_cell = first[0] is None or isinstance(first[0], str)
+    body = first[1:] if header_cell else first
     filled = [c for c in body if not is_missing(c)]
     if filled and all(_is_label(c) for c in filled):
-        return [r[1:] for r in rows]
+        out = [r[1:] for r in rows]
+        if header_cell and _is_code_header(out[0]):
+            # numeric ticker codes (7203, 6758) over the date column's header cell: a
+            # header row, which would otherwise be read as a row of 720,300 % returns
+            out[0] = [c if isinstance(c, str) else str(int(c)) for c in out[0]]
+        return out
     return value
+
+
+def _is_code_header(row: list[Any]) -> bool:
+    """True when ``row`` holds numeric ticker codes (whole numbers >= 1000), possibly
+    beside text tickers, and nothing else."""
+    codes = [c for c in row if _is_number(c)]
+    if not codes or not all(_is_number(c) or is_text(c) for c in row):
+        return False
+    try:
+        xs = [float(c) for c in codes]
+    except OverflowError:  # an int beyond double range is no ticker code
+        return False
+    return all(math.isfinite(x) and x == int(x) and abs(x) >= CODE_MIN for x in xs)
 
 
 def _cell_to_float(cell: Any, name: str, where: str) -> float:

@@ -7,11 +7,16 @@ arguments are only ever appended.
 
 Price table rules (documented in docs/mnvh.md):
 
-* a first row containing text is a header of tickers, and so is a first row of
-  numeric codes typed as text (``'7203'``) above cells that are all numbers;
+* a first row is a header of tickers when it holds text and no numbers, when its
+  first cell is ``Date`` (or a word below), or when its first cell is other text
+  that is not a date (``日付``, ``Month``) above a column of dates (numeric codes
+  typed as numbers, 7203, are then tickers too); so is a first row of numeric codes
+  typed as text (``'7203'``) above cells that are all numbers; a first row mixing
+  text and prices otherwise (a text date, then prices) is data;
 * a first column is a date column (and ignored for the numbers) when its data
   cells are dates or text, or when the header's first cell is blank or one of
-  ``Date``, ``Time``, ``Datetime``, ``Timestamp``, ``Day``, ``Period``;
+  ``Date``, ``Time``, ``Datetime``, ``Timestamp``, ``Day``, ``Week``, ``Month``,
+  ``Year``, ``Period``;
 * with a date column, rows in descending date order (newest first, as many
   downloads are) are put in ascending order; unordered dates are an error;
   a ``benchmark`` column without its own dates is read row by row next to the
@@ -41,6 +46,7 @@ from pyxl.core.mnvh.ablation import (
 from pyxl.core.mnvh.estimation import rolling_rho
 from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
+from pyxl.numparse import DATE_HEADERS
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _is_number,
@@ -62,7 +68,7 @@ from pyxl.xl.convert import (
 __all__ = ["MNVH_BACKTEST", "parse_price_table"]
 
 _DECIMAL_FIX = "enter a decimal fraction of the notional (0.0005 = 5 bp)"
-_DATE_HEADERS = {"", "date", "dates", "time", "datetime", "timestamp", "day", "period"}
+_DATE_HEADERS = DATE_HEADERS  # shared with the CLI readers (pyxl.numparse)
 
 #: Extra rows after the metrics of :data:`pyxl.core.metrics.METRICS`.
 EXTRA = {
@@ -103,7 +109,8 @@ def _parse_table(value: Any, name: str, min_rows: int
         rows.pop()
     header = None
     _refuse_row_per_asset(rows, name)
-    if rows and (_text_header(rows[0]) or _numeric_codes_header(rows)):
+    if rows and (_text_header(rows[0]) or _numeric_codes_header(rows)
+                 or _corner_over_dates(rows)):
         header = ["" if c is None else str(c).strip() for c in rows[0]]
         rows = rows[1:]
     if not rows:
@@ -149,6 +156,34 @@ def _text_header(row: list[Any]) -> bool:
     return not any(_is_number(c) for c in row[1:])
 
 
+def _is_date_text(cells: list[Any]) -> bool:
+    """True when every cell is a date, or text that parses as a date with a year
+    ('2013-01-31', 'Jan 2013'; not 't1' or 'May', which dateutil reads as year 1)."""
+    if all(is_date(c) for c in cells):
+        return True
+    if not all(is_date(c) or is_text(c) for c in cells):
+        return False
+    try:
+        stamps = pd.to_datetime(pd.Series([str(c) for c in cells]), errors="coerce",
+                                format="mixed")
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return bool(stamps.notna().all() and (stamps.dt.year >= 1800).all())
+
+
+def _corner_over_dates(rows: list[list[Any]]) -> bool:
+    """True when the first row's first cell is a text label that is not a date (``日付``,
+    ``Month``, ``Code``) over a column of dates: the header of a dated table, whatever
+    its other cells hold (numeric ticker codes such as 7203 typed as numbers).  A first
+    row of data starts with a date, so it is not taken for a header."""
+    if len(rows) < 2 or not rows[0] or not is_text(rows[0][0]):
+        return False
+    if _is_date_text([rows[0][0]]):
+        return False
+    below = [r[0] for r in rows[1:] if r and not is_missing(r[0])]
+    return bool(below) and _is_date_text(below)
+
+
 def _numeric_codes_header(rows: list[list[Any]]) -> bool:
     """True when the first row is ticker codes typed as text (e.g. the Tokyo codes
     ``'7203'``, ``'6758'``): every filled cell of it is a string, and every other
@@ -173,8 +208,8 @@ def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
     if len(rows) < 2 or any(len(r) < 3 for r in rows):
         return
     labels = [r[0] for r in rows]
-    if not all(is_text(c) for c in labels):
-        return
+    if not all(is_text(c) for c in labels) or _corner_over_dates(rows):
+        return  # a header label (日付, Month) over text dates is a dated table
     # a header "Date" over text dates (with ticker codes as numbers beside it) is a dated
     # table, not one row per asset
     body = labels[1:] if str(labels[0]).strip().lower() in _DATE_HEADERS - {""} else labels
