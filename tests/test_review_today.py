@@ -91,3 +91,21 @@ def test_drop_date_column_leaves_a_first_row_of_returns_alone():
                                                                        strict=True)]
     out = drop_date_column(rows)
     assert out[0] == [0.01, -0.02]
+
+
+def test_scenarios_csv_date_column_of_yyyymmdd_numbers_is_labels(tmp_path):
+    """`Date,A,B` over dates written as 20200101: the date column is not an asset
+    (it was read as a third asset with returns of 2e7)."""
+    from pyxl.commands.kelly import _read_csv_matrix
+    from pyxl.commands.scenarios import read_numeric_csv
+
+    rng = np.random.default_rng(np.random.SeedSequence(4))
+    R = 0.01 * rng.standard_normal((40, 2))
+    lines = ["Date,A,B"] + [f"{20200101 + i},{float(a)!r},{float(b)!r}"
+                            for i, (a, b) in enumerate(R)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    arr, rows, cols = read_numeric_csv(tmp_path / "r.csv", "returns")
+    assert cols == ["A", "B"] and rows[0] == "20200101"
+    np.testing.assert_array_equal(arr, R)
+    np.testing.assert_array_equal(_read_csv_matrix(str(tmp_path / "r.csv"), "returns")
+                                  .to_numpy(), R)

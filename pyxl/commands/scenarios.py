@@ -40,6 +40,10 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     has_header = bool(num.iloc[0].isna().all()) if len(num) else False
     has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
         else False
+    if has_header and num.shape[1] > 1 and \
+            str(raw.iloc[0, 0]).strip().lower() in DATE_HEADERS - {""}:
+        # a column headed "Date" holds dates, also when written as numbers (20200131)
+        has_labels = True
     if len(num) > 1 and not has_header:
         # a header of numeric ticker codes (7203, 6758) parses as numbers: it is a header when
         # it sits above a date/label column under "Date" (or a blank cell), or when its cells
