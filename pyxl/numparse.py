@@ -18,13 +18,41 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["EXACT_CSV", "to_numbers", "DATE_HEADERS", "CODE_MIN", "is_code_row"]
+__all__ = ["EXACT_CSV", "CSV_ENCODINGS", "read_csv", "to_numbers", "DATE_HEADERS", "CODE_MIN",
+           "is_code_row"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
 #: and the option is deprecated.
 EXACT_CSV: dict[str, str] = (
     {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {})
+
+
+#: Encodings a CSV is tried in, in order: UTF-8 (with or without the BOM Excel's "CSV
+#: UTF-8" writes), cp932 (Shift-JIS: what Excel's plain "CSV" writes on Japanese Windows,
+#: e.g. a header 日付,トヨタ), cp1252 (the same on Western Windows).  Japanese text is
+#: never valid UTF-8 by accident, so the first that decodes is the file's encoding.
+CSV_ENCODINGS = ("utf-8-sig", "cp932", "cp1252")
+
+
+def read_csv(path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` with numbers parsed exactly (:data:`EXACT_CSV`, unless ``dtype=str``)
+    and the encoding found among :data:`CSV_ENCODINGS`.
+
+    Raises
+    ------
+    UnicodeDecodeError
+        When no encoding decodes the file (the UTF-8 error, which names the byte).
+    """
+    if kwargs.get("dtype") is not str:
+        kwargs = {**EXACT_CSV, **kwargs}
+    first = None
+    for enc in CSV_ENCODINGS:
+        try:
+            return pd.read_csv(path, encoding=enc, **kwargs)
+        except UnicodeDecodeError as err:
+            first = first or err
+    raise first
 
 
 def to_numbers(values: pd.Series) -> pd.Series:

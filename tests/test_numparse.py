@@ -16,6 +16,7 @@ from pyxl.commands.kelly import _read_csv_matrix
 from pyxl.commands.mbp import load_csv_inputs
 from pyxl.commands.mnvh import read_price_csv
 from pyxl.commands.scenarios import read_numeric_csv
+from pyxl.errors import InputError
 
 
 @pytest.fixture
@@ -70,3 +71,35 @@ def test_mbp_reader_reads_exact_bits(tmp_path, values):
     np.testing.assert_array_equal(B[:, 0], values[:n, 2])
     np.testing.assert_array_equal(frame["alpha"].to_numpy(float), values[:n, 0])
     assert F[0, 0] == float(values[7, 0]) ** 2
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
+def test_csv_from_japanese_excel_reads_in_every_encoding(tmp_path, values, encoding):
+    """Excel's plain "CSV" on Japanese Windows writes cp932 (Shift-JIS), "CSV UTF-8"
+    writes a BOM: the header 日付,トヨタ,... and the numbers read the same in each."""
+    prices = 1000.0 * np.exp(np.cumsum(values, axis=0))
+    lines = ["日付,トヨタ,ソニー,任天堂"] + [
+        f"{d.date()},{','.join(repr(float(v)) for v in row)}"
+        for d, row in zip(pd.date_range("2020-01-01", periods=len(prices)), prices,
+                          strict=True)]
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    frame = read_price_csv(path)
+    assert list(frame.columns) == ["トヨタ", "ソニー", "任天堂"]
+    np.testing.assert_array_equal(frame.to_numpy(), prices)
+    ret = tmp_path / "r.csv"
+    ret.write_text("日付,トヨタ,ソニー,任天堂\n" + "\n".join(
+        f"2020-{k + 1:02d},{','.join(repr(float(v)) for v in row)}"
+        for k, row in enumerate(values[:12])) + "\n", encoding=encoding)
+    arr, _, cols = read_numeric_csv(ret, "returns")
+    assert cols == ["トヨタ", "ソニー", "任天堂"]
+    np.testing.assert_array_equal(arr, values[:12])
+    np.testing.assert_array_equal(_read_csv_matrix(str(ret), "returns").to_numpy(), values[:12])
+
+
+def test_an_undecodable_csv_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"Date,A\n2020-01-01,\x81\x8d\x8f\n")  # no encoding decodes this
+    with pytest.raises(InputError) as err:
+        read_price_csv(path)
+    assert err.value.arg == "prices" and "p.csv" in str(err.value)

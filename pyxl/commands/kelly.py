@@ -17,7 +17,7 @@ import pandas as pd
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, EXACT_CSV, is_code_row
+from pyxl.numparse import DATE_HEADERS, is_code_row, read_csv
 
 
 def _leverage(args: argparse.Namespace) -> int:
@@ -65,14 +65,14 @@ def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
     """A numeric table from CSV: an optional header row of names and an optional first
     column of labels (text); a file without a header row keeps its first row."""
     try:
-        frame = pd.read_csv(path, index_col=None, **EXACT_CSV)
+        frame = read_csv(path, index_col=None)
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {path!r} ({err})", "give a CSV file") from None
-    head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+    head = read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
     if all(_is_number(c) for c in head) and not is_code_row(head):
         # no header row: the first row holds numbers, not names (a row of whole numbers
         # >= 1000 is numeric ticker codes, 7203, 6758: a header)
-        frame = pd.read_csv(path, header=None, index_col=None, **EXACT_CSV)
+        frame = read_csv(path, header=None, index_col=None)
     first = frame.columns[0]
     corner = str(head.iloc[0]).strip().lower() in DATE_HEADERS
     if not pd.api.types.is_numeric_dtype(frame[first]) or (

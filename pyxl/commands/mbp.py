@@ -22,7 +22,7 @@ import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import EXACT_CSV, to_numbers
+from pyxl.numparse import read_csv, to_numbers
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
 
@@ -104,7 +104,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     frames = []
     for path, flag in ((assets_path, "assets"), (cov_path, "factor_cov")):
         try:
-            frames.append(pd.read_csv(path, **EXACT_CSV))
+            frames.append(read_csv(path))
         except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
             raise InputError(flag, f"{path}: {one_line(err)}",
                              "check the file path and that it is a CSV file") from None

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.errors import InputError
-from pyxl.numparse import EXACT_CSV, to_numbers
+from pyxl.numparse import read_csv, to_numbers
 
 __all__ = ["register", "read_price_csv", "file_errors"]
 
@@ -54,7 +54,7 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     if not p.is_file():
         raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
     try:
-        frame = pd.read_csv(p, keep_default_na=False, **EXACT_CSV)
+        frame = read_csv(p, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(name, f"cannot read {p.name} ({str(err).splitlines()[0]})",
                          "give a CSV with a header and prices") from None

@@ -20,7 +20,7 @@ from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, is_code_row, to_numbers
+from pyxl.numparse import DATE_HEADERS, is_code_row, read_csv, to_numbers
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
            "write_summary_csv", "write_fan_csv"]
@@ -33,7 +33,7 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     Returns (values, row_labels, column_labels); labels are empty when absent.
     """
     try:
-        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        raw = read_csv(path, header=None, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {str(path)!r} ({err})", "give a CSV file") from None
     num = raw.apply(to_numbers)
