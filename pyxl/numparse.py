@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["EXACT_CSV", "CSV_ENCODINGS", "read_csv", "to_numbers", "DATE_HEADERS", "CODE_MIN",
-           "is_code_row"]
+__all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "to_numbers", "DATE_HEADERS",
+           "CODE_MIN", "is_code_row"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -33,6 +33,12 @@ EXACT_CSV: dict[str, str] = (
 #: e.g. a header 日付,トヨタ), cp1252 (the same on Western Windows).  Japanese text is
 #: never valid UTF-8 by accident, so the first that decodes is the file's encoding.
 CSV_ENCODINGS = ("utf-8-sig", "cp932", "cp1252")
+
+
+#: Keyword arguments for the CSV files PyXL writes: UTF-8 with a BOM, so that Excel (which
+#: reads a CSV without one in the system code page, cp932 on Japanese Windows) shows
+#: Japanese tickers as written; pandas and :func:`read_csv` skip the BOM.
+CSV_OUT: dict[str, str] = {"encoding": "utf-8-sig"}
 
 
 def read_csv(path, **kwargs) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, is_code_row, read_csv
+from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, read_csv
 
 
 def _leverage(args: argparse.Namespace) -> int:
@@ -127,7 +127,7 @@ def _drift(args: argparse.Namespace) -> int:
     table = drift_table(prices, args.rf, args.cost, args.targets)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        table.to_csv(args.csv, index=False, **CSV_OUT)
         print(f"written {args.csv}")
     return 0
 

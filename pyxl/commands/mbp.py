@@ -22,7 +22,7 @@ import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import read_csv, to_numbers
+from pyxl.numparse import CSV_OUT, read_csv, to_numbers
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
 
@@ -73,8 +73,8 @@ def _cmd_table1(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out / "table1_study.csv", index=False, float_format="%.8g")
-        side_by_side(df).to_csv(out / "table1_side_by_side.csv")
+        df.to_csv(out / "table1_study.csv", index=False, float_format="%.8g", **CSV_OUT)
+        side_by_side(df).to_csv(out / "table1_side_by_side.csv", **CSV_OUT)
         plot_table1(df, out / "table1.png")
         print(f"\nwritten to {out}")
     return 0
@@ -91,9 +91,9 @@ def _cmd_universe(args: argparse.Namespace) -> int:
                            "segment": uni.segment, "spec_var": uni.spec_var})
     expo = pd.DataFrame(uni.exposures, columns=list(uni.factor_names))
     pd.concat([assets, expo], axis=1).to_csv(out / "assets.csv", index=False,
-                                             float_format="%.17g")
+                                             float_format="%.17g", **CSV_OUT)
     pd.DataFrame(uni.factor_cov, columns=list(uni.factor_names)).to_csv(
-        out / "factor_cov.csv", index=False, float_format="%.17g")
+        out / "factor_cov.csv", index=False, float_format="%.17g", **CSV_OUT)
     print(f"wrote {out / 'assets.csv'} and {out / 'factor_cov.csv'}")
     return 0
 
@@ -175,7 +175,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if args.out:
         names = assets["name"] if "name" in assets.columns else pd.RangeIndex(1, data.n + 1)
         pd.DataFrame({"name": names, "weight": res.weights}).to_csv(
-            args.out, index=False, float_format="%.12g")
+            args.out, index=False, **CSV_OUT)
         print(f"\nweights written to {args.out}")
     return 0
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.errors import InputError
-from pyxl.numparse import read_csv, to_numbers
+from pyxl.numparse import CSV_OUT, read_csv, to_numbers
 
 __all__ = ["register", "read_price_csv", "file_errors"]
 
@@ -262,7 +262,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     out = Path(args.out) / "mnvh"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "ablation.csv"
-    tab.to_csv(path, index=False, float_format="%.6g")
+    tab.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
     show = ["lam", "beta", "weights", "hedge", "throttle", "cagr", "sharpe", "max_drawdown",
             "turnover", "fee_gross", "avg_gross"]
     # the top 20 by Sharpe among points that kept some capital: a ruined run (NAV <= 0)
@@ -292,10 +292,10 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
     folds.insert(1, "oos_first_date", prices.index[folds["oos_first"].to_numpy()])
     folds.insert(2, "oos_last_date", prices.index[folds["oos_last"].to_numpy()])
     path = out / "walkforward.csv"
-    folds.to_csv(path, index=False, float_format="%.6g")
+    folds.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
     path2 = out / "walkforward_oos_metrics.csv"
     pd.DataFrame({"metric": list(wf.metrics), "label": [METRICS[k] for k in wf.metrics],
-                  "oos": list(wf.metrics.values())}).to_csv(path2, index=False)
+                  "oos": list(wf.metrics.values())}).to_csv(path2, index=False, **CSV_OUT)
     cols = ["fold", "oos_first_date", "oos_last_date", "lam", "beta", "weights", "hedge",
             f"is_{args.criterion}", "sharpe", "cagr"]
     print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -20,7 +20,7 @@ from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, is_code_row, read_csv, to_numbers
+from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, read_csv, to_numbers
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
            "write_summary_csv", "write_fan_csv"]
@@ -132,7 +132,7 @@ def write_summary_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
     """The =MBB_RECOLOR summary table as CSV (blank cells for padding)."""
     rows = [[("" if isinstance(v, float) and np.isnan(v) else v) for v in r]
             for r in sset.summary_rows()]
-    pd.DataFrame(rows).to_csv(path, header=False, index=False)
+    pd.DataFrame(rows).to_csv(path, header=False, index=False, **CSV_OUT)
     return Path(path)
 
 
@@ -144,7 +144,7 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
         f.insert(0, "period", np.arange(sset.fan.shape[0]))
         f.insert(0, "portfolio", lab)
         frames.append(f)
-    pd.concat(frames).to_csv(path, index=False)
+    pd.concat(frames).to_csv(path, index=False, **CSV_OUT)
     return Path(path)
 
 

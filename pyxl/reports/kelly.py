@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core import kelly as K
+from pyxl.numparse import CSV_OUT
 from pyxl.progress import ProgressFn, null_progress
 
 __all__ = [
@@ -200,7 +201,7 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress, rf: float = DEF
     progress("growth vs leverage", 0.15)
     levers = np.round(np.linspace(0.0, max(3.0 * n_star, 4.0), 61), 4)
     curve = growth_curve(prices, rf, levers)
-    curve.to_csv(out / "growth_vs_leverage.csv", index=False)
+    curve.to_csv(out / "growth_vs_leverage.csv", index=False, **CSV_OUT)
     files.append(out / "growth_vs_leverage.csv")
     span = f"{prices.index[0]:%Y-%m-%d} to {prices.index[-1]:%Y-%m-%d}"
     files.append(plot_growth(
@@ -209,17 +210,17 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress, rf: float = DEF
 
     progress("fractional Kelly and horizon", 0.45)
     frac = fraction_frame(mu, sigma, rf)
-    frac.to_csv(out / "fractional_table.csv", index=False)
+    frac.to_csv(out / "fractional_table.csv", index=False, **CSV_OUT)
     files.append(out / "fractional_table.csv")
     hor = horizon_table(mu, sigma, rf)
-    hor.to_csv(out / "horizon.csv", index=False)
+    hor.to_csv(out / "horizon.csv", index=False, **CSV_OUT)
     files.append(out / "horizon.csv")
 
     progress("leverage drift simulation", 0.6)
     K.warmup()
     targets = sorted({1.0, 1.5, 2.0, round(0.5 * n_star, 2), round(n_star, 2)})
     drift = drift_table(prices, rf, cost, targets)
-    drift.to_csv(out / "leverage_drift.csv", index=False)
+    drift.to_csv(out / "leverage_drift.csv", index=False, **CSV_OUT)
     files.append(out / "leverage_drift.csv")
 
     progress("summary", 0.9)

@@ -11,6 +11,7 @@ import pandas as pd
 from pyxl.core.mbp.decompose import HELD_THRESHOLD
 from pyxl.core.mbp.study import TABLE1_TE, table1_study
 from pyxl.core.mbp.universe import make_universe
+from pyxl.numparse import CSV_OUT
 from pyxl.progress import ProgressFn, null_progress
 
 __all__ = ["run_demo", "side_by_side", "plot_table1"]
@@ -88,10 +89,10 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
                       progress=lambda msg, f: progress(msg, None if f is None else 0.05 + 0.9 * f))
     files = []
     p = out / "table1_study.csv"
-    df.to_csv(p, index=False, float_format="%.8g")
+    df.to_csv(p, index=False, float_format="%.8g", **CSV_OUT)
     files.append(p)
     p = out / "table1_side_by_side.csv"
-    side_by_side(df).to_csv(p)
+    side_by_side(df).to_csv(p, **CSV_OUT)
     files.append(p)
     files.append(plot_table1(df, out / "table1.png"))
     sbp = df[df["portfolio"] == "SBP"]

@@ -44,6 +44,7 @@ from pyxl.core.mnvh.ablation import (
     walk_forward,
 )
 from pyxl.core.mnvh.estimation import expected_edge
+from pyxl.numparse import CSV_OUT
 
 __all__ = [
     "LedgerCheckError",
@@ -323,7 +324,7 @@ def write_backtest_report(
     out = table.copy()
     out.insert(0, "label", [({**METRICS, **_EXTRA})[k] for k in keys])
     path = outdir / "metrics.csv"
-    out.to_csv(path)
+    out.to_csv(path, **CSV_OUT)
     files.append(path)
     text = format_table(table)
     if echo:
@@ -332,17 +333,17 @@ def write_backtest_report(
     prog("writing the ledger, lots and risk events", 0.4)
     ledger = res.to_frame(index=prices.index, tickers=tickers)
     path = outdir / "ledger.csv"
-    ledger.to_csv(path, float_format="%.10g")
+    ledger.to_csv(path, **CSV_OUT)
     files.append(path)
     lots = res.lot_table(tickers=tickers)
     path = outdir / "lots.csv"
-    lots.to_csv(path, index=False)
+    lots.to_csv(path, index=False, **CSV_OUT)
     files.append(path)
     ev = res.events_frame()
     if len(ev):
         ev.insert(1, "date", prices.index[ev["bar"].to_numpy()])
     path = outdir / "risk_events.csv"
-    ev.to_csv(path, index=False)
+    ev.to_csv(path, index=False, **CSV_OUT)
     files.append(path)
     if xlsx:
         prog("writing ledger.xlsx", 0.5)
@@ -357,7 +358,7 @@ def write_backtest_report(
     prog("eq. 4 expected edge vs realised PnL", 0.55)
     edge = _edge_by_year(prices, res, inputs, config)
     path = outdir / "edge_by_year.csv"
-    edge.to_csv(path, float_format="%.10g")  # currency columns: keep the cents
+    edge.to_csv(path, **CSV_OUT)  # every digit: currency to the last yen or cent
     files.append(path)
 
     prog("equity curve", 0.6)
@@ -374,7 +375,7 @@ def write_backtest_report(
         prog("ablation grid", 0.65)
         tab = ablation_grid(p, config, benchmark=bench, **ablation)
         path = outdir / "ablation.csv"
-        tab.to_csv(path, index=False, float_format="%.6g")
+        tab.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
         files.append(path)
         log.append(f"ablation: {len(tab)} points")
     if walkforward:
@@ -384,12 +385,12 @@ def write_backtest_report(
         folds.insert(1, "oos_first_date", prices.index[folds["oos_first"].to_numpy()])
         folds.insert(2, "oos_last_date", prices.index[folds["oos_last"].to_numpy()])
         path = outdir / "walkforward.csv"
-        folds.to_csv(path, index=False, float_format="%.6g")
+        folds.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
         files.append(path)
         oos = pd.DataFrame({"metric": list(wf.metrics), "label": [METRICS[k] for k in wf.metrics],
                             "oos": list(wf.metrics.values())})
         path = outdir / "walkforward_oos_metrics.csv"
-        oos.to_csv(path, index=False)
+        oos.to_csv(path, index=False, **CSV_OUT)
         files.append(path)
         log.append(f"walk-forward: {len(folds)} folds, OOS Sharpe {wf.metrics['sharpe']:.3f}, "
                    f"OOS CAGR {wf.metrics['cagr'] * 100:.2f} %")

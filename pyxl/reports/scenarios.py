@@ -27,6 +27,7 @@ import pandas as pd
 
 from pyxl.commands.scenarios import write_fan_csv, write_summary_csv
 from pyxl.core import scenarios as core
+from pyxl.numparse import CSV_OUT
 from pyxl.progress import ProgressFn, null_progress
 
 __all__ = ["run_demo", "demo_inputs", "plot_fan", "DEMO_TICKERS"]
@@ -114,7 +115,7 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
                        index=list(DEMO_TICKERS))
     for k, lab in enumerate(labels):
         inp[f"w_{lab}"] = W[k]
-    inp.to_csv(out / "inputs.csv", index_label="ticker")
+    inp.to_csv(out / "inputs.csv", index_label="ticker", **CSV_OUT)
     files.append(out / "inputs.csv")
     m_ann, c_ann = sset.annual()
     lines = [
