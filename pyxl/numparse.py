@@ -13,13 +13,16 @@ typed into the Excel formula.  Every CSV reader of PyXL goes through here.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "to_numbers", "DATE_HEADERS",
-           "CODE_MIN", "is_code_row"]
+           "CODE_MIN", "is_code_row", "jp_date_text", "numeric_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -93,7 +96,10 @@ def to_numbers(values: pd.Series) -> pd.Series:
 #: First-cell texts of a header row above a date or label column (``=MNVH_BACKTEST``, the
 #: returns ranges of ``=MBB_RECOLOR`` / ``=KELLY_SCENARIO`` and the CLI's CSVs).
 DATE_HEADERS = frozenset({"", "date", "dates", "time", "datetime", "timestamp", "day", "week",
-                          "month", "year", "period"})
+                          "month", "year", "period",
+                          # what Japanese sheets and data vendors write over a date column
+                          "日付", "年月日", "年月", "日時", "基準日", "営業日", "月末", "期間",
+                          "年", "月", "週", "日"})
 #: Smallest whole number read as a numeric ticker code (Tokyo ``7203``, Seoul ``005930``)
 #: rather than a number: no return, weight, mean or variance is 1,000 (100,000 %).
 CODE_MIN = 1000
@@ -108,3 +114,54 @@ def is_code_row(values) -> bool:
         return False
     return bool(nums) and all(math.isfinite(x) and x == int(x) and abs(x) >= CODE_MIN
                               for x in nums)
+
+
+#: Japanese dates written as text: ``2024年1月4日``, ``2024年1月`` and the era forms
+#: ``令和6年1月4日`` / ``令和元年5月1日`` / ``平成31年4月30日`` (full-width digits too).
+_JP_DATE = re.compile(r"^(?:(令和|平成|昭和)(元|\d{1,2})|(\d{4}))年(\d{1,2})月(?:(\d{1,2})日)?$")
+#: Year before year 1 (元年) of each era: 令和 N = 2018 + N, 平成 N = 1988 + N, 昭和 N = 1925 + N.
+_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925}
+
+
+def jp_date_text(cell):
+    """``cell`` as ISO text (``2024-01-04``, or ``2024-01`` without a day) when it is a
+    Japanese date written as text (``2024年1月4日``, ``令和6年1月4日``), else ``cell``
+    unchanged.
+
+    Excel turns such an entry into a date cell, but a CSV import or a cell formatted
+    as text keeps it as text, which pandas and dateutil cannot read.
+    """
+    if not isinstance(cell, str) or "年" not in cell:
+        return cell
+    m = _JP_DATE.match(re.sub(r"\s+", "", unicodedata.normalize("NFKC", cell)))
+    if m is None:
+        return cell
+    era, era_year, year, month, day = m.groups()
+    y = int(year) if year else _ERAS[era] + (1 if era_year == "元" else int(era_year))
+    try:
+        _dt.date(y, int(month), int(day or 1))
+    except ValueError:  # 2024年2月30日: not a date, left as text to be refused
+        return cell
+    return f"{y:04d}-{int(month):02d}" + (f"-{int(day):02d}" if day else "")
+
+
+def numeric_dates(values) -> pd.DatetimeIndex | None:
+    """Dates written as numbers in a column headed by a date word: ``20240104``
+    (YYYYMMDD, as data vendors write them) or Excel date serials (45295 = 2024-01-04,
+    a date column saved as "General"); None when the numbers are neither.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The column's numbers.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size == 0 or not np.isfinite(x).all() or (x != np.round(x)).any():
+        return None
+    if ((x >= 1000_01_01) & (x <= 9999_12_31)).all():
+        out = pd.to_datetime(pd.Series(x.astype(np.int64)).astype(str), format="%Y%m%d",
+                             errors="coerce")
+        return None if out.isna().any() else pd.DatetimeIndex(out)
+    if ((x >= 1) & (x <= 2_958_465)).all():  # 1900-01-01 .. 9999-12-31 in Excel's serials
+        return pd.DatetimeIndex(pd.Timestamp("1899-12-30") + pd.to_timedelta(x, unit="D"))
+    return None

@@ -74,10 +74,13 @@ def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
         # >= 1000 is numeric ticker codes, 7203, 6758: a header)
         frame = read_csv(path, header=None, index_col=None)
     first = frame.columns[0]
-    corner = str(head.iloc[0]).strip().lower() in DATE_HEADERS
+    # a corner cell that is blank, a date word or other text (銘柄, Code), not a number
+    corner = (str(head.iloc[0]).strip().lower() in DATE_HEADERS
+              or not _is_number(head.iloc[0]))
     if not pd.api.types.is_numeric_dtype(frame[first]) or (
             corner and frame.shape[1] > 1 and is_code_row(frame[first])):
-        # a first column of names, dates or numeric codes under a blank / "Date" corner
+        # a first column of names, dates or numeric codes (7203 under 銘柄, 20240104 under
+        # 日付: no return or covariance is a whole number >= 1,000) under a text corner
         frame = frame.set_index(first)
     try:
         return frame.astype(float)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.errors import InputError
-from pyxl.numparse import CSV_OUT, read_csv, to_numbers
+from pyxl.numparse import CSV_OUT, DATE_HEADERS, jp_date_text, numeric_dates, read_csv, to_numbers
 
 __all__ = ["register", "read_price_csv", "file_errors"]
 
@@ -61,15 +61,29 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     if frame.shape[1] == 0 or frame.shape[0] == 0:
         raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
     first = frame.columns[0]
-    if not pd.api.types.is_numeric_dtype(frame[first]):
+    dated = str(first).strip().lower() in DATE_HEADERS - {""}
+    if pd.api.types.is_numeric_dtype(frame[first]) and dated and frame.shape[1] > 1:
+        # a column headed 日付 / Date is dates also when written as numbers: 20240104 or
+        # Excel serials (45295), not an asset named 日付 with prices of 20 million
+        idx = numeric_dates(frame[first])
+        if idx is None:
+            raise InputError(name, f"{p.name}: column {first!r} holds numbers that are not "
+                             "dates", "write dates as YYYY-MM-DD, 2024/01/04 or 20240104")
+    elif not pd.api.types.is_numeric_dtype(frame[first]):
+        text = frame[first].map(jp_date_text)  # 2024年1月4日, 令和6年1月4日
         with warnings.catch_warnings():  # "could not infer format": we check every row below
             warnings.simplefilter("ignore", UserWarning)
-            idx = pd.to_datetime(frame[first], errors="coerce")
+            idx = pd.to_datetime(text, errors="coerce")
         if idx.isna().any():
             bad = int(np.flatnonzero(idx.isna().to_numpy())[0])
-            raise InputError(name, f"{p.name}: first column row {bad + 2} is not a date",
-                             "put dates (YYYY-MM-DD) in the first column")
-        frame = frame.drop(columns=first).set_index(idx.rename("Date"))
+            raise InputError(name, f"{p.name}: first column row {bad + 2} "
+                             f"({str(frame[first].iloc[bad])[:20]!r}) is not a date",
+                             "put dates (YYYY-MM-DD, 2024/01/04 or 2024年1月4日) in the "
+                             "first column")
+    else:
+        idx = None
+    if idx is not None:
+        frame = frame.drop(columns=first).set_index(pd.DatetimeIndex(idx).rename("Date"))
         if frame.index.is_monotonic_decreasing and not frame.index.is_monotonic_increasing:
             frame = frame.iloc[::-1]
             frame.attrs["reversed"] = True  # newest first in the file

@@ -40,9 +40,11 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     has_header = bool(num.iloc[0].isna().all()) if len(num) else False
     has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
         else False
-    if has_header and num.shape[1] > 1 and \
-            str(raw.iloc[0, 0]).strip().lower() in DATE_HEADERS - {""}:
-        # a column headed "Date" holds dates, also when written as numbers (20200131)
+    if has_header and num.shape[1] > 1 and len(num) > 1 and (
+            str(raw.iloc[0, 0]).strip().lower() in DATE_HEADERS - {""}
+            or is_code_row(raw.iloc[1:, 0])):
+        # a column headed "Date" holds dates, also when written as numbers (20200131); a
+        # column of numeric ticker codes (7203 under 銘柄) is labels: no value is >= 1,000
         has_labels = True
     if len(num) > 1 and not has_header:
         # a header of numeric ticker codes (7203, 6758) parses as numbers: it is a header when
@@ -51,7 +53,10 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
         # blank corner cell (a labelled covariance) is a label column
         first = raw.iloc[0]
         corner = str(first.iloc[0]).strip().lower() in DATE_HEADERS
-        code_rows = num.shape[1] > 1 and corner and is_code_row(raw.iloc[1:, 0])
+        # numeric codes down the first column under a blank, "Date" or any other text
+        # corner cell (銘柄, Code) that is not itself a number: a labelled table
+        code_rows = num.shape[1] > 1 and bool(num.iloc[0, 0] != num.iloc[0, 0]) and \
+            is_code_row(raw.iloc[1:, 0])
         labelled = num.shape[1] > 1 and (bool(num.iloc[1:, 0].isna().all()) or code_rows)
         has_header = (labelled and corner) or is_code_row(first.iloc[1:] if labelled else first)
         if has_header:

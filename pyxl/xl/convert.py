@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import CODE_MIN
+from pyxl.numparse import CODE_MIN, DATE_HEADERS
 
 __all__ = [
     "ERROR_PREFIX",
@@ -194,7 +194,11 @@ def drop_date_column(value: Any) -> Any:
     header_cell = first[0] is None or isinstance(first[0], str)
     body = first[1:] if header_cell else first
     filled = [c for c in body if not is_missing(c)]
-    if filled and all(_is_label(c) for c in filled):
+    # under a date word (Date, 日付, 年月) whole numbers are dates too: 20240104, 202401 or
+    # Excel serials of a date column formatted as General
+    dated = (isinstance(first[0], str) and first[0].strip().lower() in DATE_HEADERS - {""}
+             and all(_is_number(c) and math.isfinite(c) and float(c) == int(c) for c in filled))
+    if filled and (dated or all(_is_label(c) for c in filled)):
         out = [r[1:] for r in rows]
         if header_cell and _is_code_header(out[0]):
             # numeric ticker codes (7203, 6758) over the date column's header cell: a
@@ -377,7 +381,8 @@ def to_matrix(
 def to_labelled_matrix(
     value: Any, name: str, **kwargs: Any
 ) -> tuple[np.ndarray, list[str] | None]:
-    """Like :func:`to_matrix`, but a first row of text is taken as column labels.
+    """Like :func:`to_matrix`, but a first row of text, or of numeric ticker codes (whole
+    numbers >= :data:`~pyxl.numparse.CODE_MIN`, e.g. 7203), is taken as column labels.
 
     A first column of dates or text (an index column) is not accepted here;
     callers strip it if they allow it.
@@ -391,6 +396,11 @@ def to_labelled_matrix(
     if rows and any(isinstance(c, str) and c.strip() and not is_excel_error(c)
                     for c in rows[0]) and not any(_is_number(c) for c in rows[0]):
         labels = [str(c).strip() if c is not None else "" for c in rows[0]]
+        rows = rows[1:]
+    elif len(rows) > 1 and _is_code_header(rows[0]):
+        # numeric ticker codes (7203, 6758) typed as numbers: no return, weight or
+        # covariance is a whole number >= 1,000 (100,000 %), so the row is a header
+        labels = [c.strip() if isinstance(c, str) else str(int(c)) for c in rows[0]]
         rows = rows[1:]
     return to_matrix(rows, name, **kwargs), labels
 

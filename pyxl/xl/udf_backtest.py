@@ -46,9 +46,10 @@ from pyxl.core.mnvh.ablation import (
 from pyxl.core.mnvh.estimation import rolling_rho
 from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS
+from pyxl.numparse import DATE_HEADERS, jp_date_text
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
+    _is_code_header,
     _is_number,
     excel_formula,
     is_date,
@@ -107,6 +108,8 @@ def _parse_table(value: Any, name: str, min_rows: int
     rows = _rows(value)
     while rows and is_missing(rows[-1]):
         rows.pop()
+    # dates typed as text the Japanese way (2024年1月4日, 令和6年1月4日) read like 2024-01-04
+    rows = [[jp_date_text(r[0]), *r[1:]] if r else r for r in rows]
     header = None
     _refuse_row_per_asset(rows, name)
     if rows and (_text_header(rows[0]) or _numeric_codes_header(rows)
@@ -174,9 +177,18 @@ def _is_date_text(cells: list[Any]) -> bool:
 def _corner_over_dates(rows: list[list[Any]]) -> bool:
     """True when the first row's first cell is a text label that is not a date (``日付``,
     ``Month``, ``Code``) over a column of dates: the header of a dated table, whatever
-    its other cells hold (numeric ticker codes such as 7203 typed as numbers).  A first
-    row of data starts with a date, so it is not taken for a header."""
-    if len(rows) < 2 or not rows[0] or not is_text(rows[0][0]):
+    its other cells hold (numeric ticker codes such as 7203 typed as numbers); or a blank
+    first cell over date cells beside numeric ticker codes (whole numbers >= 1000).  A
+    first row of data starts with a date, so it is not taken for a header."""
+    if len(rows) < 2 or not rows[0]:
+        return False
+    if is_missing(rows[0][0]):
+        # a blank corner (a DataFrame pasted with its index) over dates, beside numeric
+        # ticker codes (7203, 6758): the header; a first row of data would have its date
+        below = [r[0] for r in rows[1:] if r and not is_missing(r[0])]
+        return (len(rows[0]) > 1 and _is_code_header(rows[0][1:]) and bool(below)
+                and all(is_date(c) for c in below))
+    if not is_text(rows[0][0]):
         return False
     if _is_date_text([rows[0][0]]):
         return False
