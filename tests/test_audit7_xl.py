@@ -118,3 +118,20 @@ def test_a_bad_cell_in_a_big_range_is_still_named(bad, says):
 
 def test_text_numbers_still_convert():
     np.testing.assert_array_equal(convert.to_matrix([["1,000.5", 2]], "x"), [[1000.5, 2.0]])
+
+
+SPILL = -2146828288 + 2045  # COM code of #SPILL!, which xlwings passes on as an int
+CALC = -2146828288 + 2050   # #CALC!
+
+
+def test_newer_error_cells_are_refused_not_read_as_numbers():
+    """xlwings' err_to_str maps only the seven classic errors to text; #SPILL! and the
+    newer ones arrive as their COM code, which read as the number -2146826243."""
+    out = winstub.call_formula("KELLY_LEVERAGE", 0.08, 0.2, 0.01, SPILL)[0][0]
+    assert out.startswith("#PyXL! fraction: error value #SPILL! at the cell"), out
+    P = [[100.0 + i, 50.0 + i] for i in range(30)]
+    P[5][1] = CALC
+    out = winstub.call_formula("MNVH_BACKTEST", tuple(tuple(r) for r in P))[0][0]
+    assert out.startswith("#PyXL! prices: error value #ERROR 2050 at row 6, column 2"), out
+    # the same number as a double (as Excel sends numbers) is a number
+    assert convert.to_matrix([[float(SPILL)]], "x")[0, 0] == float(SPILL)

@@ -29,6 +29,7 @@ __all__ = [
     "drop_date_column",
     "excel_formula",
     "is_date",
+    "excel_error_text",
     "is_excel_error",
     "is_missing",
     "is_text",
@@ -59,9 +60,31 @@ EXCEL_ERRORS = frozenset({
 })
 
 
+#: COM passes an error cell as its SCODE, ``0x800A0000 + n`` (a negative int in Python) with
+#: ``n`` the XlCVError number.  xlwings' ``err_to_str`` maps the seven classic errors to
+#: their text but passes the newer ones (#SPILL! 2045, #CALC!, #FIELD!, ...) on as that
+#: int, which would otherwise read as the number -2146826243.  Numbers never arrive as
+#: Python ints from Excel (COM sends doubles), so such an int is an error cell.
+_SCODE_BASE = -2146828288  # 0x800A0000 as a signed 32-bit int
+_XL_ERRORS = {2000: "#NULL!", 2007: "#DIV/0!", 2015: "#VALUE!", 2023: "#REF!",
+              2029: "#NAME?", 2036: "#NUM!", 2042: "#N/A", 2045: "#SPILL!"}
+
+
+def excel_error_text(value: Any) -> str | None:
+    """The text of an Excel error cell (``"#N/A"``; ``"#SPILL!"`` or ``"#ERROR 2050"`` for
+    an error xlwings passes on as its COM code), or None for any other value."""
+    if isinstance(value, str):
+        return value.strip() if value.strip().upper() in EXCEL_ERRORS else None
+    if type(value) is int and 2000 <= value - _SCODE_BASE <= 2300:
+        n = value - _SCODE_BASE
+        return _XL_ERRORS.get(n, f"#ERROR {n}")
+    return None
+
+
 def is_excel_error(value: Any) -> bool:
-    """True for the text of an Excel error cell (``"#N/A"``, ``"#DIV/0!"`` ...)."""
-    return isinstance(value, str) and value.strip().upper() in EXCEL_ERRORS
+    """True for an Excel error cell: its text (``"#N/A"``, ``"#DIV/0!"`` ...) or the COM
+    code xlwings passes on for the newer errors (see :func:`excel_error_text`)."""
+    return excel_error_text(value) is not None
 
 
 def xl_arg(name: str, **options: Any) -> Callable[[F], F]:
@@ -229,7 +252,7 @@ def _cell_to_float(cell: Any, name: str, where: str) -> float:
         # stray TRUE into a price of 1 or a 100 % fee
         raise InputError(name, f"{str(bool(cell)).upper()} at {where}", "enter a number")
     if is_excel_error(cell):
-        raise InputError(name, f"error value {cell.strip()} at {where}",
+        raise InputError(name, f"error value {excel_error_text(cell)} at {where}",
                          "fix that cell or its formula")
     if isinstance(cell, str):
         if cell.startswith(ERROR_PREFIX):
@@ -258,7 +281,8 @@ def _cell_to_float(cell: Any, name: str, where: str) -> float:
 
 def _is_number(cell: Any) -> bool:
     """A number cell (not TRUE/FALSE; text such as a ticker "7203" is not a number here)."""
-    return isinstance(cell, (int, float, np.number)) and not isinstance(cell, (bool, np.bool_))
+    return (isinstance(cell, (int, float, np.number)) and not isinstance(cell, (bool, np.bool_))
+            and not is_excel_error(cell))
 
 
 def _where(i: int, j: int, nrows: int, ncols: int) -> str:
@@ -303,6 +327,8 @@ def _all_numbers(rows: list[list[Any]]) -> np.ndarray | None:
         return None
     if out.ndim != 2 or not np.isfinite(out).all():
         return None
+    if np.any((out >= _SCODE_BASE + 2000) & (out <= _SCODE_BASE + 2300)):
+        return None  # maybe an error cell's COM code (an int): decided cell by cell
     return out
 
 
@@ -522,7 +548,8 @@ def to_text(value: Any, name: str, *, default: str | None = None) -> str:
             raise InputError(name, "is blank", "enter a value")
         return default
     if is_excel_error(value):
-        raise InputError(name, f"shows the error {value.strip()}", "fix that cell or its formula")
+        raise InputError(name, f"shows the error {excel_error_text(value)}",
+                         "fix that cell or its formula")
     return str(value).strip()
 
 
