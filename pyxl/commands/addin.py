@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,11 @@ def _cmd_run_macro(args: argparse.Namespace) -> int:
               f"{', '.join(MACROS)}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path(args.book)
+    # a folder (existing, or new when -o ends with a slash), as for `pyxl calc -o DIR/`:
+    # write BOOK's file name into it (`-o out/` wrote a workbook file named `out`)
+    if out.is_dir() or (args.out and args.out.endswith(("/", os.sep))):
+        out = out / Path(args.book).name
+    out.parent.mkdir(parents=True, exist_ok=True)
     book = OpenpyxlBook(args.book, out=out)
     result = run(args.macro, book)
     for line in book.status_log:
@@ -102,5 +108,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run-macro", help="run a template's button macro without Excel")
     r.add_argument("book", help="template workbook (.xlsx)")
     r.add_argument("macro", help="run_mnvh, run_scenarios, run_mbp or run_kelly")
-    r.add_argument("-o", "--out", default=None, help="write here instead of updating BOOK")
+    r.add_argument("-o", "--out", default=None,
+                   help="write here instead of updating BOOK (a file, or a folder: DIR/BOOK)")
     r.set_defaults(func=_cmd_run_macro)

@@ -21,10 +21,14 @@ import numpy as np
 import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
-from pyxl.errors import InputError, one_line
+from pyxl.errors import InfeasibleError, InputError, one_line
 from pyxl.numparse import CSV_OUT, read_csv, to_numbers
 
 REQUIRED = ("alpha", "bench_w", "segment", "spec_var")
+#: The core's argument names as ``optimize``'s options.
+_FLAGS = {"te_total": "--te-total", "te_segments": "--te-segments",
+          "te_segment": "--te-segment", "max_weight": "--max-weight",
+          "max_active": "--max-active"}
 
 
 def _floats(text: str | None, name: str) -> list[float | None] | None:
@@ -102,9 +106,12 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
                                                               np.ndarray, list[str]]:
     """Read the assets and factor-covariance CSVs; returns (assets, B, F, factor names)."""
     frames = []
-    for path, flag in ((assets_path, "assets"), (cov_path, "factor_cov")):
+    # names are labels: read as text, so TSE codes stay 7203 (not 7203.0 once one name is
+    # blank) and a code such as 0700 keeps its leading zero
+    for path, flag, kw in ((assets_path, "assets", {"dtype": {"name": str}}),
+                           (cov_path, "factor_cov", {})):
         try:
-            frames.append(read_csv(path))
+            frames.append(read_csv(path, **kw))
         except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
             raise InputError(flag, f"{path}: {one_line(err)}",
                              "check the file path and that it is a CSV file") from None
@@ -118,6 +125,14 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
         raise InputError("assets", "has no exposure columns", "add one column per factor")
     if cov.columns.size == len(factors) + 1 and not pd.api.types.is_numeric_dtype(cov.iloc[:, 0]):
         cov = cov.iloc[:, 1:]
+    unknown = [c for c in factors if c not in set(map(str, cov.columns))]
+    if unknown and len(unknown) < len(factors):
+        # a label column headed 銘柄 or コード (not 'name') is read as a factor exposure:
+        # name it, instead of calling its names "not a number" or asking factor_cov for it
+        shown = ", ".join(repr(c) for c in unknown[:3])
+        raise InputError("assets", f"column(s) {shown} not in factor_cov's header",
+                         "head the column of names or TSE codes 'name', or add the factor "
+                         "to factor_cov")
     for frame, cols, name in ((assets, [*REQUIRED, *factors], "assets"),
                               (cov, list(cov.columns), "factor_cov")):
         for col in cols:
@@ -162,7 +177,13 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                  te_within=tuple(within) if within is not None else None,
                  segment_neutral=not args.no_neutral, max_weight=args.max_weight,
                  max_active=args.max_active)
-    res = optimize(data, assets["alpha"].to_numpy(float), lim, solver=args.solver)
+    try:
+        res = optimize(data, assets["alpha"].to_numpy(float), lim, solver=args.solver)
+    except InputError as err:  # name the CLI option (--te-segments), not the core's argument
+        flag = _FLAGS.get(err.arg)
+        if flag is None or isinstance(err, InfeasibleError):
+            raise  # an infeasible limit is named as in the docs (te_total: ... cannot be met)
+        raise type(err)(flag, err.problem, err.fix) from None
     print(f"status {res.status} ({res.solver}, {res.solve_seconds:.3f} s); expected active "
           f"return {res.active_alpha:.4%} a year")
     print("\nlimits (value recomputed from the weights; shadow price = d alpha / d limit):")

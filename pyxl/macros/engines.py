@@ -147,6 +147,25 @@ def _labels(value: Any) -> list[str]:
             for k, lab in enumerate((_label(v) for v in _column(value)), start=1)]
 
 
+def _ticker_row_as_text(io: WorkbookIO, table: Any) -> Any:
+    """``mnvh_price_table`` with its first row (the ``mnvh_tickers`` cells) as text labels.
+
+    The layout contract makes the table's first row the tickers.  Tokyo codes typed or
+    pasted as numbers (7203, 6758 over yen prices of 100-80,000) are otherwise
+    indistinguishable from a row of prices, and =MNVH_BACKTEST would trade the codes as
+    the first bar (a header of 10 codes gave a final NAV of 5.66 million yen instead of
+    1.01 million).  As text ('7203') they are a header, as on a sheet typed with tickers.
+    A table whose first row is not the tickers range is returned unchanged.
+    """
+    if not (isinstance(table, list) and table and isinstance(table[0], list)
+            and io.has_name("mnvh_tickers")):
+        return table
+    tickers = _column(read(io, "mnvh_tickers"))
+    if list(table[0]) != tickers or all(_label(c) is None for c in tickers):
+        return table
+    return [[_label(c) for c in table[0]], *table[1:]]
+
+
 def _check_date_order(dates: list[Any]) -> None:
     """Raise when the Prices sheet's dates (``mnvh_dates``) are not oldest first.
 
@@ -191,6 +210,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
 
     kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
               weights="@mnvh_weighting", beta_mode="absolute", half_spread=0.0)
+    kw["prices"] = _ticker_row_as_text(io, kw["prices"])
     dates = _column(read(io, "mnvh_dates")) if io.has_name("mnvh_dates") else []
     while dates and _label(dates[-1]) is None:  # rows cleared below a shorter price table
         dates.pop()
