@@ -236,3 +236,31 @@ def test_run_macro_into_a_folder(tmp_path, existing):
     out = folder / "kelly.xlsx"
     rows = list(openpyxl.load_workbook(out)["Out_Kelly"].iter_rows(values_only=True))
     assert rows[0][0] == "Kelly leverage report (full run)"
+
+
+def test_backtest_sheet_with_numeric_codes_in_prices_row_1(tmp_path):
+    """Backtest!'s =MNVH_BACKTEST reads mnvh_prices (no ticker row): Tokyo codes typed as
+    numbers in Prices!B1:K1 give the same metrics as text tickers (they were a first bar
+    of prices, 250 periods instead of 249), and so does the Run button."""
+    from pyxl.macros import OpenpyxlBook, run
+    from pyxl.templates.mnvh import BACKTEST_BLOCK
+    from pyxl.workbook import calculate
+
+    shipped = Path(__file__).resolve().parents[1] / "workbooks" / "mnvh_ledger.xlsx"
+    codes = tmp_path / "codes.xlsx"
+    shutil.copy(shipped, codes)
+    wb = openpyxl.load_workbook(codes)
+    for c, code in enumerate((7203, 6758, 9984, 8306, 4063, 6861, 8035, 9432, 6098, 4502),
+                             start=2):
+        wb["Prices"].cell(1, c).value = code
+    wb.save(codes)
+    r0 = openpyxl.utils.cell.range_boundaries(BACKTEST_BLOCK)[1]
+
+    def metrics(path):
+        vals = calculate(path, tmp_path / f"{path.stem}_out.xlsx").values["Backtest"]
+        return {vals.get((r, 1)): vals.get((r, 2)) for r in range(r0, r0 + 22)}
+
+    got, want = metrics(codes), metrics(shipped)
+    assert got["Periods"] == want["Periods"] == 249
+    assert got["Final NAV"] == want["Final NAV"]
+    assert run("run_mnvh", OpenpyxlBook(codes)).ok

@@ -87,10 +87,12 @@ LEDGER_COLUMNS = {
 #: Block of the =MNVH_BACKTEST metrics table on the Backtest sheet.
 BACKTEST_BLOCK = "A5:B26"
 #: The backtest formula: the ledger sheet's own settings (absolute beta, the same fees and
-#: cash floor, no spread, no financing) over the whole price table, so its first
-#: LEDGER_STEPS steps reproduce the Ledger sheet exactly.
+#: cash floor, no spread, no financing) over the whole price block, so its first
+#: LEDGER_STEPS steps reproduce the Ledger sheet exactly.  It reads ``mnvh_prices``, the
+#: block without its ticker row: the metrics need no tickers, and Tokyo codes typed as
+#: numbers in row 1 (7203 over yen prices) would otherwise be read as a first bar.
 BACKTEST_FORMULA = (
-    '=MNVH_BACKTEST(mnvh_price_table,mnvh_lam,mnvh_beta,mnvh_weighting,mnvh_fee_rate,0,"",'
+    '=MNVH_BACKTEST(mnvh_prices,mnvh_lam,mnvh_beta,mnvh_weighting,mnvh_fee_rate,0,"",'
     'FALSE,FALSE,"absolute",mnvh_cash0,"","","",0,mnvh_fixed_fee,0,0,mnvh_min_cash)'
 )
 
@@ -338,7 +340,7 @@ def build(path: Path) -> Path:
 
     # Backtest ---------------------------------------------------------------
     ws = wb["Backtest"]
-    text(ws, 4, 1, "=MNVH_BACKTEST(mnvh_price_table, ...): whole table / 全期間の指標").font = (
+    text(ws, 4, 1, "=MNVH_BACKTEST(mnvh_prices, ...): whole table / 全期間の指標").font = (
         Font(bold=True))
     c = ws[bt_ref]
     ws.cell(c.row, c.column - 1, "Dates oldest first? / 日付は古い順?").font = Font(bold=True)
