@@ -264,3 +264,26 @@ def test_backtest_sheet_with_numeric_codes_in_prices_row_1(tmp_path):
     assert got["Periods"] == want["Periods"] == 249
     assert got["Final NAV"] == want["Final NAV"]
     assert run("run_mnvh", OpenpyxlBook(codes)).ok
+
+
+def test_kelly_growth_sheet_matches_a_code_typed_as_text_or_number(tmp_path):
+    """Growth!B5:B6 find the asset comparing as text: a code typed as a number in the
+    names (8306) and as text in Inputs!C8 ('8306) is the same asset, as for the Run
+    button (MATCH gave #N/A); an asset not in the list stays #N/A."""
+    from pyxl.workbook import calculate
+
+    shipped = Path(__file__).resolve().parents[1] / "workbooks" / "kelly.xlsx"
+    wb = openpyxl.load_workbook(shipped)
+    ws = wb["Inputs"]
+    codes = [8306, 7203, 6758, 9984, 4063, 6861, 8035]
+    mu = [ws.cell(r, 2).value for r in range(13, 20)]
+    for r, code in zip(range(13, 20), codes, strict=True):
+        ws.cell(r, 1).value = code
+    ws["C8"].value = "7203"
+    wb.save(tmp_path / "codes.xlsx")
+    g = calculate(tmp_path / "codes.xlsx", tmp_path / "out.xlsx").values["Growth"]
+    assert g.get((5, 2)) == mu[1]
+    ws["C8"].value = "9999"
+    wb.save(tmp_path / "miss.xlsx")
+    g = calculate(tmp_path / "miss.xlsx", tmp_path / "miss_out.xlsx").values["Growth"]
+    assert str(g.get((5, 2))).startswith("#N/A")

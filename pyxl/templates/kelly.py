@@ -65,6 +65,17 @@ _STEPS_JA = (
 )
 
 
+
+#: Inputs!C8 found in the names compared as text (a code typed as a number in one cell,
+#: 8306, and as text in the other, '8306, is the same asset, as for the Run button);
+#: #N/A when it is not listed exactly once.
+_HIT = '(kelly_names&""=kelly_asset&"")'
+
+
+def _pick(column: str) -> str:
+    """Formula for the ``column`` value (``kelly_mu``, ``kelly_sigma``) of Inputs!C8."""
+    return f"=IF(SUMPRODUCT({_HIT}*1)=1,SUMPRODUCT({_HIT}*{column}),NA())"
+
 def build(path: Path) -> Path:
     """Write kelly.xlsx (formulas only; :func:`pyxl.templates.generate` calculates it)."""
     spec = S.KELLY
@@ -145,9 +156,9 @@ def build(path: Path) -> Path:
     ws["A4"] = "Asset (Inputs!C8) / 資産"
     ws["B4"] = "=kelly_asset"
     ws["A5"] = "mu"
-    ws["B5"] = "=INDEX(kelly_mu,MATCH(kelly_asset,kelly_names,0))"
+    ws["B5"] = _pick("kelly_mu")
     ws["A6"] = "sigma"
-    ws["B6"] = "=INDEX(kelly_sigma,MATCH(kelly_asset,kelly_names,0))"
+    ws["B6"] = _pick("kelly_sigma")
     ws["A7"] = "Kelly leverage n* / ケリー・レバレッジ"
     ws["B7"] = "=KELLY_LEVERAGE(B5,B6,kelly_rf,1)"
     ws["A8"] = "Growth at n* / 最大成長率"
