@@ -287,3 +287,17 @@ def test_kelly_growth_sheet_matches_a_code_typed_as_text_or_number(tmp_path):
     wb.save(tmp_path / "miss.xlsx")
     g = calculate(tmp_path / "miss.xlsx", tmp_path / "miss_out.xlsx").values["Growth"]
     assert str(g.get((5, 2))).startswith("#N/A")
+
+
+def test_ledger_ticker_headers_follow_the_prices_sheet(tmp_path):
+    """Ledger!C5.. are linked to Prices row 1 (they were typed AAPL, BAC, ... and went
+    stale when a user pasted other tickers)."""
+    from pyxl.workbook import calculate
+
+    shipped = Path(__file__).resolve().parents[1] / "workbooks" / "mnvh_ledger.xlsx"
+    wb = openpyxl.load_workbook(shipped)
+    wb["Prices"]["B1"].value = 7203
+    wb["Prices"]["C1"].value = "トヨタ"
+    wb.save(tmp_path / "b.xlsx")
+    led = calculate(tmp_path / "b.xlsx", tmp_path / "out.xlsx").values["Ledger"]
+    assert led.get((5, 3)) == 7203 and led.get((5, 4)) == "トヨタ"

@@ -266,6 +266,9 @@ def build(path: Path) -> Path:
     for key, lab in groups:
         ws.cell(r0 - 2, L[key], lab).font = Font(bold=True)
         header(ws, r0 - 1, L[key], list(S.MNVH_TICKERS))
+        for j in range(N):  # linked to Prices row 1, so pasted tickers show here too
+            c = ws.cell(r0 - 1, L[key] + j, f"=Prices!{col(2 + j)}$1")
+            c.data_type = "f"
     header(ws, r0 - 1, 1, ["t", "Date"])
     singles = [("kappa", "kappa κ"), ("trade", "Trade value / 取引額"), ("fees", "Fees / 手数料"),
                ("cash", "Cash / 現金"), ("value", "Positions / 建玉評価額"), ("nav", "NAV"),
