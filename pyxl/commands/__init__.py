@@ -1,5 +1,10 @@
 """CLI sub-commands, one module per engine; each exposes ``register(subparsers)``."""
 
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
 #: Modules whose ``register`` adds sub-commands, in the order ``pyxl --help`` lists them.
 COMMAND_MODULES = (
     "pyxl.commands.mnvh",
@@ -26,3 +31,14 @@ WARMUP_MODULES = (
     "pyxl.core.scenarios",
     "pyxl.core.kelly",
 )
+
+
+def output_path(out: str | None, default: Path, name: str) -> Path:
+    """Where ``-o OUT`` writes a workbook: ``OUT`` itself, or ``OUT/name`` when ``OUT`` is a
+    folder (an existing one, or a new one written with a trailing slash, ``-o out/``);
+    ``default`` when ``-o`` is not given.  Missing parent folders are made."""
+    path = Path(out) if out else default
+    if path.is_dir() or (out and out.endswith(("/", os.sep))):
+        path = path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from pyxl.commands import output_path
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -67,12 +68,7 @@ def _cmd_run_macro(args: argparse.Namespace) -> int:
         print(f"pyxl run-macro: unknown macro {args.macro!r}; choose one of "
               f"{', '.join(MACROS)}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path(args.book)
-    # a folder (existing, or new when -o ends with a slash), as for `pyxl calc -o DIR/`:
-    # write BOOK's file name into it (`-o out/` wrote a workbook file named `out`)
-    if out.is_dir() or (args.out and args.out.endswith(("/", os.sep))):
-        out = out / Path(args.book).name
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(args.out, Path(args.book), Path(args.book).name)  # -o DIR/: DIR/BOOK
     book = OpenpyxlBook(args.book, out=out)
     result = run(args.macro, book)
     for line in book.status_log:

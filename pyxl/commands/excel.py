@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from pyxl.commands import output_path
 
 __all__ = ["register"]
 
@@ -23,12 +24,7 @@ def _cmd_calc(args: argparse.Namespace) -> int:
 
     src = Path(args.input)
     name = src.stem + "_calc" + src.suffix
-    out = Path(args.out) if args.out else src.with_name(name)
-    # a folder (existing, or new when -o ends with a slash as in `-o out/`): write
-    # BOOK_calc.xlsx into it; a new `out/` was written as a workbook file named `out`
-    if out.is_dir() or (args.out and args.out.endswith(("/", os.sep))):
-        out = out / name
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(args.out, src.with_name(name), name)  # -o DIR/: DIR/BOOK_calc.xlsx
     report = calculate(src, out, values_only=args.values_only,
                        dynamic_arrays=args.dynamic_arrays)
     if not args.quiet:
