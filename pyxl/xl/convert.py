@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import CODE_MIN, DATE_HEADERS
+from pyxl.numparse import DATE_HEADERS, is_code_row
 
 __all__ = [
     "ERROR_PREFIX",
@@ -235,13 +235,8 @@ def _is_code_header(row: list[Any]) -> bool:
     """True when ``row`` holds numeric ticker codes (whole numbers >= 1000), possibly
     beside text tickers, and nothing else."""
     codes = [c for c in row if _is_number(c)]
-    if not codes or not all(_is_number(c) or is_text(c) for c in row):
-        return False
-    try:
-        xs = [float(c) for c in codes]
-    except OverflowError:  # an int beyond double range is no ticker code
-        return False
-    return all(math.isfinite(x) and x == int(x) and abs(x) >= CODE_MIN for x in xs)
+    return (bool(codes) and all(_is_number(c) or is_text(c) for c in row)
+            and is_code_row(codes))
 
 
 def _cell_to_float(cell: Any, name: str, where: str) -> float:
