@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "to_numbers", "DATE_HEADERS",
-           "CODE_MIN", "is_code_row", "jp_date_text", "numeric_dates"]
+           "CODE_MIN", "is_code_row", "is_date_word", "jp_date_text", "numeric_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -100,6 +100,14 @@ DATE_HEADERS = frozenset({"", "date", "dates", "time", "datetime", "timestamp", 
                           # what Japanese sheets and data vendors write over a date column
                           "日付", "年月日", "年月", "日時", "基準日", "営業日", "月末", "期間",
                           "年", "月", "週", "日"})
+
+
+def is_date_word(cell) -> bool:
+    """True when a header cell names a date column (``Date``, ``日付``, ``Month`` ...: one
+    of :data:`DATE_HEADERS` other than the blank corner)."""
+    return str(cell).strip().lower() in DATE_HEADERS - {""}
+
+
 #: Smallest whole number read as a numeric ticker code (Tokyo ``7203``, Seoul ``005930``)
 #: rather than a number: no return, weight, mean or variance is 1,000 (100,000 %).
 CODE_MIN = 1000

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from pyxl.errors import InputError
-from pyxl.numparse import CSV_OUT, DATE_HEADERS, jp_date_text, numeric_dates, read_csv, to_numbers
+from pyxl.numparse import (
+    CSV_OUT,
+    is_date_word,
+    jp_date_text,
+    numeric_dates,
+    read_csv,
+    to_numbers,
+)
 
 __all__ = ["register", "read_price_csv", "file_errors"]
 
@@ -61,7 +68,7 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     if frame.shape[1] == 0 or frame.shape[0] == 0:
         raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
     first = frame.columns[0]
-    dated = str(first).strip().lower() in DATE_HEADERS - {""}
+    dated = is_date_word(first)
     if pd.api.types.is_numeric_dtype(frame[first]) and dated and frame.shape[1] > 1:
         # a column headed 日付 / Date is dates also when written as numbers: 20240104 or
         # Excel serials (45295), not an asset named 日付 with prices of 20 million

@@ -20,7 +20,14 @@ from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
-from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, read_csv, to_numbers
+from pyxl.numparse import (
+    CSV_OUT,
+    DATE_HEADERS,
+    is_code_row,
+    is_date_word,
+    read_csv,
+    to_numbers,
+)
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
            "write_summary_csv", "write_fan_csv"]
@@ -41,8 +48,7 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     has_labels = bool(num.iloc[1 if has_header else 0:, 0].isna().all()) if num.shape[1] > 1 \
         else False
     if has_header and num.shape[1] > 1 and len(num) > 1 and (
-            str(raw.iloc[0, 0]).strip().lower() in DATE_HEADERS - {""}
-            or is_code_row(raw.iloc[1:, 0])):
+            is_date_word(raw.iloc[0, 0]) or is_code_row(raw.iloc[1:, 0])):
         # a column headed "Date" holds dates, also when written as numbers (20200131); a
         # column of numeric ticker codes (7203 under 銘柄) is labels: no value is >= 1,000
         has_labels = True

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import DATE_HEADERS, is_code_row
+from pyxl.numparse import is_code_row, is_date_word
 
 __all__ = [
     "ERROR_PREFIX",
@@ -219,7 +219,7 @@ def drop_date_column(value: Any) -> Any:
     filled = [c for c in body if not is_missing(c)]
     # under a date word (Date, 日付, 年月) whole numbers are dates too: 20240104, 202401 or
     # Excel serials of a date column formatted as General
-    dated = (isinstance(first[0], str) and first[0].strip().lower() in DATE_HEADERS - {""}
+    dated = (is_date_word(first[0])
              and all(_is_number(c) and math.isfinite(c) and float(c) == int(c) for c in filled))
     if filled and (dated or all(_is_label(c) for c in filled)):
         out = [r[1:] for r in rows]

@@ -46,7 +46,7 @@ from pyxl.core.mnvh.ablation import (
 from pyxl.core.mnvh.estimation import rolling_rho
 from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, jp_date_text
+from pyxl.numparse import DATE_HEADERS, is_date_word, jp_date_text
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _is_code_header,
@@ -69,7 +69,6 @@ from pyxl.xl.convert import (
 __all__ = ["MNVH_BACKTEST", "parse_price_table"]
 
 _DECIMAL_FIX = "enter a decimal fraction of the notional (0.0005 = 5 bp)"
-_DATE_HEADERS = DATE_HEADERS  # shared with the CLI readers (pyxl.numparse)
 
 #: Extra rows after the metrics of :data:`pyxl.core.metrics.METRICS`.
 EXTRA = {
@@ -123,7 +122,7 @@ def _parse_table(value: Any, name: str, min_rows: int
     filled = [c for c in first if not (c is None or (isinstance(c, str) and not c.strip()))]
     date_col = ncols >= 2 and (
         (filled and all(is_date(c) or is_text(c) for c in filled))
-        or (header is not None and header[0].lower() in _DATE_HEADERS)
+        or (header is not None and header[0].lower() in DATE_HEADERS)
     )
     if date_col:
         rows = [r[1:] for r in rows]
@@ -154,7 +153,7 @@ def _text_header(row: list[Any]) -> bool:
     if not any(is_text(c) for c in row):
         return False
     first = row[0] if row else None
-    if isinstance(first, str) and first.strip().lower() in _DATE_HEADERS - {""}:
+    if is_date_word(first):
         return True
     return not any(_is_number(c) for c in row[1:])
 
@@ -224,7 +223,7 @@ def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
         return  # a header label (日付, Month) over text dates is a dated table
     # a header "Date" over text dates (with ticker codes as numbers beside it) is a dated
     # table, not one row per asset
-    body = labels[1:] if str(labels[0]).strip().lower() in _DATE_HEADERS - {""} else labels
+    body = labels[1:] if is_date_word(labels[0]) else labels
     if pd.to_datetime(pd.Series([str(c) for c in body]), errors="coerce",
                       format="mixed").notna().all():
         return  # dated rows
