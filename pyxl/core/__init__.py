@@ -4,3 +4,10 @@ Subpackages: :mod:`pyxl.core.mnvh` (MNVH rule and engine), :mod:`pyxl.core.ledge
 (Ledger-SPT), :mod:`pyxl.core.scenarios`, :mod:`pyxl.core.kelly`, :mod:`pyxl.core.mbp`,
 and :mod:`pyxl.core.metrics`.
 """
+
+import math
+import sys
+
+#: ln of the largest double (1.8e308): a growth factor whose log exceeds it overflows.
+#: The limit checks of the engines (MNVH rates, scenario targets, CAGR) compare with it.
+LOG_MAX = math.log(sys.float_info.max)

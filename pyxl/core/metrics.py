@@ -38,6 +38,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pyxl.core import LOG_MAX
 from pyxl.errors import InputError
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
 #: Principled bound: no price table has shorter bars, and annualising by a larger
 #: factor only magnifies rounding (a 1e300 typed here gave CAGR and Sharpe of inf).
 MAX_PERIODS_PER_YEAR = 366 * 24 * 3600
-_LOG_MAX = math.log(np.finfo(np.float64).max)
 
 #: Metric keys in display order, with the label shown in tables and cells.
 METRICS: dict[str, str] = {
@@ -214,7 +214,7 @@ def performance_metrics(
     elif n >= 1:
         log_cagr = P / n * math.log(v[-1] / v[0])
         # beyond 1e308 the annualised growth is not a number a cell can hold: blank
-        out["cagr"] = math.expm1(log_cagr) if log_cagr < _LOG_MAX else math.nan
+        out["cagr"] = math.expm1(log_cagr) if log_cagr < LOG_MAX else math.nan
     ex = r - rf / P
     if n >= 2:
         sd = float(np.std(r, ddof=1))

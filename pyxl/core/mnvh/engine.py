@@ -81,6 +81,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pyxl.core import LOG_MAX
 from pyxl.core.ledger.fees import FeeModel
 from pyxl.core.ledger.lots import FifoBook, fifo_replay
 from pyxl.core.mnvh import kernel as K
@@ -523,8 +524,6 @@ def kernel_events(nev: int, P: np.ndarray) -> int:
     return nev  # not reached
 
 
-#: ln of the largest double (1.8e308).
-LOG_MAX = math.log(np.finfo(np.float64).max)
 
 
 def check_rates(fees) -> None:
@@ -543,15 +542,24 @@ def check_rates(fees) -> None:
         Naming ``cash_rate``, ``debit_rate`` or ``borrow_rate``.
     """
     P = float(fees.periods_per_year)
+    hit = _compounding_rate(fees, P, LOG_MAX)
+    if hit is not None:
+        name, r = hit
+        top = P * math.expm1(LOG_MAX / P)
+        raise InputError(name, f"{r:g} a year compounds beyond 1e308 over a year of "
+                         f"{P:g} periods (limit {top:.4g})",
+                         "enter an annual decimal rate (0.02 = 2 %)")
+
+
+def _compounding_rate(fees, bars: float, log_limit: float) -> tuple[str, float] | None:
+    """``(name, rate)`` of the first financing rate whose growth factor over ``bars`` bars,
+    ``(1 + |rate| / P)^bars``, passes ``exp(log_limit)``; None when none does."""
+    P = float(fees.periods_per_year)
     for name in ("cash_rate", "debit_rate", "borrow_rate"):
         r = getattr(fees, name)
-        if r is None:
-            continue
-        if P * math.log1p(abs(float(r)) / P) > LOG_MAX:
-            top = P * math.expm1(LOG_MAX / P)
-            raise InputError(name, f"{r:g} a year compounds beyond 1e308 over a year of "
-                             f"{P:g} periods (limit {top:.4g})",
-                             "enter an annual decimal rate (0.02 = 2 %)")
+        if r is not None and bars * math.log1p(abs(float(r)) / P) > log_limit:
+            return name, float(r)
+    return None
 
 
 #: Largest |NAV| / cash0 a run may reach (a googol-fold gain or loss).  No price table or
@@ -577,12 +585,11 @@ def check_nav(nav: np.ndarray, fees, T: int, cash0: float = 1.0,
     if bad.size == 0:
         return
     s = int(bad[0])
-    P = float(fees.periods_per_year)
-    for name in ("cash_rate", "debit_rate", "borrow_rate"):
-        r = getattr(fees, name)
-        if r is not None and T * math.log1p(abs(float(r)) / P) > math.log(NAV_LIMIT):
-            raise InputError(name, f"{r:g} a year compounds NAV beyond 1e100 x the starting "
-                             f"cash within {T} bars", "enter an annual decimal rate (0.02 = 2 %)")
+    hit = _compounding_rate(fees, T, math.log(NAV_LIMIT))
+    if hit is not None:
+        name, r = hit
+        raise InputError(name, f"{r:g} a year compounds NAV beyond 1e100 x the starting "
+                         f"cash within {T} bars", "enter an annual decimal rate (0.02 = 2 %)")
     what = "overflows" if not np.isfinite(nav[s]) else f"reaches {nav[s]:.3g}"
     if prices is not None and beta is not None and len(prices) > 1:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):

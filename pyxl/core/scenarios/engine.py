@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyxl.core import LOG_MAX
 from pyxl.core.scenarios.bootstrap import METHODS, auto_block_length, bootstrap_indices
 from pyxl.core.scenarios.diagnostics import (
     PERCENTILES,
@@ -303,8 +304,6 @@ def check_column_order(tickers, head, name: str = "rt_weights") -> None:
                          f"put the columns of {name} in the order of returns")
 
 
-#: ln of the largest double (1.8e308): a wealth whose log exceeds it is not representable.
-LOG_MAX = float(np.log(np.finfo(np.float64).max))
 #: Standard deviations of log wealth kept inside double range (the normal mass beyond 8
 #: sigma, 1.2e-15, is below double precision).
 Z_WEALTH = 8.0
