@@ -110,9 +110,9 @@ def _parse_table(value: Any, name: str, min_rows: int
     # dates typed as text the Japanese way (2024年1月4日, 令和6年1月4日) read like 2024-01-04
     rows = [[jp_date_text(r[0]), *r[1:]] if r else r for r in rows]
     header = None
-    _refuse_row_per_asset(rows, name)
-    if rows and (_text_header(rows[0]) or _numeric_codes_header(rows)
-                 or _corner_over_dates(rows)):
+    corner = _corner_over_dates(rows)  # parses the first column's dates: once
+    _refuse_row_per_asset(rows, name, corner)
+    if rows and (_text_header(rows[0]) or _numeric_codes_header(rows) or corner):
         header = ["" if c is None else str(c).strip() for c in rows[0]]
         rows = rows[1:]
     if not rows:
@@ -181,17 +181,16 @@ def _corner_over_dates(rows: list[list[Any]]) -> bool:
     first row of data starts with a date, so it is not taken for a header."""
     if len(rows) < 2 or not rows[0]:
         return False
+    below = [r[0] for r in rows[1:] if r and not is_missing(r[0])]
     if is_missing(rows[0][0]):
         # a blank corner (a DataFrame pasted with its index) over dates, beside numeric
         # ticker codes (7203, 6758): the header; a first row of data would have its date
-        below = [r[0] for r in rows[1:] if r and not is_missing(r[0])]
         return (len(rows[0]) > 1 and _is_code_header(rows[0][1:]) and bool(below)
                 and all(is_date(c) for c in below))
     if not is_text(rows[0][0]):
         return False
     if _is_date_text([rows[0][0]]):
         return False
-    below = [r[0] for r in rows[1:] if r and not is_missing(r[0])]
     return bool(below) and _is_date_text(below)
 
 
@@ -208,18 +207,19 @@ def _numeric_codes_header(rows: list[list[Any]]) -> bool:
     return not any(isinstance(c, str) and c.strip() for r in rows[1:] for c in r)
 
 
-def _refuse_row_per_asset(rows: list[list[Any]], name: str) -> None:
+def _refuse_row_per_asset(rows: list[list[Any]], name: str, corner: bool) -> None:
     """Raise when the range holds one row per asset (a ticker, then its prices).
 
     The sign: every row starts with a text label that is not a date and goes on
     with numbers, the first row included, so the first row is not a header of
     tickers.  Read as dates x assets such a table would give a few bars of many
     assets and a meaningless backtest, so it is refused with the fix instead.
+    ``corner`` is :func:`_corner_over_dates` of ``rows`` (a dated table's header).
     """
     if len(rows) < 2 or any(len(r) < 3 for r in rows):
         return
     labels = [r[0] for r in rows]
-    if not all(is_text(c) for c in labels) or _corner_over_dates(rows):
+    if not all(is_text(c) for c in labels) or corner:
         return  # a header label (日付, Month) over text dates is a dated table
     # a header "Date" over text dates (with ticker codes as numbers beside it) is a dated
     # table, not one row per asset
