@@ -10,7 +10,6 @@ of a formula run by template ``mnvh`` reads the defined name ``mnvh_lam``
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 
 from pyxl.macros.book import WorkbookIO
 from pyxl.macros.runner import Block, MacroError, Report
-from pyxl.xl.convert import ERROR_PREFIX
+from pyxl.xl.convert import ERROR_PREFIX, is_date
 
 __all__ = ["formula", "read", "bind", "call", "COMPUTE", "mnvh", "scenarios", "mbp", "kelly"]
 
@@ -179,7 +178,7 @@ def _check_date_order(dates: list[Any]) -> None:
 
     if len(dates) < 2 or any(_label(d) is None for d in dates):
         return
-    if not all(isinstance(d, (dt.date, pd.Timestamp, np.datetime64)) for d in dates):
+    if not all(is_date(d) for d in dates):
         return
     stamps = pd.Series(pd.to_datetime(list(dates)))
     if stamps.is_monotonic_increasing:
