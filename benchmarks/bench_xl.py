@@ -8,7 +8,11 @@ run it measures
   against the cell-by-cell conversion it falls back to for a range with a bad cell
   (the baseline, the way every range was converted before);
 * a recalculation with unchanged cells (conversion, cache key, cached result), and
-  the first calculation (the backtest itself).
+  the first calculation (the backtest itself);
+* the add-in's start-up: ``import pyxl.udfs`` in a fresh process (what Excel's UDF
+  server does before the first formula), against importing only the libraries it
+  cannot do without (xlwings, pandas, numba, scipy.special) and against the same
+  import with cvxpy loaded eagerly (as before cvxpy was imported on first use).
 
 The harness's own conversion (xlwings' ``clean_value_data``) is in both calls; in
 Excel, COM's transfer of the cells comes on top.  Run ``python benchmarks/bench_xl.py``;
@@ -21,6 +25,8 @@ import argparse
 import json
 import math
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +56,24 @@ def cell_by_cell(rows, name="prices"):
         for j, cell in enumerate(r):
             out[i, j] = convert._cell_to_float(cell, name, convert._where(i, j, nrows, ncols))
     return out
+
+
+STARTUP = {
+    "floor": "import xlwings, pandas, numba, scipy.special",
+    "pyxl.udfs": "import pyxl.udfs",
+    "pyxl.udfs + cvxpy": "import pyxl.udfs, cvxpy",
+}
+
+
+def startup_times(repeat: int = REPEAT) -> dict[str, float]:
+    """Best wall time (s) of each ``STARTUP`` import in a fresh interpreter."""
+    best = dict.fromkeys(STARTUP, math.inf)
+    for _ in range(repeat):  # alternate, so drift hits every case alike
+        for name, code in STARTUP.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 def main() -> None:
@@ -83,10 +107,15 @@ def main() -> None:
     for r in rows_out:
         print(f"{r['case']:28s} {r['convert_numpy_s']:10.4f} {r['convert_cell_by_cell_s']:15.4f} "
               f"{r['ratio_convert']:6.1f} {r['recalc_cached_s']:18.4f} {r['first_calc_s']:13.4f}")
+    start = startup_times()
+    print("start-up (fresh process, best of %d): " % REPEAT
+          + ", ".join(f"{k} {v:.2f} s" for k, v in start.items())
+          + f"; pyxl.udfs / floor {start['pyxl.udfs'] / start['floor']:.2f}")
     out = Path(__file__).parent / "results" / "xl.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "repeat": REPEAT, "rows": rows_out}, indent=2))
+                               "repeat": REPEAT, "rows": rows_out, "startup_s": start},
+                              indent=2))
     print(f"written {out}")
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import warnings
 
-import cvxpy as cp
 import numpy as np
 
 from pyxl.core.kelly.closed_form import _check_finite
+from pyxl.core.lazy_cvxpy import cp
 from pyxl.errors import InfeasibleError, InputError
 
 __all__ = ["check_covariance", "kelly_weights", "kelly_scenario", "scenario_growth"]

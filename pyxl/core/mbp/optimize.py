@@ -31,10 +31,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from pyxl.core.lazy_cvxpy import STATUS_INFEASIBLE, STATUS_OPTIMAL, cp
 from pyxl.core.mbp import screen
 from pyxl.core.mbp.decompose import Decomposition, decompose
 from pyxl.core.mbp.model import MBPData
@@ -60,8 +60,8 @@ BINDING_RTOL = 1e-4
 #: (~1e-8) are small against TE limits of 0.1 %-5 %; within-segment cones are
 #: also divided by the segment's benchmark weight.
 _SCALE = 100.0
-_OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
-_INFEASIBLE = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
+_OK = STATUS_OPTIMAL
+_INFEASIBLE = STATUS_INFEASIBLE
 
 
 @dataclass(frozen=True)
