@@ -108,7 +108,7 @@ def main() -> None:
         print(f"{r['case']:28s} {r['convert_numpy_s']:10.4f} {r['convert_cell_by_cell_s']:15.4f} "
               f"{r['ratio_convert']:6.1f} {r['recalc_cached_s']:18.4f} {r['first_calc_s']:13.4f}")
     start = startup_times()
-    print("start-up (fresh process, best of %d): " % REPEAT
+    print(f"start-up (fresh process, best of {REPEAT}): "
           + ", ".join(f"{k} {v:.2f} s" for k, v in start.items())
           + f"; pyxl.udfs / floor {start['pyxl.udfs'] / start['floor']:.2f}")
     out = Path(__file__).parent / "results" / "xl.json"
