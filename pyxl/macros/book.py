@@ -79,6 +79,9 @@ class WorkbookIO(Protocol):
     def read_name(self, name: str) -> Any:
         """Value of a defined name: a 2-D list of rows (a constant: its value)."""
 
+    def read_range(self, sheet: str, ref: str) -> list[list[Any]]:
+        """Values of the cells ``ref`` (``$L$1:$DG$2``) of ``sheet``: a 2-D list of rows."""
+
     def clear_sheet(self, sheet: str) -> None:
         """Erase values, formats and charts of ``sheet`` (creating it when absent)."""
 
@@ -184,8 +187,6 @@ class OpenpyxlBook:
         return name in self.values.defined_names
 
     def read_name(self, name: str) -> Any:
-        from openpyxl.utils.cell import range_boundaries
-
         if name not in self.values.defined_names:
             raise KeyError(name)
         dn = self.values.defined_names[name]
@@ -201,6 +202,11 @@ class OpenpyxlBook:
             except ValueError:
                 return text
         sheet, ref = dests[0]
+        return self.read_range(sheet, ref)
+
+    def read_range(self, sheet: str, ref: str) -> list[list[Any]]:
+        from openpyxl.utils.cell import range_boundaries
+
         ws = self.values[sheet]
         c1, r1, c2, r2 = range_boundaries(ref.replace("$", ""))
         return [
@@ -366,6 +372,13 @@ class XlwingsBook:
                 return float(text)
             except ValueError:
                 return text
+        return rng.options(ndim=2).value
+
+    def read_range(self, sheet: str, ref: str) -> list[list[Any]]:
+        from openpyxl.utils.cell import range_boundaries
+
+        c1, r1, c2, r2 = range_boundaries(ref.replace("$", ""))
+        rng = self.book.sheets[sheet].range((r1, c1), (r2, c2))
         return rng.options(ndim=2).value
 
     def clear_sheet(self, sheet: str) -> None:

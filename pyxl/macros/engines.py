@@ -189,6 +189,33 @@ def _check_date_order(dates: list[Any]) -> None:
                      "run all go forward in time")
 
 
+def _check_blocks(io: WorkbookIO, key: str) -> None:
+    """Raise when a value lies just right of or below one of the template's data blocks.
+
+    The blocks (:attr:`pyxl.templates.spec.TemplateSpec.blocks`: the MNVH Prices,
+    the scenario History) have a fixed size, like the named ranges the formulas read,
+    so a table pasted wider or longer would be read only in part.  The template's check
+    cell shows the same warning (:func:`pyxl.templates.common.block_check_formula`).
+    """
+    from openpyxl.utils.cell import get_column_letter, range_boundaries
+
+    from pyxl.templates.spec import TEMPLATES, beyond_block
+
+    for block in TEMPLATES[key].blocks:
+        if block.sheet not in io.sheet_names():
+            continue
+        for ref in beyond_block(block.ref):
+            c1, r1, _, _ = range_boundaries(ref.replace("$", ""))
+            for i, row in enumerate(io.read_range(block.sheet, ref)):
+                for j, v in enumerate(row):
+                    if v is not None and v != "":  # as the check cell's LEN(cell) > 0
+                        raise MacroError(
+                            f"{block.sheet}!{get_column_letter(c1 + j)}{r1 + i} lies outside "
+                            f"the {block.sheet} block {block.cells}: the template reads only "
+                            f"{block.shape}; delete the extra rows and columns (the "
+                            "command-line tools read tables of any size)")
+
+
 # ---------------------------------------------------------------------------
 # One compute function per template: (io, progress) -> Report
 # ---------------------------------------------------------------------------
@@ -207,6 +234,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     from pyxl.xl.convert import to_choice, to_float
     from pyxl.xl.udf_backtest import SCHEMES, parse_price_table
 
+    _check_blocks(io, "mnvh")
     kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
               weights="@mnvh_weighting", beta_mode="absolute", half_spread=0.0)
     kw["prices"] = _ticker_row_as_text(io, kw["prices"])
@@ -243,6 +271,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
 
 def scenarios(io: WorkbookIO, progress: ProgressFn) -> Report:
     """Block bootstrap + EWMA recolour + drift delta: summary and one fan per RT portfolio."""
+    _check_blocks(io, "scenarios")
     table = {"returns": "@scn_return_table"} if io.has_name("scn_return_table") else {}
     kw = bind(io, "scn", formula("MBB_RECOLOR"), output="summary", **table)
     progress("generating scenarios", 0.2)

@@ -11,20 +11,22 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import absolute_coordinate
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pyxl.templates.spec import InputName, TemplateSpec
+from pyxl.templates.spec import DataBlock, InputName, TemplateSpec, beyond_block
 
 __all__ = [
     "INPUT_FILL", "FORMULA_FILL", "HEADER_FILL",
     "new_workbook", "style_input", "style_formula", "header", "title",
     "scalar_inputs", "instructions", "text", "array_formula", "set_widths", "col", "plain_lines",
-    "PCT", "NUM", "MONEY",
+    "PCT", "NUM", "MONEY", "block_check_formula", "red_when_warning",
 ]
 
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -35,6 +37,9 @@ HEADER_FONT = Font(bold=True)
 TITLE_FONT = Font(bold=True, size=14)
 THIN = Side(style="thin", color="BFBFBF")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+
+WARN_FILL = PatternFill("solid", fgColor="FFC7CE")
+WARN_FONT = Font(color="9C0006", bold=True)
 
 PCT = "0.00%"
 NUM = "#,##0.0000"
@@ -245,3 +250,32 @@ def set_widths(ws: Worksheet, widths: dict[str, float]) -> None:
 def col(n: int) -> str:
     """1-based column number to letters."""
     return get_column_letter(n)
+
+
+def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
+    """A check cell's formula: the block's warning while data lies outside it, else ``otherwise``.
+
+    Counts the cells holding a value just right of and just below ``block``
+    (:func:`pyxl.templates.spec.beyond_block`) as ``SUMPRODUCT((LEN(range)>0)*1)``,
+    which Excel, LibreOffice and the ``formulas`` package of ``pyxl calc`` evaluate
+    alike.  COUNTA does not: LibreOffice counted every row of such a range beyond the
+    sheet's data as filled, and ``COUNTIF(range,"<>")`` counted the blanks in
+    ``formulas``.  ``otherwise`` is an Excel expression (without ``=``), ``"ok"`` by
+    default.
+
+    Returns
+    -------
+    str
+        ``=IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,"<block.message>",<otherwise>)``.
+    """
+    sheet = block.sheet if block.sheet.isalnum() else "'" + block.sheet.replace("'", "''") + "'"
+    right, below = (f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in beyond_block(block.ref))
+    return f'=IF({right}+{below}>0,"{block.message}",{otherwise})'
+
+
+def red_when_warning(ws: Worksheet, ref: str, prefix: str) -> None:
+    """Light-red fill and dark-red bold text while the check cell ``ref`` starts with ``prefix``
+    (every warning of that check does; ``"ok"`` and notes such as "not checked" do not)."""
+    ws.conditional_formatting.add(ref, FormulaRule(
+        formula=[f'LEFT({absolute_coordinate(ref)},{len(prefix)})="{prefix}"'],
+        fill=WARN_FILL, font=WARN_FONT))

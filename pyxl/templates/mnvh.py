@@ -26,8 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openpyxl.chart import LineChart, Reference
-from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils.cell import absolute_coordinate
 
 from pyxl.templates import spec as S
@@ -35,11 +34,13 @@ from pyxl.templates.common import (
     MONEY,
     PCT,
     array_formula,
+    block_check_formula,
     col,
     header,
     instructions,
     new_workbook,
     plain_lines,
+    red_when_warning,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -49,7 +50,8 @@ from pyxl.templates.common import (
 
 __all__ = ["build", "price_frame", "backtest_formats", "date_check_formula", "DEFAULTS",
            "LEDGER_FIRST_ROW", "LEDGER_STEPS", "LEDGER_COLUMNS", "BACKTEST_BLOCK",
-           "BACKTEST_FORMULA", "DATE_CHECK", "DATE_OK", "DATE_NEWEST_FIRST", "DATE_UNSORTED",
+           "BACKTEST_FORMULA", "BLOCK", "BLOCK_OUTSIDE", "check_formula",
+           "DATE_CHECK", "DATE_OK", "DATE_NEWEST_FIRST", "DATE_UNSORTED",
            "DATE_NOT_CHECKED"]
 
 #: Default inputs (also used by the tests to recompute the ledger).
@@ -103,16 +105,18 @@ DATE_OK = "ok"
 DATE_NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
 DATE_UNSORTED = "Prices are not in date order: sort the Prices sheet by date, oldest first"
 DATE_NOT_CHECKED = "not checked: Prices column A is not all dates"
-_RED_FILL = PatternFill("solid", fgColor="FFC7CE")
-_RED_FONT = Font(color="9C0006", bold=True)
+#: The Prices block (A1:K251, header row and date column included) and its warning.
+BLOCK = S.MNVH.blocks[0]
+BLOCK_OUTSIDE = BLOCK.message
 
 _STEPS_EN = (
     "Edit the yellow cells on 'Inputs' (lambda, beta, starting cash, fees, cash floor, target "
     "weights) or paste your own prices on 'Prices' (dates in column A, one ticker per column). "
     f"The sheets are laid out for exactly {S.MNVH_STOCKS} tickers x {S.MNVH_DAYS} days "
     f"(Prices!A1:{col(1 + S.MNVH_STOCKS)}{1 + S.MNVH_DAYS} with the ticker header row): "
-    "paste that shape over the whole block; extra rows or columns are ignored and cells left "
-    "from the old prices are still used.",
+    "paste that shape over the whole block. A wider or longer table turns Backtest!B3 red "
+    "and the Run button refuses it; cells left from the old prices are still used, so clear "
+    "the block before pasting a shorter table.",
     "'Ledger' runs the strategy one bar per row: =MNVH_STEP gives the eq. 1 target positions "
     "from the previous positions and the last two price rows, =LEDGER_KAPPA the largest scale "
     "kappa in [0, 1] of the trade that keeps cash >= the floor after fees; cash, NAV, PnL and "
@@ -132,7 +136,8 @@ _STEPS_JA = (
     f"「Prices」に自分の価格を貼り付けます (A列に日付, 1列に1銘柄)。シートは {S.MNVH_STOCKS} 銘柄 "
     f"x {S.MNVH_DAYS} 日 (見出し行を含め Prices!A1:{col(1 + S.MNVH_STOCKS)}"
     f"{1 + S.MNVH_DAYS}) 専用です。ブロック全体を同じ形で貼り付けてください: "
-    "範囲外の行・列は無視され, 残った古い価格はそのまま使われます。",
+    "範囲より広い・長い表では Backtest!B3 が赤くなり, 実行ボタンは実行しません。"
+    "残った古い価格はそのまま使われるため, 短い表を貼る前にブロックを消去してください。",
     "「Ledger」は1行1期で戦略を実行します: =MNVH_STEP が式1の目標数量を, =LEDGER_KAPPA が "
     "手数料後も現金が下限以上となる最大の取引倍率 κ を返します。現金, NAV, 損益と検算列は "
     "通常のExcel数式です。",
@@ -206,11 +211,21 @@ def date_check_formula() -> str:
             f'IF({up}=0,"{DATE_NEWEST_FIRST}","{DATE_UNSORTED}")))')
 
 
+def check_formula() -> str:
+    """Backtest!B3: the Prices block check (:attr:`pyxl.templates.spec.MNVH` ``.blocks``),
+    then the date-order check (:func:`date_check_formula`).
+
+    Shows ``BLOCK.message`` while any cell just right of or below Prices!A1:K251 holds a
+    value (a table pasted wider or longer than the block, which the sheets would read
+    only in part), else what the date check shows.  Every warning starts with
+    "Prices are" (the red rule's test).
+    """
+    return block_check_formula(BLOCK, date_check_formula().lstrip("="))
+
+
 def _red_when_warning(ws, ref: str) -> None:
     """Light-red fill and dark-red bold text while the check cell shows a warning."""
-    ws.conditional_formatting.add(ref, FormulaRule(
-        formula=[f'LEFT({absolute_coordinate(ref)},10)="Prices are"'], fill=_RED_FILL,
-        font=_RED_FONT))
+    red_when_warning(ws, ref, "Prices are")
 
 
 def _rng(c1: int, r: int, c2: int) -> str:
@@ -327,7 +342,7 @@ def build(path: Path) -> Path:
         raise RuntimeError(f"spec.MNVH.checks: {led_sheet}!{led_ref} must sit above the "
                            "Ledger's check column; update the spec")
     c = ws[led_ref]
-    ws.cell(c.row, c.column - 1, "Dates / 日付順:").font = Font(bold=True)
+    ws.cell(c.row, c.column - 1, "Prices / 価格表:").font = Font(bold=True)
     ws.cell(c.row, c.column - 1).alignment = Alignment(horizontal="right")
     style_formula(c)
     c.value = f"=Backtest!{absolute_coordinate(bt_ref)}"
@@ -346,9 +361,11 @@ def build(path: Path) -> Path:
     text(ws, 4, 1, "=MNVH_BACKTEST(mnvh_prices, ...): whole table / 全期間の指標").font = (
         Font(bold=True))
     c = ws[bt_ref]
-    ws.cell(c.row, c.column - 1, "Dates oldest first? / 日付は古い順?").font = Font(bold=True)
+    # what it checks is in its messages, the Instructions and docs/workbooks.md; a longer
+    # label would be cut off by the value cell
+    ws.cell(c.row, c.column - 1, "Prices check / 価格表の確認").font = Font(bold=True)
     style_formula(c)
-    c.value = date_check_formula()
+    c.value = check_formula()
     _red_when_warning(ws, bt_ref)
     if hasattr(udfs, "MNVH_BACKTEST"):
         array_formula(ws, BACKTEST_BLOCK,

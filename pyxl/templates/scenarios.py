@@ -18,11 +18,13 @@ from pyxl.templates import spec as S
 from pyxl.templates.common import (
     PCT,
     array_formula,
+    block_check_formula,
     col,
     header,
     instructions,
     new_workbook,
     plain_lines,
+    red_when_warning,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -57,8 +59,9 @@ _STEPS_EN = (
     "returns in decimals) or keep the bundled monthly S&P 500 stocks. The workbook is laid out "
     f"for exactly {N} assets x {S.SCN_MONTHS} periods (History!A1:{col(1 + N)}"
     f"{1 + S.SCN_MONTHS} with the ticker header row, and {N} assets on 'Targets'): paste that "
-    "shape over the whole block; extra rows or columns are ignored and cells left from the "
-    "old history are still used.",
+    "shape over the whole block. A wider or longer table turns Summary!B3 red and the Run "
+    "button refuses it; cells left from the old history are still used, so clear the block "
+    "before pasting a shorter history.",
     "Set the annual targets on 'Targets': the mean return per asset, the covariance matrix, and "
     "the risk-tolerance (RT) portfolios' weights (rows sum to 1).",
     "Set the bootstrap on 'Inputs': block length (0 = automatic), number of paths, EWMA lambda, "
@@ -76,7 +79,8 @@ _STEPS_JA = (
     "同梱の S&P 500 月次データのままでも構いません。ブックは "
     f"{N} 資産 x {S.SCN_MONTHS} 期間 (見出し行を含め History!A1:{col(1 + N)}{1 + S.SCN_MONTHS}, "
     f"「Targets」も {N} 資産) 専用です。ブロック全体を同じ形で貼り付けてください: "
-    "範囲外の行・列は無視され, 残った古い値はそのまま使われます。",
+    "範囲より広い・長い表では Summary!B3 が赤くなり, 実行ボタンは実行しません。"
+    "残った古い値はそのまま使われるため, 短い履歴を貼る前にブロックを消去してください。",
     "「Targets」で年率目標を設定します: 資産ごとの期待リターン, 共分散行列, "
     "リスク許容度別ポートフォリオ (RT) のウェイト (各行の合計は1)。",
     "「Inputs」でブートストラップを設定します: ブロック長 (0 = 自動), パス数, EWMAのλ, "
@@ -153,6 +157,16 @@ def build(path: Path) -> Path:
     set_widths(ws, {"A": 44, "B": 8, **{col(3 + j): 12 for j in range(N + 2)}})
 
     ws = wb["Summary"]
+    ((check_sheet, check_ref, _),) = spec.checks
+    (block,) = spec.blocks
+    c = ws[check_ref]
+    if check_sheet != "Summary" or c.column != 2 or c.row >= 4:
+        raise RuntimeError(f"spec.SCENARIOS.checks: {check_sheet}!{check_ref} must be B1-B3 "
+                           "of Summary; update the spec")
+    ws.cell(c.row, 1, "History / 履歴の確認").font = Font(bold=True)
+    style_formula(c)
+    c.value = block_check_formula(block)
+    red_when_warning(ws, check_ref, block.subject)
     text(ws, 4, 1, '=MBB_RECOLOR(..., "summary")').font = Font(bold=True)
     array_formula(ws, SUMMARY_BLOCK, f'=MBB_RECOLOR({ARGS},"summary")', "0.0000")
     fan_top = int(FAN_BLOCK.split(":")[0][1:])

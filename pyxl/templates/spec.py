@@ -34,6 +34,7 @@ Conventions every template follows
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "InputName",
     "SheetSpec",
     "TemplateSpec",
+    "DataBlock",
+    "beyond_block",
     "TEMPLATES",
     "template",
     "sheet_role",
@@ -113,6 +116,77 @@ class InputName:
 
 
 @dataclass(frozen=True)
+class DataBlock:
+    """A data table of fixed size that the template's formulas and Run button read.
+
+    The Ledger sheet of ``mnvh_ledger.xlsx`` is laid out per ticker, and the named
+    ranges have a fixed size, so a table pasted larger than the block is read only
+    in part.  The template's check cell shows :attr:`message` (red) while any cell
+    just right of or below the block (:func:`beyond_block`) holds a value, and the
+    Run button refuses to run.
+
+    Attributes
+    ----------
+    sheet : str
+        Sheet holding the block.
+    ref : str
+        Absolute A1 reference of the whole block: header row and date column included.
+    subject : str
+        Start of the warning, ``"Prices are"``; the check's red rule tests for it.
+    shape : str
+        What the block holds, ``"10 tickers x 250 days"``.
+    """
+
+    sheet: str
+    ref: str
+    subject: str
+    shape: str
+
+    @property
+    def cells(self) -> str:
+        """The block as ``A1:K251`` (no ``$``)."""
+        return self.ref.replace("$", "")
+
+    @property
+    def message(self) -> str:
+        """What the check cell shows while data lies outside the block."""
+        return (f"{self.subject} also outside {self.cells}: the sheets read only "
+                f"{self.shape}; delete the extra rows and columns")
+
+
+#: How far past a data block the check looks: this many columns right of it (over its
+#: first two rows, the header and the first bar) and two rows below it (over its
+#: columns).  A table pasted from A1 that is wider or longer than the block always
+#: fills the first of those cells.
+BEYOND_COLUMNS = 100
+BEYOND_ROWS = 2
+
+
+def beyond_block(ref: str) -> tuple[str, str]:
+    """Absolute refs of the cells just right of and just below a block ``$A$1:$K$251``.
+
+    Returns ``("$L$1:$DG$2", "$A$252:$K$253")`` for that block: :data:`BEYOND_COLUMNS`
+    columns to the right over the block's first two rows, and :data:`BEYOND_ROWS` rows
+    below it over its columns.
+    """
+    (c1, r1), (c2, r2) = (_cell_rc(a) for a in ref.split(":"))
+    right = _abs(c2 + 1, r1, c2 + BEYOND_COLUMNS, r1 + 1)
+    below = _abs(c1, r2 + 1, c2, r2 + BEYOND_ROWS)
+    return right, below
+
+
+def _cell_rc(a1: str) -> tuple[int, int]:
+    """``"$K$251"`` -> ``(11, 251)`` (column, row; 1-based)."""
+    m = re.fullmatch(r"\$?([A-Z]{1,3})\$?(\d+)", a1.strip())
+    if not m:
+        raise ValueError(f"not an A1 cell reference: {a1!r}")
+    c = 0
+    for ch in m.group(1):
+        c = 26 * c + ord(ch) - 64
+    return c, int(m.group(2))
+
+
+@dataclass(frozen=True)
 class TemplateSpec:
     """One template workbook."""
 
@@ -131,6 +205,9 @@ class TemplateSpec:
     #: shows ``"ok"`` when the inputs are consistent and a message naming the fix when
     #: they are not (red by conditional formatting); the tests calculate them.
     checks: tuple[tuple[str, str, str], ...] = field(default=())
+    #: Fixed-size data tables (:class:`DataBlock`) whose check cell warns, and whose
+    #: Run button refuses, while data lies outside them.
+    blocks: tuple[DataBlock, ...] = field(default=())
 
     def sheet(self, name: str) -> SheetSpec:
         """The sheet called ``name`` (KeyError when absent)."""
@@ -264,6 +341,8 @@ MNVH = TemplateSpec(
         ("Backtest", "B3", "Prices dates (mnvh_dates) run oldest first"),
         ("Ledger", f"{_col(11 + 3 * MNVH_STOCKS)}4", "the Backtest sheet's date check"),
     ),
+    blocks=(DataBlock(_MNVH_PX, _abs(1, 1, 1 + MNVH_STOCKS, 1 + MNVH_DAYS), "Prices are",
+                      f"{MNVH_STOCKS} tickers x {MNVH_DAYS} days"),),
 )
 
 # ---------------------------------------------------------------------------
@@ -325,6 +404,9 @@ SCENARIOS = TemplateSpec(
     ),
     inputs=tuple(_scn_inputs),
     macro="run_scenarios",
+    checks=(("Summary", "B3", "nothing lies outside the History block"),),
+    blocks=(DataBlock(_SCN_H, _abs(1, 1, 1 + _NS, 1 + SCN_MONTHS), "History is",
+                      f"{_NS} assets x {SCN_MONTHS} months"),),
 )
 
 # ---------------------------------------------------------------------------

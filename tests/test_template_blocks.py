@@ -1,0 +1,167 @@
+"""Template data blocks: a table pasted wider or longer than the block is flagged, not half-read.
+
+The MNVH Prices block (A1:K251: 10 tickers x 250 days) and the scenario History block
+(A1:F121: 5 assets x 120 months) have a fixed size, like the named ranges every formula
+and the Run button read.  A PM pasting 20 tickers or 500 days used to get results for the
+first 10 tickers or 250 days without a word.  Now the check cell (Backtest!B3 with its
+Ledger mirror, Summary!B3) shows the warning in red, the Run button refuses, and both
+name the fix.  Each case is calculated by the workbook engine (``pyxl calc``) on the
+committed workbook, edited as a user would edit it.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pytest
+from test_macros_xlwings import FakeBook
+
+from pyxl.macros import OpenpyxlBook, XlwingsBook, run
+from pyxl.templates import spec as S
+from pyxl.workbook import calculate
+
+BOOKS = Path(__file__).resolve().parents[1] / "workbooks"
+MNVH_MSG = ("Prices are also outside A1:K251: the sheets read only 10 tickers x 250 days; "
+            "delete the extra rows and columns")
+SCN_MSG = ("History is also outside A1:F121: the sheets read only 5 assets x 120 months; "
+           "delete the extra rows and columns")
+NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
+
+
+def _edited(tmp_path: Path, name: str, sheet: str, cells: dict[tuple[int, int], object],
+            reverse_rows: tuple[int, int] | None = None) -> Path:
+    """A copy of a committed workbook with ``cells`` ((row, col) -> value) set on ``sheet``."""
+    path = tmp_path / name
+    shutil.copy(BOOKS / name, path)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[sheet]
+    if reverse_rows is not None:
+        r1, r2 = reverse_rows
+        rows = [[c.value for c in ws[r]] for r in range(r1, r2 + 1)]
+        for r, row in zip(range(r1, r2 + 1), rows[::-1], strict=True):
+            for c, v in enumerate(row, start=1):
+                ws.cell(r, c).value = v
+    for (r, c), v in cells.items():
+        ws.cell(r, c).value = v
+    wb.save(path)
+    return path
+
+
+def _mnvh_checks(path: Path, tmp_path: Path) -> tuple[object, object]:
+    rep = calculate(path, tmp_path / "out.xlsx")
+    return rep.values["Backtest"].get((3, 2)), rep.values["Ledger"].get((4, 41))
+
+
+def _scn_check(path: Path, tmp_path: Path) -> object:
+    return calculate(path, tmp_path / "out.xlsx").values["Summary"].get((3, 2))
+
+
+def _wider_prices() -> dict[tuple[int, int], object]:
+    """An 11th ticker pasted in column L: header and 250 prices."""
+    cells: dict[tuple[int, int], object] = {(1, 12): "NVDA"}
+    cells.update({(r, 12): 100.0 + r for r in range(2, 252)})
+    return cells
+
+
+def _longer_prices() -> dict[tuple[int, int], object]:
+    """A 251st day pasted in row 252 (a date and 10 prices)."""
+    import datetime as dt
+
+    cells: dict[tuple[int, int], object] = {(252, 1): dt.datetime(2022, 12, 29)}
+    cells.update({(252, c): 50.0 for c in range(2, 12)})
+    return cells
+
+
+def test_spec_blocks_match_the_named_ranges():
+    """The blocks cover the named tables (header row, date column) and nothing past them."""
+    for spec, table, dates_col in ((S.MNVH, "mnvh_price_table", 1),
+                                   (S.SCENARIOS, "scn_return_table", 1)):
+        (block,) = spec.blocks
+        t = spec.input(table)
+        assert block.sheet == t.sheet
+        first, last = t.ref.split(":")
+        assert block.ref == f"$A$1:{last}", (block.ref, t.ref)
+        assert S._cell_rc(first) == (dates_col + 1, 1)
+    assert S.beyond_block("$A$1:$K$251") == ("$L$1:$DG$2", "$A$252:$K$253")
+
+
+def test_shipped_blocks_are_ok(tmp_path):
+    assert _mnvh_checks(BOOKS / "mnvh_ledger.xlsx", tmp_path) == ("ok", "ok")
+    assert _scn_check(BOOKS / "scenarios.xlsx", tmp_path) == "ok"
+
+
+@pytest.mark.parametrize("case, first_cell", [("wider", "Prices!L1"), ("longer", "Prices!A252")])
+def test_mnvh_table_larger_than_the_block_warns_and_the_button_refuses(tmp_path, case,
+                                                                        first_cell):
+    cells = _wider_prices() if case == "wider" else _longer_prices()
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", cells)
+    assert _mnvh_checks(path, tmp_path) == (MNVH_MSG, MNVH_MSG)
+    res = run("run_mnvh", OpenpyxlBook(path))
+    assert not res.ok
+    assert res.message.startswith(f"{first_cell} lies outside the Prices block A1:K251")
+    assert "10 tickers x 250 days" in res.message and "delete the extra" in res.message
+
+
+def test_block_warning_comes_before_the_date_warning(tmp_path):
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", _wider_prices(),
+                   reverse_rows=(2, 251))
+    assert _mnvh_checks(path, tmp_path) == (MNVH_MSG, MNVH_MSG)
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", {}, reverse_rows=(2, 251))
+    assert _mnvh_checks(path, tmp_path) == (NEWEST_FIRST, NEWEST_FIRST)
+
+
+def test_a_cleared_extra_column_is_ok_again(tmp_path):
+    """Deleting the extra data (cells set blank) puts the check and the button back."""
+    cells = {k: None for k in _wider_prices()}
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", cells)
+    assert _mnvh_checks(path, tmp_path) == ("ok", "ok")
+    assert run("run_mnvh", OpenpyxlBook(path)).ok
+
+
+def test_scenarios_history_larger_than_the_block_warns_and_the_button_refuses(tmp_path):
+    cells: dict[tuple[int, int], object] = {(1, 7): "MSFT"}
+    cells.update({(r, 7): 0.01 for r in range(2, 122)})
+    path = _edited(tmp_path, "scenarios.xlsx", "History", cells)
+    assert _scn_check(path, tmp_path) == SCN_MSG
+    res = run("run_scenarios", OpenpyxlBook(path))
+    assert not res.ok and res.message.startswith("History!G1 lies outside the History block")
+    path = _edited(tmp_path, "scenarios.xlsx", "History", {(122, 3): 0.02})
+    assert _scn_check(path, tmp_path) == SCN_MSG
+    res = run("run_scenarios", OpenpyxlBook(path))
+    assert not res.ok and res.message.startswith("History!C122 lies outside")
+
+
+def test_check_cells_turn_red_on_the_warning():
+    for name, sheet, ref, prefix in (("mnvh_ledger.xlsx", "Backtest", "B3", "Prices are"),
+                                     ("scenarios.xlsx", "Summary", "B3", "History is")):
+        ws = openpyxl.load_workbook(BOOKS / name)[sheet]
+        formulas = [f for cf in ws.conditional_formatting if ref in str(cf.sqref)
+                    for r in cf.rules for f in r.formula]
+        assert f'LEFT($B$3,{len(prefix)})="{prefix}"' in formulas, formulas
+        assert ws["A3"].value.startswith('Prices check' if 'mnvh' in name else 'History / ')
+
+
+def test_excel_button_refuses_through_xlwings(tmp_path):
+    """The same refusal through the xlwings adapter (cells read as Excel hands them over)."""
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", _wider_prices())
+    fake = FakeBook(path, "Backtest", values=True)
+    res = run("run_mnvh", XlwingsBook(fake))
+    assert not res.ok and res.message.startswith("Prices!L1 lies outside")
+    assert fake.app.status[-1].startswith("PyXL run_mnvh failed: Prices!L1")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+def test_libreoffice_calculates_the_block_check(tmp_path):
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", _longer_prices())
+    out = tmp_path / "lo"
+    profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"  # own instance
+    subprocess.run(["soffice", profile, "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,"
+                    "false,5", "--outdir", str(out), str(path)],
+                   capture_output=True, timeout=180, check=True)
+    with open(out / "mnvh_ledger-Backtest.csv", encoding="utf-8") as f:
+        assert list(csv.reader(f))[2][1] == MNVH_MSG
