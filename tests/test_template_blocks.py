@@ -1,10 +1,12 @@
 """Template data blocks: a table pasted wider or longer than the block is flagged, not half-read.
 
-The MNVH Prices block (A1:K251: 10 tickers x 250 days) and the scenario History block
-(A1:F121: 5 assets x 120 months) have a fixed size, like the named ranges every formula
+The MNVH Prices block (A1:K251: 10 tickers x 250 days), the scenario History block
+(A1:F121: 5 assets x 120 months) and the MBP Universe (A1:K121: 120 names x 6 factors)
+and Factors (A1:G7) blocks have a fixed size, like the named ranges every formula
 and the Run button read.  A PM pasting 20 tickers or 500 days used to get results for the
-first 10 tickers or 250 days without a word.  Now the check cell (Backtest!B3 with its
-Ledger mirror, Summary!B3) shows the warning in red, the Run button refuses, and both
+first 10 tickers or 250 days without a word (and an MBP universe of 121 names was
+optimised over its first 120).  Now the check cell (Backtest!B3 with its Ledger mirror,
+Summary!B3, Portfolio!E3) shows the warning in red, the Run button refuses, and both
 name the fix.  Each case is calculated by the workbook engine (``pyxl calc``) on the
 committed workbook, edited as a user would edit it.
 """
@@ -29,6 +31,10 @@ MNVH_MSG = ("Prices are also outside A1:K251: the sheets read only 10 tickers x 
             "delete the extra rows and columns")
 SCN_MSG = ("History is also outside A1:F121: the sheets read only 5 assets x 120 months; "
            "delete the extra rows and columns")
+UNIVERSE_MSG = ("Universe is also outside A1:K121: the sheets read only 120 names x 6 factors; "
+                "delete the extra rows and columns")
+FACTORS_MSG = ("Factors are also outside A1:G7: the sheets read only 6 x 6 factors; "
+               "delete the extra rows and columns")
 NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
 
 
@@ -76,22 +82,41 @@ def _longer_prices() -> dict[tuple[int, int], object]:
     return cells
 
 
-def test_spec_blocks_match_the_named_ranges():
-    """The blocks cover the named tables (header row, date column) and nothing past them."""
-    for spec, table, dates_col in ((S.MNVH, "mnvh_price_table", 1),
-                                   (S.SCENARIOS, "scn_return_table", 1)):
-        (block,) = spec.blocks
-        t = spec.input(table)
-        assert block.sheet == t.sheet
-        first, last = t.ref.split(":")
-        assert block.ref == f"$A$1:{last}", (block.ref, t.ref)
-        assert S._cell_rc(first) == (dates_col + 1, 1)
+def test_spec_blocks_are_the_named_tables_on_their_sheets():
+    """Each block starts in A1 and ends at the last cell any named range on its sheet reaches."""
+    blocks = [(spec, b) for spec in S.TEMPLATES.values() for b in spec.blocks]
+    assert {(spec.key, b.sheet) for spec, b in blocks} == {
+        ("mnvh", "Prices"), ("scenarios", "History"), ("mbp", "Universe"), ("mbp", "Factors")}
+    for spec, block in blocks:
+        first, last = (S._cell_rc(a) for a in block.ref.split(":"))
+        assert first == (1, 1), block
+        ends = [S._cell_rc(i.ref.split(":")[-1]) for i in spec.inputs if i.sheet == block.sheet]
+        assert last == (max(c for c, _ in ends), max(r for _, r in ends)), block
     assert S.beyond_block("$A$1:$K$251") == ("$L$1:$DG$2", "$A$252:$K$253")
+
+
+def _mbp_check(path: Path, tmp_path: Path) -> object:
+    return calculate(path, tmp_path / "out.xlsx").values["Portfolio"].get((3, 5))
 
 
 def test_shipped_blocks_are_ok(tmp_path):
     assert _mnvh_checks(BOOKS / "mnvh_ledger.xlsx", tmp_path) == ("ok", "ok")
     assert _scn_check(BOOKS / "scenarios.xlsx", tmp_path) == "ok"
+    assert _mbp_check(BOOKS / "mbp.xlsx", tmp_path) == "ok"
+
+
+@pytest.mark.parametrize("sheet, cells, message, first_cell", [
+    ("Universe", {(122, 1): "N121", (122, 2): 3, (122, 3): 0.0, (122, 4): 0.01},
+     UNIVERSE_MSG, "Universe!A122"),
+    ("Universe", {(1, 12): "sector_3", (2, 12): 0.0}, UNIVERSE_MSG, "Universe!L1"),
+    ("Factors", {(8, 1): "sector_3", (8, 2): 0.0}, FACTORS_MSG, "Factors!A8"),
+], ids=["121st-name", "7th-factor-column", "7th-factor-row"])
+def test_mbp_universe_larger_than_the_block_warns_and_the_button_refuses(
+        tmp_path, sheet, cells, message, first_cell):
+    path = _edited(tmp_path, "mbp.xlsx", sheet, cells)
+    assert _mbp_check(path, tmp_path) == message
+    res = run("run_mbp", OpenpyxlBook(path))
+    assert not res.ok and res.message.startswith(f"{first_cell} lies outside the {sheet} block")
 
 
 @pytest.mark.parametrize("case, first_cell", [("wider", "Prices!L1"), ("longer", "Prices!A252")])
@@ -137,12 +162,16 @@ def test_scenarios_history_larger_than_the_block_warns_and_the_button_refuses(tm
 
 def test_check_cells_turn_red_on_the_warning():
     for name, sheet, ref, prefix in (("mnvh_ledger.xlsx", "Backtest", "B3", "Prices are"),
-                                     ("scenarios.xlsx", "Summary", "B3", "History is")):
+                                     ("scenarios.xlsx", "Summary", "B3", "History is"),
+                                     ("mbp.xlsx", "Portfolio", "E3", "Universe is"),
+                                     ("mbp.xlsx", "Portfolio", "E3", "Factors are")):
         ws = openpyxl.load_workbook(BOOKS / name)[sheet]
         formulas = [f for cf in ws.conditional_formatting if ref in str(cf.sqref)
                     for r in cf.rules for f in r.formula]
-        assert f'LEFT($B$3,{len(prefix)})="{prefix}"' in formulas, formulas
-        assert ws["A3"].value.startswith('Prices check' if 'mnvh' in name else 'History / ')
+        assert f'LEFT(${ref[0]}$3,{len(prefix)})="{prefix}"' in formulas, formulas
+        assert ws["A3"].value.startswith(
+            {"Backtest": "Prices check", "Summary": "History / ", "Portfolio": "Universe check"}[
+                sheet])
 
 
 def test_excel_button_refuses_through_xlwings(tmp_path):

@@ -292,6 +292,7 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
     """MBP weights, their decomposition and the SBP-vs-MBP TE frontier."""
     from pyxl.templates.spec import MBP_FRONTIER_TE
 
+    _check_blocks(io, "mbp")
     opt = formula("MBP_OPTIMIZE")
     rep = formula("MBP_REPORT")
     kwargs = bind(io, "mbp", opt)

@@ -21,11 +21,13 @@ from pyxl.templates import spec as S
 from pyxl.templates.common import (
     PCT,
     array_formula,
+    block_check_formula,
     col,
     header,
     instructions,
     new_workbook,
     plain_lines,
+    red_when_warning,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -104,7 +106,10 @@ _STEPS_EN = (
     "maximum weight and the within-segment TE limit of each segment (blank = no limit).",
     "'Universe' holds the names, their size segment (1 = top 20 caps, 2 = 21-60, 3 = 61-120), "
     "benchmark weights, alpha, specific variance and factor exposures; 'Factors' the factor "
-    "covariance. Paste your own (same shape) to optimise your universe.",
+    "covariance. Paste your own (same shape) to optimise your universe: the sheets read "
+    f"exactly {S.MBP_NAMES} names and {S.MBP_FACTORS} factors, so a larger table turns "
+    "Portfolio!E3 red and the Run button refuses it, and a smaller one leaves old rows in use "
+    "(clear the block first).",
     "'Portfolio': =MBP_OPTIMIZE returns the weight column (long-only, fully invested, "
     "maximising alpha) and =MBP_REPORT decomposes the tracking error: market, segment and "
     "within-segment TE, names held per segment and the cross terms, which add up to TE^2.",
@@ -118,7 +123,10 @@ _STEPS_JA = (
     "「Inputs」で制約を設定します: 市場トラッキングエラー上限, セグメント中立, 最大ウェイト, "
     "セグメント内TE上限 (空欄 = 制限なし)。",
     "「Universe」には銘柄, 規模セグメント (1 = 時価総額上位20, 2 = 21-60, 3 = 61-120), "
-    "ベンチマーク・ウェイト, アルファ, 固有分散, ファクター・エクスポージャーがあります。",
+    "ベンチマーク・ウェイト, アルファ, 固有分散, ファクター・エクスポージャーがあります。"
+    f"シートは {S.MBP_NAMES} 銘柄 x {S.MBP_FACTORS} ファクター専用です: 大きい表では "
+    "Portfolio!E3 が赤くなり実行ボタンは実行しません。小さい表では古い行が残るため, "
+    "先にブロックを消去してください。",
     "「Portfolio」: =MBP_OPTIMIZE がウェイト列を返し, =MBP_REPORT がトラッキングエラーを "
     "分解します (市場, セグメント, セグメント内TE, 保有銘柄数, 交差項; 合計はTE^2)。",
     "「Frontier」は論文の表1を再現します: 単一ベンチマーク (SBP) では小型株のセグメント内TEが "
@@ -174,6 +182,19 @@ def build(path: Path) -> Path:
 
     # Portfolio ---------------------------------------------------------------
     ws = wb["Portfolio"]
+    ((check_sheet, check_ref, _),) = spec.checks
+    c = ws[check_ref]
+    if check_sheet != "Portfolio" or c.column < 3 or c.row >= PORTFOLIO_FIRST_ROW - 1:
+        raise RuntimeError(f"spec.MBP.checks: {check_sheet}!{check_ref} must be right of "
+                           "column B, above the Portfolio table; update the spec")
+    # the label in column A spills over the empty cells up to the check
+    ws.cell(c.row, 1, "Universe check / ユニバースの確認:").font = Font(bold=True)
+    style_formula(c)
+    universe_block, factor_block = spec.blocks
+    c.value = block_check_formula(universe_block,
+                                  block_check_formula(factor_block).lstrip("="))
+    for block in spec.blocks:
+        red_when_warning(ws, check_ref, block.subject)
     p0 = PORTFOLIO_FIRST_ROW
     header(ws, p0 - 1, 1, ["Name", "Segment", "Benchmark", "=MBP_OPTIMIZE weight", "Active"])
     for i in range(n):

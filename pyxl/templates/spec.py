@@ -468,6 +468,11 @@ MBP = TemplateSpec(
     ),
     inputs=tuple(_mbp_inputs),
     macro="run_mbp",
+    checks=(("Portfolio", "E3", "nothing lies outside the Universe and Factors blocks"),),
+    blocks=(DataBlock(_MBP_U, _abs(1, 1, 5 + MBP_FACTORS, 1 + MBP_NAMES), "Universe is",
+                      f"{MBP_NAMES} names x {MBP_FACTORS} factors"),
+            DataBlock(_MBP_F, _abs(1, 1, 1 + MBP_FACTORS, 1 + MBP_FACTORS), "Factors are",
+                      f"{MBP_FACTORS} x {MBP_FACTORS} factors")),
 )
 
 # ---------------------------------------------------------------------------
