@@ -12,7 +12,7 @@ import re
 import types
 
 import openpyxl
-from openpyxl.utils.cell import column_index_from_string, range_boundaries
+from openpyxl.utils.cell import column_index_from_string, get_column_letter, range_boundaries
 from test_macros import KELLY_VALUES
 from test_macros_books import build_book
 
@@ -36,6 +36,12 @@ class FakeRange:
     @property
     def api(self):  # the COM Range stands in for itself
         return self
+
+    @property
+    def address(self):  # as xlwings: "$A$1" or "$A$1:$K$251"
+        a = f"${get_column_letter(self.c1)}${self.r1}"
+        b = f"${get_column_letter(self.c2)}${self.r2}"
+        return a if a == b else f"{a}:{b}"
 
     @property
     def value(self):

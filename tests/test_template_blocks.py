@@ -194,3 +194,34 @@ def test_libreoffice_calculates_the_block_check(tmp_path):
                    capture_output=True, timeout=180, check=True)
     with open(out / "mnvh_ledger-Backtest.csv", encoding="utf-8") as f:
         assert list(csv.reader(f))[2][1] == MNVH_MSG
+
+
+def _grown_names(path: Path, rows: int) -> None:
+    """As Excel does when rows are inserted inside the price block: the Prices names reach
+    ``rows`` more rows (openpyxl does not shift names itself)."""
+    wb = openpyxl.load_workbook(path)
+    for inp in S.MNVH.inputs:
+        if inp.sheet == "Prices" and inp.ref.endswith("$251"):
+            ref = inp.ref[:-3] + str(251 + rows)
+            wb.defined_names[inp.name].attr_text = f"'Prices'!{ref}"
+    wb.save(path)
+
+
+@pytest.mark.parametrize("adapter", ["openpyxl", "xlwings"])
+def test_button_follows_names_grown_by_inserted_rows(tmp_path, adapter):
+    """Rows inserted inside the block widen its names (Excel shifts the check cell's
+    references alike), so a 251st day is then inside, and a 252nd is outside."""
+    path = _edited(tmp_path, "mnvh_ledger.xlsx", "Prices", _longer_prices())
+    _grown_names(path, 1)
+
+    def book():
+        return OpenpyxlBook(path) if adapter == "openpyxl" else XlwingsBook(
+            FakeBook(path, "Backtest", values=True))
+
+    assert run("run_mnvh", book()).ok
+    wb = openpyxl.load_workbook(path)
+    wb["Prices"]["A253"] = wb["Prices"]["A252"].value
+    wb.save(path)
+    res = run("run_mnvh", book())
+    assert not res.ok
+    assert res.message.startswith("Prices!A253 lies outside the Prices block A1:K252"), res.message

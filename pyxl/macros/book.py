@@ -82,6 +82,10 @@ class WorkbookIO(Protocol):
     def read_range(self, sheet: str, ref: str) -> list[list[Any]]:
         """Values of the cells ``ref`` (``$L$1:$DG$2``) of ``sheet``: a 2-D list of rows."""
 
+    def name_address(self, name: str) -> tuple[str, str] | None:
+        """``(sheet, "$A$1:$K$251")`` a defined name refers to now (after rows or columns
+        were inserted in it); None for a constant."""
+
     def clear_sheet(self, sheet: str) -> None:
         """Erase values, formats and charts of ``sheet`` (creating it when absent)."""
 
@@ -203,6 +207,11 @@ class OpenpyxlBook:
                 return text
         sheet, ref = dests[0]
         return self.read_range(sheet, ref)
+
+    def name_address(self, name: str) -> tuple[str, str] | None:
+        dn = self.values.defined_names[name]
+        dests = list(dn.destinations) if dn.type == "RANGE" else []
+        return (dests[0][0], dests[0][1]) if dests else None
 
     def read_range(self, sheet: str, ref: str) -> list[list[Any]]:
         from openpyxl.utils.cell import range_boundaries
@@ -380,6 +389,13 @@ class XlwingsBook:
         c1, r1, c2, r2 = range_boundaries(ref.replace("$", ""))
         rng = self.book.sheets[sheet].range((r1, c1), (r2, c2))
         return rng.options(ndim=2).value
+
+    def name_address(self, name: str) -> tuple[str, str] | None:
+        try:
+            rng = self.book.names[name].refers_to_range
+        except Exception:  # noqa: BLE001 - a constant, not a range
+            return None
+        return (rng.sheet.name, rng.address) if rng is not None else None
 
     def clear_sheet(self, sheet: str) -> None:
         if sheet not in self.sheet_names():

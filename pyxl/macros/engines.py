@@ -201,17 +201,30 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
 
     from pyxl.templates.spec import TEMPLATES, beyond_block
 
-    for block in TEMPLATES[key].blocks:
+    spec = TEMPLATES[key]
+    for block in spec.blocks:
         if block.sheet not in io.sheet_names():
             continue
-        for ref in beyond_block(block.ref):
-            c1, r1, _, _ = range_boundaries(ref.replace("$", ""))
-            for i, row in enumerate(io.read_range(block.sheet, ref)):
+        # the block as the workbook's names now reach: rows or columns inserted inside
+        # a named range widen it (and shift the sheet check's references alike)
+        ends = []
+        for inp in spec.inputs:
+            where = io.name_address(inp.name) if io.has_name(inp.name) else None
+            if where is not None and where[0] == block.sheet:
+                c1, r1, c2, r2 = range_boundaries(where[1].replace("$", ""))
+                ends.append((c2, r2))
+        ref = block.ref
+        if ends:
+            ref = f"$A$1:${get_column_letter(max(c for c, _ in ends))}${max(r for _, r in ends)}"
+        cells = ref.replace("$", "")
+        for probe in beyond_block(ref):
+            c1, r1, _, _ = range_boundaries(probe.replace("$", ""))
+            for i, row in enumerate(io.read_range(block.sheet, probe)):
                 for j, v in enumerate(row):
                     if v is not None and v != "":  # as the check cell's LEN(cell) > 0
                         raise MacroError(
                             f"{block.sheet}!{get_column_letter(c1 + j)}{r1 + i} lies outside "
-                            f"the {block.sheet} block {block.cells}: the template reads only "
+                            f"the {block.sheet} block {cells}: the template reads only "
                             f"{block.shape}; delete the extra rows and columns (the "
                             "command-line tools read tables of any size)")
 
