@@ -111,7 +111,7 @@ Public Sub RegisterPyXLFunctions()
     ReDim a(0 To 20)
     a(0) = "T x N prices > 0, oldest first; header row of tickers and a date column allowed."
     a(1) = "Inventory decay lambda in [0, 1]; default 0.9."
-    a(2) = "Trading intensity; nav mode: multiple of NAV (default 35), absolute: currency."
+    a(2) = "Trading intensity; nav mode: multiple of NAV (default 35), absolute: currency (required)."
     a(3) = """equal"" (default), ""invvol"", ""markowitz"", or one weight per asset (sum 1)."
     a(4) = "Commission, fraction of traded notional; default 0.0005 (5 bp)."
     a(5) = "Half spread paid per trade, fraction of price; default 0.0001."

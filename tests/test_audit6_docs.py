@@ -143,7 +143,16 @@ def _check_table(name: str, rows: list[tuple[str, str]]):
 def test_mnvh_backtest_argument_table():
     rows = _table_after(_text("docs/mnvh.md"), "| # | argument | default | meaning |")
     assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
-    _check_table("MNVH_BACKTEST", [(r[1].strip("`"), r[2]) for r in rows])
+    # beta's signature default is None (resolved by mode: DEFAULT_BETA in nav mode, an
+    # error in absolute mode); the table states both
+    (beta,) = [r for r in rows if r[1] == "`beta`"]
+    from pyxl.core.mnvh import DEFAULT_BETA
+
+    assert _params("MNVH_BACKTEST")[2].default is None
+    assert beta[2] == (f"engine default ({DEFAULT_BETA:g}) in `nav` mode; none in `absolute` "
+                       "mode")
+    _check_table("MNVH_BACKTEST", [(r[1].strip("`"), "blank" if r is beta else r[2])
+                                   for r in rows])
 
 
 def test_mbb_recolor_argument_table():

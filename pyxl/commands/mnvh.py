@@ -168,11 +168,25 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
     return prices, bench
 
 
+def _beta(args: argparse.Namespace) -> float:
+    """``--beta``, or the nav-mode default; with ``--beta-mode absolute`` (currency) it has
+    no default, except for a grid whose ``--betas`` replace it."""
+    from pyxl.core.mnvh import DEFAULT_BETA
+
+    if args.beta is not None:
+        return args.beta
+    if args.beta_mode == "absolute" and not getattr(args, "betas", None):
+        raise InputError("--beta", "has no default with --beta-mode absolute, where beta is "
+                         "in currency", f"give --beta ({DEFAULT_BETA:g} x --cash0 starts at "
+                         "the nav default's exposure)")
+    return DEFAULT_BETA
+
+
 def _config(args: argparse.Namespace):
     from pyxl.core.mnvh.ablation import research_config
 
     return research_config(
-        lam=args.lam, beta=args.beta, beta_mode=args.beta_mode, cash0=args.cash0,
+        lam=args.lam, beta=_beta(args), beta_mode=args.beta_mode, cash0=args.cash0,
         min_cash=args.min_cash, max_gross=args.max_gross, max_position=args.max_position,
         drawdown_stop=args.drawdown_stop, exec_lag=args.exec_lag, lot_method=args.lot_method,
         fee_rate=args.fee_rate, fixed_fee=args.fixed_fee, half_spread=args.half_spread,
@@ -207,8 +221,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("strategy and costs")
     g.add_argument("--lam", type=float, default=DEFAULT_LAM,
                    help=f"inventory decay ({DEFAULT_LAM})")
-    g.add_argument("--beta", type=float, default=DEFAULT_BETA,
-                   help=f"trading intensity ({DEFAULT_BETA:g}, x NAV in nav mode)")
+    g.add_argument("--beta", type=float, default=None,
+                   help=f"trading intensity (x NAV in nav mode, default {DEFAULT_BETA:g}; "
+                   "currency in absolute mode, required)")
     g.add_argument("--beta-mode", choices=("nav", "absolute"), default="nav")
     g.add_argument("--cash0", type=float, default=1_000_000.0, help="starting cash (1e6)")
     g.add_argument("--min-cash", type=float, default=0.0, help="cash floor (0)")
@@ -254,7 +269,7 @@ def _grid_kw(args: argparse.Namespace, bench) -> dict:
               "(give --benchmark to include them)", file=sys.stderr)
         hedges = [False]
     betas = (_floats(args.betas, "--betas") if args.betas
-             else [args.beta / 4, args.beta, args.beta * 2])
+             else [_beta(args) / 4, _beta(args), _beta(args) * 2])
     return {"lams": _floats(args.lams, "--lams"), "betas": betas, "schemes": schemes,
             "hedges": hedges, "throttles": onoff[args.throttle], "n_jobs": args.jobs}
 

@@ -281,7 +281,7 @@ def _pick_metric(metric: Any) -> str | None:
         "column allowed.")
 @xl_arg("lam", doc=f"Inventory decay lambda in [0, 1]; default {DEFAULT_LAM:g}.")
 @xl_arg("beta", doc=f"Trading intensity; nav mode: multiple of NAV (default {DEFAULT_BETA:g}), "
-        "absolute: currency.")
+        "absolute: currency (required).")
 @xl_arg("weights", ndim=2, doc='"equal" (default), "invvol", "markowitz", or one weight per '
         "asset (sum 1).")
 @xl_arg("fee_rate", doc="Commission, fraction of traded notional; default 0.0005 (5 bp).")
@@ -303,13 +303,17 @@ def _pick_metric(metric: Any) -> str | None:
 @xl_arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
 @xl_arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
 @excel_formula
-def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
+def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
                   fee_rate=DEFAULT_FEE_RATE, half_spread=DEFAULT_HALF_SPREAD, benchmark=None,
                   hedge=False, throttle=False, beta_mode="nav", cash0=1_000_000.0,
                   max_gross=None, max_position=None, drawdown_stop=None, exec_lag=0,
                   fixed_fee=0.0, borrow_rate=0.0, cash_rate=0.0, min_cash=0.0,
                   periods_per_year=252, metric=None):
     """MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows."""
+    # beta left out or blank is the engine's DEFAULT_BETA (a multiple of NAV) in "nav" mode
+    # and an error in "absolute" mode, where beta is in currency and that default would
+    # barely trade; its signature default is None so that an argument left out in Excel
+    # (which xlwings fills with the signature default) is told apart from a typed 35
     p, _, _, p_flipped = _parse_table(prices, "prices", 3)
     T, N = p.shape
     if is_missing(weights):
@@ -342,10 +346,16 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=DEFAULT_BETA, weights="equal",
     if hedge_b and bench is None:
         raise InputError("benchmark", "is blank but hedge is TRUE", "give benchmark prices")
     ppy = to_int(periods_per_year, "periods_per_year", default=252, lo=1)
+    mode = to_choice(beta_mode, "beta_mode", ("nav", "absolute"), default="nav")
+    if mode == "absolute" and is_missing(beta):
+        # the default (35) is a multiple of NAV; as currency it would barely trade
+        raise InputError("beta", 'is blank with beta_mode "absolute", where it is in currency '
+                         "and has no default", f"enter beta (currency; {DEFAULT_BETA:g} x cash0 "
+                         "starts at the nav default's exposure)")
     cfg = {
         "lam": to_float(lam, "lam", default=DEFAULT_LAM, lo=0.0, hi=1.0),
         "beta": to_float(beta, "beta", default=DEFAULT_BETA, lo=0.0),
-        "beta_mode": to_choice(beta_mode, "beta_mode", ("nav", "absolute"), default="nav"),
+        "beta_mode": mode,
         "cash0": to_float(cash0, "cash0", default=1_000_000.0, lo=0.0, lo_open=True),
         "min_cash": to_float(min_cash, "min_cash", default=0.0),
         "max_gross": _opt(max_gross, "max_gross", lo=0.0, lo_open=True),
