@@ -189,13 +189,55 @@ def _check_date_order(dates: list[Any]) -> None:
                      "run all go forward in time")
 
 
+def _cell_of(io: WorkbookIO, name: str) -> str:
+    """``"mnvh_beta (Inputs!C5)"``: a defined name with the cell it points at now."""
+    where = io.name_address(name) if io.has_name(name) else None
+    return f"{name} ({where[0]}!{where[1].replace('$', '')})" if where else name
+
+
+def _blank_inputs_as_the_sheets(io: WorkbookIO, kw: Bound) -> None:
+    """Read blank MNVH inputs as the template's sheets do, not as the formula's defaults.
+
+    =MNVH_BACKTEST takes a blank argument as its default (beta 35, a multiple of NAV, would
+    run as 35 currency units here; fee rate 5 bp), while the Ledger sheet refuses a blank
+    lambda or beta and charges no fee for a blank fee rate.  So a blank ``mnvh_lam``,
+    ``mnvh_beta`` or ``mnvh_cash0`` is refused (the Backtest sheet shows the same error) and
+    a blank ``mnvh_fee_rate`` is 0.
+
+    Parameters
+    ----------
+    io : WorkbookIO
+        The workbook, to name the blank cell.
+    kw : Bound
+        Arguments of =MNVH_BACKTEST read from the names; ``fee_rate`` is set in place.
+
+    Raises
+    ------
+    MacroError
+        ``mnvh_beta (Inputs!C5): is blank; enter a number ...``.
+    """
+    for arg in ("lam", "beta", "cash0"):
+        if arg in kw.sources and _label(kw.get(arg)) is None:
+            raise MacroError(f"{_cell_of(io, kw.sources[arg])}: is blank; enter a number "
+                             "(the Ledger and Backtest sheets need it too)")
+    if "fee_rate" in kw.sources and _label(kw.get("fee_rate")) is None:
+        kw["fee_rate"] = 0.0  # no fee, as the Ledger's fee column and the Backtest sheet
+
+
 def _check_blocks(io: WorkbookIO, key: str) -> None:
     """Raise when a value lies just right of or below one of the template's data blocks.
 
     The blocks (:attr:`pyxl.templates.spec.TemplateSpec.blocks`: the MNVH Prices,
     the scenario History) have a fixed size, like the named ranges the formulas read,
     so a table pasted wider or longer would be read only in part.  The template's check
-    cell shows the same warning (:func:`pyxl.templates.common.block_check_formula`).
+    cell shows the same warning (:func:`pyxl.templates.common.block_check_formula`).  The
+    block's sheet is found through its named ranges, so a renamed sheet (Prices -> Px,
+    which Excel and LibreOffice rename in the names too) is still checked.
+
+    Raises
+    ------
+    MacroError
+        ``Prices!L1 lies outside the Prices block A1:K251: ...``.
     """
     from openpyxl.utils.cell import get_column_letter, range_boundaries
 
@@ -203,14 +245,18 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
 
     spec = TEMPLATES[key]
     for block in spec.blocks:
-        if block.sheet not in io.sheet_names():
-            continue
         # the block as the workbook's names now reach: rows or columns inserted inside
-        # a named range widen it (and shift the sheet check's references alike)
+        # a named range widen it (and shift the sheet check's references alike), and a
+        # renamed sheet (Prices -> Px) is renamed in the names too
+        found = [io.name_address(inp.name) for inp in spec.inputs
+                 if inp.sheet == block.sheet and io.has_name(inp.name)]
+        found = [w for w in found if w is not None]
+        sheet = found[0][0] if found else block.sheet
+        if sheet not in io.sheet_names():
+            continue
         ends = []
-        for inp in spec.inputs:
-            where = io.name_address(inp.name) if io.has_name(inp.name) else None
-            if where is not None and where[0] == block.sheet:
+        for where in found:
+            if where[0] == sheet:
                 c1, r1, c2, r2 = range_boundaries(where[1].replace("$", ""))
                 ends.append((c2, r2))
         ref = block.ref
@@ -219,12 +265,12 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
         cells = ref.replace("$", "")
         for probe in beyond_block(ref):
             c1, r1, _, _ = range_boundaries(probe.replace("$", ""))
-            for i, row in enumerate(io.read_range(block.sheet, probe)):
+            for i, row in enumerate(io.read_range(sheet, probe)):
                 for j, v in enumerate(row):
                     if v is not None and v != "":  # as the check cell's LEN(cell) > 0
                         raise MacroError(
-                            f"{block.sheet}!{get_column_letter(c1 + j)}{r1 + i} lies outside "
-                            f"the {block.sheet} block {cells}: the template reads only "
+                            f"{sheet}!{get_column_letter(c1 + j)}{r1 + i} lies outside "
+                            f"the {sheet} block {cells}: the template reads only "
                             f"{block.shape}; delete the extra rows and columns (the "
                             "command-line tools read tables of any size)")
 
@@ -251,6 +297,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
     kw = bind(io, "mnvh", formula("MNVH_BACKTEST"), prices="@mnvh_price_table",
               weights="@mnvh_weighting", beta_mode="absolute", half_spread=0.0)
     kw["prices"] = _ticker_row_as_text(io, kw["prices"])
+    _blank_inputs_as_the_sheets(io, kw)
     dates = _column(read(io, "mnvh_dates")) if io.has_name("mnvh_dates") else []
     while dates and _label(dates[-1]) is None:  # rows cleared below a shorter price table
         dates.pop()

@@ -93,9 +93,25 @@ BACKTEST_BLOCK = "A5:B26"
 #: LEDGER_STEPS steps reproduce the Ledger sheet exactly.  It reads ``mnvh_prices``, the
 #: block without its ticker row: the metrics need no tickers, and Tokyo codes typed as
 #: numbers in row 1 (7203 over yen prices) would otherwise be read as a first bar.
+#: A blank cell would take the formula's default, not what the Ledger sheet does with it (a
+#: blank fee rate ran at 5 bp where the Ledger charges none, a blank lambda at 0.9 where the
+#: Ledger errors): a blank lambda or starting cash reaches the formula as the text
+#: :data:`BLANK`, so the block shows ``#PyXL! lam: text '(blank)' at the cell; enter a
+#: number``, and a blank fee rate is 0, as on the Ledger.  A blank beta is refused by the
+#: formula itself in ``"absolute"`` mode (currency, no default).
+BLANK = "(blank)"
+
+
+def _required(name: str) -> str:
+    """``name``, or the text :data:`BLANK` when its cell is blank (Excel, LibreOffice, calc)."""
+    return f'IF(ISBLANK({name}),"{BLANK}",{name})'
+
+
 BACKTEST_FORMULA = (
-    '=MNVH_BACKTEST(mnvh_prices,mnvh_lam,mnvh_beta,mnvh_weighting,mnvh_fee_rate,0,"",'
-    'FALSE,FALSE,"absolute",mnvh_cash0,"","","",0,mnvh_fixed_fee,0,0,mnvh_min_cash)'
+    f'=MNVH_BACKTEST(mnvh_prices,{_required("mnvh_lam")},mnvh_beta,'
+    'mnvh_weighting,IF(ISBLANK(mnvh_fee_rate),0,mnvh_fee_rate),0,"",'
+    f'FALSE,FALSE,"absolute",{_required("mnvh_cash0")},"","","",0,mnvh_fixed_fee,0,0,'
+    'mnvh_min_cash)'
 )
 
 #: The date-order check cells (sheet, cell): Backtest!B3 first, then its Ledger mirror.
@@ -304,7 +320,8 @@ def build(path: Path) -> Path:
         if t == 0:
             for j in range(N):
                 style_formula(ws.cell(r, L["q"] + j, 0), "#,##0.00")
-            style_formula(ws.cell(r, L["cash"], "=mnvh_cash0"), MONEY)
+            # blank starting cash: the text BLANK, so every later cash cell errors
+            style_formula(ws.cell(r, L["cash"], "=" + _required("mnvh_cash0")), MONEY)
         else:
             q_prev = _rng(L["q"], r - 1, L["q"] + N - 1)
             p_prev = f"Prices!{_rng(2, pr - 1, 1 + N)}"
