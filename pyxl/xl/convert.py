@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -178,12 +179,32 @@ def _rows(value: Any) -> list[list[Any]]:
     return [[value]]
 
 
+#: A number written as text with thousands separators: ``1,234`` or ``-12,345,678.9``.
+_THOUSANDS = re.compile(r"\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?\s*")
+
+
+def text_number(text: str) -> float:
+    """The number a text cell holds (Excel's en-US ``VALUE``); ValueError when none.
+
+    A comma is read only as a thousands separator in groups of three (``1,234.5``): a
+    text such as ``0,9`` or ``10,5`` is a decimal comma (or a typo), and dropping the
+    comma, as this did before, read it as 9 or 105 without a word; likewise
+    ``1.234,56`` (a German price) became 1.23456.  Both are now not numbers, and
+    :func:`_cell_to_float` says which fix applies.
+    """
+    if "," in text:
+        if not _THOUSANDS.fullmatch(text):
+            raise ValueError(f"comma in {text!r} is not a thousands separator")
+        text = text.replace(",", "")
+    return float(text)
+
+
 def is_text(cell: Any) -> bool:
     """Text that is not a number (a name, a text date such as '2013-01'); not an error."""
     if not isinstance(cell, str) or not cell.strip() or is_excel_error(cell):
         return False
     try:
-        float(cell.replace(",", ""))
+        text_number(cell)
     except ValueError:
         return True
     return False
@@ -258,8 +279,17 @@ def _cell_to_float(cell: Any, name: str, where: str) -> float:
                 "fix that cell first",
             )
         try:
-            return float(cell.replace(",", ""))
+            return text_number(cell)
         except ValueError:
+            if "," in cell:
+                try:  # a decimal comma: name the number meant
+                    meant = float(cell.strip().replace(".", "").replace(",", "."))
+                except ValueError:
+                    pass
+                else:
+                    raise InputError(
+                        name, f"text {cell[:20]!r} at {where} has a decimal comma",
+                        f"enter {meant:g} with a decimal point") from None
             raise InputError(
                 name, f"text {cell[:20]!r} at {where}", "enter a number"
             ) from None
