@@ -228,8 +228,9 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
     """Raise when a value lies just right of or below one of the template's data blocks.
 
     The blocks (:attr:`pyxl.templates.spec.TemplateSpec.blocks`: the MNVH Prices,
-    the scenario History) have a fixed size, like the named ranges the formulas read,
-    so a table pasted wider or longer would be read only in part.  The template's check
+    the scenario History, the MBP Universe and Factors) have a fixed size, like the
+    named ranges the formulas read, so a table pasted wider or longer would be read only
+    in part.  The template's check
     cell shows the same warning (:func:`pyxl.templates.common.block_check_formula`).  The
     block's sheet is found through its named ranges, so a renamed sheet (Prices -> Px,
     which Excel and LibreOffice rename in the names too) is still checked.
