@@ -52,6 +52,30 @@ def check_covariance(cov: np.ndarray, n: int, name: str = "cov") -> np.ndarray:
     return cov
 
 
+def _by_label(mu, cov, max_weight):
+    """``cov`` (both axes) and ``max_weight`` in the order of a labelled ``mu`` Series.
+
+    pandas inputs meet by label (:func:`pyxl.core.labels.target_order`): a covariance
+    DataFrame in another ticker order than ``mu`` was used by position before, pairing
+    each expected return with another asset's risk.  The weights come back in ``mu``'s
+    order.
+    """
+    import pandas as pd
+
+    from pyxl.core.labels import target_order
+
+    if isinstance(mu, pd.Series) and isinstance(cov, pd.DataFrame):
+        ref = [(mu.index, "labels of mu")]
+        rows = target_order(cov.index, ref, "cov")
+        cols = target_order(cov.columns, ref, "cov")
+        cov = cov.reindex(index=rows if rows is not None else cov.index,
+                          columns=cols if cols is not None else cov.columns)
+    if isinstance(mu, pd.Series) and isinstance(max_weight, pd.Series):
+        order = target_order(max_weight.index, [(mu.index, "labels of mu")], "max_weight")
+        max_weight = max_weight if order is None else max_weight.reindex(order)
+    return mu, cov, max_weight
+
+
 def _constraints(w: cp.Variable, n: int, max_leverage: float | None, long_only: bool,
                  max_weight: np.ndarray | None, budget: float | None) -> list:
     cons = []
@@ -131,6 +155,7 @@ def kelly_weights(
     numpy.ndarray
         Weights per unit of equity (length of ``mu``).
     """
+    mu, cov, max_weight = _by_label(mu, cov, max_weight)
     mu = np.asarray(mu, dtype=float).ravel()
     n = mu.size
     if not np.all(np.isfinite(mu)):

@@ -1,0 +1,75 @@
+"""pandas inputs meet by label in the Python API (MNVH engine, multi-asset Kelly).
+
+Before, a weight Series or a covariance DataFrame in another ticker order than the prices
+(or than ``mu``) was used by position: every weight met another asset's prices, every
+expected return another asset's risk, without a word (final NAV 901,456 instead of
+848,022 on 500 bundled days with unequal weights in reverse order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyxl.core.kelly.portfolio import kelly_weights
+from pyxl.core.mnvh import MNVHConfig, run_backtest
+from pyxl.data import load_sp500_index, load_sp500_prices
+from pyxl.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def book():
+    P = load_sp500_prices().iloc[-300:]
+    w = np.linspace(1.0, 2.0, P.shape[1])
+    return P, w / w.sum(), load_sp500_index().reindex(P.index)
+
+
+def _nav(P, w, **kw) -> float:
+    return float(run_backtest(P, w, MNVHConfig(), **kw).nav[-1])
+
+
+def test_weights_series_and_frame_meet_their_tickers(book):
+    P, w, _ = book
+    ref = _nav(P.to_numpy(), w)  # plain arrays, in column order
+    assert _nav(P, pd.Series(w, index=P.columns)[::-1]) == ref
+    W = pd.DataFrame(np.tile(w, (len(P), 1)), index=P.index, columns=P.columns)
+    assert _nav(P, W[P.columns[::-1]].iloc[::-1]) == ref
+    assert _nav(P, pd.Series(w)) == ref  # a 0..n-1 index is by position
+    assert _nav(P, w[::-1]) != ref  # the case the labels guard against
+
+
+def test_hedge_series_meets_its_dates(book):
+    P, w, h = book
+    ref = _nav(P.to_numpy(), w, hedge_prices=h.to_numpy())
+    assert _nav(P, w, hedge_prices=h.iloc[::-1]) == ref
+
+
+@pytest.mark.parametrize("arg", ["weights", "hedge_prices"])
+def test_labels_that_are_not_the_prices_are_refused(book, arg):
+    P, w, h = book
+    if arg == "weights":
+        kw = {"weights": pd.Series(w, index=[f"X{i}" for i in range(len(w))])}
+    else:
+        kw = {"weights": w, "hedge_prices": pd.Series(h.to_numpy(),
+                                                      index=h.index + pd.Timedelta(days=1))}
+    with pytest.raises(InputError) as e:
+        run_backtest(P, config=MNVHConfig(), **kw)
+    assert str(e.value).startswith(f"{arg}: is labelled ")
+    assert "pass plain numbers, in their order" in str(e.value)
+
+
+def test_kelly_covariance_and_caps_meet_the_labels_of_mu():
+    mu = pd.Series([0.08, 0.05, 0.12], index=["A", "B", "C"])
+    cov = pd.DataFrame([[0.04, 0.01, 0.0], [0.01, 0.02, 0.005], [0.0, 0.005, 0.09]],
+                       index=list("ABC"), columns=list("ABC"))
+    # closed form, independent of the code: inv(cov) (mu - rf)
+    want = np.linalg.solve(cov.to_numpy(), mu.to_numpy() - 0.01)
+    got = kelly_weights(mu, cov.loc[list("CAB"), list("BCA")], 0.01)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    caps = pd.Series([0.5, 1.0, 0.25], index=list("ABC"))
+    a = kelly_weights(mu, cov, 0.01, max_weight=caps.iloc[::-1])
+    b = kelly_weights(mu.to_numpy(), cov.to_numpy(), 0.01, max_weight=caps.to_numpy())
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    with pytest.raises(InputError, match=r"^cov: is labelled A, B, D, not by the labels of mu"):
+        kelly_weights(mu, cov.rename(index={"C": "D"}), 0.01)
