@@ -430,6 +430,35 @@ class _Generator:
         return out, int(hits.sum())
 
 
+def _by_label(returns, mu_ann, cov_ann, rt_weights):
+    """Targets in the order of a returns DataFrame's columns, by label (pandas semantics).
+
+    A ``mu_ann`` Series, a ``cov_ann`` DataFrame (both axes) or an ``rt_weights``
+    DataFrame (columns) labelled by the tickers in another order was used by position,
+    recolouring each asset to another's target; labels that are not the tickers are
+    refused (:func:`pyxl.core.labels.target_order`).
+    """
+    import pandas as pd
+
+    from pyxl.core.labels import target_order
+
+    if not isinstance(returns, pd.DataFrame):
+        return mu_ann, cov_ann, rt_weights
+    ref = [(returns.columns, "return columns")]
+    if isinstance(mu_ann, pd.Series):
+        order = target_order(mu_ann.index, ref, "mu_ann")
+        mu_ann = mu_ann if order is None else mu_ann.reindex(order)
+    if isinstance(cov_ann, pd.DataFrame):
+        rows = target_order(cov_ann.index, ref, "cov_ann")
+        cols = target_order(cov_ann.columns, ref, "cov_ann")
+        cov_ann = cov_ann.reindex(index=cov_ann.index if rows is None else rows,
+                                  columns=cov_ann.columns if cols is None else cols)
+    if isinstance(rt_weights, pd.DataFrame):
+        order = target_order(rt_weights.columns, ref, "rt_weights")
+        rt_weights = rt_weights if order is None else rt_weights[order]
+    return mu_ann, cov_ann, rt_weights
+
+
 def generate(
     returns: np.ndarray,
     mu_ann: np.ndarray,
@@ -464,6 +493,9 @@ def generate(
     -------
     ScenarioSet
     """
+    mu_ann, cov_ann, rt_weights = _by_label(returns, mu_ann, cov_ann, rt_weights)
+    if tickers is None and hasattr(returns, "columns"):
+        tickers = [str(c) for c in returns.columns]
     R, mu, C, W = validate_inputs(returns, mu_ann, cov_ann, rt_weights)
     T, N = R.shape
     _spec_checks(spec, T)
