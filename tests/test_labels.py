@@ -92,3 +92,30 @@ def test_scenario_targets_meet_the_return_columns():
     np.testing.assert_array_equal(got.paths, ref.paths)
     with pytest.raises(InputError, match=r"^mu_ann: is labelled AAPL, KO, MSFT"):
         sc.generate(R, mu.rename(index={"XOM": "MSFT"}), cov, spec)
+
+
+def test_mbp_inputs_meet_the_labels_of_bench_w():
+    """make_data and optimize with pandas inputs in shuffled orders give the weights of the
+    same problem in array form (the array form is the reference)."""
+    from pyxl.core.mbp import Limits, make_data, optimize
+
+    rng = np.random.default_rng(np.random.SeedSequence(11))
+    n, k = 12, 3
+    names = [f"N{i:02d}" for i in range(n)]
+    factors = ["mkt", "size", "value"]
+    bench = pd.Series(np.linspace(2.0, 1.0, n) / np.linspace(2.0, 1.0, n).sum(), index=names)
+    seg = pd.Series([1] * 4 + [2] * 8, index=names)
+    B = pd.DataFrame(rng.normal(size=(n, k)), index=names, columns=factors)
+    F = pd.DataFrame(np.diag([0.03, 0.01, 0.005]), index=factors, columns=factors)
+    s = pd.Series(rng.uniform(0.01, 0.05, n), index=names)
+    alpha = pd.Series(rng.normal(0.0, 0.02, n), index=names)
+    lim = Limits(te_total=0.02, te_within=(0.01, 0.03))
+    ref = optimize(make_data(bench.to_numpy(), seg.to_numpy(), B.to_numpy(), F.to_numpy(),
+                             s.to_numpy()), alpha.to_numpy(), lim)
+    perm = rng.permutation(n)
+    data = make_data(bench, seg.iloc[perm], B.iloc[perm][factors[::-1]],
+                     F.loc[factors[::-1], ["value", "mkt", "size"]], s.iloc[perm[::-1]])
+    got = optimize(data, alpha.iloc[perm], lim)
+    np.testing.assert_allclose(got.weights, ref.weights, atol=1e-9)
+    with pytest.raises(InputError, match=r"^alpha: is labelled N00, N01, X, "):
+        optimize(data, alpha.rename(index={"N02": "X"}), lim)

@@ -19,6 +19,7 @@ tracking-error limit used by the optimiser.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,9 @@ class MBPData:
     y_bench: np.ndarray = field(repr=False)
     members: tuple = field(repr=False)
     Fh: np.ndarray | None = field(repr=False, default=None)
+    #: Asset labels when ``bench_w`` was a labelled Series (pandas index), else None;
+    #: :class:`pyxl.core.mbp.optimize.MBPProblem` puts a labelled ``alpha`` in this order.
+    asset_labels: Any = field(repr=False, default=None)
 
     @property
     def n(self) -> int:
@@ -215,6 +219,9 @@ def make_data(
           "factor_cov": "factor_cov", "spec_var": "spec_var"}
     if names:
         nm.update(names)
+    labels = asset_labels(bench_w)
+    segment, exposures, spec_var, factor_cov = _by_label(labels, segment, exposures, spec_var,
+                                                         factor_cov, nm)
     wT = _vec(bench_w, nm["bench_w"], None)
     n = wT.size
     if n < 2:
@@ -291,5 +298,43 @@ def make_data(
     return MBPData(
         bench_w=wT, segment=seg, exposures=B, factor_cov=F, spec_var=s, n_segments=M,
         G=np.ascontiguousarray(G), sqrt_s=np.sqrt(s), seg_bench=segW, y_bench=y,
-        members=members, Fh=Fh,
+        members=members, Fh=Fh, asset_labels=labels,
     )
+
+
+def asset_labels(x) -> Any:
+    """The labels of a pandas Series (not a default 0..n-1 index), else None."""
+    import pandas as pd
+
+    if isinstance(x, pd.Series) and not (isinstance(x.index, pd.RangeIndex)
+                                         and x.index.start == 0 and x.index.step == 1):
+        return x.index
+    return None
+
+
+def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, str]):
+    """Per-asset inputs in the order of a labelled ``bench_w``, and a factor covariance
+    DataFrame in the order of the exposure columns (:func:`pyxl.core.labels.target_order`);
+    taken by position, a Series in another order paired every name with another's data."""
+    import pandas as pd
+
+    from pyxl.core.labels import target_order
+
+    if labels is not None:
+        ref = [(labels, "labels of bench_w")]
+        if isinstance(segment, pd.Series):
+            order = target_order(segment.index, ref, nm["segment"])
+            segment = segment if order is None else segment.reindex(order)
+        if isinstance(spec_var, pd.Series):
+            order = target_order(spec_var.index, ref, nm["spec_var"])
+            spec_var = spec_var if order is None else spec_var.reindex(order)
+        if isinstance(exposures, pd.DataFrame):
+            order = target_order(exposures.index, ref, nm["exposures"])
+            exposures = exposures if order is None else exposures.reindex(order)
+    if isinstance(exposures, pd.DataFrame) and isinstance(factor_cov, pd.DataFrame):
+        ref = [(exposures.columns, "exposure columns")]
+        rows = target_order(factor_cov.index, ref, nm["factor_cov"])
+        cols = target_order(factor_cov.columns, ref, nm["factor_cov"])
+        factor_cov = factor_cov.reindex(index=factor_cov.index if rows is None else rows,
+                                        columns=factor_cov.columns if cols is None else cols)
+    return segment, exposures, spec_var, factor_cov

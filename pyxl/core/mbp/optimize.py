@@ -174,6 +174,10 @@ def _check_limits(data: MBPData, lim: Limits) -> None:
         if lim.holdings is None:
             raise InputError("holdings", "are needed for a turnover limit or penalty",
                              "enter the current weights")
+    if lim.holdings is not None and _in_data_order(lim.holdings, data, "holdings") is not \
+            lim.holdings:
+        raise InputError("holdings", "are labelled in another order than bench_w",
+                         "reorder them (holdings.reindex(bench_w.index)) or pass plain numbers")
     if lim.holdings is not None and np.asarray(lim.holdings).size != data.n:
         raise InputError("holdings", f"has {np.asarray(lim.holdings).size} values, "
                          f"expected {data.n}", "one weight per asset")
@@ -185,6 +189,19 @@ def _check_limits(data: MBPData, lim: Limits) -> None:
     if (lim.te_total is None and lim.te_segment is None and lim.te_within is None
             and not lim.long_only and lim.max_active is None):
         raise InputError("te_total", "no risk limit given", "enter a market TE limit")
+
+
+def _in_data_order(x, data: MBPData, name: str):
+    """A labelled Series ``x`` in the order of ``data``'s asset labels (a labelled
+    ``bench_w``); anything else as it is (:func:`pyxl.core.labels.target_order`)."""
+    import pandas as pd
+
+    from pyxl.core.labels import target_order
+
+    if data.asset_labels is None or not isinstance(x, pd.Series):
+        return x
+    order = target_order(x.index, [(data.asset_labels, "labels of bench_w")], name)
+    return x if order is None else x.reindex(order)
 
 
 @functools.lru_cache(maxsize=1)
@@ -215,6 +232,7 @@ class MBPProblem:
     """
 
     def __init__(self, data: MBPData, alpha: np.ndarray, template: Limits) -> None:
+        alpha = _in_data_order(alpha, data, "alpha")
         alpha = np.asarray(alpha, dtype=float).ravel()
         if alpha.size != data.n:
             raise InputError("alpha", f"has {alpha.size} values, expected {data.n}",
