@@ -13,7 +13,7 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["target_order"]
+__all__ = ["target_order", "square_in_order"]
 
 
 def _shown(axis: pd.Index) -> str:
@@ -54,3 +54,13 @@ def target_order(axis: pd.Index, targets: list[tuple[pd.Index, str]],
     what = " or ".join(w for _, w in targets)
     raise InputError(name, f"is labelled {_shown(axis)}, not by the {what}",
                      f"label it by the {what} (or pass plain numbers, in their order)")
+
+
+def square_in_order(frame: pd.DataFrame, targets: list[tuple[pd.Index, str]],
+                    name: str) -> pd.DataFrame:
+    """A square DataFrame (a covariance) with both axes in the order of ``targets``
+    (:func:`target_order` per axis)."""
+    rows = target_order(frame.index, targets, name)
+    cols = target_order(frame.columns, targets, name)
+    return frame.reindex(index=frame.index if rows is None else rows,
+                         columns=frame.columns if cols is None else cols)

@@ -62,14 +62,10 @@ def _by_label(mu, cov, max_weight):
     """
     import pandas as pd
 
-    from pyxl.core.labels import target_order
+    from pyxl.core.labels import square_in_order, target_order
 
     if isinstance(mu, pd.Series) and isinstance(cov, pd.DataFrame):
-        ref = [(mu.index, "labels of mu")]
-        rows = target_order(cov.index, ref, "cov")
-        cols = target_order(cov.columns, ref, "cov")
-        cov = cov.reindex(index=rows if rows is not None else cov.index,
-                          columns=cols if cols is not None else cov.columns)
+        cov = square_in_order(cov, [(mu.index, "labels of mu")], "cov")
     if isinstance(mu, pd.Series) and isinstance(max_weight, pd.Series):
         order = target_order(max_weight.index, [(mu.index, "labels of mu")], "max_weight")
         max_weight = max_weight if order is None else max_weight.reindex(order)

@@ -318,7 +318,7 @@ def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, st
     taken by position, a Series in another order paired every name with another's data."""
     import pandas as pd
 
-    from pyxl.core.labels import target_order
+    from pyxl.core.labels import square_in_order, target_order
 
     if labels is not None:
         ref = [(labels, "labels of bench_w")]
@@ -332,9 +332,6 @@ def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, st
             order = target_order(exposures.index, ref, nm["exposures"])
             exposures = exposures if order is None else exposures.reindex(order)
     if isinstance(exposures, pd.DataFrame) and isinstance(factor_cov, pd.DataFrame):
-        ref = [(exposures.columns, "exposure columns")]
-        rows = target_order(factor_cov.index, ref, nm["factor_cov"])
-        cols = target_order(factor_cov.columns, ref, nm["factor_cov"])
-        factor_cov = factor_cov.reindex(index=factor_cov.index if rows is None else rows,
-                                        columns=factor_cov.columns if cols is None else cols)
+        factor_cov = square_in_order(factor_cov, [(exposures.columns, "exposure columns")],
+                                     nm["factor_cov"])
     return segment, exposures, spec_var, factor_cov

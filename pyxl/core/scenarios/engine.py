@@ -440,7 +440,7 @@ def _by_label(returns, mu_ann, cov_ann, rt_weights):
     """
     import pandas as pd
 
-    from pyxl.core.labels import target_order
+    from pyxl.core.labels import square_in_order, target_order
 
     if not isinstance(returns, pd.DataFrame):
         return mu_ann, cov_ann, rt_weights
@@ -449,10 +449,7 @@ def _by_label(returns, mu_ann, cov_ann, rt_weights):
         order = target_order(mu_ann.index, ref, "mu_ann")
         mu_ann = mu_ann if order is None else mu_ann.reindex(order)
     if isinstance(cov_ann, pd.DataFrame):
-        rows = target_order(cov_ann.index, ref, "cov_ann")
-        cols = target_order(cov_ann.columns, ref, "cov_ann")
-        cov_ann = cov_ann.reindex(index=cov_ann.index if rows is None else rows,
-                                  columns=cov_ann.columns if cols is None else cols)
+        cov_ann = square_in_order(cov_ann, ref, "cov_ann")
     if isinstance(rt_weights, pd.DataFrame):
         order = target_order(rt_weights.columns, ref, "rt_weights")
         rt_weights = rt_weights if order is None else rt_weights[order]
