@@ -119,3 +119,17 @@ def test_mbp_inputs_meet_the_labels_of_bench_w():
     np.testing.assert_allclose(got.weights, ref.weights, atol=1e-9)
     with pytest.raises(InputError, match=r"^alpha: is labelled N00, N01, X, "):
         optimize(data, alpha.rename(index={"N02": "X"}), lim)
+
+
+def test_kelly_scenario_caps_meet_the_return_columns():
+    from pyxl.core.kelly.portfolio import kelly_scenario
+
+    rng = np.random.default_rng(np.random.SeedSequence(5))
+    R = pd.DataFrame(0.01 + 0.04 * rng.standard_normal((200, 3)), columns=["A", "B", "C"])
+    caps = pd.Series([0.3, 2.0, 0.1], index=["A", "B", "C"])
+    ref = kelly_scenario(R.to_numpy(), max_weight=caps.to_numpy())
+    got = kelly_scenario(R, max_weight=caps.iloc[::-1])
+    np.testing.assert_allclose(got, ref, atol=1e-9)
+    # taken by position, the reversed caps would bind other assets
+    assert not np.allclose(kelly_scenario(R.to_numpy(), max_weight=caps.to_numpy()[::-1]), ref,
+                           atol=1e-6)

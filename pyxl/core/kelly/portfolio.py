@@ -72,6 +72,19 @@ def _by_label(mu, cov, max_weight):
     return mu, cov, max_weight
 
 
+def _caps_by_label(returns, max_weight):
+    """A ``max_weight`` Series in the order of a returns DataFrame's columns, by label."""
+    import pandas as pd
+
+    from pyxl.core.labels import target_order
+
+    if isinstance(returns, pd.DataFrame) and isinstance(max_weight, pd.Series):
+        order = target_order(max_weight.index, [(returns.columns, "return columns")],
+                             "max_weight")
+        max_weight = max_weight if order is None else max_weight.reindex(order)
+    return max_weight
+
+
 def _constraints(w: cp.Variable, n: int, max_leverage: float | None, long_only: bool,
                  max_weight: np.ndarray | None, budget: float | None) -> list:
     cons = []
@@ -509,6 +522,7 @@ def kelly_scenario(
     probs : (T,) array, optional
         Scenario probabilities (default equal weights).
     """
+    max_weight = _caps_by_label(returns, max_weight)
     r = np.asarray(returns, dtype=float)
     if r.ndim == 1:
         r = r[:, None]
