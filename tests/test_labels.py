@@ -133,3 +133,28 @@ def test_kelly_scenario_caps_meet_the_return_columns():
     # taken by position, the reversed caps would bind other assets
     assert not np.allclose(kelly_scenario(R.to_numpy(), max_weight=caps.to_numpy()[::-1]), ref,
                            atol=1e-6)
+
+
+def test_results_of_a_price_frame_carry_its_dates_and_tickers(book):
+    P, w, _ = book
+    res = run_backtest(P, w, MNVHConfig())
+    frame = res.to_frame()
+    assert frame.index.equals(P.index)
+    assert [c[2:] for c in frame.columns if c.startswith("q:")] == list(P.columns)
+    assert set(res.lot_table()["asset"]) <= set(P.columns)
+    plain = run_backtest(P.to_numpy(), w, MNVHConfig()).to_frame()
+    assert list(plain.index) == list(range(len(P))) and "q:A1" in plain.columns
+    np.testing.assert_array_equal(plain["nav"].to_numpy(), frame["nav"].to_numpy())
+
+
+def test_ledger_page_example_runs_with_labels():
+    """docs/ledger.md's first example (price DataFrame, index Series) runs as written."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "ledger.md").read_text("utf-8")
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "docs/ledger.md", "exec"), ns)  # noqa: S102 - our own docs
+    assert ns["ledger"].index.equals(ns["prices"].index)
+    assert set(ns["lots"]["asset"]) <= set(ns["prices"].columns) | {"hedge"}

@@ -313,6 +313,10 @@ class BacktestResult:
     hedge_trades: np.ndarray | None = None
     hedge_prices: np.ndarray | None = None
     book_lots: Callable[[], tuple] | None = field(default=None, repr=False)
+    #: The price DataFrame's dates and tickers when prices came as one (else None): the
+    #: defaults of :meth:`to_frame` and :meth:`lot_table`.
+    price_index: pd.Index | None = field(default=None, repr=False)
+    price_columns: pd.Index | None = field(default=None, repr=False)
     _lot_columns: tuple | None = field(default=None, init=False, repr=False)
 
     def _lot_ledger(self) -> tuple:
@@ -368,8 +372,14 @@ class BacktestResult:
         return pd.DataFrame(rows, columns=["bar", "kind", "detail", "meaning"])
 
     def to_frame(self, index=None, tickers=None) -> pd.DataFrame:
-        """Per-bar ledger: scalar columns, then ``q:<ticker>`` and ``trade:<ticker>``."""
+        """Per-bar ledger: scalar columns, then ``q:<ticker>`` and ``trade:<ticker>``.
+
+        ``index`` and ``tickers`` default to the price DataFrame's dates and columns
+        (``A1``, ``A2``, ... and 0..T-1 for a plain array).
+        """
         T, N = self.q.shape
+        index = self.price_index if index is None else index
+        tickers = self.price_columns if tickers is None else tickers
         tickers = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
         if len(tickers) != N:
             raise InputError("tickers", f"has {len(tickers)} names for {N} assets",
@@ -393,11 +403,14 @@ class BacktestResult:
     def lot_table(self, tickers=None) -> pd.DataFrame:
         """Open lots at the end of the run: asset, bar opened, qty, price, fee, mark, unrealised.
 
+        ``tickers`` defaults to the price DataFrame's columns (``A1``, ... for an array).
+
         FIFO: one row per open lot, oldest first; moving average: one row per
         open position at its average cost (bar = -1).  Prices are mid; ``fee`` is
         the commission + slippage paid when the lot's remaining quantity was opened.
         """
         N = self.q.shape[1]
+        tickers = self.price_columns if tickers is None else tickers
         names = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
         if self.hedge_q is not None:
             names = names + ["hedge"]
@@ -815,4 +828,6 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         prices=P,
         hedge_q=q_out[:, N] if has_hedge else None,
         hedge_trades=tr_out[:, N] if has_hedge else None,
-        hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots)
+        hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots,
+        price_index=prices.index if isinstance(prices, pd.DataFrame) else None,
+        price_columns=prices.columns if isinstance(prices, pd.DataFrame) else None)
