@@ -13,7 +13,8 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["target_order", "square_in_order"]
+__all__ = ["target_order", "square_in_order", "as_vector", "check_time_order",
+           "align_to_prices"]
 
 
 def _shown(axis: pd.Index) -> str:
@@ -64,3 +65,93 @@ def square_in_order(frame: pd.DataFrame, targets: list[tuple[pd.Index, str]],
     cols = target_order(frame.columns, targets, name)
     return frame.reindex(index=frame.index if rows is None else rows,
                          columns=frame.columns if cols is None else cols)
+
+
+def as_vector(x):
+    """A one-column or one-row DataFrame as a Series, so that its labels count.
+
+    ``mu.to_frame()`` or ``df[["alpha"]]`` (one column, labelled rows) and ``mu.to_frame().T``
+    (one row, labelled columns) were flattened by position by ``np.asarray(x).ravel()``,
+    ignoring the tickers they carry.  Anything else is returned unchanged.
+
+    Parameters
+    ----------
+    x : object
+        An input that stands for one value per asset.
+
+    Returns
+    -------
+    pandas.Series or object
+        ``x``'s only column (indexed by its rows) or only row (indexed by its columns).
+    """
+    if isinstance(x, pd.DataFrame) and x.shape != (1, 1):  # one value: no order to keep
+        if x.shape[1] == 1:
+            return x.iloc[:, 0]
+        if x.shape[0] == 1:
+            return x.iloc[0]
+    return x
+
+
+def check_time_order(x, name: str) -> None:
+    """Refuse a Series or DataFrame whose DatetimeIndex is not in increasing order.
+
+    The engines read rows as bars in time order; a newest-first table (as some vendors
+    export) would otherwise run backwards in time without a word.
+
+    Parameters
+    ----------
+    x : object
+        An input whose rows are bars (prices, returns).
+    name : str
+        The argument name, for the error.
+
+    Raises
+    ------
+    InputError
+        When ``x`` has a DatetimeIndex that is not monotonic increasing.
+    """
+    index = getattr(x, "index", None)
+    if isinstance(x, (pd.Series, pd.DataFrame)) and isinstance(index, pd.DatetimeIndex) \
+            and not index.is_monotonic_increasing:
+        where = "newest first" if index.is_monotonic_decreasing else "not in date order"
+        raise InputError(name, f"has its dates {where} (rows are bars, oldest first)",
+                         f"sort them: {name}.sort_index()")
+
+
+def align_to_prices(x, prices, name: str, assets: bool, dates: bool):
+    """``x`` put in the order of the labels of ``prices`` when both are pandas objects.
+
+    A Series (or a DataFrame's columns) labelled by the price columns is reordered to
+    them, and one labelled by the price dates (a Series, or a DataFrame's index) to
+    those; a default 0..n-1 index means "by position" and is left alone.  Before, a
+    weight Series in another ticker order than the price columns was applied by
+    position without a word.  Labels that are neither raise an :class:`InputError`.
+
+    Parameters
+    ----------
+    x : array-like, Series or DataFrame
+        An input of :func:`pyxl.core.mnvh.engine.prepare_inputs` or the research functions.
+    prices : array-like or DataFrame
+        The prices; nothing is aligned unless it is a DataFrame.
+    name : str
+        Argument name for the error message.
+    assets, dates : bool
+        Whether ``x`` may be labelled by asset (the price columns) and by date (the
+        price index).
+    """
+    if not isinstance(prices, pd.DataFrame) or not isinstance(x, (pd.Series, pd.DataFrame)):
+        return x
+
+    cols = (prices.columns, "price columns")
+    rows = (prices.index, "price dates")
+    if isinstance(x, pd.Series):
+        target = target_order(x.index, ([cols] if assets else []) + ([rows] if dates else []),
+                              name)
+        return x if target is None else x.reindex(target)
+    if assets:
+        target = target_order(x.columns, [cols], name)
+        x = x if target is None else x[target]
+    if dates:
+        target = target_order(x.index, [rows], name)
+        x = x if target is None else x.reindex(target)
+    return x

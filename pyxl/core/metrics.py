@@ -37,8 +37,10 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from pyxl.core import LOG_MAX
+from pyxl.core.labels import target_order
 from pyxl.errors import InputError
 
 __all__ = [
@@ -275,8 +277,14 @@ def backtest_metrics(
     Traded notional is the result's ``turnover`` column (``sum_i |dq_i| p_i``
     per bar, hedge leg included) or, for results without it,
     ``sum_i |trades_{i,t}| * prices_{i,t}`` plus ``|hedge trade| * hedge price``;
-    costs are ``fees + slippage`` and the gross trading PnL is ``sum MTM``.
+    costs are ``fees + slippage`` and the gross trading PnL is ``sum MTM``.  A
+    ``benchmark`` Series labelled by date meets the dates of a result run on a price
+    DataFrame by label (:func:`pyxl.core.labels.target_order`).
     """
+    index = getattr(result, "price_index", None)
+    if index is not None and isinstance(benchmark, pd.Series):
+        order = target_order(benchmark.index, [(index, "price dates")], "benchmark")
+        benchmark = benchmark if order is None else benchmark.reindex(order)
     tn = getattr(result, "turnover", None)
     if tn is None:
         p = np.asarray(prices, dtype=float)

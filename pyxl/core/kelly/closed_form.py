@@ -71,6 +71,40 @@ def _check_finite(fix: str = "enter a decimal", /, **values: float | None) -> No
             raise InputError(name, f"must be a finite number, got {value:g}", fix)
 
 
+def scenario_probs(probs, t: int) -> np.ndarray:
+    """Scenario probabilities: ``probs`` divided by their sum, or ``1/t`` each when None.
+
+    Parameters
+    ----------
+    probs : (t,) array-like or None
+        Non-negative weights of the ``t`` scenarios (any positive total).
+    t : int
+        Number of scenarios (rows of the returns).
+
+    Returns
+    -------
+    (t,) numpy.ndarray
+        Probabilities summing to 1.
+
+    Raises
+    ------
+    InputError
+        Naming ``probs`` when it has another length, a NaN, a negative value or a zero
+        total (before, these reached the optimiser, whose breakdown blamed ``returns``,
+        and negative weights gave weights without a word).
+    """
+    if probs is None:
+        return np.full(t, 1.0 / t)
+    p = np.asarray(probs, dtype=float).ravel()
+    if p.size != t:
+        raise InputError("probs", f"has {p.size} values for {t} scenarios",
+                         "give one probability per row of returns")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or not p.sum() > 0:
+        raise InputError("probs", "must be finite, >= 0 and not all 0",
+                         "enter scenario probabilities (or weights) >= 0")
+    return p / p.sum()
+
+
 def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) -> float:
     """Kelly leverage ``fraction * (mu - rf) / sigma**2``.
 
@@ -198,7 +232,7 @@ def growth_scenarios(
         scenario leaves wealth <= 0.
     """
     r = np.asarray(returns, dtype=float).ravel()
-    p = np.full(r.size, 1.0 / r.size) if probs is None else np.asarray(probs, float) / np.sum(probs)
+    p = scenario_probs(probs, r.size)
     nn = np.atleast_1d(np.asarray(n, dtype=float))
     w = 1.0 + rf + nn[:, None] * (r[None, :] - rf)
     with np.errstate(divide="ignore", invalid="ignore"):

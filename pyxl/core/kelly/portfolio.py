@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from pyxl.core.kelly.closed_form import _check_finite
+from pyxl.core.kelly.closed_form import _check_finite, scenario_probs
 from pyxl.core.lazy_cvxpy import cp
 from pyxl.errors import InfeasibleError, InputError
 
@@ -62,8 +62,9 @@ def _by_label(mu, cov, max_weight):
     """
     import pandas as pd
 
-    from pyxl.core.labels import square_in_order, target_order
+    from pyxl.core.labels import as_vector, square_in_order, target_order
 
+    mu, max_weight = as_vector(mu), as_vector(max_weight)
     if isinstance(mu, pd.Series) and isinstance(cov, pd.DataFrame):
         cov = square_in_order(cov, [(mu.index, "labels of mu")], "cov")
     if isinstance(mu, pd.Series) and isinstance(max_weight, pd.Series):
@@ -72,17 +73,22 @@ def _by_label(mu, cov, max_weight):
     return mu, cov, max_weight
 
 
-def _caps_by_label(returns, max_weight):
-    """A ``max_weight`` Series in the order of a returns DataFrame's columns, by label."""
+def _caps_by_label(returns, max_weight, probs=None):
+    """A ``max_weight`` Series in the order of a returns DataFrame's columns and a
+    ``probs`` Series in the order of its rows, by label."""
     import pandas as pd
 
-    from pyxl.core.labels import target_order
+    from pyxl.core.labels import as_vector, target_order
 
+    max_weight = as_vector(max_weight)
     if isinstance(returns, pd.DataFrame) and isinstance(max_weight, pd.Series):
         order = target_order(max_weight.index, [(returns.columns, "return columns")],
                              "max_weight")
         max_weight = max_weight if order is None else max_weight.reindex(order)
-    return max_weight
+    if isinstance(returns, pd.DataFrame) and isinstance(probs, pd.Series):
+        order = target_order(probs.index, [(returns.index, "return rows")], "probs")
+        probs = probs if order is None else probs.reindex(order)
+    return max_weight, probs
 
 
 def _constraints(w: cp.Variable, n: int, max_leverage: float | None, long_only: bool,
@@ -520,9 +526,11 @@ def kelly_scenario(
     rf : float
         Risk-free rate per period of the scenarios.
     probs : (T,) array, optional
-        Scenario probabilities (default equal weights).
+        Scenario probabilities or weights >= 0 (divided by their sum; default equal).
+        With a returns DataFrame, a ``probs`` Series meets its rows by label and a
+        ``max_weight`` Series its columns.
     """
-    max_weight = _caps_by_label(returns, max_weight)
+    max_weight, probs = _caps_by_label(returns, max_weight, probs)
     r = np.asarray(returns, dtype=float)
     if r.ndim == 1:
         r = r[:, None]
@@ -545,7 +553,7 @@ def kelly_scenario(
                          "enter the risk-free rate per period (0 for excess returns)")
     _check_finite("e.g. 2, or leave it out for no cap", max_leverage=max_leverage)
     _check_finite("e.g. 1, or leave it out", budget=budget)
-    p = np.full(t, 1.0 / t) if probs is None else np.asarray(probs, float) / np.sum(probs)
+    p = scenario_probs(probs, t)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     try:
         return _scenario_optimum(r, rf, p, max_leverage, long_only, max_weight, budget)

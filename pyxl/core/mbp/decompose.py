@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyxl.core.mbp.model import MBPData
+from pyxl.core.mbp.model import MBPData, in_asset_order
+from pyxl.errors import InputError
 
 __all__ = ["Decomposition", "decompose", "names_held", "HELD_THRESHOLD"]
 
@@ -112,12 +113,17 @@ def decompose(data: MBPData, w: np.ndarray, threshold: float = HELD_THRESHOLD) -
     ----------
     data : MBPData
         Benchmark, segments and risk model.
-    w : (N,) array
-        Portfolio weights.
+    w : (N,) array or Series
+        Portfolio weights (decimals).  A Series labelled by the tickers of a labelled
+        ``bench_w`` meets them by label, as ``alpha`` does in
+        :func:`~pyxl.core.mbp.optimize.optimize`.
     threshold : float
         Weight above which a name counts as held.
     """
-    w = np.asarray(w, dtype=float).ravel()
+    w = np.asarray(in_asset_order(w, data, "w"), dtype=float).ravel()
+    if w.size != data.n or not np.all(np.isfinite(w)):
+        raise InputError("w", f"must be {data.n} finite weights, got {w.size} values",
+                         "one weight per asset of bench_w")
     M = data.n_segments
     a = w - data.bench_w
     u = data.allocation_active(w)

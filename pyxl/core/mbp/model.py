@@ -171,7 +171,11 @@ class MBPData:
 
 
 def _vec(x, name: str, n: int | None) -> np.ndarray:
-    a = np.asarray(x, dtype=float).ravel()
+    try:
+        a = np.asarray(x, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InputError(name, "holds values that are not numbers",
+                         "enter numbers (segments as whole numbers 1..M)") from None
     if n is not None and a.size != n:
         raise InputError(name, f"has {a.size} values, expected {n}", "match the number of assets")
     if not np.all(np.isfinite(a)):
@@ -219,6 +223,9 @@ def make_data(
           "factor_cov": "factor_cov", "spec_var": "spec_var"}
     if names:
         nm.update(names)
+    from pyxl.core.labels import as_vector
+
+    bench_w, segment, spec_var = as_vector(bench_w), as_vector(segment), as_vector(spec_var)
     labels = asset_labels(bench_w)
     segment, exposures, spec_var, factor_cov = _by_label(labels, segment, exposures, spec_var,
                                                          factor_cov, nm)
@@ -312,6 +319,22 @@ def asset_labels(x) -> Any:
     return None
 
 
+def in_asset_order(x, data: MBPData, name: str):
+    """A labelled per-asset input in the order of ``data``'s asset labels (a labelled
+    ``bench_w``): a Series, or a one-column / one-row DataFrame, is reordered by label
+    and refused when labelled otherwise (:func:`pyxl.core.labels.target_order`);
+    anything else is returned as it is (by position)."""
+    import pandas as pd
+
+    from pyxl.core.labels import as_vector, target_order
+
+    x = as_vector(x)
+    if data.asset_labels is None or not isinstance(x, pd.Series):
+        return x
+    order = target_order(x.index, [(data.asset_labels, "labels of bench_w")], name)
+    return x if order is None else x.reindex(order)
+
+
 def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, str]):
     """Per-asset inputs in the order of a labelled ``bench_w``, and a factor covariance
     DataFrame in the order of the exposure columns (:func:`pyxl.core.labels.target_order`);
@@ -328,7 +351,7 @@ def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, st
         if isinstance(spec_var, pd.Series):
             order = target_order(spec_var.index, ref, nm["spec_var"])
             spec_var = spec_var if order is None else spec_var.reindex(order)
-        if isinstance(exposures, pd.DataFrame):
+        if isinstance(exposures, (pd.DataFrame, pd.Series)):  # a Series: one factor
             order = target_order(exposures.index, ref, nm["exposures"])
             exposures = exposures if order is None else exposures.reindex(order)
     if isinstance(exposures, pd.DataFrame) and isinstance(factor_cov, pd.DataFrame):

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pyxl.core.labels import as_vector
 from pyxl.core.lazy_cvxpy import STATUS_INFEASIBLE, STATUS_OPTIMAL, cp
 from pyxl.core.mbp import screen
 from pyxl.core.mbp.decompose import Decomposition, decompose
-from pyxl.core.mbp.model import MBPData
+from pyxl.core.mbp.model import MBPData, in_asset_order
 from pyxl.errors import InfeasibleError, InputError
 
 __all__ = [
@@ -174,8 +175,8 @@ def _check_limits(data: MBPData, lim: Limits) -> None:
         if lim.holdings is None:
             raise InputError("holdings", "are needed for a turnover limit or penalty",
                              "enter the current weights")
-    if lim.holdings is not None and _in_data_order(lim.holdings, data, "holdings") is not \
-            lim.holdings:
+    held = as_vector(lim.holdings)
+    if held is not None and _in_data_order(held, data, "holdings") is not held:
         raise InputError("holdings", "are labelled in another order than bench_w",
                          "reorder them (holdings.reindex(bench_w.index)) or pass plain numbers")
     if lim.holdings is not None and np.asarray(lim.holdings).size != data.n:
@@ -192,16 +193,10 @@ def _check_limits(data: MBPData, lim: Limits) -> None:
 
 
 def _in_data_order(x, data: MBPData, name: str):
-    """A labelled Series ``x`` in the order of ``data``'s asset labels (a labelled
-    ``bench_w``); anything else as it is (:func:`pyxl.core.labels.target_order`)."""
-    import pandas as pd
-
-    from pyxl.core.labels import target_order
-
-    if data.asset_labels is None or not isinstance(x, pd.Series):
-        return x
-    order = target_order(x.index, [(data.asset_labels, "labels of bench_w")], name)
-    return x if order is None else x.reindex(order)
+    """A labelled Series ``x`` (or one-column DataFrame) in the order of ``data``'s asset
+    labels (a labelled ``bench_w``); anything else as it is
+    (:func:`pyxl.core.mbp.model.in_asset_order`)."""
+    return in_asset_order(x, data, name)
 
 
 @functools.lru_cache(maxsize=1)

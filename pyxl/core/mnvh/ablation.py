@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pyxl.core.labels import align_to_prices, check_time_order
 from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics
 from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM, FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh.estimation import regime_throttle, rolling_betas, rolling_rho
@@ -158,7 +159,15 @@ def build_inputs(
     throttle : bool
         Scale beta by :func:`~pyxl.core.mnvh.estimation.regime_throttle` of the
         rolling rho (sec. 10).
+
+    With a price DataFrame, a weights Series or DataFrame (``scheme``) and a benchmark
+    Series meet the price columns and dates by label, as in
+    :func:`~pyxl.core.mnvh.run_backtest`.
     """
+    check_time_order(prices, "prices")
+    if not isinstance(scheme, str):
+        scheme = align_to_prices(scheme, prices, "weights", assets=True, dates=True)
+    benchmark = align_to_prices(benchmark, prices, "benchmark", assets=False, dates=True)
     p = np.asarray(prices, dtype=float)
     w = make_weights(scheme, p, **(weight_kwargs or {}))
     scale = None
@@ -304,12 +313,14 @@ def ablation_grid(
 
     Parameters
     ----------
-    prices : (T, N) array
+    prices : (T, N) array or DataFrame
+        Prices > 0, oldest first (a DataFrame's dates must increase).
     config : MNVHConfig
         Base configuration; ``lam`` and ``beta`` are replaced per point.
-    benchmark : (T,) array, optional
+    benchmark : (T,) array or Series, optional
         Benchmark prices: the metrics' beta/correlation reference and the
-        hedge asset (required when ``True in hedges``).
+        hedge asset (required when ``True in hedges``).  A Series labelled by
+        dates meets a price DataFrame's dates by label.
     n_jobs : int, optional
         Threads for the parallel grid (``None`` or <= 0: all cores).  The
         result does not depend on it.
@@ -323,6 +334,8 @@ def ablation_grid(
         :data:`~pyxl.core.metrics.METRICS` and ``risk_events`` (number of
         logged limit/stop events).
     """
+    check_time_order(prices, "prices")
+    benchmark = align_to_prices(benchmark, prices, "benchmark", assets=False, dates=True)
     p = np.asarray(prices, dtype=float)
     points = grid_points(lams, betas, schemes, hedges, throttles)
     bench = None if benchmark is None else np.asarray(benchmark, dtype=float).ravel()
@@ -453,6 +466,8 @@ def walk_forward(
     -------
     WalkForwardResult
     """
+    check_time_order(prices, "prices")
+    benchmark = align_to_prices(benchmark, prices, "benchmark", assets=False, dates=True)
     p = np.asarray(prices, dtype=float)
     T = p.shape[0]
     if criterion not in CRITERIA:

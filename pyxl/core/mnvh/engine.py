@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core import LOG_MAX
-from pyxl.core.labels import target_order
+from pyxl.core.labels import align_to_prices, check_time_order
 from pyxl.core.ledger.fees import FeeModel
 from pyxl.core.ledger.lots import FifoBook, fifo_replay
 from pyxl.core.mnvh import kernel as K
@@ -625,47 +625,6 @@ def check_nav(nav: np.ndarray, fees, T: int, cash0: float = 1.0,
                      "check the prices near that row for a typo")
 
 
-def _by_label(x, prices, name: str, assets: bool, dates: bool):
-    """``x`` put in the order of the labels of ``prices`` when both are pandas objects.
-
-    A Series (or a DataFrame's columns) labelled by the price columns is reordered to
-    them, and one labelled by the price dates (a Series, or a DataFrame's index) to
-    those; a default 0..n-1 index means "by position" and is left alone.  Before, a
-    weight Series in another ticker order than the price columns was applied by
-    position without a word.  Labels that are neither raise an :class:`InputError`.
-
-    Parameters
-    ----------
-    x : array-like, Series or DataFrame
-        An input of :func:`prepare_inputs`.
-    prices : array-like or DataFrame
-        The prices; nothing is aligned unless it is a DataFrame.
-    name : str
-        Argument name for the error message.
-    assets, dates : bool
-        Whether ``x`` may be labelled by asset (the price columns) and by date (the
-        price index).
-    """
-    if not isinstance(prices, pd.DataFrame) or not isinstance(x, (pd.Series, pd.DataFrame)):
-        return x
-
-    def fit(axis: pd.Index, targets: list[tuple[pd.Index, str]]) -> pd.Index | None:
-        return target_order(axis, targets, name)
-
-    cols = (prices.columns, "price columns")
-    rows = (prices.index, "price dates")
-    if isinstance(x, pd.Series):
-        target = fit(x.index, ([cols] if assets else []) + ([rows] if dates else []))
-        return x if target is None else x.reindex(target)
-    if assets:
-        target = fit(x.columns, [cols])
-        x = x if target is None else x[target]
-    if dates:
-        target = fit(x.index, [rows])
-        x = x if target is None else x.reindex(target)
-    return x
-
-
 def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_prices=None,
                    asset_betas=None, adv=None, vol=None):
     """Validate inputs and build the kernel's arrays (shared by the engine and the grid).
@@ -673,14 +632,17 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
     The values of ``prices`` (finite, > 0) are checked by the kernel itself, in its
     first pass over each bar (pass its return value through :func:`kernel_events`),
     except with the impact term, whose rolling volatility needs them first.  pandas
-    inputs are aligned to a price DataFrame's labels (:func:`_by_label`).
+    inputs are aligned to a price DataFrame's labels
+    (:func:`pyxl.core.labels.align_to_prices`); a price DataFrame with dates out of
+    order (newest first) is refused.
     """
-    weights = _by_label(weights, prices, "weights", assets=True, dates=True)
-    beta_scale = _by_label(beta_scale, prices, "beta_scale", assets=False, dates=True)
-    hedge_prices = _by_label(hedge_prices, prices, "hedge_prices", assets=False, dates=True)
-    asset_betas = _by_label(asset_betas, prices, "asset_betas", assets=True, dates=True)
-    adv = _by_label(adv, prices, "adv", assets=True, dates=True)
-    vol = _by_label(vol, prices, "vol", assets=True, dates=True)
+    check_time_order(prices, "prices")
+    weights = align_to_prices(weights, prices, "weights", assets=True, dates=True)
+    beta_scale = align_to_prices(beta_scale, prices, "beta_scale", assets=False, dates=True)
+    hedge_prices = align_to_prices(hedge_prices, prices, "hedge_prices", assets=False, dates=True)
+    asset_betas = align_to_prices(asset_betas, prices, "asset_betas", assets=True, dates=True)
+    adv = align_to_prices(adv, prices, "adv", assets=True, dates=True)
+    vol = align_to_prices(vol, prices, "vol", assets=True, dates=True)
     P = np.asarray(prices, dtype=float)
     if P.ndim != 2 or P.shape[0] < 2 or P.shape[1] < 1:
         raise InputError("prices", f"has shape {P.shape}, needs T x N with T >= 2",

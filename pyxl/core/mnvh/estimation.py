@@ -290,14 +290,18 @@ def rolling_betas(
 
     Parameters
     ----------
-    prices : (T, N) array
-    benchmark : (T,) array
-        Benchmark (hedge asset) prices on the same rows, finite and > 0.
+    prices : (T, N) array or DataFrame
+    benchmark : (T,) array or Series
+        Benchmark (hedge asset) prices on the same rows, finite and > 0.  A Series
+        labelled by date meets a price DataFrame's dates by label.
 
     Returns
     -------
     (T, N) array
     """
+    from pyxl.core.labels import align_to_prices
+
+    benchmark = align_to_prices(benchmark, prices, "benchmark", assets=False, dates=True)
     mp = _window(window, min_periods)
     if mp < 2:
         raise InputError("min_periods", "must be >= 2 for a beta", "raise it")

@@ -433,18 +433,20 @@ class _Generator:
 def _by_label(returns, mu_ann, cov_ann, rt_weights):
     """Targets in the order of a returns DataFrame's columns, by label (pandas semantics).
 
-    A ``mu_ann`` Series, a ``cov_ann`` DataFrame (both axes) or an ``rt_weights``
-    DataFrame (columns) labelled by the tickers in another order was used by position,
+    A ``mu_ann`` Series (or one-column / one-row DataFrame), a ``cov_ann`` DataFrame
+    (both axes), an ``rt_weights`` DataFrame (columns) or an ``rt_weights`` Series (one
+    RT portfolio) labelled by the tickers in another order was used by position,
     recolouring each asset to another's target; labels that are not the tickers are
     refused (:func:`pyxl.core.labels.target_order`).
     """
     import pandas as pd
 
-    from pyxl.core.labels import square_in_order, target_order
+    from pyxl.core.labels import as_vector, square_in_order, target_order
 
     if not isinstance(returns, pd.DataFrame):
         return mu_ann, cov_ann, rt_weights
     ref = [(returns.columns, "return columns")]
+    mu_ann = as_vector(mu_ann)
     if isinstance(mu_ann, pd.Series):
         order = target_order(mu_ann.index, ref, "mu_ann")
         mu_ann = mu_ann if order is None else mu_ann.reindex(order)
@@ -453,6 +455,9 @@ def _by_label(returns, mu_ann, cov_ann, rt_weights):
     if isinstance(rt_weights, pd.DataFrame):
         order = target_order(rt_weights.columns, ref, "rt_weights")
         rt_weights = rt_weights if order is None else rt_weights[order]
+    elif isinstance(rt_weights, pd.Series):
+        order = target_order(rt_weights.index, ref, "rt_weights")
+        rt_weights = rt_weights if order is None else rt_weights.reindex(order)
     return mu_ann, cov_ann, rt_weights
 
 
@@ -477,8 +482,10 @@ def generate(
     mu_ann : (N,) annual target means (decimal).
     cov_ann : (N, N) annual target covariance.
     spec : run settings.
-    rt_weights : (K, N) RT portfolio weights, or None (no drift delta; the
-        portfolio section then reports the equally weighted portfolio).
+    rt_weights : (K, N) RT portfolio weights (a Series: one portfolio), or None (no
+        drift delta; the portfolio section then reports the equally weighted portfolio).
+        With a returns DataFrame, labelled ``mu_ann``, ``cov_ann`` and ``rt_weights``
+        meet its columns by label.
     tickers, rt_labels : labels for the summary.
     keep_paths : hold every final path in memory (``ScenarioSet.paths``);
         otherwise pass 2 regenerates them.
