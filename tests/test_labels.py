@@ -158,3 +158,17 @@ def test_ledger_page_example_runs_with_labels():
     exec(compile(code, "docs/ledger.md", "exec"), ns)  # noqa: S102 - our own docs
     assert ns["ledger"].index.equals(ns["prices"].index)
     assert set(ns["lots"]["asset"]) <= set(ns["prices"].columns) | {"hedge"}
+
+
+def test_lot_table_marks_do_not_follow_later_edits_of_the_price_array(book):
+    """The lot table is marked at the run's last prices, even if the caller's array
+    (which the result views) is edited afterwards."""
+    P, w, _ = book
+    A = P.to_numpy().copy()
+    res = run_backtest(A, w, MNVHConfig())
+    want = A[-1].copy()
+    A[-1] *= 2.0
+    lots = res.lot_table()
+    names = [f"A{i + 1}" for i in range(A.shape[1])]
+    np.testing.assert_array_equal(lots["mark"].to_numpy(),
+                                  want[[names.index(a) for a in lots["asset"]]])

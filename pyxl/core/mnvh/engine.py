@@ -317,6 +317,10 @@ class BacktestResult:
     #: defaults of :meth:`to_frame` and :meth:`lot_table`.
     price_index: pd.Index | None = field(default=None, repr=False)
     price_columns: pd.Index | None = field(default=None, repr=False)
+    #: Copy of the last bar's prices (hedge last) taken at run time: the lot table's
+    #: marks, which must not follow later in-place edits of the caller's price array
+    #: (``prices`` is a view of it).
+    final_prices: np.ndarray | None = field(default=None, repr=False)
     _lot_columns: tuple | None = field(default=None, init=False, repr=False)
 
     def _lot_ledger(self) -> tuple:
@@ -414,9 +418,12 @@ class BacktestResult:
         names = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
         if self.hedge_q is not None:
             names = names + ["hedge"]
-        last = self.prices[-1]
-        if self.hedge_q is not None:
-            last = np.append(last, self.hedge_prices[-1])
+        if self.final_prices is not None:
+            last = self.final_prices
+        else:
+            last = self.prices[-1]
+            if self.hedge_q is not None:
+                last = np.append(last, self.hedge_prices[-1])
         lots = self.lots
         a = lots["asset"]
         mark = last[a]
@@ -792,4 +799,5 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         hedge_trades=tr_out[:, N] if has_hedge else None,
         hedge_prices=Pm[:, N] if has_hedge else None, book_lots=lots,
         price_index=prices.index if isinstance(prices, pd.DataFrame) else None,
-        price_columns=prices.columns if isinstance(prices, pd.DataFrame) else None)
+        price_columns=prices.columns if isinstance(prices, pd.DataFrame) else None,
+        final_prices=Pm[-1].copy())
