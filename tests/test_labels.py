@@ -172,3 +172,15 @@ def test_lot_table_marks_do_not_follow_later_edits_of_the_price_array(book):
     names = [f"A{i + 1}" for i in range(A.shape[1])]
     np.testing.assert_array_equal(lots["mark"].to_numpy(),
                                   want[[names.index(a) for a in lots["asset"]]])
+
+
+def test_scenario_returns_newest_first_are_refused():
+    import pyxl.core.scenarios as sc
+
+    idx = pd.date_range("2015-01-31", periods=60, freq="ME")
+    rng = np.random.default_rng(np.random.SeedSequence(2))
+    R = pd.DataFrame(0.01 * rng.standard_normal((60, 2)), index=idx, columns=["A", "B"])
+    spec = sc.ScenarioSpec(n_paths=8, block=3)
+    sc.generate(R, np.full(2, 0.05), np.eye(2) * 0.02, spec)  # oldest first: runs
+    with pytest.raises(InputError, match=r"^returns: has its dates newest first"):
+        sc.generate(R.iloc[::-1], np.full(2, 0.05), np.eye(2) * 0.02, spec)

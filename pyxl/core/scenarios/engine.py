@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pyxl.core import LOG_MAX
+from pyxl.core.labels import check_time_order
 from pyxl.core.scenarios.bootstrap import METHODS, auto_block_length, bootstrap_indices
 from pyxl.core.scenarios.diagnostics import (
     PERCENTILES,
@@ -497,6 +498,7 @@ def generate(
     -------
     ScenarioSet
     """
+    check_time_order(returns, "returns")  # blocks copy consecutive rows: oldest first
     mu_ann, cov_ann, rt_weights = _by_label(returns, mu_ann, cov_ann, rt_weights)
     if tickers is None and hasattr(returns, "columns"):
         tickers = [str(c) for c in returns.columns]
