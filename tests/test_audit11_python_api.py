@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_labels import mbp_universe
 
 from pyxl.errors import InputError
 
@@ -107,17 +108,7 @@ def test_kelly_scenario_probs_series_meets_the_return_rows():
 # ---------------------------------------------------------------- MBP
 @pytest.fixture(scope="module")
 def universe():
-    rng = np.random.default_rng(np.random.SeedSequence(11))
-    n, k = 12, 3
-    names = [f"N{i:02d}" for i in range(n)]
-    factors = ["mkt", "size", "value"]
-    bench = pd.Series(np.linspace(2.0, 1.0, n) / np.linspace(2.0, 1.0, n).sum(), index=names)
-    seg = pd.Series([1] * 4 + [2] * 8, index=names)
-    B = pd.DataFrame(rng.normal(size=(n, k)), index=names, columns=factors)
-    F = pd.DataFrame(np.diag([0.03, 0.01, 0.005]), index=factors, columns=factors)
-    s = pd.Series(rng.uniform(0.01, 0.05, n), index=names)
-    alpha = pd.Series(rng.normal(0.0, 0.02, n), index=names)
-    return bench, seg, B, F, s, alpha
+    return mbp_universe()
 
 
 def test_decompose_weight_series_meets_bench_labels(universe):

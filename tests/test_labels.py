@@ -94,11 +94,9 @@ def test_scenario_targets_meet_the_return_columns():
         sc.generate(R, mu.rename(index={"XOM": "MSFT"}), cov, spec)
 
 
-def test_mbp_inputs_meet_the_labels_of_bench_w():
-    """make_data and optimize with pandas inputs in shuffled orders give the weights of the
-    same problem in array form (the array form is the reference)."""
-    from pyxl.core.mbp import Limits, make_data, optimize
-
+def mbp_universe():
+    """A small labelled MBP universe: (bench_w, segment, exposures, factor_cov, spec_var,
+    alpha) as pandas objects (12 names N00..N11, factors mkt, size, value)."""
     rng = np.random.default_rng(np.random.SeedSequence(11))
     n, k = 12, 3
     names = [f"N{i:02d}" for i in range(n)]
@@ -109,6 +107,17 @@ def test_mbp_inputs_meet_the_labels_of_bench_w():
     F = pd.DataFrame(np.diag([0.03, 0.01, 0.005]), index=factors, columns=factors)
     s = pd.Series(rng.uniform(0.01, 0.05, n), index=names)
     alpha = pd.Series(rng.normal(0.0, 0.02, n), index=names)
+    return bench, seg, B, F, s, alpha
+
+
+def test_mbp_inputs_meet_the_labels_of_bench_w():
+    """make_data and optimize with pandas inputs in shuffled orders give the weights of the
+    same problem in array form (the array form is the reference)."""
+    from pyxl.core.mbp import Limits, make_data, optimize
+
+    bench, seg, B, F, s, alpha = mbp_universe()
+    n, factors = len(bench), list(B.columns)
+    rng = np.random.default_rng(np.random.SeedSequence(12))
     lim = Limits(te_total=0.02, te_within=(0.01, 0.03))
     ref = optimize(make_data(bench.to_numpy(), seg.to_numpy(), B.to_numpy(), F.to_numpy(),
                              s.to_numpy()), alpha.to_numpy(), lim)
