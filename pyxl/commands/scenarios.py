@@ -10,6 +10,8 @@ Parquet (only when ``pyarrow`` is installed).
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -25,12 +27,14 @@ from pyxl.numparse import (
     DATE_HEADERS,
     is_code_row,
     is_date_word,
+    jp_date_text,
+    numeric_dates,
     read_csv,
     to_numbers,
 )
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
-           "write_summary_csv", "write_fan_csv"]
+           "oldest_first", "write_summary_csv", "write_fan_csv"]
 
 
 # --------------------------------------------------------------------------- readers
@@ -74,6 +78,41 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     cols = [str(c) for c in raw.iloc[0, 1 if has_labels else 0:]] if has_header else []
     rows = [str(c) for c in raw.iloc[1 if has_header else 0:, 0]] if has_labels else []
     return body.to_numpy(dtype=float), rows, cols
+
+
+def oldest_first(R: np.ndarray, labels: list[str], path) -> np.ndarray:
+    """The rows of a returns CSV oldest first, as ``pyxl backtest`` reads prices.
+
+    When every row label is a date (``2024-01-31``, ``2024/01/31``, ``2024年1月31日``,
+    or numbers such as ``20240131``), rows newest first are reversed, with a note on
+    stderr, and rows out of date order are refused.  Other labels (or none) leave the
+    rows as they are.
+
+    Parameters
+    ----------
+    R : (T, N) array
+        The returns, in file order.
+    labels : list of str
+        The row labels (the first column), empty when the file has none.
+    path : str or Path
+        The file, for the messages.
+    """
+    if len(labels) < 2:
+        return R
+    try:
+        idx = numeric_dates([float(x) for x in labels])
+    except ValueError:
+        with warnings.catch_warnings():  # "could not infer format": every row is checked
+            warnings.simplefilter("ignore", UserWarning)
+            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(labels).map(jp_date_text),
+                                                  errors="coerce"))
+    if idx is None or idx.isna().any() or idx.is_monotonic_increasing:
+        return R
+    if idx.is_monotonic_decreasing:
+        print(f"pyxl: note: {Path(path).name}: dates are newest first; read oldest first",
+              file=sys.stderr)
+        return np.ascontiguousarray(R[::-1])
+    raise InputError("--returns", f"{Path(path).name}: dates are not in order", "sort by date")
 
 
 # --------------------------------------------------------------------------- sinks
@@ -163,7 +202,8 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
 def _run(args: argparse.Namespace) -> int:
     import numba
 
-    R, _, tickers = read_numeric_csv(args.returns, "--returns")
+    R, row_labels, tickers = read_numeric_csv(args.returns, "--returns")
+    R = oldest_first(R, row_labels, args.returns)
     N = R.shape[1]
     mu, mu_rows, mu_cols = read_numeric_csv(args.mu, "--mu")
     C, cov_rows, cov_cols = read_numeric_csv(args.cov, "--cov")
