@@ -39,7 +39,10 @@ def test_scenarios_cli_reads_numeric_ticker_codes_as_a_header(tmp_path, dated):
     """Tokyo codes (7203, ...) in the header row were read as a first return of +720,300 %
     (one period too many, realised vol of about 90 % against a 20 % target)."""
     R = _returns()
-    dates = [f"2019-{1 + k % 12:02d}-28" for k in range(len(R))] if dated else None
+    # month ends in order (a returns CSV with dates is read oldest first, and unordered
+    # dates are refused)
+    dates = (list(pd.date_range("2019-01-31", periods=len(R), freq="ME").strftime("%Y-%m-%d"))
+             if dated else None)
     mu = np.array([0.05, 0.06, 0.07])
     C = np.array([[0.04, 0.01, 0.0], [0.01, 0.05, 0.0], [0.0, 0.0, 0.03]])
     _write(tmp_path / "r.csv", CODES, R, dates)

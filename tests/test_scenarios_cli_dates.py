@@ -52,3 +52,27 @@ def test_oldest_first_rules():
     np.testing.assert_array_equal(oldest_first(R, [], "f"), R)
     with pytest.raises(InputError, match=r"^--returns: f: dates are not in order; sort by date"):
         oldest_first(R, ["2024-01-02", "2024-01-04", "2024-01-03"], "f")
+
+
+def test_formula_reads_a_dated_range_oldest_first():
+    """=MBB_RECOLOR over a returns range with its date column (dates or yyyymmdd numbers)
+    gives the same scenarios for the range newest first; unordered dates are refused."""
+    import datetime as dt
+
+    from pyxl.xl import winstub
+
+    winstub.load_udf_module()
+    rng = np.random.default_rng(np.random.SeedSequence(3))
+    dates = [dt.datetime(2015, 1, 31) + dt.timedelta(days=30 * i) for i in range(60)]
+    vals = 0.01 * rng.standard_normal((60, 2))
+    fwd = (("Date", "A", "B"),) + tuple((d, float(a), float(b))
+                                        for d, (a, b) in zip(dates, vals, strict=True))
+    args = (((0.05, 0.04),), ((0.02, 0.001), (0.001, 0.03)), 3, 16)
+    ref = winstub.call_formula("MBB_RECOLOR", fwd, *args)
+    assert winstub.call_formula("MBB_RECOLOR", (fwd[0],) + fwd[1:][::-1], *args) == ref
+    num = (fwd[0],) + tuple((float(r[0].strftime("%Y%m%d")),) + r[1:] for r in fwd[1:])
+    assert winstub.call_formula("MBB_RECOLOR", (num[0],) + num[1:][::-1], *args) == ref
+    shuffled = (fwd[0],) + fwd[1:30] + fwd[40:] + fwd[30:40]
+    out = winstub.call_formula("MBB_RECOLOR", shuffled, *args)
+    assert out[0][0] == ("#PyXL! returns: dates in the first column are not in order; "
+                         "sort the range by date, oldest first")

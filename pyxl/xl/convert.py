@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import is_code_row, is_date_word
+from pyxl.numparse import is_code_row, is_date_word, jp_date_text, numeric_dates
 
 __all__ = [
     "ERROR_PREFIX",
     "EXCEL_ERRORS",
     "drop_date_column",
+    "oldest_first_rows",
     "excel_formula",
     "is_date",
     "excel_error_text",
@@ -250,6 +251,42 @@ def drop_date_column(value: Any) -> Any:
             out[0] = [c if isinstance(c, str) else str(int(c)) for c in out[0]]
         return out
     return value
+
+
+def oldest_first_rows(value: Any, name: str) -> Any:
+    """The range with its rows oldest first when its first column is a date column.
+
+    When :func:`drop_date_column` would drop the first column and every filled cell of
+    it (below a header cell) is a date (a date cell, a text date, or a whole number
+    under a date word: 20240131), rows newest first are reversed (the header row kept
+    on top) and rows out of date order are refused naming ``name``; any other range is
+    returned as it is.  ``pyxl scenarios`` reads a dated CSV the same way.
+    """
+    import warnings
+
+    import pandas as pd
+
+    if drop_date_column(value) is value:
+        return value
+    rows = _rows(value)
+    header = rows[0][0] is None or isinstance(rows[0][0], str) and not is_date(rows[0][0])
+    body = rows[1:] if header else rows
+    cells = [r[0] for r in body]
+    if len(cells) < 2 or any(is_missing(c) for c in cells):
+        return value
+    if all(_is_number(c) for c in cells):
+        idx = numeric_dates(cells) if header and is_date_word(rows[0][0]) else None
+    else:
+        texts = [jp_date_text(c) if isinstance(c, str) else c for c in cells]
+        with warnings.catch_warnings():  # "could not infer format": every row is checked
+            warnings.simplefilter("ignore", UserWarning)
+            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(texts), errors="coerce"))
+    if idx is None or idx.isna().any() or idx.is_monotonic_increasing:
+        return value
+    if idx.is_monotonic_decreasing:
+        return ([rows[0]] if header else []) + body[::-1]
+    raise InputError(name, "dates in the first column are not in order",
+                     "sort the range by date, oldest first")
 
 
 def _is_code_header(row: list[Any]) -> bool:

@@ -23,6 +23,7 @@ from pyxl.xl.convert import (
     drop_date_column,
     excel_formula,
     is_missing,
+    oldest_first_rows,
     to_choice,
     to_float,
     to_int,
@@ -150,6 +151,7 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
     text = handles.cell_text(returns)
     if text is not None:
         return _render(handles.get(text, "scn", "returns"), kind, k, text)
+    returns = oldest_first_rows(returns, "returns")  # blocks copy consecutive rows
     R, tick = to_labelled_matrix(drop_date_column(returns), "returns", min_rows=2)
     N = R.shape[1]
     mu = to_vector(mu_ann, "mu_ann")
