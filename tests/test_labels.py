@@ -193,3 +193,15 @@ def test_scenario_returns_newest_first_are_refused():
     sc.generate(R, np.full(2, 0.05), np.eye(2) * 0.02, spec)  # oldest first: runs
     with pytest.raises(InputError, match=r"^returns: has its dates newest first"):
         sc.generate(R.iloc[::-1], np.full(2, 0.05), np.eye(2) * 0.02, spec)
+
+
+def test_repeated_tickers_are_refused_with_the_reason():
+    P = load_sp500_prices().iloc[-60:, :3].copy()
+    P.columns = ["A", "A", "B"]
+    with pytest.raises(InputError) as e:
+        run_backtest(P, pd.Series([0.2, 0.3, 0.5], index=["B", "A", "A"]), MNVHConfig())
+    assert str(e.value) == ("weights: cannot be matched to the price columns by label: A is "
+                            "repeated; pass plain numbers, in the price columns' order")
+    same = run_backtest(P, pd.Series([0.2, 0.3, 0.5], index=["A", "A", "B"]), MNVHConfig())
+    ref = run_backtest(P.to_numpy(), np.array([0.2, 0.3, 0.5]), MNVHConfig())
+    assert same.nav[-1] == ref.nav[-1]  # the same labels in the same order: by position

@@ -53,6 +53,12 @@ def target_order(axis: pd.Index, targets: list[tuple[pd.Index, str]],
         if axis.is_unique and len(axis) == len(target) and set(axis) == set(target):
             return target
     what = " or ".join(w for _, w in targets)
+    for target, w in targets:
+        if len(axis) == len(target) and set(axis) == set(target):  # same labels, repeated
+            dup = (axis if axis.has_duplicates else target)
+            shown = _shown(dup[dup.duplicated()].unique())
+            raise InputError(name, f"cannot be matched to the {w} by label: {shown} is "
+                             "repeated", f"pass plain numbers, in the {w}' order")
     raise InputError(name, f"is labelled {_shown(axis)}, not by the {what}",
                      f"label it by the {what} (or pass plain numbers, in their order)")
 
