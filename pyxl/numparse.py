@@ -17,12 +17,14 @@ import datetime as _dt
 import math
 import re
 import unicodedata
+import warnings
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "to_numbers", "DATE_HEADERS",
-           "CODE_MIN", "is_code_row", "is_date_word", "jp_date_text", "numeric_dates"]
+           "CODE_MIN", "is_code_row", "is_date_word", "jp_date_text", "numeric_dates",
+           "text_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -173,3 +175,25 @@ def numeric_dates(values) -> pd.DatetimeIndex | None:
     if ((x >= 1) & (x <= 2_958_465)).all():  # 1900-01-01 .. 9999-12-31 in Excel's serials
         return pd.DatetimeIndex(pd.Timestamp("1899-12-30") + pd.to_timedelta(x, unit="D"))
     return None
+
+
+def text_dates(values) -> pd.DatetimeIndex:
+    """Dates of cells written as date cells or as text (``2024-01-04``, ``2024/01/04``,
+    ``2024年1月4日``, ``令和6年1月4日``); NaT where a cell is not one.
+
+    The one parser of a first column's dates for every reader that puts rows oldest
+    first (the CLI readers, ``=MNVH_BACKTEST``, ``=MBB_RECOLOR``).
+
+    Parameters
+    ----------
+    values : iterable
+        The cells (text, date cells, or anything else).
+    """
+    texts = pd.Series([jp_date_text(v) for v in values])
+    with warnings.catch_warnings():  # "could not infer format": every row is checked
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(texts, errors="coerce"))
+        except (TypeError, ValueError):  # cells no date parser takes (mixed kinds)
+            return pd.DatetimeIndex([pd.NaT] * len(texts))
+

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pyxl.core.labels import date_order
 from pyxl.errors import InputError
 from pyxl.numparse import (
     CSV_OUT,
     is_date_word,
-    jp_date_text,
     numeric_dates,
     read_csv,
+    text_dates,
     to_numbers,
 )
 
@@ -77,12 +77,9 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
             raise InputError(name, f"{p.name}: column {first!r} holds numbers that are not "
                              "dates", "write dates as YYYY-MM-DD, 2024/01/04 or 20240104")
     elif not pd.api.types.is_numeric_dtype(frame[first]):
-        text = frame[first].map(jp_date_text)  # 2024年1月4日, 令和6年1月4日
-        with warnings.catch_warnings():  # "could not infer format": we check every row below
-            warnings.simplefilter("ignore", UserWarning)
-            idx = pd.to_datetime(text, errors="coerce")
+        idx = text_dates(frame[first])  # also 2024年1月4日, 令和6年1月4日
         if idx.isna().any():
-            bad = int(np.flatnonzero(idx.isna().to_numpy())[0])
+            bad = int(np.flatnonzero(idx.isna())[0])
             raise InputError(name, f"{p.name}: first column row {bad + 2} "
                              f"({str(frame[first].iloc[bad])[:20]!r}) is not a date",
                              "put dates (YYYY-MM-DD, 2024/01/04 or 2024年1月4日) in the "
@@ -91,10 +88,11 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
         idx = None
     if idx is not None:
         frame = frame.drop(columns=first).set_index(pd.DatetimeIndex(idx).rename("Date"))
-        if frame.index.is_monotonic_decreasing and not frame.index.is_monotonic_increasing:
+        order = date_order(frame.index)
+        if order == "newest first":
             frame = frame.iloc[::-1]
             frame.attrs["reversed"] = True  # newest first in the file
-        elif not frame.index.is_monotonic_increasing:
+        elif order == "not in date order":
             raise InputError(name, f"{p.name}: dates are not in order", "sort by date")
     for col in frame.columns:
         values = to_numbers(frame[col])

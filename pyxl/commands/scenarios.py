@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import scenarios as core
+from pyxl.core.labels import date_order
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
 from pyxl.numparse import (
@@ -27,9 +27,9 @@ from pyxl.numparse import (
     DATE_HEADERS,
     is_code_row,
     is_date_word,
-    jp_date_text,
     numeric_dates,
     read_csv,
+    text_dates,
     to_numbers,
 )
 
@@ -102,13 +102,13 @@ def oldest_first(R: np.ndarray, labels: list[str], path) -> np.ndarray:
     try:
         idx = numeric_dates([float(x) for x in labels])
     except ValueError:
-        with warnings.catch_warnings():  # "could not infer format": every row is checked
-            warnings.simplefilter("ignore", UserWarning)
-            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(labels).map(jp_date_text),
-                                                  errors="coerce"))
-    if idx is None or idx.isna().any() or idx.is_monotonic_increasing:
+        idx = text_dates(labels)
+    if idx is None or idx.isna().any():
         return R
-    if idx.is_monotonic_decreasing:
+    order = date_order(idx)
+    if order == "oldest first":
+        return R
+    if order == "newest first":
         print(f"pyxl: note: {Path(path).name}: dates are newest first; read oldest first",
               file=sys.stderr)
         return np.ascontiguousarray(R[::-1])

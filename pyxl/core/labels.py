@@ -13,7 +13,7 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["target_order", "square_in_order", "as_vector", "check_time_order",
+__all__ = ["target_order", "square_in_order", "as_vector", "date_order", "check_time_order",
            "align_to_prices"]
 
 
@@ -98,6 +98,21 @@ def as_vector(x):
     return x
 
 
+def date_order(dates) -> str:
+    """``"oldest first"``, ``"newest first"`` or ``"not in date order"`` for a run of dates.
+
+    The one order rule of every reader that puts rows oldest first (the CLI readers,
+    ``=MNVH_BACKTEST``, ``=MBB_RECOLOR``, the Run button, the Python API).
+
+    Dates that never decrease (equal dates included) are oldest first; dates that never
+    increase, and decrease somewhere, newest first (the order many downloads come in).
+    """
+    idx = pd.DatetimeIndex(dates)
+    if idx.is_monotonic_increasing:
+        return "oldest first"
+    return "newest first" if idx.is_monotonic_decreasing else "not in date order"
+
+
 def check_time_order(x, name: str) -> None:
     """Refuse a Series or DataFrame whose DatetimeIndex is not in increasing order.
 
@@ -117,10 +132,11 @@ def check_time_order(x, name: str) -> None:
         When ``x`` has a DatetimeIndex that is not monotonic increasing.
     """
     index = getattr(x, "index", None)
-    if isinstance(x, (pd.Series, pd.DataFrame)) and isinstance(index, pd.DatetimeIndex) \
-            and not index.is_monotonic_increasing:
-        where = "newest first" if index.is_monotonic_decreasing else "not in date order"
-        raise InputError(name, f"has its dates {where} (rows are bars, oldest first)",
+    if not isinstance(x, (pd.Series, pd.DataFrame)) or not isinstance(index, pd.DatetimeIndex):
+        return
+    order = date_order(index)
+    if order != "oldest first":
+        raise InputError(name, f"has its dates {order} (rows are bars, oldest first)",
                          f"sort them: {name}.sort_index()")
 
 

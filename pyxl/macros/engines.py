@@ -176,14 +176,15 @@ def _check_date_order(dates: list[Any]) -> None:
     """
     import pandas as pd
 
+    from pyxl.core.labels import date_order
+
     if len(dates) < 2 or any(_label(d) is None for d in dates):
         return
     if not all(is_date(d) for d in dates):
         return
-    stamps = pd.Series(pd.to_datetime(list(dates)))
-    if stamps.is_monotonic_increasing:
+    order = date_order(pd.to_datetime(list(dates)))
+    if order == "oldest first":
         return
-    order = "newest first" if stamps.is_monotonic_decreasing else "not in date order"
     raise MacroError(f"mnvh_dates: the Prices sheet is {order}; sort Prices by date, oldest "
                      "first (Data > Sort, column A), so the Ledger, the Backtest sheet and this "
                      "run all go forward in time")

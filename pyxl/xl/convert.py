@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pyxl.core.labels import date_order
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import is_code_row, is_date_word, jp_date_text, numeric_dates
+from pyxl.numparse import is_code_row, is_date_word, numeric_dates, text_dates
 
 __all__ = [
     "ERROR_PREFIX",
@@ -262,10 +263,6 @@ def oldest_first_rows(value: Any, name: str) -> Any:
     on top) and rows out of date order are refused naming ``name``; any other range is
     returned as it is.  ``pyxl scenarios`` reads a dated CSV the same way.
     """
-    import warnings
-
-    import pandas as pd
-
     if drop_date_column(value) is value:
         return value
     rows = _rows(value)
@@ -277,13 +274,13 @@ def oldest_first_rows(value: Any, name: str) -> Any:
     if all(_is_number(c) for c in cells):
         idx = numeric_dates(cells) if header and is_date_word(rows[0][0]) else None
     else:
-        texts = [jp_date_text(c) if isinstance(c, str) else c for c in cells]
-        with warnings.catch_warnings():  # "could not infer format": every row is checked
-            warnings.simplefilter("ignore", UserWarning)
-            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(texts), errors="coerce"))
-    if idx is None or idx.isna().any() or idx.is_monotonic_increasing:
+        idx = text_dates(cells)
+    if idx is None or idx.isna().any():
         return value
-    if idx.is_monotonic_decreasing:
+    order = date_order(idx)
+    if order == "oldest first":
+        return value
+    if order == "newest first":
         return ([rows[0]] if header else []) + body[::-1]
     raise InputError(name, "dates in the first column are not in order",
                      "sort the range by date, oldest first")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xlwings as xw
 
+from pyxl.core.labels import date_order
 from pyxl.core.metrics import METRICS, backtest_metrics
 from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM
 from pyxl.core.mnvh.ablation import (
@@ -46,7 +47,7 @@ from pyxl.core.mnvh.ablation import (
 from pyxl.core.mnvh.estimation import rolling_rho
 from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
-from pyxl.numparse import DATE_HEADERS, is_date_word, jp_date_text
+from pyxl.numparse import DATE_HEADERS, is_date_word, jp_date_text, text_dates
 from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _is_code_header,
@@ -128,15 +129,13 @@ def _parse_table(value: Any, name: str, min_rows: int
         rows = [r[1:] for r in rows]
         if header is not None:
             header = header[1:]
-        try:
-            stamps = pd.to_datetime(pd.Series(first), errors="coerce")
-        except (TypeError, ValueError):
-            stamps = pd.Series([pd.NaT] * len(first))
+        stamps = text_dates(first)
         if stamps.notna().all() and len(stamps) > 1:
-            if stamps.is_monotonic_decreasing and not stamps.is_monotonic_increasing:
+            order = date_order(stamps)
+            if order == "newest first":
                 rows = rows[::-1]
                 flipped = True
-            elif not stamps.is_monotonic_increasing:
+            elif order == "not in date order":
                 raise InputError(name, "dates are not in order",
                                  "sort the table by date (oldest first)")
     prices = to_matrix(rows, name, min_rows=min_rows, positive=True)
