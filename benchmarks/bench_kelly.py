@@ -16,20 +16,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 from scipy.optimize import minimize
 
 from pyxl.core import kelly as K
 
 REPEAT = 3
-
-
-def _best(fn, repeat=REPEAT):
-    best, out = math.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def scipy_kelly(r: np.ndarray) -> np.ndarray:
@@ -107,9 +99,9 @@ def main() -> None:
         mu = rng.uniform(0.0002, 0.0008, n)
         a = rng.normal(size=(n, n)) * 0.004
         r = rng.multivariate_normal(mu, a @ a.T + np.eye(n) * 1e-4, size=t_len)
-        t_cvx, w_cvx = _best(lambda r=r: K.kelly_scenario(r))
-        t_sp, w_sp = _best(lambda r=r: scipy_kelly(r))
-        t_nt, w_nt = _best(lambda r=r: newton_kelly(r))
+        t_cvx, _, w_cvx = best_of(lambda r=r: K.kelly_scenario(r), REPEAT)
+        t_sp, _, w_sp = best_of(lambda r=r: scipy_kelly(r), REPEAT)
+        t_nt, _, w_nt = best_of(lambda r=r: newton_kelly(r), REPEAT)
         g = {k: K.scenario_growth(w, r) for k, w in
              (("pyxl", w_cvx), ("scipy", w_sp), ("newton", w_nt))}
         rows.append({"case": f"KELLY_SCENARIO {t_len}x{n}", "pyxl_s": t_cvx,
@@ -119,9 +111,9 @@ def main() -> None:
                      "growth_gap_newton": g["pyxl"] - g["newton"],
                      "max_abs_w_diff_newton": float(np.max(np.abs(w_cvx - w_nt)))})
         # constrained: long-only, gross <= 1.5 (scipy's SLSQP as the baseline)
-        t_c, w_c = _best(lambda r=r: K.kelly_scenario(r, 0.0, 1.5, True))
-        t_s, w_s = _best(lambda r=r: slsqp_kelly(r, 1.5))
-        t_k, w_k = _best(lambda r=r: clarabel_kelly(r, 1.5, True), repeat=1)
+        t_c, _, w_c = best_of(lambda r=r: K.kelly_scenario(r, 0.0, 1.5, True), REPEAT)
+        t_s, _, w_s = best_of(lambda r=r: slsqp_kelly(r, 1.5), REPEAT)
+        t_k, _, w_k = best_of(lambda r=r: clarabel_kelly(r, 1.5, True), 1)
         rows.append({"case": f"KELLY_SCENARIO {t_len}x{n} long-only gross<=1.5",
                      "pyxl_s": t_c, "scipy_bfgs_s": t_s, "numpy_newton_s": math.nan,
                      "ratio_scipy": t_s / t_c, "ratio_newton": math.nan,
@@ -129,8 +121,8 @@ def main() -> None:
                      "growth_gap_scipy": K.scenario_growth(w_c, r) - K.scenario_growth(w_s, r),
                      "growth_gap_clarabel": K.scenario_growth(w_c, r) - K.scenario_growth(w_k, r),
                      "growth_gap_newton": math.nan, "max_abs_w_diff_newton": math.nan})
-        t_c, w_c = _best(lambda r=r: K.kelly_scenario(r, 0.0, 1.5))
-        t_k, w_k = _best(lambda r=r: clarabel_kelly(r, 1.5, False), repeat=1)
+        t_c, _, w_c = best_of(lambda r=r: K.kelly_scenario(r, 0.0, 1.5), REPEAT)
+        t_k, _, w_k = best_of(lambda r=r: clarabel_kelly(r, 1.5, False), 1)
         rows.append({"case": f"KELLY_SCENARIO {t_len}x{n} long-short gross<=1.5",
                      "pyxl_s": t_c, "scipy_bfgs_s": math.nan, "numpy_newton_s": math.nan,
                      "ratio_scipy": math.nan, "ratio_newton": math.nan,
@@ -146,9 +138,9 @@ def main() -> None:
     t0 = time.perf_counter()
     K.warmup()
     first = time.perf_counter() - t0
-    t_nb, res = _best(lambda: K.simulate_leverage(r, 2.0, mask, 0.025, 0.0))
+    t_nb, _, res = best_of(lambda: K.simulate_leverage(r, 2.0, mask, 0.025, 0.0), REPEAT)
     rfp = math.expm1(0.025 / 252)
-    t_py, w_py = _best(lambda: python_drift(r, rfp, 2.0, mask))
+    t_py, _, w_py = best_of(lambda: python_drift(r, rfp, 2.0, mask), REPEAT)
     assert abs(res.wealth[-1] - w_py) < 1e-9 * w_py
     rows.append({"case": f"leverage drift {r.size} days (numba)", "pyxl_s": t_nb,
                  "scipy_bfgs_s": math.nan, "numpy_newton_s": math.nan,

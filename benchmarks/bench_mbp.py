@@ -40,6 +40,7 @@ from pathlib import Path
 
 import cvxpy as cp
 import numpy as np
+from _timing import best_of
 
 from pyxl.core.mbp import Limits, MBPProblem, make_data, make_universe, optimize, screen
 
@@ -49,15 +50,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "mbp.json"
 def _data(n: int, seed: int = 2024):
     u = make_universe(n=n, seed=seed)
     return u, make_data(u.bench_w, u.segment, u.exposures, u.factor_cov, u.spec_var)
-
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def dense_sbp(d, alpha, te: float) -> float:
@@ -132,7 +124,7 @@ def main(argv=None) -> int:
     nd = 600 if args.quick else 1700
     u, d = _data(nd)
     lim = Limits(te_total=0.01, segment_neutral=False)
-    t_fac, r_fac = _best(lambda: optimize(d, u.alpha, lim), args.repeat)
+    t_fac, _, r_fac = best_of(lambda: optimize(d, u.alpha, lim), args.repeat)
     t0 = time.perf_counter()
     dense_val = dense_sbp(d, u.alpha, 0.01)
     t_dense = time.perf_counter() - t0
@@ -147,10 +139,10 @@ def main(argv=None) -> int:
     for n in (1700, 5000):
         u, d = _data(n)
         lim = Limits(te_total=0.01, te_within=(0.02, 0.02, 0.02))
-        t_fresh, _ = _best(lambda d=d, u=u, lim=lim: optimize(d, u.alpha, lim), args.repeat)
+        t_fresh, _, _ = best_of(lambda d=d, u=u, lim=lim: optimize(d, u.alpha, lim), args.repeat)
         pb = MBPProblem(d, u.alpha, lim)
         pb.solve(lim)
-        t_re, r = _best(lambda pb=pb, lim=lim: pb.solve(lim, screened=False), args.repeat)
+        t_re, _, r = best_of(lambda pb=pb, lim=lim: pb.solve(lim, screened=False), args.repeat)
         solver_s = float(pb.problem.solver_stats.solve_time or np.nan)
         target = 0.3 if n == 1700 else 1.0
         res[f"mbp_n{n}"] = {"n": n, "k": d.k, "fresh_s": t_fresh, "resolve_s": t_re,

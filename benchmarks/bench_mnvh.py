@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _timing import best_of
 
 from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh import kernel as K
@@ -67,17 +68,6 @@ def problem(seed: int = 20251123):
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     P = 50.0 * np.exp(np.cumsum(0.015 * rng.standard_normal((T, N)), axis=0))
     return P, np.full(N, 1.0 / N)
-
-
-def best(fn, repeat):
-    wall = cpu = math.inf
-    out = None
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu, out
 
 
 def numpy_loop(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig) -> np.ndarray:
@@ -159,13 +149,13 @@ def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
                    True, q_out, tr_out, *steps, *ev, lot_avg, avg, real, unreal)
         return steps[2].copy()
 
-    return best(once, repeat)
+    return best_of(once, repeat)
 
 
 def replay_only(res, repeat: int):
     """What a first read of the FIFO columns costs: the result's own booking (the
     stored trades through ``fifo_replay``, then the lot table), run again."""
-    return best(res.book_lots, repeat)
+    return best_of(res.book_lots, repeat)
 
 
 def with_lots(P, w, cfg):
@@ -198,11 +188,11 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     with_lots(P, w, cfg_fifo)
     with_lots(P, w, cfg_avg)
     rows = []
-    wall, cpu, fifo = best(lambda: with_lots(P, w, cfg_fifo), repeat)
+    wall, cpu, fifo = best_of(lambda: with_lots(P, w, cfg_fifo), repeat)
     rows.append(("engine + FIFO lots (full ledger)", wall, cpu))
-    wall, cpu, avg = best(lambda: with_lots(P, w, cfg_avg), repeat)
+    wall, cpu, avg = best_of(lambda: with_lots(P, w, cfg_avg), repeat)
     rows.append(("engine + moving-average lots (full ledger)", wall, cpu))
-    wall, cpu, bare = best(lambda: run_backtest(P, w, cfg_fifo), repeat)
+    wall, cpu, bare = best_of(lambda: run_backtest(P, w, cfg_fifo), repeat)
     rows.append(("engine, lot columns not read", wall, cpu))
     k = avg.kappa[1:]
     activity = {"kappa_zero": float(np.mean(k == 0.0)),
@@ -223,7 +213,7 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     np.testing.assert_array_equal(booked[0], fifo.realised)
     rows.append(("FIFO lots booked on first read, alone", wall, cpu))
 
-    wall, cpu, nav_np = best(lambda: numpy_loop(P, w, cfg_avg), 2 if quick else 3)
+    wall, cpu, nav_np = best_of(lambda: numpy_loop(P, w, cfg_avg), 2 if quick else 3)
     np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
     rows.append(("numpy per-step loop (average lots)", wall, cpu))
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _timing import best_of
 
 from pyxl.core.scenarios import bootstrap_indices, to_period
 from pyxl.core.scenarios import recolor as rc
@@ -55,15 +56,6 @@ def _targets(N: int) -> tuple[np.ndarray, np.ndarray]:
     return np.linspace(0.03, 0.09, N), C
 
 
-def _best(fn, repeat: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def bench_bootstrap(N: int, n_paths: int, block: int = 6) -> dict:
     from arch.bootstrap import MovingBlockBootstrap
 
@@ -83,8 +75,8 @@ def bench_bootstrap(N: int, n_paths: int, block: int = 6) -> dict:
             out[i] = pos[0]
         return out
 
-    t_ours = _best(ours)
-    t_arch = _best(arch_mbb, repeat=1 if n_paths > 2000 else 2)
+    t_ours = best_of(ours, 3)[0]
+    t_arch = best_of(arch_mbb, 1 if n_paths > 2000 else 2)[0]
     return {"N": N, "paths": n_paths, "ours_s": t_ours, "arch_s": t_arch,
             "ratio": t_arch / t_ours, "target": 5.0}
 

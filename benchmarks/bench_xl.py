@@ -31,21 +31,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 from pyxl.xl import convert, winstub
 from pyxl.xl.cache import clear_all
 
 REPEAT = 5
 SIZES = ((2520, 200), (5000, 500))
-
-
-def _best(fn, repeat=REPEAT):
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def cell_by_cell(rows, name="prices"):
@@ -88,15 +80,15 @@ def main() -> None:
         cells = (tuple(f"T{i}" for i in range(N)),) + body
         fast = convert.to_matrix(body, "prices")
         assert np.array_equal(fast, cell_by_cell(body))
-        t_fast = _best(lambda b=body: convert.to_matrix(b, "prices"))
-        t_slow = _best(lambda b=body: cell_by_cell(b), repeat=2)
+        t_fast = best_of(lambda b=body: convert.to_matrix(b, "prices"), REPEAT)[0]
+        t_slow = best_of(lambda b=body: cell_by_cell(b), 2)[0]
         winstub.call_formula("MNVH_BACKTEST", cells[:30])  # numba cache load
         clear_all()
         t0 = time.perf_counter()
         first = winstub.call_formula("MNVH_BACKTEST", cells)
         t_first = time.perf_counter() - t0
         assert not str(first[0][0]).startswith("#PyXL!"), first
-        t_cached = _best(lambda c=cells: winstub.call_formula("MNVH_BACKTEST", c))
+        t_cached = best_of(lambda c=cells: winstub.call_formula("MNVH_BACKTEST", c), REPEAT)[0]
         rows_out.append({"case": f"MNVH_BACKTEST {T}x{N}", "cells": T * N,
                          "convert_numpy_s": t_fast, "convert_cell_by_cell_s": t_slow,
                          "ratio_convert": t_slow / t_fast,
