@@ -266,8 +266,11 @@ def _grid_kw(args: argparse.Namespace, bench) -> dict:
         print("pyxl: note: no --benchmark, so the grid has no hedged points "
               "(give --benchmark to include them)", file=sys.stderr)
         hedges = [False]
-    betas = (_floats(args.betas, "--betas") if args.betas
-             else [_beta(args) / 4, _beta(args), _beta(args) * 2])
+    if args.betas:
+        betas = _floats(args.betas, "--betas")
+    else:
+        beta = _beta(args)
+        betas = [beta / 4, beta, beta * 2]
     return {"lams": _floats(args.lams, "--lams"), "betas": betas, "schemes": schemes,
             "hedges": hedges, "throttles": onoff[args.throttle], "n_jobs": args.jobs}
 

@@ -231,10 +231,10 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
     The blocks (:attr:`pyxl.templates.spec.TemplateSpec.blocks`: the MNVH Prices,
     the scenario History, the MBP Universe and Factors) have a fixed size, like the
     named ranges the formulas read, so a table pasted wider or longer would be read only
-    in part.  The template's check
-    cell shows the same warning (:func:`pyxl.templates.common.block_check_formula`).  The
-    block's sheet is found through its named ranges, so a renamed sheet (Prices -> Px,
-    which Excel and LibreOffice rename in the names too) is still checked.
+    in part.  The template's check cell shows the same warning
+    (:func:`pyxl.templates.common.block_check_formula`).  The block's sheet is found
+    through its named ranges, so a renamed sheet (Prices -> Px, which Excel and
+    LibreOffice rename in the names too) is still checked.
 
     Raises
     ------

@@ -320,7 +320,7 @@ class BacktestResult:
     #: Copy of the last bar's prices (hedge last) taken at run time: the lot table's
     #: marks, which must not follow later in-place edits of the caller's price array
     #: (``prices`` is a view of it).
-    final_prices: np.ndarray | None = field(default=None, repr=False)
+    final_prices: np.ndarray = field(default=None, repr=False)  # set by run_backtest
     _lot_columns: tuple | None = field(default=None, init=False, repr=False)
 
     def _lot_ledger(self) -> tuple:
@@ -418,15 +418,9 @@ class BacktestResult:
         names = list(tickers) if tickers is not None else [f"A{i + 1}" for i in range(N)]
         if self.hedge_q is not None:
             names = names + ["hedge"]
-        if self.final_prices is not None:
-            last = self.final_prices
-        else:
-            last = self.prices[-1]
-            if self.hedge_q is not None:
-                last = np.append(last, self.hedge_prices[-1])
         lots = self.lots
         a = lots["asset"]
-        mark = last[a]
+        mark = self.final_prices[a]
         return pd.DataFrame({
             "asset": [names[i] for i in a], "bar": lots["bar"], "qty": lots["qty"],
             "price": lots["price"], "fee": lots["fee"], "mark": mark,
