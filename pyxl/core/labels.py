@@ -13,8 +13,8 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["target_order", "square_in_order", "as_vector", "date_order", "check_time_order",
-           "align_to_prices"]
+__all__ = ["target_order", "in_order", "square_in_order", "as_vector", "date_order",
+           "check_time_order", "align_to_prices"]
 
 
 def _shown(axis: pd.Index) -> str:
@@ -61,6 +61,13 @@ def target_order(axis: pd.Index, targets: list[tuple[pd.Index, str]],
                              "repeated", f"pass plain numbers, in the {w}' order")
     raise InputError(name, f"is labelled {_shown(axis)}, not by the {what}",
                      f"label it by the {what} (or pass plain numbers, in their order)")
+
+
+def in_order(x, targets: list[tuple[pd.Index, str]], name: str):
+    """A Series (or a DataFrame, by its rows) reindexed to the target its index labels match
+    (:func:`target_order`), or ``x`` itself when it is positional or already in order."""
+    order = target_order(x.index, targets, name)
+    return x if order is None else x.reindex(order)
 
 
 def square_in_order(frame: pd.DataFrame, targets: list[tuple[pd.Index, str]],
@@ -167,13 +174,8 @@ def align_to_prices(x, prices, name: str, assets: bool, dates: bool):
     cols = (prices.columns, "price columns")
     rows = (prices.index, "price dates")
     if isinstance(x, pd.Series):
-        target = target_order(x.index, ([cols] if assets else []) + ([rows] if dates else []),
-                              name)
-        return x if target is None else x.reindex(target)
+        return in_order(x, ([cols] if assets else []) + ([rows] if dates else []), name)
     if assets:
         target = target_order(x.columns, [cols], name)
         x = x if target is None else x[target]
-    if dates:
-        target = target_order(x.index, [rows], name)
-        x = x if target is None else x.reindex(target)
-    return x
+    return in_order(x, [rows], name) if dates else x

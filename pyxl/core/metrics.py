@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core import LOG_MAX
-from pyxl.core.labels import target_order
+from pyxl.core.labels import in_order
 from pyxl.errors import InputError
 
 __all__ = [
@@ -283,8 +283,7 @@ def backtest_metrics(
     """
     index = getattr(result, "price_index", None)
     if index is not None and isinstance(benchmark, pd.Series):
-        order = target_order(benchmark.index, [(index, "price dates")], "benchmark")
-        benchmark = benchmark if order is None else benchmark.reindex(order)
+        benchmark = in_order(benchmark, [(index, "price dates")], "benchmark")
     tn = getattr(result, "turnover", None)
     if tn is None:
         p = np.asarray(prices, dtype=float)

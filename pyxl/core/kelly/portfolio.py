@@ -62,14 +62,13 @@ def _by_label(mu, cov, max_weight):
     """
     import pandas as pd
 
-    from pyxl.core.labels import as_vector, square_in_order, target_order
+    from pyxl.core.labels import as_vector, in_order, square_in_order
 
     mu, max_weight = as_vector(mu), as_vector(max_weight)
     if isinstance(mu, pd.Series) and isinstance(cov, pd.DataFrame):
         cov = square_in_order(cov, [(mu.index, "labels of mu")], "cov")
     if isinstance(mu, pd.Series) and isinstance(max_weight, pd.Series):
-        order = target_order(max_weight.index, [(mu.index, "labels of mu")], "max_weight")
-        max_weight = max_weight if order is None else max_weight.reindex(order)
+        max_weight = in_order(max_weight, [(mu.index, "labels of mu")], "max_weight")
     return mu, cov, max_weight
 
 
@@ -78,16 +77,13 @@ def _caps_by_label(returns, max_weight, probs=None):
     ``probs`` Series in the order of its rows, by label."""
     import pandas as pd
 
-    from pyxl.core.labels import as_vector, target_order
+    from pyxl.core.labels import as_vector, in_order
 
     max_weight = as_vector(max_weight)
     if isinstance(returns, pd.DataFrame) and isinstance(max_weight, pd.Series):
-        order = target_order(max_weight.index, [(returns.columns, "return columns")],
-                             "max_weight")
-        max_weight = max_weight if order is None else max_weight.reindex(order)
+        max_weight = in_order(max_weight, [(returns.columns, "return columns")], "max_weight")
     if isinstance(returns, pd.DataFrame) and isinstance(probs, pd.Series):
-        order = target_order(probs.index, [(returns.index, "return rows")], "probs")
-        probs = probs if order is None else probs.reindex(order)
+        probs = in_order(probs, [(returns.index, "return rows")], "probs")
     return max_weight, probs
 
 

@@ -326,13 +326,12 @@ def in_asset_order(x, data: MBPData, name: str):
     anything else is returned as it is (by position)."""
     import pandas as pd
 
-    from pyxl.core.labels import as_vector, target_order
+    from pyxl.core.labels import as_vector, in_order
 
     x = as_vector(x)
     if data.asset_labels is None or not isinstance(x, pd.Series):
         return x
-    order = target_order(x.index, [(data.asset_labels, "labels of bench_w")], name)
-    return x if order is None else x.reindex(order)
+    return in_order(x, [(data.asset_labels, "labels of bench_w")], name)
 
 
 def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, str]):
@@ -341,19 +340,16 @@ def _by_label(labels, segment, exposures, spec_var, factor_cov, nm: dict[str, st
     taken by position, a Series in another order paired every name with another's data."""
     import pandas as pd
 
-    from pyxl.core.labels import square_in_order, target_order
+    from pyxl.core.labels import in_order, square_in_order
 
     if labels is not None:
         ref = [(labels, "labels of bench_w")]
         if isinstance(segment, pd.Series):
-            order = target_order(segment.index, ref, nm["segment"])
-            segment = segment if order is None else segment.reindex(order)
+            segment = in_order(segment, ref, nm["segment"])
         if isinstance(spec_var, pd.Series):
-            order = target_order(spec_var.index, ref, nm["spec_var"])
-            spec_var = spec_var if order is None else spec_var.reindex(order)
+            spec_var = in_order(spec_var, ref, nm["spec_var"])
         if isinstance(exposures, (pd.DataFrame, pd.Series)):  # a Series: one factor
-            order = target_order(exposures.index, ref, nm["exposures"])
-            exposures = exposures if order is None else exposures.reindex(order)
+            exposures = in_order(exposures, ref, nm["exposures"])
     if isinstance(exposures, pd.DataFrame) and isinstance(factor_cov, pd.DataFrame):
         factor_cov = square_in_order(factor_cov, [(exposures.columns, "exposure columns")],
                                      nm["factor_cov"])

@@ -442,23 +442,21 @@ def _by_label(returns, mu_ann, cov_ann, rt_weights):
     """
     import pandas as pd
 
-    from pyxl.core.labels import as_vector, square_in_order, target_order
+    from pyxl.core.labels import as_vector, in_order, square_in_order, target_order
 
     if not isinstance(returns, pd.DataFrame):
         return mu_ann, cov_ann, rt_weights
     ref = [(returns.columns, "return columns")]
     mu_ann = as_vector(mu_ann)
     if isinstance(mu_ann, pd.Series):
-        order = target_order(mu_ann.index, ref, "mu_ann")
-        mu_ann = mu_ann if order is None else mu_ann.reindex(order)
+        mu_ann = in_order(mu_ann, ref, "mu_ann")
     if isinstance(cov_ann, pd.DataFrame):
         cov_ann = square_in_order(cov_ann, ref, "cov_ann")
     if isinstance(rt_weights, pd.DataFrame):
         order = target_order(rt_weights.columns, ref, "rt_weights")
         rt_weights = rt_weights if order is None else rt_weights[order]
     elif isinstance(rt_weights, pd.Series):
-        order = target_order(rt_weights.index, ref, "rt_weights")
-        rt_weights = rt_weights if order is None else rt_weights.reindex(order)
+        rt_weights = in_order(rt_weights, ref, "rt_weights")
     return mu_ann, cov_ann, rt_weights
 
 
