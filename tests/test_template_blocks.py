@@ -35,6 +35,9 @@ UNIVERSE_MSG = ("Universe is also outside A1:K121: the sheets read only 120 name
                 "delete the extra rows and columns")
 FACTORS_MSG = ("Factors are also outside A1:G7: the sheets read only 6 x 6 factors; "
                "delete the extra rows and columns")
+KELLY_MSG = ("Assets are also outside A12:C19: the sheets read only 7 assets; insert rows "
+             "inside the table instead (the Run button reports every row; the Kelly sheet "
+             "shows the first 7)")
 NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
 
 
@@ -83,16 +86,25 @@ def _longer_prices() -> dict[tuple[int, int], object]:
 
 
 def test_spec_blocks_are_the_named_tables_on_their_sheets():
-    """Each block starts in A1 and ends at the last cell any named range on its sheet reaches."""
+    """A data sheet's block starts in A1 and ends at the last cell any named range on its
+    sheet reaches; the Kelly asset table is its three names with their header row."""
     blocks = [(spec, b) for spec in S.TEMPLATES.values() for b in spec.blocks]
     assert {(spec.key, b.sheet) for spec, b in blocks} == {
-        ("mnvh", "Prices"), ("scenarios", "History"), ("mbp", "Universe"), ("mbp", "Factors")}
+        ("mnvh", "Prices"), ("scenarios", "History"), ("mbp", "Universe"), ("mbp", "Factors"),
+        ("kelly", "Inputs")}
     for spec, block in blocks:
-        first, last = (S._cell_rc(a) for a in block.ref.split(":"))
-        assert first == (1, 1), block
-        ends = [S._cell_rc(i.ref.split(":")[-1]) for i in spec.inputs if i.sheet == block.sheet]
+        first, last = block.corners
+        names = block.names or [i.name for i in spec.inputs if i.sheet == block.sheet]
+        refs = [i.ref for i in spec.inputs if i.name in names]
+        starts = [S._cell_rc(r.split(":")[0]) for r in refs]
+        ends = [S._cell_rc(r.split(":")[-1]) for r in refs]
         assert last == (max(c for c, _ in ends), max(r for _, r in ends)), block
+        if block.names:
+            assert first == (1, min(r for _, r in starts) - 1), block  # the header row
+        else:
+            assert first == (1, 1), block
     assert S.beyond_block("$A$1:$K$251") == ("$L$1:$DG$2", "$A$252:$K$253")
+    assert S.beyond_block("$A$12:$C$19", 0, 1) == ("$A$20:$C$20",)
 
 
 def _mbp_check(path: Path, tmp_path: Path) -> object:
@@ -225,3 +237,68 @@ def test_button_follows_names_grown_by_inserted_rows(tmp_path, adapter):
     res = run("run_mnvh", book())
     assert not res.ok
     assert res.message.startswith("Prices!A253 lies outside the Prices block A1:K252"), res.message
+
+
+def _kelly_checks(path: Path, tmp_path: Path) -> tuple[object, object]:
+    rep = calculate(path, tmp_path / "out.xlsx")
+    return rep.values["Inputs"].get((10, 2)), rep.values["Kelly"].get((3, 2))
+
+
+def _kelly_report_names(path: Path) -> list[str]:
+    ws = openpyxl.load_workbook(path)["Out_Kelly"]
+    return [str(c.value) for c in ws["A"] if c.value is not None]
+
+
+def test_kelly_eighth_asset_below_the_table_warns_and_the_button_refuses(tmp_path):
+    """An 8th asset typed in row 20 was read by nothing (the Kelly sheet has 7 rows, the
+    names end in row 19) and nothing said so."""
+    assert _kelly_checks(BOOKS / "kelly.xlsx", tmp_path) == ("ok", "ok")
+    path = _edited(tmp_path, "kelly.xlsx", "Inputs",
+                   {(20, 1): "Nikkei 225", (20, 2): 0.07, (20, 3): 0.2})
+    assert _kelly_checks(path, tmp_path) == (KELLY_MSG, KELLY_MSG)
+    res = run("run_kelly", OpenpyxlBook(path))
+    assert not res.ok
+    assert res.message == (
+        "Inputs!A20 lies outside the Inputs block A12:C19: the template reads only 7 assets; "
+        "insert rows inside the table instead (the Run button reports every row; the Kelly "
+        "sheet shows the first 7)"), res.message  # no CLI reads this table: no CLI note
+    # a column added right of the table is not data anything misses: still ok
+    path = _edited(tmp_path, "kelly.xlsx", "Inputs", {(12, 4): "weight", (13, 4): 0.5})
+    assert _kelly_checks(path, tmp_path) == ("ok", "ok")
+    assert run("run_kelly", OpenpyxlBook(path)).ok
+
+
+def test_kelly_button_reports_a_row_inserted_inside_the_table(tmp_path):
+    """A row inserted inside the table (rows 13-19) widens the names, as Excel does, so the
+    Run button reports the 8th asset; a 9th typed under the grown table is refused."""
+    path = tmp_path / "kelly.xlsx"
+    shutil.copy(BOOKS / "kelly.xlsx", path)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Inputs"]
+    ws.insert_rows(15)  # openpyxl moves the cells but neither names nor formulas
+    for c, v in enumerate(("Nikkei 225", 0.07, 0.2), start=1):
+        ws.cell(15, c, v)
+    for name in ("kelly_names", "kelly_mu", "kelly_sigma"):
+        dn = wb.defined_names[name]
+        dn.attr_text = dn.attr_text.replace("$19", "$20")
+    wb.save(path)
+    res = run("run_kelly", OpenpyxlBook(path))
+    assert res.ok, res.message
+    names = _kelly_report_names(path)
+    assert "Nikkei 225" in names and "Global 3x balanced" in names
+    wb = openpyxl.load_workbook(path)
+    wb["Inputs"]["A21"] = "NASDAQ 100"
+    wb.save(path)
+    res = run("run_kelly", OpenpyxlBook(path))
+    assert not res.ok
+    assert res.message.startswith("Inputs!A21 lies outside the Inputs block A12:C20"), res.message
+
+
+def test_kelly_check_cells_turn_red_on_the_warning():
+    wb = openpyxl.load_workbook(BOOKS / "kelly.xlsx")
+    for sheet, ref in (("Inputs", "B10"), ("Kelly", "B3")):
+        ws = wb[sheet]
+        formulas = [f for cf in ws.conditional_formatting if ref in str(cf.sqref)
+                    for r in cf.rules for f in r.formula]
+        assert f'LEFT($B${ref[1:]},10)="Assets are"' in formulas, formulas
+        assert ws.cell(int(ref[1:]), 1).value.startswith("Asset table")

@@ -58,10 +58,13 @@ def test_template_matches_spec_and_calculates_cleanly(books, key):
         assert all(c.value is not None for c in flat), inp.name
         if inp.kind not in ("labels",) and spec.sheet(inp.sheet).role == "inputs":
             assert all(c.fill.fgColor.rgb.endswith("FFF2CC") for c in flat), inp.name
-        if inp.choices:
+        if inp.choices or inp.choices_from:
             dvs = [dv for dv in ws.data_validations.dataValidation
                    if inp.ref.replace("$", "") in str(dv.sqref)]
             assert dvs and dvs[0].type == "list", inp.name
+            if inp.choices_from:  # the list is the named table, as it stands
+                assert dvs[0].formula1 == inp.choices_from, inp.name
+                assert inp.choices_from in wb.defined_names, inp.name
     for s in spec.sheets:
         if s.role == "output":
             assert wb[s.name].max_row <= 5

@@ -250,22 +250,29 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
         # the block as the workbook's names now reach: rows or columns inserted inside
         # a named range widen it (and shift the sheet check's references alike), and a
         # renamed sheet (Prices -> Px) is renamed in the names too
-        found = [io.name_address(inp.name) for inp in spec.inputs
-                 if inp.sheet == block.sheet and io.has_name(inp.name)]
+        names = block.names or tuple(i.name for i in spec.inputs if i.sheet == block.sheet)
+        found = [io.name_address(n) for n in names if io.has_name(n)]
         found = [w for w in found if w is not None]
         sheet = found[0][0] if found else block.sheet
         if sheet not in io.sheet_names():
             continue
-        ends = []
-        for where in found:
-            if where[0] == sheet:
-                c1, r1, c2, r2 = range_boundaries(where[1].replace("$", ""))
-                ends.append((c2, r2))
+        corners = [range_boundaries(w[1].replace("$", "")) for w in found if w[0] == sheet]
         ref = block.ref
-        if ends:
-            ref = f"$A$1:${get_column_letter(max(c for c, _ in ends))}${max(r for _, r in ends)}"
+        if corners:
+            # the block's header rows and label columns lie before the names, as in the spec
+            b1, b2 = block.corners
+            shipped = [range_boundaries(i.ref.replace("$", "")) for i in spec.inputs
+                       if i.name in names]
+            left = min(c[0] for c in corners) - (min(c[0] for c in shipped) - b1[0])
+            top = min(c[1] for c in corners) - (min(c[1] for c in shipped) - b1[1])
+            right = max(c[2] for c in corners) + (b2[0] - max(c[2] for c in shipped))
+            bottom = max(c[3] for c in corners) + (b2[1] - max(c[3] for c in shipped))
+            ref = (f"${get_column_letter(left)}${top}:"
+                   f"${get_column_letter(right)}${bottom}")
         cells = ref.replace("$", "")
-        for probe in beyond_block(ref):
+        elsewhere = (" (the command-line tools read tables of any size)"
+                     if block.cli_any_size else "")
+        for probe in beyond_block(ref, block.columns_right, block.rows_below):
             c1, r1, _, _ = range_boundaries(probe.replace("$", ""))
             for i, row in enumerate(io.read_range(sheet, probe)):
                 for j, v in enumerate(row):
@@ -273,8 +280,7 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
                         raise MacroError(
                             f"{sheet}!{get_column_letter(c1 + j)}{r1 + i} lies outside "
                             f"the {sheet} block {cells}: the template reads only "
-                            f"{block.shape}; delete the extra rows and columns (the "
-                            "command-line tools read tables of any size)")
+                            f"{block.shape}; {block.fix}{elsewhere}")
 
 
 # ---------------------------------------------------------------------------
@@ -415,11 +421,14 @@ def kelly(io: WorkbookIO, progress: ProgressFn) -> Report:
     growth is the annual log growth ``rf + n (mu - rf) - n^2 sigma^2 / 2`` at that
     leverage, and the horizon is the years to be ``kelly_confidence``-sure that
     leverage beats ``kelly_vs_leverage`` (Rubinstein 1991); a leverage whose
-    growth does not exceed the benchmark's never does, shown as ``never``.
+    growth does not exceed the benchmark's never does, shown as ``never``.  A row
+    typed under the table (outside the names) is refused, as the sheets' check
+    cells say: nothing would read it.
     """
     from pyxl.core.kelly import closed_form as kelly_core
     from pyxl.xl.convert import to_float
 
+    _check_blocks(io, "kelly")
     raw_names = _column(read(io, "kelly_names"))
     raw_mus = _column(read(io, "kelly_mu"))
     raw_sigmas = _column(read(io, "kelly_sigma"))

@@ -20,7 +20,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pyxl.templates.spec import DataBlock, InputName, TemplateSpec, beyond_block
+from pyxl.templates.spec import DataBlock, InputName, TemplateSpec
 
 __all__ = [
     "INPUT_FILL", "FORMULA_FILL", "HEADER_FILL",
@@ -133,8 +133,10 @@ def header(ws: Worksheet, row: int, col: int, labels: Sequence[str]) -> None:
 
 
 def _validation(ws: Worksheet, inp: InputName) -> None:
-    if inp.choices:
-        dv = DataValidation(type="list", formula1='"' + ",".join(inp.choices) + '"',
+    if inp.choices or inp.choices_from:
+        # a named range as the list source: the drop-down follows the cells it names
+        source = inp.choices_from or '"' + ",".join(inp.choices) + '"'
+        dv = DataValidation(type="list", formula1=source,
                             allow_blank=False, showErrorMessage=True,
                             errorTitle="PyXL", error="Pick a value from the list / 一覧から選択")
     elif inp.kind == "integer":
@@ -256,7 +258,7 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
     """A check cell's formula: the block's warning while data lies outside it, else ``otherwise``.
 
     Counts the cells holding a value just right of and just below ``block``
-    (:func:`pyxl.templates.spec.beyond_block`) as ``SUMPRODUCT((LEN(range)>0)*1)``,
+    (:attr:`pyxl.templates.spec.DataBlock.probes`) as ``SUMPRODUCT((LEN(range)>0)*1)``,
     which Excel, LibreOffice and the ``formulas`` package of ``pyxl calc`` evaluate
     alike.  COUNTA does not: LibreOffice counted every row of such a range beyond the
     sheet's data as filled, and ``COUNTIF(range,"<>")`` counted the blanks in
@@ -269,8 +271,8 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
         ``=IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,"<block.message>",<otherwise>)``.
     """
     sheet = block.sheet if block.sheet.isalnum() else "'" + block.sheet.replace("'", "''") + "'"
-    right, below = (f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in beyond_block(block.ref))
-    return f'=IF({right}+{below}>0,"{block.message}",{otherwise})'
+    counts = "+".join(f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in block.probes)
+    return f'=IF({counts}>0,"{block.message}",{otherwise})'
 
 
 def red_when_warning(ws: Worksheet, ref: str, prefix: str) -> None:

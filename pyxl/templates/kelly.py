@@ -11,10 +11,12 @@ from pyxl.templates import spec as S
 from pyxl.templates.common import (
     PCT,
     array_formula,
+    block_check_formula,
     header,
     instructions,
     new_workbook,
     plain_lines,
+    red_when_warning,
     scalar_inputs,
     set_widths,
     style_formula,
@@ -100,6 +102,18 @@ def build(path: Path) -> Path:
             "Source: the seed's table (r_f = 1 %). mu is the arithmetic mean. / "
             "出典: 論文の表 (r_f = 1 %)。μ は算術平均。")
     set_widths(ws, {"A": 52, "B": 40, "C": 20, "D": 20})
+    # The table's check (spec.KELLY.checks): an 8th asset typed under the table is read
+    # by nothing, so say so; mirrored above the Kelly sheet's table.
+    (block,) = spec.blocks
+    (in_sheet, in_ref, _), (k_sheet, k_ref, _) = spec.checks
+    c = ws[in_ref]
+    if in_sheet != "Inputs" or c.row >= first - 1 or c.row <= 8:
+        raise RuntimeError(f"spec.KELLY.checks: {in_sheet}!{in_ref} must lie between the "
+                           "scalar inputs and the asset table; update the spec")
+    ws.cell(c.row, c.column - 1, "Asset table check / 資産表の確認").font = Font(bold=True)
+    style_formula(c)
+    c.value = block_check_formula(block)
+    red_when_warning(ws, in_ref, block.subject)
 
     # Kelly sheet: the seed's table live -----------------------------------
     ws = wb["Kelly"]
@@ -112,6 +126,14 @@ def build(path: Path) -> Path:
     r0 = KELLY_FIRST_ROW
     header(ws, r0 - 1, 1, hdr)
     ws.row_dimensions[r0 - 1].height = 60  # four wrapped lines: the long leverage labels
+    c = ws[k_ref]
+    if k_sheet != "Kelly" or c.row >= r0 - 1:
+        raise RuntimeError(f"spec.KELLY.checks: {k_sheet}!{k_ref} must lie above the Kelly "
+                           "table; update the spec")
+    ws.cell(c.row, c.column - 1, "Asset table / 資産表の確認").font = Font(bold=True)
+    style_formula(c)
+    c.value = f"={in_sheet}!{in_ref}"
+    red_when_warning(ws, k_ref, block.subject)
     for i in range(len(S.KELLY_ASSETS)):
         r = r0 + i
         src = first + i

@@ -99,6 +99,9 @@ class InputName:
         What to enter, with units.
     choices : tuple of str
         Allowed values of a ``"choice"`` (the cell has data validation).
+    choices_from : str
+        Instead of fixed ``choices``, the defined name whose cells list the allowed
+        values, so the drop-down follows a table the user edits (``kelly_names``).
     """
 
     name: str
@@ -108,11 +111,20 @@ class InputName:
     doc_en: str
     doc_ja: str
     choices: tuple[str, ...] = ()
+    choices_from: str = ""
 
     @property
     def address(self) -> str:
         """``'Sheet'!$A$1`` form, as stored in the defined name."""
         return f"'{self.sheet}'!{self.ref}"
+
+
+#: How far past a data block the check looks: this many columns right of it (over its
+#: first two rows, the header and the first bar) and two rows below it (over its
+#: columns).  A table pasted from A1 that is wider or longer than the block always
+#: fills the first of those cells.
+BEYOND_COLUMNS = 100
+BEYOND_ROWS = 2
 
 
 @dataclass(frozen=True)
@@ -135,12 +147,42 @@ class DataBlock:
         Start of the warning, ``"Prices are"``; the check's red rule tests for it.
     shape : str
         What the block holds, ``"10 tickers x 250 days"``.
+    columns_right, rows_below : int
+        How far right of and below the block the check looks (:func:`beyond_block`).
+    names : tuple of str
+        The named ranges that make up the block (the Run button follows them).
+    fix : str
+        The end of the warning: what the user should do.
+    cli_any_size : bool
+        Whether a command-line tool reads the same table at any size (the Run button
+        then says so).
     """
 
     sheet: str
     ref: str
     subject: str
     shape: str
+    #: Columns right of the block the check looks at (over its first two rows); 0 when a
+    #: column added to the right is not data the sheets would miss.
+    columns_right: int = BEYOND_COLUMNS
+    #: Rows below the block the check looks at (over its columns).
+    rows_below: int = BEYOND_ROWS
+    #: Named ranges that make up the block, which the Run button follows when rows are
+    #: inserted; empty: every named range on the block's sheet (a block in A1).
+    names: tuple[str, ...] = ()
+    fix: str = "delete the extra rows and columns"
+    cli_any_size: bool = True
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        """:func:`beyond_block` of this block with its own reach."""
+        return beyond_block(self.ref, self.columns_right, self.rows_below)
+
+    @property
+    def corners(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((column, row), (column, row))`` of the top-left and bottom-right cells."""
+        first, last = (_cell_rc(a) for a in self.ref.split(":"))
+        return first, last
 
     @property
     def cells(self) -> str:
@@ -151,28 +193,25 @@ class DataBlock:
     def message(self) -> str:
         """What the check cell shows while data lies outside the block."""
         return (f"{self.subject} also outside {self.cells}: the sheets read only "
-                f"{self.shape}; delete the extra rows and columns")
+                f"{self.shape}; {self.fix}")
 
 
-#: How far past a data block the check looks: this many columns right of it (over its
-#: first two rows, the header and the first bar) and two rows below it (over its
-#: columns).  A table pasted from A1 that is wider or longer than the block always
-#: fills the first of those cells.
-BEYOND_COLUMNS = 100
-BEYOND_ROWS = 2
-
-
-def beyond_block(ref: str) -> tuple[str, str]:
+def beyond_block(ref: str, columns: int = BEYOND_COLUMNS,
+                 rows: int = BEYOND_ROWS) -> tuple[str, ...]:
     """Absolute refs of the cells just right of and just below a block ``$A$1:$K$251``.
 
-    Returns ``("$L$1:$DG$2", "$A$252:$K$253")`` for that block: :data:`BEYOND_COLUMNS`
-    columns to the right over the block's first two rows, and :data:`BEYOND_ROWS` rows
-    below it over its columns.
+    Returns ``("$L$1:$DG$2", "$A$252:$K$253")`` for that block: ``columns``
+    (:data:`BEYOND_COLUMNS`) columns to the right over the block's first two rows, and
+    ``rows`` (:data:`BEYOND_ROWS`) rows below it over its columns.  A reach of 0
+    leaves that side out.
     """
     (c1, r1), (c2, r2) = (_cell_rc(a) for a in ref.split(":"))
-    right = _abs(c2 + 1, r1, c2 + BEYOND_COLUMNS, r1 + 1)
-    below = _abs(c1, r2 + 1, c2, r2 + BEYOND_ROWS)
-    return right, below
+    probes = []
+    if columns > 0:
+        probes.append(_abs(c2 + 1, r1, c2 + columns, r1 + 1))
+    if rows > 0:
+        probes.append(_abs(c1, r2 + 1, c2, r2 + rows))
+    return tuple(probes)
 
 
 def _cell_rc(a1: str) -> tuple[int, int]:
@@ -488,10 +527,12 @@ _kelly_scalars = (
      "比較対象のレバレッジ: 0 = 現金, 1 = レバレッジなし"),
     ("kelly_asset", "choice", "Asset shown in the growth chart", "グラフに表示する資産"),
 )
+# kelly_asset's drop-down lists the asset table as it stands (kelly_names), so an asset
+# typed over a row or inserted into the table can be picked.
 _kelly_inputs = [
     InputName(n, _K_IN, _abs(3, 4 + i), k, en, ja,
-              ("0", "1") if n == "kelly_vs_leverage"
-              else (tuple(a[0] for a in KELLY_ASSETS) if n == "kelly_asset" else ()))
+              ("0", "1") if n == "kelly_vs_leverage" else (),
+              "kelly_names" if n == "kelly_asset" else "")
     for i, (n, k, en, ja) in enumerate(_kelly_scalars)
 ]
 _NK = len(KELLY_ASSETS)
@@ -520,6 +561,19 @@ KELLY = TemplateSpec(
     ),
     inputs=tuple(_kelly_inputs),
     macro="run_kelly",
+    # On Inputs above the asset table, and mirrored above the Kelly sheet's table.
+    checks=(("Inputs", "B10", "nothing lies below the asset table"),
+            ("Kelly", "B3", "the Inputs sheet's asset table check")),
+    # An 8th asset typed in row 20 is shown nowhere: the Kelly sheet has 7 rows and
+    # the names kelly_names/mu/sigma end in row 19.  Only the row below is looked at
+    # (row 21 holds the table's source note; a column added right of the table is
+    # not read and not missed).
+    blocks=(DataBlock(_K_IN, _abs(1, 12, 3, 12 + _NK), "Assets are", f"{_NK} assets",
+                      columns_right=0, rows_below=1,
+                      names=("kelly_names", "kelly_mu", "kelly_sigma"),
+                      fix="insert rows inside the table instead (the Run button reports "
+                          "every row; the Kelly sheet shows the first 7)",
+                      cli_any_size=False),),
 )
 
 #: Every template by key, in the order ``pyxl templates`` writes them.
