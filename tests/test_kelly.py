@@ -6,6 +6,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
 from pyxl.core import kelly as K
+from pyxl.core.kelly import closed_form as kc
 from pyxl.errors import InfeasibleError, InputError
 
 # Seed 003 table, r_f = 1 %: (mu %, sigma %) -> optimal leverage to 1 decimal
@@ -501,3 +503,25 @@ def test_single_asset_scenario_is_the_optimal_leverage():
     res = minimize_scalar(lambda n: -K.growth_scenarios(n, r, 0.0001), bounds=(0, 30),
                           method="bounded", options={"xatol": 1e-10})
     assert w == pytest.approx(res.x, abs=1e-6)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: kc.kelly_leverage(pd.Series([0.085, 0.046], index=["SPX", "TPX"]), 0.182, 0.01),
+     "mu"),
+    (lambda: kc.kelly_leverage(0.085, np.array([0.182]), 0.01), "sigma"),
+    (lambda: kc.growth_exact(np.array([1.0, 2.0]), 0.085, 0.182, 0.01), "n"),
+    (lambda: kc.horizon_years(0.085, 0.182, 0.01, [0.9, 0.95]), "confidence"),
+    (lambda: kc.fractional_table(0.085, 0.182, 0.01, np.array([0.5, 0.4])), "drawdown"),
+    (lambda: kc.ruin_probability(0.5, np.array([0.1]), 0.2), "growth"),
+    (lambda: kc.prob_outperform(np.array([1.0, 2.0]), 2.0, 0.0, 0.085, 0.182, 0.01), "years"),
+    (lambda: kc.time_to_double(np.array([0.05, 0.06])), "growth"),
+])
+def test_scalar_closed_forms_refuse_arrays_naming_the_argument(call, name):
+    """The closed forms are per asset; an array (a notebook's Series of mu) raised numpy's
+    'only 0-dimensional arrays can be converted' or 'truth value ... ambiguous'."""
+    with pytest.raises(InputError) as e:
+        call()
+    assert str(e.value).startswith(f"{name}: must be one number, got an array of shape")
+    # numpy scalars, as a Series' elements are, stay numbers
+    assert kc.kelly_leverage(np.float64(0.085), np.float64(0.182), 0.01) == pytest.approx(
+        (0.085 - 0.01) / 0.182**2, rel=1e-15)

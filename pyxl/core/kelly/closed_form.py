@@ -52,7 +52,23 @@ Z_CUT = 8.0
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(400)
 
 
+def _check_one(**values: object) -> None:
+    """Raise an :class:`InputError` naming the first argument that is not one number.
+
+    The closed forms of this module are scalar (one asset, one leverage): an array,
+    a list or a pandas Series reached ``float()`` or ``if x > 0`` and raised numpy's
+    "only 0-dimensional arrays ..." or "truth value of an array is ambiguous", which
+    named neither the argument nor the fix.
+    """
+    for name, value in values.items():
+        if value is not None and np.ndim(value) > 0:
+            raise InputError(name, f"must be one number, got an array of shape "
+                             f"{np.shape(value)}",
+                             "call once per asset or leverage (a loop or list comprehension)")
+
+
 def _check_sigma(sigma: float, name: str = "sigma") -> None:
+    _check_one(**{name: sigma})
     if not (sigma > 0 and math.isfinite(sigma)):
         raise InputError(name, f"must be > 0, got {sigma:g}", "enter the annual volatility")
     if sigma * sigma == 0:   # sigma^2 underflows: every formula divides by it
@@ -66,6 +82,7 @@ def _check_sigma(sigma: float, name: str = "sigma") -> None:
 def _check_finite(fix: str = "enter a decimal", /, **values: float | None) -> None:
     """Raise an :class:`InputError` naming the first argument that is NaN or infinite
     (``None`` is accepted: an omitted optional limit); ``fix`` is the message's fix."""
+    _check_one(**values)
     for name, value in values.items():
         if value is not None and not math.isfinite(value):
             raise InputError(name, f"must be a finite number, got {value:g}", fix)
@@ -125,9 +142,8 @@ def kelly_leverage(mu: float, sigma: float, rf: float, fraction: float = 1.0) ->
         Leverage n (1 = unlevered, 2 = borrow one unit per unit of equity).
     """
     _check_sigma(sigma)
-    for name, value in (("mu", mu), ("rf", rf)):
-        if not math.isfinite(value):
-            raise InputError(name, f"must be a finite number, got {value:g}", "enter a decimal")
+    _check_finite(mu=mu, rf=rf)
+    _check_one(fraction=fraction)
     if not (fraction > 0 and math.isfinite(fraction)):
         raise InputError("fraction", f"must be > 0, got {fraction:g}", "e.g. 0.5 for half Kelly")
     n = fraction * (mu - rf) / (sigma * sigma)
@@ -189,6 +205,7 @@ def growth_exact(
     """
     _check_sigma(sigma)
     _check_finite(n=n, mu=mu, rf=rf)
+    _check_one(periods=periods)
     if dist not in DISTRIBUTIONS:
         raise InputError("model", f"{dist!r} is not one of {', '.join(DISTRIBUTIONS)}", "pick one")
     if periods < 1:
@@ -250,6 +267,7 @@ def log_wealth_gap(
     difference of their log wealths is a Brownian motion with these parameters).
     """
     _check_sigma(sigma)
+    _check_one(n=n, n_b=n_b, mu=mu, rf=rf)
     # factored so leverages a few ulps apart keep their relative accuracy (n^2 - n_b^2
     # would cancel)
     drift = (n - n_b) * ((mu - rf) - 0.5 * (n + n_b) * sigma * sigma)
@@ -260,6 +278,7 @@ def prob_outperform(
     years: float, n: float, n_b: float, mu: float, sigma: float, rf: float
 ) -> float:
     """P(leverage ``n`` is ahead of ``n_b`` after ``years``) = Phi(drift sqrt(T) / vol)."""
+    _check_one(years=years)
     drift, vol = log_wealth_gap(n, n_b, mu, sigma, rf)
     if vol == 0:
         return 0.5
@@ -288,6 +307,7 @@ def horizon_years(
     """
     _check_sigma(sigma)
     _check_finite(mu=mu, rf=rf, vs_leverage=vs_leverage, leverage=leverage)
+    _check_one(confidence=confidence)
     if not (0.5 < confidence < 1):
         raise InputError("confidence", f"must be in (0.5, 1), got {confidence:g}", "e.g. 0.95")
     n = kelly_leverage(mu, sigma, rf) if leverage is None else leverage
@@ -314,6 +334,7 @@ def ruin_probability(x: float, growth: float, vol: float) -> float:
 
     ``x**(2 growth / vol^2)`` for ``growth > 0`` and ``0 < x < 1``; 1 otherwise.
     """
+    _check_one(drawdown=x, growth=growth, vol=vol)
     if not (0 < x < 1):
         raise InputError("drawdown", f"must be in (0, 1), got {x:g}", "e.g. 0.5 for halving")
     if vol <= 0:
@@ -328,6 +349,7 @@ def ruin_probability_finite(x: float, growth: float, vol: float, years: float) -
 
     ``Phi((-b - g T)/(s sqrt T)) + exp(-2 g b / s^2) Phi((-b + g T)/(s sqrt T))``, ``b = -ln x``.
     """
+    _check_one(drawdown=x, growth=growth, vol=vol, years=years)
     b = -math.log(x)
     st = vol * math.sqrt(years)
     return float(
@@ -338,6 +360,7 @@ def ruin_probability_finite(x: float, growth: float, vol: float, years: float) -
 
 def time_to_double(growth: float) -> float:
     """Expected first time wealth doubles, ``ln 2 / g`` years (``inf`` when ``g <= 0``)."""
+    _check_one(growth=growth)
     return math.log(2.0) / growth if growth > 0 else math.inf
 
 
@@ -366,6 +389,7 @@ def fractional_table(
     (``x^(2/f - 1)`` when rf = 0); expected time to double ``ln 2 / g``.
     """
     _check_sigma(sigma)
+    _check_one(drawdown=drawdown)
     n_star = kelly_leverage(mu, sigma, rf)
     if not math.isfinite(0.5 * n_star * (mu - rf)):   # g* - rf = (mu - rf)^2 / (2 sigma^2)
         raise InputError("mu", f"mu - rf = {mu - rf:g} with sigma {sigma:g} puts the Kelly "
