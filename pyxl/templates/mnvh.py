@@ -310,13 +310,16 @@ def build(path: Path) -> Path:
     ws.cell(r0 - 3, 1, "Row t: target from p(t-1)->p(t), executed at p(t) / "
                        "行t: p(t-1)→p(t) から目標を決め p(t) で約定")
     n_rows = LEDGER_STEPS + 1
+    # Bar t is row t + 1 of the named price table, read with INDEX(name, t + 1, 0) (its
+    # whole row) rather than Prices row t + 2: a row inserted among the first bars widens
+    # the names, so the Ledger steps through it as the Backtest sheet does (direct
+    # references would be shifted past it by Excel and skip that day).
     for t in range(n_rows):
         r = r0 + t
-        pr = t + 2  # Prices row of bar t
         ws.cell(r, L["t"], t)
-        ws.cell(r, L["date"], f"=Prices!A{pr}").number_format = "yyyy-mm-dd"
+        ws.cell(r, L["date"], f"=INDEX(mnvh_dates,{t + 1})").number_format = "yyyy-mm-dd"
         q_now = _rng(L["q"], r, L["q"] + N - 1)
-        p_now = f"Prices!{_rng(2, pr, 1 + N)}"
+        p_now = f"INDEX(mnvh_prices,{t + 1},0)"
         if t == 0:
             for j in range(N):
                 style_formula(ws.cell(r, L["q"] + j, 0), "#,##0.00")
@@ -324,7 +327,7 @@ def build(path: Path) -> Path:
             style_formula(ws.cell(r, L["cash"], "=" + _required("mnvh_cash0")), MONEY)
         else:
             q_prev = _rng(L["q"], r - 1, L["q"] + N - 1)
-            p_prev = f"Prices!{_rng(2, pr - 1, 1 + N)}"
+            p_prev = f"INDEX(mnvh_prices,{t},0)"
             array_formula(ws, _rng(L["target"], r, L["target"] + N - 1),
                           f"=MNVH_STEP({q_prev},{p_prev},{p_now},mnvh_weights,mnvh_lam,mnvh_beta)",
                           "#,##0.00")

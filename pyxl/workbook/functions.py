@@ -165,14 +165,61 @@ def _adapter(func: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _one_number(v: Any) -> float | None:
+    """``v`` as one finite number (a 1x1 array or a scalar), else None."""
+    a = np.asarray(v, dtype=object)
+    if a.size != 1:
+        return None
+    x = a.reshape(-1)[0]
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer,
+                                                             np.floating)):
+        return None
+    return float(x) if math.isfinite(float(x)) else None
+
+
+def _index_whole_row_or_column(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``INDEX(array, row, 0)`` and ``INDEX(array, 0, column)`` as Excel evaluates them.
+
+    Excel returns the whole row (column) when the column (row) number is 0; the
+    ``formulas`` package (1.3.4) returns the row's first cell instead, so
+    ``SUMPRODUCT(INDEX(prices, t, 0), q)`` summed one price.  Only that case is
+    handled here, on a one-area array with one-number arguments; every other call
+    goes to the package's own INDEX.
+    """
+    from formulas.functions import Array
+    from formulas.ranges import Ranges
+    from formulas.tokens.operand import Error
+
+    def xindex(array: Any, row_num: Any, col_num: Any = None, area_num: Any = 1) -> Any:
+        r, c, area = _one_number(row_num), _one_number(col_num), _one_number(area_num)
+        one_area = not (isinstance(array, Ranges) and len(array.ranges) != 1)
+        if r is None or c is None or area != 1 or not one_area or (r != 0 and c != 0):
+            return original(array, row_num, col_num, area_num)
+        values = np.asarray(array.value if isinstance(array, Ranges) else array, dtype=object)
+        if values.ndim != 2 or r < 0 or c < 0 or r > values.shape[0] or c > values.shape[1]:
+            return Error.errors["#REF!"]
+        rows = slice(None) if r == 0 else slice(int(r) - 1, int(r))
+        cols = slice(None) if c == 0 else slice(int(c) - 1, int(c))
+        return np.array(values[rows, cols], dtype=object).view(Array)
+
+    return functools.update_wrapper(xindex, original)
+
+
 @functools.lru_cache(maxsize=1)
 def register() -> tuple[str, ...]:
-    """Register every PyXL formula with the ``formulas`` engine; return their names."""
+    """Register every PyXL formula with the ``formulas`` engine; return their names.
+
+    Also mends the package's INDEX for a 0 row or column number
+    (:func:`_index_whole_row_or_column`), which the MNVH Ledger sheet uses.
+    """
     import formulas
-    from formulas.functions import wrap_ranges_func
+    from formulas.functions import wrap_func, wrap_impure_func, wrap_ranges_func
+    from formulas.functions.look import xindex
 
     table = formulas.get_functions()
     found = pyxl_formulas()
     for name, func in found.items():
         table[name] = wrap_ranges_func(_adapter(func))
+    table["INDEX"] = dict(table["INDEX"], function=wrap_impure_func(
+        wrap_func(_index_whole_row_or_column(xindex), ranges=True)))
     return tuple(sorted(found))
