@@ -21,8 +21,12 @@ Price table rules (documented in docs/mnvh.md):
   downloads are) are put in ascending order; unordered dates are an error;
   a ``benchmark`` column without its own dates is read row by row next to the
   prices as they stand on the sheet, so it is reversed with them;
-* trailing blank rows are ignored; any other blank, text or price <= 0 is an
-  error naming its row and column.
+* trailing blank rows and trailing blank columns (a whole-column reference such as
+  ``Prices!A:K``, or a range drawn too large) are ignored; any other blank, text or
+  price <= 0 is an error naming its row and column;
+* in a date column, a row with prices but no date (``Average`` or a blank date cell
+  beside a total row) is an error naming its row, not one more bar;
+* dates across the first row (one row per asset) are refused with the fix (transpose).
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ from pyxl.xl.cache import memoize
 from pyxl.xl.convert import (
     _is_code_header,
     _is_number,
+    check_date_rows,
     excel_formula,
     is_date,
     is_excel_error,
     is_missing,
     is_text,
+    refuse_dates_across,
     table,
     to_bool,
     to_choice,
@@ -64,6 +70,7 @@ from pyxl.xl.convert import (
     to_int,
     to_matrix,
     to_vector,
+    trim_range,
     xl_arg,
 )
 
@@ -105,11 +112,14 @@ def _parse_table(value: Any, name: str, min_rows: int
     flipped = False
     if is_missing(value):
         raise InputError(name, "is empty", "select a range of prices")
-    rows = _rows(value)
+    # a whole-column reference (Prices!A:K) or a range drawn too large: the blank rows
+    # under the data and blank columns right of it go, fast, before anything else
+    rows = _rows(trim_range(value))
     while rows and is_missing(rows[-1]):
         rows.pop()
     # dates typed as text the Japanese way (2024年1月4日, 令和6年1月4日) read like 2024-01-04
     rows = [[jp_date_text(r[0]), *r[1:]] if r else r for r in rows]
+    refuse_dates_across(rows, name)
     header = None
     corner = _corner_over_dates(rows)  # parses the first column's dates: once
     _refuse_row_per_asset(rows, name, corner)
@@ -126,6 +136,9 @@ def _parse_table(value: Any, name: str, min_rows: int
         or (header is not None and header[0].lower() in DATE_HEADERS)
     )
     if date_col:
+        # a total row under the prices ("Average", or a blank date) is not one more bar
+        check_date_rows(rows, name, numbers_are_dates=header is not None
+                        and is_date_word(header[0]))
         rows = [r[1:] for r in rows]
         if header is not None:
             header = header[1:]

@@ -22,6 +22,7 @@ from pyxl.xl.convert import (
     drop_date_column,
     excel_formula,
     is_missing,
+    refuse_dates_across,
     table,
     to_bool,
     to_choice,
@@ -29,6 +30,7 @@ from pyxl.xl.convert import (
     to_int,
     to_labelled_matrix,
     to_vector,
+    trim_range,
     vector_like,
     xl_arg,
 )
@@ -178,7 +180,10 @@ def _scenario_array(returns: Any) -> np.ndarray:
                              "point to a scenario set of returns")
         # paths (n_paths, T, N) are pooled: every period of every path is one scenario
         return arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr.reshape(arr.shape[0], -1)
-    arr, _labels = to_labelled_matrix(drop_date_column(returns), "returns", min_rows=2)
+    returns = trim_range(returns)  # a whole-column reference: blank rows and columns at the end
+    refuse_dates_across(returns, "returns")
+    arr, _labels = to_labelled_matrix(drop_date_column(returns, "returns"), "returns",
+                                      min_rows=2)
     return arr
 
 

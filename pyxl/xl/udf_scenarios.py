@@ -24,6 +24,7 @@ from pyxl.xl.convert import (
     excel_formula,
     is_missing,
     oldest_first_rows,
+    refuse_dates_across,
     to_choice,
     to_float,
     to_int,
@@ -31,6 +32,7 @@ from pyxl.xl.convert import (
     to_matrix,
     to_text,
     to_vector,
+    trim_range,
     xl_arg,
 )
 
@@ -151,8 +153,13 @@ def MBB_RECOLOR(returns, mu_ann, cov_ann, block, n_paths, lam=0.94, periods=12, 
     text = handles.cell_text(returns)
     if text is not None:
         return _render(handles.get(text, "scn", "returns"), kind, k, text)
+    # a whole-column reference or a range drawn too large: blank rows and columns at the
+    # end go before the date order is read (a trailing blank date cell made the order
+    # check give up, so a table newest first was bootstrapped backwards in time)
+    returns = trim_range(returns)
+    refuse_dates_across(returns, "returns")
     returns = oldest_first_rows(returns, "returns")  # blocks copy consecutive rows
-    R, tick = to_labelled_matrix(drop_date_column(returns), "returns", min_rows=2)
+    R, tick = to_labelled_matrix(drop_date_column(returns, "returns"), "returns", min_rows=2)
     N = R.shape[1]
     mu = to_vector(mu_ann, "mu_ann")
     C = to_matrix(cov_ann, "cov_ann")
