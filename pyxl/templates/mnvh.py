@@ -206,23 +206,31 @@ def date_check_formula() -> str:
     button's rule (``_check_date_order`` in :mod:`pyxl.macros.engines`): trailing blank
     rows (a shorter table) are ignored, and a column that is not all dates (a text cell,
     a blank row between dates) is not checked (:data:`DATE_NOT_CHECKED`).  Excel stores
-    dates as serial numbers, so "a date" here is any number.  Uses only COUNTA, COUNT,
-    SUMPRODUCT, ISNUMBER and IF with ``(comparison)*x`` products, which Excel, LibreOffice
-    and the ``formulas`` package of ``pyxl calc`` evaluate alike.
+    dates as serial numbers, so "a date" here is any number.
+
+    Only the name ``mnvh_dates`` is referenced, so rows inserted anywhere in the table
+    keep the check whole.  (It compared two ranges shifted by one row, ``A2:A250`` with
+    ``A3:A251``; Excel moves such ranges apart when a row is inserted at the first row of
+    one of them, and the check then showed ``#VALUE!``.)  With ``t`` the row within the
+    name (1 first) and ``less_t`` the number of dates below the t-th, the dates never
+    decrease exactly when ``less_t <= t - 1`` for every t (the earliest of a descent's
+    equal dates breaks it otherwise); "never increase" likewise with the dates above.
+    A blank gap is a filled row below the first COUNTA(mnvh_dates) rows.  Uses only
+    COUNTA, COUNT, COUNTIF, SUMPRODUCT, MAX, MIN, ROW, ISNUMBER and IF with
+    ``(comparison)*x`` products inside SUMPRODUCT (array evaluation in every Excel),
+    which Excel, LibreOffice and the ``formulas`` package of ``pyxl calc`` evaluate alike.
 
     Returns
     -------
     str
         The formula, ``=IF(...)``.
     """
-    ref = S.MNVH.input("mnvh_dates").ref.replace("$", "")
-    c, first, last = ref[0], int(ref.split(":")[0][1:]), int(ref.split(":")[1][1:])
-    prev = f"Prices!${c}${first}:${c}${last - 1}"  # d(t-1)
-    now = f"Prices!${c}${first + 1}:${c}${last}"  # d(t)
-    not_dates = (f'COUNTA(mnvh_dates)-COUNT(mnvh_dates)'
-                 f'+SUMPRODUCT(({prev}="")*({now}<>""))')  # text cells + blank gaps
-    down = f"SUMPRODUCT(({now}<{prev})*ISNUMBER({now}))"
-    up = f"SUMPRODUCT(({now}>{prev})*ISNUMBER({now}))"
+    d = "mnvh_dates"
+    t_minus_1 = f"(ROW({d})-MIN(ROW({d})))"
+    gaps = f'(SUMPRODUCT(MAX(({d}<>"")*ROW({d}))-MIN(ROW({d}))+1)>COUNTA({d}))*1'
+    not_dates = f"COUNTA({d})-COUNT({d})+{gaps}"  # text cells + blank gaps
+    down = f'SUMPRODUCT((COUNTIF({d},"<"&{d})>{t_minus_1})*ISNUMBER({d}))'
+    up = f'SUMPRODUCT((COUNTIF({d},">"&{d})>{t_minus_1})*ISNUMBER({d}))'
     return (f'=IF({not_dates}>0,"{DATE_NOT_CHECKED}",IF({down}=0,"{DATE_OK}",'
             f'IF({up}=0,"{DATE_NEWEST_FIRST}","{DATE_UNSORTED}")))')
 
