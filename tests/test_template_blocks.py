@@ -37,7 +37,7 @@ FACTORS_MSG = ("Factors are also outside A1:G7: the sheets read only 6 x 6 facto
                "delete the extra rows and columns")
 KELLY_MSG = ("Assets are also outside A12:C19: the sheets read only 7 assets; insert rows "
              "inside the table instead (the Run button reports every row; the Kelly sheet "
-             "shows the first 7)")
+             "keeps the seed's 7 rows)")
 NEWEST_FIRST = "Prices are newest first: sort the Prices sheet by date, oldest first"
 
 
@@ -261,7 +261,7 @@ def test_kelly_eighth_asset_below_the_table_warns_and_the_button_refuses(tmp_pat
     assert res.message == (
         "Inputs!A20 lies outside the Inputs block A12:C19: the template reads only 7 assets; "
         "insert rows inside the table instead (the Run button reports every row; the Kelly "
-        "sheet shows the first 7)"), res.message  # no CLI reads this table: no CLI note
+        "sheet keeps the seed's 7 rows)"), res.message  # no CLI reads this table: no CLI note
     # a column added right of the table is not data anything misses: still ok
     path = _edited(tmp_path, "kelly.xlsx", "Inputs", {(12, 4): "weight", (13, 4): 0.5})
     assert _kelly_checks(path, tmp_path) == ("ok", "ok")

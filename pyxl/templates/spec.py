@@ -572,7 +572,7 @@ KELLY = TemplateSpec(
                       columns_right=0, rows_below=1,
                       names=("kelly_names", "kelly_mu", "kelly_sigma"),
                       fix="insert rows inside the table instead (the Run button reports "
-                          "every row; the Kelly sheet shows the first 7)",
+                          "every row; the Kelly sheet keeps the seed's 7 rows)",
                       cli_any_size=False),),
 )
 
