@@ -191,17 +191,25 @@ def build(path: Path) -> Path:
     ws.cell(c.row, 1, "Universe check / ユニバースの確認:").font = Font(bold=True)
     style_formula(c)
     universe_block, factor_block = spec.blocks
-    c.value = block_check_formula(universe_block,
-                                  block_check_formula(factor_block).lstrip("="))
+    # rows inserted inside the Universe grow the names past the 120 rows the Portfolio and
+    # Frontier sheets show (their weight blocks would cut the list): say so first
+    size = (f'IF(ROWS(mbp_names)<>{n},"{universe_block.subject} "&ROWS(mbp_names)&" names: '
+            f'the Portfolio and Frontier sheets show {n}; keep {n} names, or use the Run '
+            'button, which reports every name",')
+    c.value = "=" + size + block_check_formula(
+        universe_block, block_check_formula(factor_block).lstrip("=")).lstrip("=") + ")"
     for block in spec.blocks:
         red_when_warning(ws, check_ref, block.subject)
     p0 = PORTFOLIO_FIRST_ROW
     header(ws, p0 - 1, 1, ["Name", "Segment", "Benchmark", "=MBP_OPTIMIZE weight", "Active"])
+    # name i of the table as it stands (INDEX on the names, as the weights are ordered):
+    # direct Universe!A{row} references would be moved past a row inserted inside the
+    # Universe, and every later name would then sit beside the next name's weight
     for i in range(n):
         r = p0 + i
-        ws.cell(r, 1, f"=Universe!A{2 + i}")
-        ws.cell(r, 2, f"=Universe!B{2 + i}")
-        style_formula(ws.cell(r, 3, f"=Universe!C{2 + i}"), "0.00%")
+        ws.cell(r, 1, f"=INDEX(mbp_names,{i + 1})")
+        ws.cell(r, 2, f"=INDEX(mbp_segment,{i + 1})")
+        style_formula(ws.cell(r, 3, f"=INDEX(mbp_bench_w,{i + 1})"), "0.00%")
         style_formula(ws.cell(r, 5, f"=D{r}-C{r}"), "0.00%")
     wcol = f"D{p0}:D{p0 + n - 1}"
     array_formula(ws, wcol, f"=MBP_OPTIMIZE(mbp_alpha,{_ARGS},mbp_te_total,mbp_te_segments,"
@@ -257,7 +265,7 @@ def build(path: Path) -> Path:
     ws.cell(w0 - 2, 1, "Weights / ウェイト").font = Font(bold=True)
     header(ws, w0 - 1, 1, ["Name"])
     for i in range(n):
-        ws.cell(w0 + i, 1, f"=Universe!A{2 + i}")
+        ws.cell(w0 + i, 1, f"=INDEX(mbp_names,{i + 1})")
     for t, te in enumerate(S.MBP_FRONTIER_TE):
         r = s0 + t
         style_input(ws.cell(r, 1, te), PCT)

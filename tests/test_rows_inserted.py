@@ -1,4 +1,6 @@
-"""MNVH Ledger sheet: a day inserted among the first bars of the Prices table is stepped through.
+"""Template sheets follow rows inserted inside their data tables, as Excel inserts them.
+
+MNVH Ledger sheet: a day inserted among the first bars of the Prices table is stepped through.
 
 The Ledger sheet steps through the first 61 bars.  Its cells referred to Prices rows 2-62
 one by one, so a row a PM inserted among them (a missing trading day) was skipped: Excel
@@ -27,16 +29,18 @@ import openpyxl
 import pytest
 
 import pyxl.udfs as udfs
-from pyxl.templates import mnvh
+from pyxl.macros import OpenpyxlBook, run
+from pyxl.templates import mbp, mnvh
+from pyxl.templates import spec as S
 from pyxl.workbook import calculate
 
 BOOKS = Path(__file__).resolve().parents[1] / "workbooks"
-_REF = re.compile(r"((?:'Prices'|Prices)!)(\$?[A-Z]{1,3}\$?)(\d+)(?::(\$?[A-Z]{1,3}\$?)(\d+))?")
-
-
-def _shift_refs(text: str, k: int) -> str:
-    """References to Prices rows >= k move down one row, as Excel's Insert does (a range
+def _shift_refs(text: str, k: int, sheet: str = "Prices") -> str:
+    """References to ``sheet`` rows >= k move down one row, as Excel's Insert does (a range
     starting above k and ending at or below it grows)."""
+    ref = re.compile(rf"((?:'{sheet}'|{sheet})!)(\$?[A-Z]{{1,3}}\$?)(\d+)"
+                     r"(?::(\$?[A-Z]{1,3}\$?)(\d+))?")
+
     def move(m: re.Match) -> str:
         sheet, c1, r1, c2, r2 = m.groups()
         r1 = int(r1) + (int(r1) >= k)
@@ -45,25 +49,25 @@ def _shift_refs(text: str, k: int) -> str:
             out += f":{c2}{int(r2) + (int(r2) >= k)}"
         return out
 
-    return _REF.sub(move, text)
+    return ref.sub(move, text)
 
 
-def _insert_prices_row(path: Path, k: int, values: list[object]) -> None:
-    """Insert Prices row ``k`` (Excel: select row k, Insert) and type ``values`` into it."""
+def _insert_row(path: Path, k: int, values: list[object], sheet: str = "Prices") -> None:
+    """Insert row ``k`` of ``sheet`` (Excel: select row k, Insert) and type ``values``."""
     wb = openpyxl.load_workbook(path)
-    wb["Prices"].insert_rows(k)  # moves the cells; names and formulas are ours to move
+    wb[sheet].insert_rows(k)  # moves the cells; names and formulas are ours to move
     for dn in wb.defined_names.values():
         if dn.attr_text:
-            dn.attr_text = _shift_refs(dn.attr_text, k)
+            dn.attr_text = _shift_refs(dn.attr_text, k, sheet)
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for c in row:
                 if c.data_type == "f" and isinstance(c.value, str):
-                    c.value = _shift_refs(c.value, k)
+                    c.value = _shift_refs(c.value, k, sheet)
                 elif hasattr(c.value, "text"):  # an array formula
-                    c.value.text = _shift_refs(c.value.text, k)
+                    c.value.text = _shift_refs(c.value.text, k, sheet)
     for j, v in enumerate(values, start=1):
-        wb["Prices"].cell(k, j, v)
+        wb[sheet].cell(k, j, v)
     wb.save(path)
 
 
@@ -87,7 +91,7 @@ def test_ledger_steps_through_a_day_inserted_among_its_bars(tmp_path, k):
     ws = openpyxl.load_workbook(path, data_only=True)["Prices"]
     day = ws.cell(k - 1, 1).value + (ws.cell(k, 1).value - ws.cell(k - 1, 1).value) / 2
     new_prices = np.round(np.sqrt(above * below), 2)  # a day between its neighbours
-    _insert_prices_row(path, k, [day, *new_prices.tolist()])
+    _insert_row(path, k, [day, *new_prices.tolist()])
 
     rep = calculate(path, tmp_path / "out.xlsx")
     L, r0, steps = mnvh.LEDGER_COLUMNS, mnvh.LEDGER_FIRST_ROW, mnvh.LEDGER_STEPS
@@ -117,3 +121,29 @@ def test_ledger_steps_through_a_day_inserted_among_its_bars(tmp_path, k):
     bt = {rep.values["Backtest"].get((r, 1)): rep.values["Backtest"].get((r, 2))
           for r in range(5, 40)}
     assert bt["Final NAV"] == pytest.approx(full["Final NAV"], rel=1e-9)
+
+
+def test_mbp_portfolio_names_stay_beside_their_weights_after_an_inserted_name(tmp_path):
+    """The Portfolio sheet showed Universe!A{row} beside the weights of =MBP_OPTIMIZE over
+    the names: after a name inserted at Universe row 10, every later row showed the next
+    name beside the weight of the one before, without a word.  Now each row is
+    INDEX(mbp_names, i), and Portfolio!E3 says the names outgrew the 120 rows shown."""
+    path = tmp_path / "mbp.xlsx"
+    shutil.copy(BOOKS / "mbp.xlsx", path)
+    ws = openpyxl.load_workbook(path, data_only=True)["Universe"]
+    new = [ws.cell(10, c).value for c in range(1, 12)]
+    new[0], new[2] = "JPNEW", 0.0  # a name outside the benchmark
+    _insert_row(path, 10, new, sheet="Universe")
+    rep = calculate(path, tmp_path / "out.xlsx")
+    names = [c.value for c in openpyxl.load_workbook(path)["Universe"]["A"][1:122]]
+    assert names[8] == "JPNEW" and len(names) == 121
+    p0 = mbp.PORTFOLIO_FIRST_ROW
+    shown = [rep.values["Portfolio"][(p0 + i, 1)] for i in range(S.MBP_NAMES)]
+    assert shown == names[:S.MBP_NAMES]  # name i beside weight i of the names' order
+    assert rep.values["Portfolio"][(3, 5)] == (
+        "Universe is 121 names: the Portfolio and Frontier sheets show 120; keep 120 names, "
+        "or use the Run button, which reports every name")
+    res = run("run_mbp", OpenpyxlBook(path))
+    assert res.ok, res.message
+    out = [c.value for c in openpyxl.load_workbook(path)["Out_MBP"]["A"]]
+    assert "JPNEW" in out
