@@ -26,7 +26,13 @@ Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 
 ``avg_net``            ``mean_t net exposure_t / NAV_t`` (sum of position value)
 =====================  ===================================================================
 
-Undefined values (too few periods, zero volatility, no benchmark) are NaN.
+Undefined values (too few periods, zero volatility, no benchmark) are NaN.  Returns
+that are constant up to the rounding of ``NAV_t / NAV_{t-1} - 1`` (a book that only
+earns interest, a cash index as benchmark) have zero volatility: their spread
+``max r - min r`` is at most ``64 eps (1 + max |r|)`` (about 1.4e-14), and the
+ratios built on their standard deviation (Sharpe, skew, kurtosis, correlation, and
+beta when the benchmark is the constant one) are NaN instead of rounding noise over
+rounding noise (a Sharpe of 2.6e15).
 
 ``periods_per_year`` is at most :data:`MAX_PERIODS_PER_YEAR` (one bar a second).
 """
@@ -51,6 +57,7 @@ __all__ = [
     "max_drawdown",
     "sample_skew",
     "sample_excess_kurtosis",
+    "is_constant",
     "performance_metrics",
     "backtest_metrics",
     "format_metrics",
@@ -83,6 +90,32 @@ METRICS: dict[str, str] = {
     "avg_gross": "Avg gross exposure (x NAV)",
     "avg_net": "Avg net exposure (x NAV)",
 }
+
+
+#: Spread of returns, relative to ``1 + max |r|``, below which they count as constant:
+#: 64 ulps of 1, far above the few ulps one ``NAV_t / NAV_{t-1} - 1`` rounds by and far
+#: below any return a real book or price earns.
+CONSTANT_RTOL = 64 * np.finfo(float).eps
+
+
+def is_constant(r: np.ndarray) -> bool:
+    """True when returns ``r`` are equal up to rounding (see :data:`CONSTANT_RTOL`).
+
+    Parameters
+    ----------
+    r : (n,) array
+        Simple returns per period (decimals).
+
+    Returns
+    -------
+    bool
+        ``max r - min r <= CONSTANT_RTOL * (1 + max |r|)``; True for an empty array.
+    """
+    r = np.asarray(r, dtype=float)
+    if r.size == 0:
+        return True
+    spread = float(np.max(r) - np.min(r))
+    return spread <= CONSTANT_RTOL * (1.0 + float(np.max(np.abs(r))))
 
 
 def _vec(x, name: str) -> np.ndarray:
@@ -128,13 +161,11 @@ def sample_skew(r: np.ndarray) -> float:
     """Adjusted Fisher-Pearson skewness ``sqrt(n(n-1))/(n-2) * m3 / m2^1.5`` (n >= 3)."""
     r = np.asarray(r, dtype=float)
     n = r.size
-    if n < 3:
+    if n < 3 or is_constant(r):  # Excel's SKEW gives #DIV/0! for equal values
         return math.nan
     d = r - r.mean()
     d2 = d * d
     m2 = np.mean(d2)
-    if m2 == 0:
-        return math.nan
     g1 = np.mean(d2 * d) / m2**1.5
     return float(math.sqrt(n * (n - 1)) / (n - 2) * g1)
 
@@ -143,13 +174,11 @@ def sample_excess_kurtosis(r: np.ndarray) -> float:
     """Bias-corrected excess kurtosis (Excel ``KURT``; n >= 4)."""
     r = np.asarray(r, dtype=float)
     n = r.size
-    if n < 4:
+    if n < 4 or is_constant(r):  # Excel's KURT gives #DIV/0! for equal values
         return math.nan
     d = r - r.mean()
     d2 = d * d
     m2 = np.mean(d2)
-    if m2 == 0:
-        return math.nan
     g2 = np.mean(d2 * d2) / m2**2 - 3.0
     return float((n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6.0))
 
@@ -218,8 +247,10 @@ def performance_metrics(
         # beyond 1e308 the annualised growth is not a number a cell can hold: blank
         out["cagr"] = math.expm1(log_cagr) if log_cagr < LOG_MAX else math.nan
     ex = r - rf / P
+    flat = is_constant(r)
     if n >= 2:
-        sd = float(np.std(r, ddof=1))
+        # equal returns up to rounding: zero volatility, not noise (Sharpe 1e15)
+        sd = 0.0 if flat else float(np.std(r, ddof=1))
         out["ann_vol"] = sd * math.sqrt(P)
         if sd > 0:
             out["sharpe"] = float(ex.mean() / sd * math.sqrt(P))
@@ -242,10 +273,12 @@ def performance_metrics(
         if np.any(b <= 0):
             raise InputError("benchmark", "contains a price <= 0", "enter positive prices")
         rb = (b[1:] / b[:-1] - 1.0)[:n]
-        if n >= 3 and np.std(rb) > 0:
+        # a benchmark constant up to rounding (a cash index) has zero variance: no beta;
+        # a strategy constant up to rounding has zero covariance with anything: beta 0
+        if n >= 3 and not is_constant(rb):
             c = np.cov(r, rb, ddof=1)
-            out["beta_bench"] = float(c[0, 1] / c[1, 1])
-            if c[0, 0] > 0:
+            out["beta_bench"] = 0.0 if flat else float(c[0, 1] / c[1, 1])
+            if not flat:
                 out["corr_bench"] = float(c[0, 1] / math.sqrt(c[0, 0] * c[1, 1]))
     if traded_notional is not None and years > 0:
         tn = _vec(traded_notional, "traded_notional")

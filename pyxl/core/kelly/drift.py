@@ -105,14 +105,42 @@ def simulate_leverage(
         Annual financing / deposit rate (continuously compounded); per period
         ``exp(rf / periods_per_year) - 1``.
     cost : float
-        Proportional cost per unit of traded notional (0.0005 = 5 bp).
+        Proportional cost per unit of traded notional (0.0005 = 5 bp); needs
+        ``cost * |target| < 1``.
+    periods_per_year : float
+        Periods per year of ``returns`` (252 daily), > 0.
+
+    Returns
+    -------
+    DriftResult
+
+    Raises
+    ------
+    InputError
+        Naming ``returns``, ``rebalance``, ``target``, ``rf``, ``cost`` or
+        ``periods_per_year``.
     """
     r = np.ascontiguousarray(returns, dtype=np.float64).ravel()
     mask = np.ascontiguousarray(rebalance, dtype=np.bool_).ravel()
+    if r.size == 0:
+        raise InputError("returns", "is empty", "give at least one period's return")
+    if not np.all(np.isfinite(r)):
+        raise InputError("returns", "contains NaN or infinite values", "clean the history")
     if mask.shape != r.shape:
         raise InputError("rebalance", f"has {mask.size} flags for {r.size} returns", "align them")
-    if not (0 <= cost and cost * abs(target) < 1):
-        raise InputError("cost", f"{cost:g} is out of range", "enter e.g. 0.0005 for 5 bp")
+    for name, v in (("target", target), ("rf", rf), ("cost", cost)):
+        if not math.isfinite(v):
+            raise InputError(name, f"must be a finite number, got {v}", "enter a decimal")
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise InputError("periods_per_year", f"must be > 0, got {periods_per_year}",
+                         "252 for daily returns")
+    if not 0 <= cost:
+        raise InputError("cost", f"{cost:g} is negative", "enter e.g. 0.0005 for 5 bp")
+    if not cost * abs(target) < 1:
+        # the fee on the rebalancing trade, cost * |target| per unit of wealth moved,
+        # would reach the wealth itself: the trade to the target has no solution
+        raise InputError("cost", f"{cost:g} x target leverage {abs(target):g} is >= 1",
+                         "lower cost or target so that cost x |target| < 1")
     rfp = math.expm1(rf / periods_per_year)
     wealth, lev, traded, fees, ruined = _simulate(r, rfp, float(target), mask, float(cost))
     years = r.size / periods_per_year
