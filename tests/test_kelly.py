@@ -384,6 +384,29 @@ def test_buy_and_hold_wealth_identity_and_costs():
     np.testing.assert_allclose(paid.leverage[1:][on_rebal], 1.5, rtol=1e-12)
 
 
+def test_leverage_before_rebalancing_is_the_drift_closed_form():
+    """Daily rebalancing held the reported leverage at the target after every trade, so the
+    drift table showed 2.00-2.00; the drift itself is the leverage before the trade:
+    n (1 + r) / (n (1 + r) + (1 - n)(1 + rf_p)) from target n, each day."""
+    rng = np.random.default_rng(np.random.SeedSequence(13))
+    r = rng.normal(0.0004, 0.012, 300)
+    rfp = math.expm1(0.025 / 252)
+    res = K.simulate_leverage(r, 2.0, K.rebalance_mask(r.size, 1), rf=0.025, cost=0.0)
+    by_hand = 2.0 * (1 + r) / (2.0 * (1 + r) + (1 - 2.0) * (1 + rfp))
+    np.testing.assert_allclose(res.leverage_before[1:], by_hand, rtol=1e-12)
+    assert res.leverage_before[0] == 2.0
+    # never rebalanced: no trade, so before and after are the same path
+    hold = K.simulate_leverage(r, 2.0, np.zeros(r.size, bool), rf=0.025)
+    np.testing.assert_array_equal(hold.leverage_before, hold.leverage)
+    # the report's range is the drift: on the bundled index, daily 2x moves 1.81-2.32
+    from pyxl.data import load_sp500_index
+    from pyxl.reports.kelly import drift_table
+
+    row = drift_table(load_sp500_index(), 0.025, 0.0005, [2.0]).iloc[0]
+    assert row["rebalance"] == "daily"
+    assert row["min_leverage"] < 1.9 and row["max_leverage"] > 2.2
+
+
 def test_ruin_is_reported():
     r = np.array([0.01, -0.3, 0.02])
     res = K.simulate_leverage(r, 4.0, np.ones(3, bool))

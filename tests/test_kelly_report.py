@@ -43,7 +43,8 @@ def test_run_demo_writes_consistent_files(tmp_path):
     # daily rebalancing realises the exact daily-history growth minus the fees (log drag)
     assert daily["realised_growth"] == pytest.approx(
         daily["exact_daily_history"] - daily["fees_per_year"], abs=2e-4)
-    assert daily["min_leverage"] == pytest.approx(2.0) == pytest.approx(daily["max_leverage"])
+    # the range is the drift before each day's trade back to 2 (after it, always 2.00)
+    assert daily["max_leverage"] > 2.0 > daily["min_leverage"]
     monthly = drift[(drift["rebalance"] == "monthly") & (drift["target"] == 2.0)].iloc[0]
     assert monthly["turnover_per_year"] < daily["turnover_per_year"]
     assert monthly["max_leverage"] > 2.0 > monthly["min_leverage"]   # leverage drifts

@@ -163,7 +163,9 @@ def drift_table(prices: pd.Series, rf: float, cost: float, targets: list[float])
     for target in targets:
         for name, mask in masks.items():
             res = K.simulate_leverage(r, target, mask, rf=rf, cost=cost)
-            lev = res.leverage[np.isfinite(res.leverage)]
+            # the range the leverage drifts over between trades: measured before each
+            # rebalance (after it, daily rebalancing would always show the target)
+            lev = res.leverage_before[np.isfinite(res.leverage_before)]
             rows.append({
                 "target": target,
                 "rebalance": name,

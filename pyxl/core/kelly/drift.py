@@ -27,8 +27,10 @@ def _simulate(returns, rf_period, target, rebalance, cost):  # pragma: no cover 
     t_len = returns.shape[0]
     wealth = np.empty(t_len + 1)
     lev = np.empty(t_len + 1)
+    drifted = np.empty(t_len + 1)
     wealth[0] = 1.0
     lev[0] = target
+    drifted[0] = target
     e = target
     c = 1.0 - target
     traded = 0.0
@@ -43,7 +45,9 @@ def _simulate(returns, rf_period, target, rebalance, cost):  # pragma: no cover 
             for k in range(t + 1, t_len + 1):
                 wealth[k] = 0.0
                 lev[k] = np.nan
+                drifted[k] = np.nan
             break
+        drifted[t + 1] = e / w  # moved with the market, before any trade
         if rebalance[t]:
             # trade to target leverage after paying the fee: e' = target * (w - fee)
             # with fee = cost * |e' - e|; solve for the sign of the trade
@@ -62,7 +66,7 @@ def _simulate(returns, rf_period, target, rebalance, cost):  # pragma: no cover 
             w = e + c
         wealth[t + 1] = w
         lev[t + 1] = e / w
-    return wealth, lev, traded, fees, ruined
+    return wealth, lev, drifted, traded, fees, ruined
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ class DriftResult:
     fees: float                 #: fees / wealth, per year (log-growth drag is about this)
     ruined_at: int              #: index of the period that wiped the book out, -1 if never
     years: float
+    #: exposure / wealth after each period's market move, before that period's rebalance
+    #: (length T + 1; equals :attr:`leverage` where no trade is made): the drift itself
+    leverage_before: np.ndarray
 
 
 def rebalance_mask(t_len: int, every: int) -> np.ndarray:
@@ -142,10 +149,12 @@ def simulate_leverage(
         raise InputError("cost", f"{cost:g} x target leverage {abs(target):g} is >= 1",
                          "lower cost or target so that cost x |target| < 1")
     rfp = math.expm1(rf / periods_per_year)
-    wealth, lev, traded, fees, ruined = _simulate(r, rfp, float(target), mask, float(cost))
+    wealth, lev, drifted, traded, fees, ruined = _simulate(r, rfp, float(target), mask,
+                                                           float(cost))
     years = r.size / periods_per_year
     growth = math.log(wealth[-1]) / years if wealth[-1] > 0 else -math.inf
-    return DriftResult(wealth, lev, growth, traded / years, fees / years, int(ruined), years)
+    return DriftResult(wealth, lev, growth, traded / years, fees / years, int(ruined), years,
+                       drifted)
 
 
 def warmup() -> None:
