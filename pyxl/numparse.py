@@ -13,18 +13,24 @@ typed into the Excel formula.  Every CSV reader of PyXL goes through here.
 
 from __future__ import annotations
 
+import csv as _csv
 import datetime as _dt
+import decimal as _decimal
+import io
 import math
 import re
 import unicodedata
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "to_numbers", "DATE_HEADERS",
-           "CODE_MIN", "is_code_row", "is_date_word", "jp_date_text", "numeric_dates",
-           "text_dates"]
+from pyxl.errors import InputError
+
+__all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "csv_source", "to_numbers",
+           "DATE_HEADERS", "CODE_MIN", "is_code_row", "text_number", "is_date_word", "jp_date_text",
+           "numeric_dates", "text_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -46,28 +52,224 @@ CSV_ENCODINGS = ("utf-8-sig", "cp932", "cp1252")
 CSV_OUT: dict[str, str] = {"encoding": "utf-8-sig"}
 
 
-def read_csv(path, **kwargs) -> pd.DataFrame:
-    """``pd.read_csv`` with numbers parsed exactly (:data:`EXACT_CSV`, unless ``dtype=str``)
-    and the encoding found among :data:`CSV_ENCODINGS`.
+#: Byte-order marks of UTF-16, which Excel's "Unicode Text" export writes (tab-separated).
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
-    Raises
-    ------
-    UnicodeDecodeError
-        When no encoding decodes the file (the UTF-8 error, which names the byte).
-    """
-    if kwargs.get("dtype") is not str:
-        kwargs = {**EXACT_CSV, **kwargs}
+
+#: File signatures of formats given where a CSV is expected.
+_NOT_CSV = ((b"PK\x03\x04", "an Excel workbook (.xlsx, a zip file)"),
+            (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)"),
+            (b"PAR1", "a Parquet file"))
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """The text of a CSV file and its encoding: UTF-16 when it starts with a UTF-16
+    byte-order mark (Excel's "Unicode Text"), else the first of :data:`CSV_ENCODINGS`
+    that decodes it."""
+    if raw.startswith(_UTF16_BOMS):
+        return raw.decode("utf-16"), "utf-16"
     first = None
     for enc in CSV_ENCODINGS:
         try:
-            return pd.read_csv(path, encoding=enc, **kwargs)
+            return raw.decode(enc), enc
         except UnicodeDecodeError as err:
             first = first or err
     raise first
 
 
+def _blank(cell: str) -> bool:
+    return not cell.strip()
+
+
+def _extent(row: list[str]) -> int:
+    """Number of cells up to the row's last non-blank one."""
+    k = len(row)
+    while k and _blank(row[k - 1]):
+        k -= 1
+    return k
+
+
+def _is_number_or_date(cell: str) -> bool:
+    text = cell.strip().replace(",", "").rstrip("%")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return not pd.isna(text_dates([cell])[0])
+
+
+def _first_filled_line(text: str) -> str:
+    """The first line of ``text`` that is not blank ("" when none), without splitting the
+    whole text."""
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line = text[pos:end].rstrip("\r")
+        if line.strip():
+            return line
+        pos = end + 1
+    return ""
+
+
+def _clean_text(text: str, shown: str, name: str) -> str:
+    """CSV text as pandas should see it: comma-separated, without the empty columns Excel
+    leaves on the right (``,,,``) and the blank lines at the end.
+
+    Raises
+    ------
+    InputError
+        A semicolon-separated file (European Excel, decimal commas), or a line below the
+        data holding text and no numbers (a ``Source: ...`` footer).
+    """
+    head = _first_filled_line(text)
+    sep = ","
+    if "," not in head and "\t" in head:
+        sep = "\t"  # Excel's "Text (Tab delimited)" and "Unicode Text"
+    elif "," not in head and ";" in head:
+        raise InputError(name, f"{shown} is separated by semicolons (a European-format CSV, "
+                         "decimal commas)", "save it with commas between cells and points as "
+                         "decimals (Excel: File > Options > Advanced, untick 'Use system "
+                         "separators', decimal '.', thousands ',')")
+    # a line ending in an empty cell: Excel's empty columns on the right, or ',,,' lines
+    fast = sep == "," and "\n" in text and re.search(r',[ \t"]*$', text, re.M) is None
+    if fast:  # the usual file: only its last 20 lines are looked at (a footer), unsplit
+        body = text[:-1] if text.endswith("\n") else text
+        cut = len(body)
+        for _ in range(20):
+            cut = body.rfind("\n", 0, cut)
+            if cut < 0:
+                break
+        last = body[cut + 1:].split("\n")
+        n_lines = len(last) if cut < 0 else None  # counted only when a footer is named
+        first = 0 if cut < 0 else None
+        rows = list(_csv.reader([ln.rstrip("\r") for ln in last]))
+        width = len(next(_csv.reader([head]), []))
+    else:
+        lines = text.splitlines()
+        n_lines = len(lines)
+        first = 0
+        rows = list(_csv.reader(io.StringIO(text), delimiter=sep))
+        while rows and all(_blank(c) for c in rows[-1]):
+            rows.pop()  # blank lines (or lines of bare commas) at the end
+        width = max(map(_extent, rows), default=0)
+    if (n_lines is None or n_lines > 2) and width > 1:
+        tail = len(rows)
+        while tail > (1 if first == 0 else 0) and all(_blank(c) for c in rows[tail - 1][1:]) \
+                and not _is_number_or_date(rows[tail - 1][0] if rows[tail - 1] else ""):
+            tail -= 1
+        foot = next((k for k in range(tail, len(rows)) if rows[k] and not _blank(rows[k][0])),
+                    None)
+        if foot is not None:
+            if first is None:  # the lines before the last 20
+                first = body.count("\n") + 1 - len(last)
+            raise InputError(name, f"{shown}: line {first + foot + 1} "
+                             f"({rows[foot][0].strip()[:30]!r}) below the data holds no "
+                             "numbers", "delete it and any line below it (a footer such as "
+                             "'Source: ...'), or fill in its numbers")
+    if fast:
+        return text
+    out = io.StringIO()
+    writer = _csv.writer(out, lineterminator="\n")
+    for r in rows:
+        writer.writerow(r[:width] if r else r)
+    return out.getvalue()
+
+
+def read_csv(path, name: str = "file", **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` with numbers parsed exactly (:data:`EXACT_CSV`, unless ``dtype=str``),
+    the encoding found among :data:`CSV_ENCODINGS` (or UTF-16 with its byte-order mark),
+    and the layouts real exports come in (:func:`_clean_text`): tab-separated text,
+    CRLF line ends, empty columns on the right and blank lines at the end.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    name : str, optional
+        The argument or option the file was given as, for the errors.
+    **kwargs
+        Passed on to ``pd.read_csv``.
+
+    Raises
+    ------
+    UnicodeDecodeError
+        When no encoding decodes the file (the UTF-8 error, which names the byte).
+    InputError
+        A semicolon-separated file or a footer line below the data (:func:`_clean_text`).
+    """
+    if kwargs.get("dtype") is not str:
+        kwargs = {**EXACT_CSV, **kwargs}
+    return pd.read_csv(**csv_source(path, name)[1], **kwargs)
+
+
+def csv_source(path, name: str = "file") -> tuple[str, dict]:
+    """The text of a CSV file as :func:`read_csv` parses it (decoded, tab- or
+    comma-separated, without Excel's empty right-hand columns and trailing blank lines),
+    and the ``pd.read_csv`` arguments that parse it: the file itself with its encoding
+    when the text needed no change (the usual file: no copy of it in memory), else the
+    cleaned text.  A reader parsing one file twice (its header rows, then its data)
+    reads and checks it once.
+
+    Returns
+    -------
+    text : str
+    source : dict
+        ``{"filepath_or_buffer": ..., "encoding": ...}`` for ``pd.read_csv``.
+
+    Raises
+    ------
+    InputError
+        Not a CSV (an Excel workbook, a Parquet file), a semicolon-separated file or a
+        footer line (:func:`_clean_text`).
+    """
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    kind = next((k for magic, k in _NOT_CSV if raw.startswith(magic)), None)
+    if kind is not None:
+        raise InputError(name, f"{Path(path).name} is {kind}, not a CSV file",
+                         "save the sheet as CSV (Excel: File > Save As > CSV UTF-8) and give "
+                         "that file")
+    decoded, enc = _decode(raw)
+    text = _clean_text(decoded, Path(path).name, name)
+    if text is decoded and enc != "utf-16":
+        return text, {"filepath_or_buffer": path, "encoding": enc}
+    return text, {"filepath_or_buffer": io.StringIO(text)}
+
+
+#: A number written with thousands separators (``1,234.5``): Excel's CSV export writes a cell
+#: formatted "#,##0.00" that way, quoted.  Only groups of three: ``1,5`` is a decimal comma.
+_THOUSANDS = re.compile(r"\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?\s*")
+#: A percentage as Excel's CSV export writes a cell formatted "0.00%": ``5.20%``, ``-0.5 %``.
+_PERCENT = re.compile(r"\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*%\s*")
+
+
+def text_number(text: str) -> float:
+    """The number a CSV cell's text stands for, as Excel shows it: ``1,234.5`` (thousands
+    separators in groups of three) or ``5.2%`` (= 0.052, a cell formatted as percent);
+    NaN when it is not a number (a decimal comma such as ``1,5`` included).
+
+    Parameters
+    ----------
+    text : str
+        The cell's text.
+    """
+    if _THOUSANDS.fullmatch(text):
+        return float(text.replace(",", ""))
+    m = _PERCENT.fullmatch(text)
+    if m:  # 5.2% is the double nearest 0.052 (5.2 / 100 is one unit in the last place off)
+        return float(_decimal.Decimal(m.group(1)).scaleb(-2))
+    try:
+        x = float(text)
+    except ValueError:
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
 def to_numbers(values: pd.Series) -> pd.Series:
-    """``pd.to_numeric(values, errors="coerce")``, with text parsed to the nearest double.
+    """``pd.to_numeric(values, errors="coerce")``, with text parsed to the nearest double,
+    thousands separators (``1,234.5``) and percentages (``5.2%`` = 0.052) read as Excel
+    wrote them (:func:`text_number`).
 
     Parameters
     ----------
@@ -80,18 +282,29 @@ def to_numbers(values: pd.Series) -> pd.Series:
         Numbers, NaN where a cell is not a number (as ``to_numeric`` decides).
     """
     num = pd.to_numeric(values, errors="coerce")
-    if not EXACT_CSV or values.dtype != object:
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
         return num
-    raw = values.to_numpy()
-    ok = num.notna().to_numpy() & np.array([isinstance(v, str) for v in raw], dtype=bool)
-    if not ok.any():
+    raw = values.to_numpy(dtype=object)
+    miss = num.isna().to_numpy()
+    if not EXACT_CSV and not miss.any():
+        return num
+    exact = np.zeros(len(raw), dtype=bool)
+    if EXACT_CSV:
+        exact = ~miss & np.array([isinstance(v, str) for v in raw], dtype=bool)
+    formatted = np.zeros(len(raw), dtype=bool)
+    for k in np.flatnonzero(miss):
+        v = raw[k]
+        formatted[k] = isinstance(v, str) and ("," in v or "%" in v)
+    if not (exact.any() or formatted.any()):
         return num
     out = num.to_numpy(dtype=float, copy=True)
-    for k in np.flatnonzero(ok):
+    for k in np.flatnonzero(exact):
         try:
             out[k] = float(raw[k])
         except ValueError:  # a form to_numeric reads and float() does not: keep pandas' value
             pass
+    for k in np.flatnonzero(formatted):
+        out[k] = text_number(raw[k])
     return pd.Series(out, index=values.index, name=values.name)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
-from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, read_csv
+from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, is_date_word, read_csv, to_numbers
 
 
 def _leverage(args: argparse.Namespace) -> int:
@@ -63,29 +63,52 @@ def _is_number(label: object) -> bool:
 
 def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
     """A numeric table from CSV: an optional header row of names and an optional first
-    column of labels (text); a file without a header row keeps its first row."""
+    column of labels (text); a file without a header row keeps its first row.  Cells
+    written ``1,234.5`` or ``5.2%`` read as Excel shows them; a blank or text cell is
+    refused naming its row and column."""
     try:
-        frame = read_csv(path, index_col=None)
+        frame = read_csv(path, name=name, index_col=None, keep_default_na=False)
+        head = read_csv(path, name=name, header=None, nrows=1, dtype=str,
+                        keep_default_na=False).iloc[0]
+    except InputError:
+        raise
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {path!r} ({err})", "give a CSV file") from None
-    head = read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+    header = 1
     if all(_is_number(c) for c in head) and not is_code_row(head):
         # no header row: the first row holds numbers, not names (a row of whole numbers
         # >= 1000 is numeric ticker codes, 7203, 6758: a header)
-        frame = read_csv(path, header=None, index_col=None)
+        frame = read_csv(path, name=name, header=None, index_col=None,
+                         keep_default_na=False)
+        header = 0
     first = frame.columns[0]
     # a corner cell that is blank, a date word or other text (銘柄, Code), not a number
     corner = (str(head.iloc[0]).strip().lower() in DATE_HEADERS
               or not _is_number(head.iloc[0]))
-    if not pd.api.types.is_numeric_dtype(frame[first]) or (
-            corner and frame.shape[1] > 1 and is_code_row(frame[first])):
+    text = to_numbers(frame[first]).isna()
+    labelled = frame.shape[1] > 1 and (
+        bool(text.mean() > 0.5) or is_date_word(head.iloc[0]) or not str(head.iloc[0]).strip()
+        and bool(text.any()) or corner and is_code_row(frame[first]))
+    if labelled:
         # a first column of names, dates or numeric codes (7203 under 銘柄, 20240104 under
-        # 日付: no return or covariance is a whole number >= 1,000) under a text corner
+        # 日付: no return or covariance is a whole number >= 1,000) under a text corner; a
+        # column of returns with a stray '#N/A' is data (its cell is refused below), not
+        # labels that would drop an asset without a word
         frame = frame.set_index(first)
-    try:
-        return frame.astype(float)
-    except ValueError:
-        raise InputError(name, "has non-numeric cells", "numbers only (header row ok)") from None
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise InputError(name, f"{Path(path).name} has no numbers (a label column only)",
+                         "give one column of numbers per asset")
+    out = frame.apply(to_numbers)
+    bad = out.isna().to_numpy()
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        cell = frame.iloc[r, c]
+        what = "is blank" if pd.isna(cell) or not str(cell).strip() else \
+            f"{str(cell)[:20]!r} is not a number"
+        raise InputError(name, f"{Path(path).name}: row {r + 1 + header}, column "
+                         f"{c + 1 + labelled}: {what}",
+                         "numbers only (a header row and a label column are ok)")
+    return out.astype(float)
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -102,7 +125,10 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _scenario(args: argparse.Namespace) -> int:
+    from pyxl.commands.scenarios import percent_note
+
     frame = _read_csv_matrix(args.returns, "returns")
+    percent_note(frame.to_numpy(), args.returns, "returns")
     n = frame.shape[1]
     w = K.kelly_scenario(frame.to_numpy(), args.rf, args.max_leverage, args.long_only,
                          None if args.max_weight is None else np.full(n, args.max_weight),

@@ -111,7 +111,9 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     for path, flag, kw in ((assets_path, "assets", {"dtype": {"name": str}}),
                            (cov_path, "factor_cov", {})):
         try:
-            frames.append(read_csv(path, **kw))
+            frames.append(read_csv(path, name=flag, **kw))
+        except InputError:
+            raise
         except (OSError, ValueError) as err:  # ValueError: pandas' EmptyDataError, ParserError
             raise InputError(flag, f"{path}: {one_line(err)}",
                              "check the file path and that it is a CSV file") from None

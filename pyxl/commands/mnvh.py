@@ -9,7 +9,13 @@ S&P 500 index as benchmark.  Outputs go to ``<out>/mnvh/``.
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +25,16 @@ from pyxl.core.labels import date_order
 from pyxl.errors import InputError
 from pyxl.numparse import (
     CSV_OUT,
+    EXACT_CSV,
+    csv_source,
     is_date_word,
     numeric_dates,
-    read_csv,
     text_dates,
     to_numbers,
 )
 
-__all__ = ["register", "read_price_csv", "file_errors"]
+__all__ = ["register", "read_price_csv", "file_errors", "staged", "publish",
+           "write_csv_atomic"]
 
 
 def file_errors(handler):
@@ -49,11 +57,88 @@ def file_errors(handler):
     return run
 
 
-def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
+#: Column heads of one ticker's fields, as Yahoo Finance (``Open ... Adj Close, Volume``) and
+#: Bloomberg (``PX_OPEN ... PX_LAST, PX_VOLUME``) write a single-ticker download.  Case
+#: matters: the tickers LOW (Lowe's) and OPEN (Opendoor) are upper case.
+_FIELDS_OF_ONE = frozenset({"Open", "High", "Low", "Close", "Adj Close", "Volume", "PX_OPEN",
+                            "PX_HIGH", "PX_LOW", "PX_LAST", "PX_VOLUME", "PX_CLOSE_1D"})
+
+
+#: Rows read as text to find the header rows (vendor files have at most three).
+_HEAD_ROWS = 50
+
+
+def _number_or_date(cell: str) -> bool:
+    return bool(to_numbers(pd.Series([cell], dtype=object)).notna().iloc[0]) or \
+        not pd.isna(text_dates([cell])[0])
+
+
+def _header(raw: pd.DataFrame, shown: str, name: str) -> tuple[int, str, list[str]]:
+    """How many rows of ``raw`` (a CSV read as text) are header rows, the first column's
+    head and the tickers.
+
+    One header row of tickers is the plain layout.  Vendor downloads add rows: Bloomberg's
+    ``Ticker`` / ``Date, PX_LAST, ...`` and yfinance's ``Price, Close, ...`` / ``Ticker`` /
+    ``Date`` (rows whose first cell is neither a number nor a date and whose other cells
+    hold no number).  The row of tickers is kept; a row repeating one field (``PX_LAST``,
+    ``Close``) and a row of blanks are dropped; several fields per ticker are refused.
+    """
+    k = 1
+    while k < len(raw) and not _number_or_date(raw.iloc[k, 0]) and \
+            to_numbers(raw.iloc[k, 1:]).isna().all():
+        k += 1
+    rows = [[str(c).strip() for c in raw.iloc[r]] for r in range(k)]
+    corner = next((r[0] for r in rows if is_date_word(r[0])), rows[0][0])
+    named = [r for r in rows if any(r[1:])]
+    if len(named) > 1:
+        fields = [r for r in named if len(set(r[1:])) == 1 and
+                  (len(r) > 2 or r[1] in _FIELDS_OF_ONE or r[1].upper().startswith("PX_"))]
+        several = [r for r in named if set(r[1:]) <= _FIELDS_OF_ONE and len(set(r[1:])) > 1]
+        if several:
+            shown_fields = ", ".join(dict.fromkeys(several[0][1:]))
+            raise InputError(name, f"{shown}: has several fields per ticker ({shown_fields})",
+                             "keep one column per ticker (its Adj Close or PX_LAST) and "
+                             "one header row of tickers")
+        tickers = [r for r in named if r not in fields]
+        if len(tickers) != 1:
+            raise InputError(name, f"{shown}: has {len(named)} header rows and no single "
+                             "row of tickers", "keep one header row, the tickers")
+        named = tickers
+    heads = (named or rows)[0][1:]
+    one = [h for h in heads if h in _FIELDS_OF_ONE]
+    if len(one) >= 3:
+        raise InputError(name, f"{shown}: columns {', '.join(one)} are the fields of one "
+                         "ticker (a single-ticker download), not tickers",
+                         "give one column of prices per ticker (e.g. each ticker's Adj Close)")
+    seen: dict[str, int] = {}
+    for j, h in enumerate(heads):
+        if h and h in seen:
+            raise InputError(name, f"{shown}: ticker {h!r} heads columns {seen[h] + 2} and "
+                             f"{j + 2}", "remove the repeated column or rename it")
+        seen.setdefault(h, j)
+    return k, corner, heads
+
+
+def read_price_csv(path: str | Path, name: str = "prices", start=None,
+                   end=None) -> pd.DataFrame:
     """A price table from CSV: dates in the first column (if not numeric), tickers as header.
 
     Rows are put in ascending date order (``frame.attrs["reversed"]`` is then True);
-    blanks, text and prices <= 0 are rejected with the column and row named.
+    blanks, text and prices <= 0 are rejected with the column and row named; a date
+    that appears twice and a ticker heading two columns are refused.  Vendor layouts are
+    read as their plain equivalent (:func:`_header`, :func:`pyxl.numparse.read_csv`):
+    two header rows (ticker and field), tab-separated or UTF-16 text, empty columns on the
+    right, numbers written ``1,234.5``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    name : str, optional
+        The argument or option, for the errors (``prices``, ``--benchmark``).
+    start, end : pandas.Timestamp, optional
+        Keep the rows dated from ``start`` to ``end`` (inclusive) before the prices are
+        checked, so that ``--start`` after a blank stretch (a ticker listed later) works.
     """
     p = Path(path)
     if p.is_dir():
@@ -61,26 +146,46 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
     if not p.is_file():
         raise InputError(name, f"file {str(p)!r} not found", "give the path of a CSV file")
     try:
-        frame = read_csv(p, keep_default_na=False)
+        # the first rows as text for the header rows, then the rest with numbers parsed
+        text, source = csv_source(p, name)  # read, decoded and checked once
+        head_end = -1
+        for _ in range(_HEAD_ROWS):  # the first rows only (not a copy of a 40 MB file)
+            head_end = text.find("\n", head_end + 1)
+            if head_end < 0:
+                break
+        raw = pd.read_csv(io.StringIO(text if head_end < 0 else text[:head_end + 1]),
+                          header=None, dtype=str, keep_default_na=False)
+        if raw.shape[1] == 0 or raw.shape[0] < 2:
+            raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
+        k, first, heads = _header(raw, p.name, name)
+        frame = pd.read_csv(**source, header=None, skiprows=k, keep_default_na=False,
+                            **EXACT_CSV)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(name, f"cannot read {p.name} ({str(err).splitlines()[0]})",
                          "give a CSV with a header and prices") from None
-    if frame.shape[1] == 0 or frame.shape[0] == 0:
+    columns = [first] + [h or f"Unnamed: {j + 1}" for j, h in enumerate(heads)]
+    if frame.shape[1] != len(columns):
+        raise InputError(name, f"{p.name}: the data rows have {frame.shape[1]} cells, the "
+                         f"header {len(columns)}", "give every column a header")
+    frame.columns = columns
+    if frame.shape[0] == 0:
         raise InputError(name, f"{p.name} is empty", "give a CSV with a header and prices")
-    first = frame.columns[0]
+    line = np.arange(k + 1, k + 1 + len(frame))  # the file's row number of each row
+    lead = to_numbers(frame[first])
+    numeric_first = bool(lead.notna().all())
     dated = is_date_word(first)
-    if pd.api.types.is_numeric_dtype(frame[first]) and dated and frame.shape[1] > 1:
+    if numeric_first and dated and frame.shape[1] > 1:
         # a column headed 日付 / Date is dates also when written as numbers: 20240104 or
         # Excel serials (45295), not an asset named 日付 with prices of 20 million
-        idx = numeric_dates(frame[first])
+        idx = numeric_dates(lead)
         if idx is None:
             raise InputError(name, f"{p.name}: column {first!r} holds numbers that are not "
                              "dates", "write dates as YYYY-MM-DD, 2024/01/04 or 20240104")
-    elif not pd.api.types.is_numeric_dtype(frame[first]):
+    elif not numeric_first:
         idx = text_dates(frame[first])  # also 2024年1月4日, 令和6年1月4日
         if idx.isna().any():
             bad = int(np.flatnonzero(idx.isna())[0])
-            raise InputError(name, f"{p.name}: first column row {bad + 2} "
+            raise InputError(name, f"{p.name}: first column row {line[bad]} "
                              f"({str(frame[first].iloc[bad])[:20]!r}) is not a date",
                              "put dates (YYYY-MM-DD, 2024/01/04 or 2024年1月4日) in the "
                              "first column")
@@ -90,26 +195,107 @@ def read_price_csv(path: str | Path, name: str = "prices") -> pd.DataFrame:
         frame = frame.drop(columns=first).set_index(pd.DatetimeIndex(idx).rename("Date"))
         order = date_order(frame.index)
         if order == "newest first":
-            frame = frame.iloc[::-1]
+            frame, line = frame.iloc[::-1], line[::-1]
             frame.attrs["reversed"] = True  # newest first in the file
         elif order == "not in date order":
             raise InputError(name, f"{p.name}: dates are not in order", "sort by date")
+        twice = frame.index.duplicated()
+        if twice.any():
+            j = int(np.flatnonzero(twice)[0])
+            rows = sorted(line[frame.index == frame.index[j]])
+            raise InputError(name, f"{p.name}: date {frame.index[j].date()} is on rows "
+                             f"{' and '.join(map(str, rows[:2]))}",
+                             "remove the repeated row (one row per date)")
+        if start is not None or end is not None:
+            keep = np.ones(len(frame), dtype=bool)
+            if start is not None:
+                keep &= frame.index >= start
+            if end is not None:
+                keep &= frame.index <= end
+            frame, line = frame.loc[keep], line[keep]
+            frame.attrs["reversed"] = order == "newest first"
+    elif start is not None or end is not None:
+        raise InputError("--start/--end", f"{p.name} has no dates",
+                         "put dates in the first column, or leave out --start/--end")
     for col in frame.columns:
         values = to_numbers(frame[col])
         bad = values.isna() | (values <= 0)
         if bad.any():
             k = int(np.flatnonzero(bad.to_numpy())[0])
-            raw = frame[col].iloc[k]
+            raw_cell = frame[col].iloc[k]
             where = frame.index[k]
-            where = where.date() if isinstance(where, pd.Timestamp) else int(where) + 2
-            what = "blank" if str(raw).strip() == "" else repr(raw.item() if hasattr(raw, "item")
-                                                             else raw)
+            where = where.date() if isinstance(where, pd.Timestamp) else int(line[k])
+            blank = str(raw_cell).strip() == ""
+            what = "blank" if blank else repr(raw_cell.item() if hasattr(raw_cell, "item")
+                                              else raw_cell)
+            fix = "fill or remove that row"
+            if "," in str(raw_cell) and not blank:
+                fix = "write it with a decimal point (1234.56), not a decimal comma"
+            elif k == 0 and isinstance(frame.index, pd.DatetimeIndex) and (~bad).any():
+                # no price before some date: a ticker listed later (or delisted data)
+                begins = frame.index[int(np.flatnonzero(~bad.to_numpy())[0])].date()
+                if not bad.to_numpy()[np.flatnonzero(~bad.to_numpy())[0]:].any():
+                    fix = (f"its prices begin on {begins}: start there (--start {begins}) "
+                           "or remove the column")
             raise InputError(name, f"{p.name}: column {col!r}, row {where}: {what} "
-                             "is not a price > 0", "fill or remove that row")
-        frame[col] = values.astype(float)
+                             "is not a price > 0", fix)
+        frame[col] = values.astype(float).to_numpy()
     if len(frame) < 3:
+        if start is not None or end is not None:
+            raise InputError("--start/--end", f"leave {len(frame)} rows of {p.name}",
+                             "widen the date range")
         raise InputError(name, f"{p.name} has {len(frame)} rows", "need at least 3")
     return frame
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A hidden folder next to ``out`` to write a report into before :func:`publish` moves
+    it into place: a refusal, an error or Ctrl-C half-way leaves ``out`` as it was (no
+    half-written file, no mix of this run's and an earlier run's files, no empty folder).
+    """
+    from pyxl.cli import STAGE_PREFIX, _blocked
+
+    parent = out.parent
+    made = next((a for a in reversed((parent, *parent.parents)) if not a.exists()), None)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=parent))
+    except OSError as err:
+        raise _blocked(err, parent) from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made is not None and not out.exists():  # folders made for a run that failed
+            for folder in (parent, *parent.parents):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                if folder == made:
+                    break
+
+
+def publish(stage: Path, out: Path, files) -> list[Path]:
+    """Move the finished ``files`` from ``stage`` into ``out`` (renames, Ctrl-C held back)."""
+    from pyxl.cli import _publish, _sigint_deferred
+
+    with _sigint_deferred():
+        return _publish(stage, out, list(files))
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path, **kwargs) -> Path:
+    """``frame.to_csv(path)`` through a temporary file renamed into place, so that an error
+    or Ctrl-C while writing leaves no half-written CSV (an earlier one stays as it was)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        frame.to_csv(tmp, **kwargs, **CSV_OUT)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _date(text: str | None, name: str) -> pd.Timestamp | None:
@@ -131,12 +317,11 @@ def _floats(text: str, name: str) -> list[float]:
 
 def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
     if args.prices:
-        prices = read_price_csv(args.prices)
-        if args.start or args.end:
-            prices = prices.loc[_date(args.start, "--start") : _date(args.end, "--end")]
+        start, end = _date(args.start, "--start"), _date(args.end, "--end")
+        prices = read_price_csv(args.prices, start=start, end=end)
         bench = None
         if args.benchmark:
-            b = read_price_csv(args.benchmark, "--benchmark")
+            b = read_price_csv(args.benchmark, "--benchmark", start=start, end=end)
             if b.shape[1] != 1:
                 raise InputError("--benchmark", f"has {b.shape[1]} columns", "give one column")
             s = b.iloc[:, 0]
@@ -144,7 +329,8 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
                                                                         pd.DatetimeIndex):
                 s = s.reindex(prices.index)
                 if s.isna().any():
-                    raise InputError("--benchmark", f"has no price on {s.index[s.isna()][0]}",
+                    raise InputError("--benchmark", f"{Path(args.benchmark).name} has no price "
+                                     f"on {s.index[s.isna()][0].date()}, a date of the prices",
                                      "cover every date of the prices")
             elif len(s) != len(prices):
                 raise InputError("--benchmark", f"has {len(s)} rows, prices {len(prices)}",
@@ -282,10 +468,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if args.hedge and bench is None:
         raise InputError("--hedge", "needs a benchmark", "give --benchmark")
     out = Path(args.out) / "mnvh"
-    rep = write_backtest_report(prices, _config(args), out,
-                                scheme=_scheme(args.weights, prices.shape[1]), benchmark=bench,
-                                hedge=args.hedge, throttle=args.throttle, xlsx=not args.no_xlsx)
-    print(f"\n{len(rep.files)} files in {out.resolve()}")
+    scheme = _scheme(args.weights, prices.shape[1])
+    with staged(out) as stage:
+        rep = write_backtest_report(prices, _config(args), stage, scheme=scheme,
+                                    benchmark=bench, hedge=args.hedge, throttle=args.throttle,
+                                    xlsx=not args.no_xlsx)
+        files = publish(stage, out, rep.files)
+    print(f"\n{len(files)} files in {out.resolve()}")
     return 0
 
 
@@ -296,10 +485,8 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     kw = _grid_kw(args, bench)
     tab = ablation_grid(prices.to_numpy(float), _config(args),
                         benchmark=None if bench is None else bench.to_numpy(float), **kw)
-    out = Path(args.out) / "mnvh"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "ablation.csv"
-    tab.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
+    path = write_csv_atomic(tab, Path(args.out) / "mnvh" / "ablation.csv", index=False,
+                            float_format="%.6g")
     show = ["lam", "beta", "weights", "hedge", "throttle", "cagr", "sharpe", "max_drawdown",
             "turnover", "fee_gross", "avg_gross"]
     # the top 20 by Sharpe among points that kept some capital: a ruined run (NAV <= 0)
@@ -324,15 +511,14 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
                       is_periods=args.is_periods, oos_periods=args.oos_periods,
                       anchored=args.anchored, criterion=args.criterion, **kw)
     out = Path(args.out) / "mnvh"
-    out.mkdir(parents=True, exist_ok=True)
     folds = wf.folds.copy()
     folds.insert(1, "oos_first_date", prices.index[folds["oos_first"].to_numpy()])
     folds.insert(2, "oos_last_date", prices.index[folds["oos_last"].to_numpy()])
-    path = out / "walkforward.csv"
-    folds.to_csv(path, index=False, float_format="%.6g", **CSV_OUT)
-    path2 = out / "walkforward_oos_metrics.csv"
-    pd.DataFrame({"metric": list(wf.metrics), "label": [METRICS[k] for k in wf.metrics],
-                  "oos": list(wf.metrics.values())}).to_csv(path2, index=False, **CSV_OUT)
+    path = write_csv_atomic(folds, out / "walkforward.csv", index=False, float_format="%.6g")
+    path2 = write_csv_atomic(
+        pd.DataFrame({"metric": list(wf.metrics), "label": [METRICS[k] for k in wf.metrics],
+                      "oos": list(wf.metrics.values())}),
+        out / "walkforward_oos_metrics.csv", index=False)
     cols = ["fold", "oos_first_date", "oos_last_date", "lam", "beta", "weights", "hedge",
             f"is_{args.criterion}", "sharpe", "cagr"]
     print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

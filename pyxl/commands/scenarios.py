@@ -10,6 +10,7 @@ Parquet (only when ``pyarrow`` is installed).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -23,7 +24,6 @@ from pyxl.core.labels import date_order
 from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
 from pyxl.numparse import (
-    CSV_OUT,
     DATE_HEADERS,
     is_code_row,
     is_date_word,
@@ -34,7 +34,7 @@ from pyxl.numparse import (
 )
 
 __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric_csv",
-           "oldest_first", "write_summary_csv", "write_fan_csv"]
+           "oldest_first", "write_summary_csv", "write_fan_csv", "percent_note"]
 
 
 # --------------------------------------------------------------------------- readers
@@ -44,7 +44,9 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
     Returns (values, row_labels, column_labels); labels are empty when absent.
     """
     try:
-        raw = read_csv(path, header=None, dtype=str, keep_default_na=False)
+        raw = read_csv(path, name=name, header=None, dtype=str, keep_default_na=False)
+    except InputError:
+        raise
     except (OSError, ValueError) as err:
         raise InputError(name, f"cannot read {str(path)!r} ({err})", "give a CSV file") from None
     num = raw.apply(to_numbers)
@@ -73,8 +75,12 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
             has_labels = labelled
     body = num.iloc[1 if has_header else 0:, 1 if has_labels else 0:]
     if body.isna().any().any():
-        raise InputError(name, f"{path}: non-numeric or blank cells in the data",
-                         "clean the file")
+        r, c = (int(v[0]) for v in np.nonzero(body.isna().to_numpy()))
+        cell = str(raw.iloc[r + (1 if has_header else 0), c + (1 if has_labels else 0)])
+        where = f"row {r + (2 if has_header else 1)}, column {c + (2 if has_labels else 1)}"
+        what = "is blank" if not cell.strip() else f"{cell[:20]!r} is not a number"
+        raise InputError(name, f"{Path(path).name}: {where}: {what}",
+                         "fill in every cell with a number (a decimal, or 5.2% as text)")
     cols = [str(c) for c in raw.iloc[0, 1 if has_labels else 0:]] if has_header else []
     rows = [str(c) for c in raw.iloc[1 if has_header else 0:, 0]] if has_labels else []
     return body.to_numpy(dtype=float), rows, cols
@@ -115,14 +121,49 @@ def oldest_first(R: np.ndarray, labels: list[str], path) -> np.ndarray:
     raise InputError("--returns", f"{Path(path).name}: dates are not in order", "sort by date")
 
 
+def percent_note(R: np.ndarray, path, name: str) -> None:
+    """A note on stderr when returns look like percents typed as numbers (5.2 for 5.2 %).
+
+    Returns below -100 % are refused by the engines, but a file of percents above -100
+    (a quiet asset, daily data) passes as returns 100 times too large.  Decimal returns
+    whose median size is 50 % or more per period are implausible; percents are not
+    (a daily 0.8 % is typical), so such a file gets the note (not a refusal: a
+    scenario set of extreme outcomes can be that wide).
+
+    Parameters
+    ----------
+    R : array of float
+        The returns, decimals as read.
+    path : str or Path
+        The file, for the note.
+    name : str
+        The option or argument, for the note.
+    """
+    a = np.abs(np.asarray(R, dtype=float))
+    if a.size and np.median(a) >= 0.5:
+        print(f"pyxl: note: {name}: {Path(path).name}: the median return is "
+              f"{np.median(a):.3g} ({np.median(a):.0%}) per period; if the file holds "
+              "percents (5.2 for 5.2 %), divide by 100 or write 5.2% as text",
+              file=sys.stderr)
+
+
 # --------------------------------------------------------------------------- sinks
+def _partial(path: Path) -> Path:
+    """The hidden name a streamed file is written under until it is complete."""
+    return path.with_name(f".{path.name}.partial")
+
+
 class NpzSink:
     """Stream final paths into an ``.npz`` (zip of ``paths_<first-path>.npy`` entries)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.zf = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED,
-                                  allowZip64=True)
+        self.partial = _partial(self.path)  # renamed to ``path`` by close()
+        try:
+            self.zf = zipfile.ZipFile(self.partial, "w", compression=zipfile.ZIP_STORED,
+                                      allowZip64=True)
+        except OSError as err:  # name the file asked for, not the hidden one
+            raise type(err)(err.errno, err.strerror, str(self.path)) from None
 
     def __call__(self, p0: int, paths: np.ndarray) -> None:
         with self.zf.open(f"paths_{p0:010d}.npy", "w", force_zip64=True) as fh:
@@ -137,6 +178,12 @@ class NpzSink:
             with self.zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, np.asarray(arr), allow_pickle=False)
         self.zf.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        """Close and delete the unfinished file (a failed or interrupted run)."""
+        self.zf.close()
+        self.partial.unlink(missing_ok=True)
 
 
 def load_npz_paths(path: str | Path) -> np.ndarray:
@@ -162,7 +209,12 @@ class ParquetSink:
         self.pa, self.tickers = pa, tickers
         fields = [pa.field("path", pa.int64()), pa.field("period", pa.int32())]
         fields += [pa.field(t, pa.float64()) for t in tickers]
-        self.writer = pq.ParquetWriter(str(path), pa.schema(fields))
+        self.path = Path(path)
+        self.partial = _partial(self.path)  # renamed to ``path`` by close()
+        try:
+            self.writer = pq.ParquetWriter(str(self.partial), pa.schema(fields))
+        except OSError as err:  # name the file asked for, not the hidden one
+            raise OSError(err.errno, err.strerror or str(err), str(self.path)) from None
 
     def __call__(self, p0: int, paths: np.ndarray) -> None:
         n, H, N = paths.shape
@@ -175,15 +227,22 @@ class ParquetSink:
 
     def close(self, sset: core.ScenarioSet) -> None:
         self.writer.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        """Close and delete the unfinished file (a failed or interrupted run)."""
+        self.writer.close()
+        self.partial.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- writers
 def write_summary_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
     """The =MBB_RECOLOR summary table as CSV (blank cells for padding)."""
+    from pyxl.commands.mnvh import write_csv_atomic
+
     rows = [[("" if isinstance(v, float) and np.isnan(v) else v) for v in r]
             for r in sset.summary_rows()]
-    pd.DataFrame(rows).to_csv(path, header=False, index=False, **CSV_OUT)
-    return Path(path)
+    return write_csv_atomic(pd.DataFrame(rows), Path(path), header=False, index=False)
 
 
 def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
@@ -194,8 +253,9 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
         f.insert(0, "period", np.arange(sset.fan.shape[0]))
         f.insert(0, "portfolio", lab)
         frames.append(f)
-    pd.concat(frames).to_csv(path, index=False, **CSV_OUT)
-    return Path(path)
+    from pyxl.commands.mnvh import write_csv_atomic
+
+    return write_csv_atomic(pd.concat(frames), Path(path), index=False)
 
 
 # --------------------------------------------------------------------------- command
@@ -204,6 +264,7 @@ def _run(args: argparse.Namespace) -> int:
 
     R, row_labels, tickers = read_numeric_csv(args.returns, "--returns")
     R = oldest_first(R, row_labels, args.returns)
+    percent_note(R, args.returns, "--returns")
     N = R.shape[1]
     mu, mu_rows, mu_cols = read_numeric_csv(args.mu, "--mu")
     C, cov_rows, cov_cols = read_numeric_csv(args.cov, "--cov")
@@ -224,7 +285,21 @@ def _run(args: argparse.Namespace) -> int:
         recolor=args.recolor, burn_in=args.burn_in, ridge=args.ridge, chunk_paths=args.chunk,
     )
     names = tickers if len(tickers) == N else [f"asset{i + 1}" for i in range(N)]
-    sinks = []
+    sinks: list = []
+    try:
+        return _generate(args, R, mu, C, W, spec, N, names, tickers, rt_labels, sinks)
+    except BaseException:
+        for s in sinks:  # no half-written .npz / .parquet under the name asked for
+            try:
+                s.discard()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+        raise
+
+
+def _generate(args, R, mu, C, W, spec, N, names, tickers, rt_labels, sinks) -> int:
+    """The run of :func:`_run` once the inputs are read: ``sinks`` is filled here so that
+    the caller can discard unfinished files."""
     if args.npz:
         sinks.append(NpzSink(args.npz))
     if args.parquet:
@@ -242,8 +317,9 @@ def _run(args: argparse.Namespace) -> int:
     prog.start("scenarios")
     sset = core.generate(R, mu.ravel(), C, spec, W, tickers=names, rt_labels=rt_labels or None,
                          keep_paths=args.keep, sink=sink if sinks else None, progress=prog)
-    for s in sinks:
+    for s in list(sinks):
         s.close(sset)
+        sinks.remove(s)  # complete: nothing left to discard
     out = Path(args.summary)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_summary_csv(sset, out)
