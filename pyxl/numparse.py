@@ -29,8 +29,8 @@ import pandas as pd
 from pyxl.errors import InputError
 
 __all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "csv_source", "to_numbers",
-           "DATE_HEADERS", "CODE_MIN", "is_code_row", "text_number", "is_date_word", "jp_date_text",
-           "numeric_dates", "text_dates"]
+           "DATE_HEADERS", "CODE_MIN", "is_code_row", "text_number", "percent_value",
+           "is_date_word", "jp_date_text", "numeric_dates", "text_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
 #: round-trip parser before pandas 3.0; nothing from 3.0 on, where it is the default
@@ -244,6 +244,17 @@ _THOUSANDS = re.compile(r"\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?\s*")
 _PERCENT = re.compile(r"\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*%\s*")
 
 
+def percent_value(text: str) -> float | None:
+    """``5.2%`` -> 0.052, the double nearest the decimal (5.2 / 100 is one unit in the last
+    place off); None when ``text`` is not a percentage (Excel's ``VALUE`` reads ``5.2%`` so).
+    """
+    m = _PERCENT.fullmatch(text)
+    if not m:
+        return None
+    x = float(_decimal.Decimal(m.group(1)).scaleb(-2))
+    return x if math.isfinite(x) else None
+
+
 def text_number(text: str) -> float:
     """The number a CSV cell's text stands for, as Excel shows it: ``1,234.5`` (thousands
     separators in groups of three) or ``5.2%`` (= 0.052, a cell formatted as percent);
@@ -256,9 +267,9 @@ def text_number(text: str) -> float:
     """
     if _THOUSANDS.fullmatch(text):
         return float(text.replace(",", ""))
-    m = _PERCENT.fullmatch(text)
-    if m:  # 5.2% is the double nearest 0.052 (5.2 / 100 is one unit in the last place off)
-        return float(_decimal.Decimal(m.group(1)).scaleb(-2))
+    pct = percent_value(text)
+    if pct is not None:
+        return pct
     try:
         x = float(text)
     except ValueError:

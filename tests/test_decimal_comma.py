@@ -8,6 +8,7 @@ Before, the comma was dropped whatever it stood for, so a European ``10,5`` (bet
 from __future__ import annotations
 
 import pytest
+from conftest import excel_row
 
 from pyxl.errors import InputError
 from pyxl.xl import winstub
@@ -43,3 +44,17 @@ def test_formula_refuses_a_decimal_comma_beta():
     rows = (("A", "B"),) + tuple((100.0 + i, 50.0 + (-1) ** i) for i in range(30))
     out = winstub.call_formula("MNVH_BACKTEST", rows, 0.9, "10,5")
     assert out[0][0].startswith("#PyXL! beta: text '10,5' at the cell has a decimal comma")
+
+
+def test_percent_text_is_its_decimal_as_excel_value_reads_it(xl):
+    """'5%' in a text cell was refused as 'not a number'; Excel's VALUE reads it as 0.05,
+    and the CLI readers read '5.2%' in a CSV as 0.052: the formulas now do the same."""
+    assert xl("KELLY_LEVERAGE", "8.5%", "18.2 %", "1%") == \
+        xl("KELLY_LEVERAGE", 0.085, 0.182, 0.01)
+    assert xl("KELLY_LEVERAGE", "８．５％", 0.182, 0.01) == xl("KELLY_LEVERAGE", 0.085, 0.182, 0.01)
+    assert xl("LEDGER_KAPPA", excel_row([100.0, 50.0]), excel_row([10.0, -4.0]), 1000.0,
+              "0.05%") == xl("LEDGER_KAPPA", excel_row([100.0, 50.0]),
+                             excel_row([10.0, -4.0]), 1000.0, 0.0005)
+    # not a percentage: still refused, naming the argument
+    assert xl("KELLY_LEVERAGE", "8.5%%", 0.182, 0.01) == [
+        ["#PyXL! mu: text '8.5%%' at the cell; enter a number"]]

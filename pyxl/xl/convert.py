@@ -24,7 +24,7 @@ import pandas as pd
 
 from pyxl.core.labels import date_order
 from pyxl.errors import InputError, one_line
-from pyxl.numparse import is_code_row, is_date_word, numeric_dates, text_dates
+from pyxl.numparse import is_code_row, is_date_word, numeric_dates, percent_value, text_dates
 
 __all__ = [
     "ERROR_PREFIX",
@@ -193,7 +193,7 @@ _THOUSANDS = re.compile(r"\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?\s*")
 #: ``１．５Ｅ－３``), the minus sign U+2212 and the ideographic space, as their ASCII
 #: counterparts: Japanese Excel's ``VALUE`` reads them as numbers.
 _WIDE = str.maketrans({**{chr(0xFF10 + k): str(k) for k in range(10)},
-                       "．": ".", "，": ",", "－": "-", "＋": "+", "ｅ": "e", "Ｅ": "E",
+                       "．": ".", "，": ",", "－": "-", "＋": "+", "ｅ": "e", "Ｅ": "E", "％": "%",
                        "\u2212": "-", "\u3000": " "})
 
 
@@ -210,11 +210,16 @@ def text_number(text: str) -> float:
     they show, as Japanese Excel's ``VALUE`` reads them (before, ``１２３`` was read and
     ``１２３．５`` refused).  Texts that Python's ``float`` reads but Excel's ``VALUE``
     does not are not numbers: ``nan``, ``inf``, ``Infinity`` (they passed every range
-    check as NaN and gave blank results), ``1e999`` (overflow) and ``1_000``.
+    check as NaN and gave blank results), ``1e999`` (overflow) and ``1_000``.  A
+    percentage (``5%``, ``5.2 %``) is its decimal, 0.05 and 0.052, as Excel's ``VALUE``
+    reads it and as the CLI readers read ``5.2%`` in a CSV (before, it was refused here).
     """
     text = text.translate(_WIDE)
     if "_" in text:
         raise ValueError(f"{text!r} is not a number")
+    pct = percent_value(text)
+    if pct is not None:  # 5% in a text cell, as VALUE("5%") reads it: 0.05
+        return pct
     if "," in text:
         if not _THOUSANDS.fullmatch(text):
             raise ValueError(f"comma in {text!r} is not a thousands separator")
