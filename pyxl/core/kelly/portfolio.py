@@ -72,6 +72,36 @@ def _by_label(mu, cov, max_weight):
     return mu, cov, max_weight
 
 
+def _asset_index(x):
+    """The asset labels of a labelled input, else None: a Series' index (``mu``) or a
+    DataFrame's columns (scenario ``returns``); a default 0..n-1 index labels nothing."""
+    import pandas as pd
+
+    if isinstance(x, pd.DataFrame):
+        idx = x.columns
+    elif isinstance(x, pd.Series):
+        idx = x.index
+    else:
+        return None
+    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+        return None
+    return idx
+
+
+def _labelled(w: np.ndarray, labels):
+    """``w`` as a Series named ``weight`` indexed by ``labels``, or ``w`` itself when None.
+
+    Labelled inputs get labelled weights: the weights follow ``mu``'s (or the return
+    columns') order after label alignment, which a caller labelling a bare array with
+    ``cov.index`` instead would silently get wrong.
+    """
+    if labels is None:
+        return w
+    import pandas as pd
+
+    return pd.Series(w, index=labels, name="weight")
+
+
 def _caps_by_label(returns, max_weight, probs=None):
     """A ``max_weight`` Series in the order of a returns DataFrame's columns and a
     ``probs`` Series in the order of its rows, by label."""
@@ -163,10 +193,13 @@ def kelly_weights(
 
     Returns
     -------
-    numpy.ndarray
-        Weights per unit of equity (length of ``mu``).
+    numpy.ndarray or pandas.Series
+        Weights per unit of equity (length of ``mu``).  A Series named ``weight``,
+        indexed by ``mu``'s labels, when ``mu`` is a labelled Series (or a one-column
+        DataFrame); an array otherwise.
     """
     mu, cov, max_weight = _by_label(mu, cov, max_weight)
+    labels = None if np.ndim(mu) != 1 else _asset_index(mu)  # a Series (not a 1x1 frame)
     mu = np.asarray(mu, dtype=float).ravel()
     n = mu.size
     if not np.all(np.isfinite(mu)):
@@ -192,7 +225,7 @@ def kelly_weights(
         if not math.isfinite(cond) or cond > 1e12:
             raise InputError("cov", f"is near-singular (condition {cond:.2g})",
                              "drop a duplicate asset or add limits")
-        return fraction * w
+        return _labelled(fraction * w, labels)
     w = cp.Variable(n)
     # w' cov w via a square-root factor keeps the problem DCP and well scaled
     eig, vec = np.linalg.eigh(cov)
@@ -200,7 +233,7 @@ def kelly_weights(
     objective = cp.Maximize(excess @ w - cp.sum_squares(root.T @ w) / (2 * fraction))
     prob = cp.Problem(objective, _constraints(w, n, max_leverage, long_only, max_weight, budget))
     _solve(prob, "weights")
-    return np.asarray(w.value, dtype=float)
+    return _labelled(np.asarray(w.value, dtype=float), labels)
 
 
 def scenario_growth(w: np.ndarray, returns: np.ndarray, rf: float = 0.0) -> float:
@@ -525,8 +558,18 @@ def kelly_scenario(
         Scenario probabilities or weights >= 0 (divided by their sum; default equal).
         With a returns DataFrame, a ``probs`` Series meets its rows by label and a
         ``max_weight`` Series its columns.
+
+    Returns
+    -------
+    numpy.ndarray or pandas.Series
+        Weights per unit of equity, one per column of ``returns``: a Series named
+        ``weight``, indexed by the columns, when ``returns`` is a DataFrame with
+        labelled columns; an array otherwise.
     """
     max_weight, probs = _caps_by_label(returns, max_weight, probs)
+    import pandas as pd
+
+    labels = _asset_index(returns) if isinstance(returns, pd.DataFrame) else None
     r = np.asarray(returns, dtype=float)
     if r.ndim == 1:
         r = r[:, None]
@@ -552,7 +595,8 @@ def kelly_scenario(
     p = scenario_probs(probs, t)
     _check_limits(n, max_leverage, long_only, max_weight, budget)
     try:
-        return _scenario_optimum(r, rf, p, max_leverage, long_only, max_weight, budget)
+        return _labelled(_scenario_optimum(r, rf, p, max_leverage, long_only, max_weight,
+                                           budget), labels)
     except InputError:
         raise
     except (np.linalg.LinAlgError, cp.error.SolverError, ValueError, FloatingPointError) as e:

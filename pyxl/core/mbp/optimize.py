@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -135,9 +136,13 @@ class LimitInfo:
 
 @dataclass(frozen=True)
 class MBPResult:
-    """Optimal weights and what they achieve."""
+    """Optimal weights and what they achieve.
 
-    weights: np.ndarray
+    ``weights`` is an array in the order of ``bench_w``, or a Series named ``weight``
+    indexed by its labels when ``bench_w`` was a labelled Series (:func:`make_data`).
+    """
+
+    weights: np.ndarray | Any
     status: str
     solver: str
     active_alpha: float
@@ -500,8 +505,13 @@ class MBPProblem:
             h = np.asarray(lim.holdings, dtype=float).ravel()
             add("max_turnover", "max_turnover", "Turnover", float(lim.max_turnover),
                 0.5 * float(np.abs(w - h).sum()))
+        weights: Any = w
+        if d.asset_labels is not None:  # labelled inputs, labelled weights
+            import pandas as pd
+
+            weights = pd.Series(w, index=d.asset_labels, name="weight")
         return MBPResult(
-            weights=w, status=status, solver=used,
+            weights=weights, status=status, solver=used,
             active_alpha=float(self.alpha @ (w - d.bench_w)),
             objective=float(self.problem.value) * self._alpha_scale, limits=tuple(infos),
             decomposition=dec, solve_seconds=secs,
@@ -509,16 +519,20 @@ class MBPProblem:
 
     # -- helpers for the diagnosis --------------------------------------------------
     def min_te(self, key: str, lim: Limits, solver: str | None = None,
-               with_others: bool = True) -> float | None:
+               with_others: bool = True, others: tuple[str, ...] | None = None
+               ) -> float | None:
         """Smallest value of limit ``key`` reachable under the other constraints.
 
         With ``with_others`` False only the linear constraints (budget, long-only,
-        neutrality, max weights) are kept.  Returns None when the remaining
-        constraints are infeasible on their own.
+        neutrality, max weights) are kept; ``others`` (limit keys such as
+        ``"te_total"``, ``"te_within_0"``) keeps just those limits besides them.
+        Returns None when the remaining constraints are infeasible on their own.
         """
         self._set(lim)
         keep = list(self._linear)
-        if with_others:
+        if others is not None:
+            keep += [c for k, c in self._cons.items() if k != key and k in others]
+        elif with_others:
             keep += [c for k, c in self._cons.items() if k != key]
         c = self._cons[key]
         if key.startswith("te_within_"):
@@ -556,10 +570,14 @@ def _bisect_within(pb: MBPProblem, key: str, lim: Limits, keep: list,
 
     def ok(val: float) -> bool:
         p.value = val
-        try:
-            feas.solve(solver=name)
-        except cp.error.SolverError:
-            return False
+        # near the smallest feasible value Clarabel may stop at its reduced tolerances;
+        # that status counts as feasible here, so cvxpy's console warning about it is noise
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            try:
+                feas.solve(solver=name)
+            except cp.error.SolverError:
+                return False
         return feas.status in _OK
 
     while not ok(hi):
@@ -644,8 +662,49 @@ def diagnose(data: MBPData, alpha: np.ndarray, lim: Limits,
                 f"{best:.4%} {tail}", "loosen this limit or the others")
             err.smallest = best  # type: ignore[attr-defined]
             return err
+    # Three or more limits conflict: every limit can be met alone, and dropping any one
+    # still leaves the others infeasible, so "given the other limits" has no answer.
+    # Add the limits one at a time, the tightest alone first; the first that cannot be
+    # met given those already added is named, with its smallest feasible value there.
+    err = _incremental_diagnosis(pb, keys, lim, solver)
+    if err is not None:
+        return err
+    weight = [n for n, on in (("max_weight", lim.max_weight is not None),
+                              ("max_active", lim.max_active is not None),
+                              ("the turnover limit", lim.max_turnover is not None)) if on]
     return InfeasibleError("limits", "cannot be met together",
-                           "loosen max_weight, max_active or the turnover limit")
+                           f"loosen {' or '.join(weight) if weight else 'the TE limits'}")
+
+
+def _incremental_diagnosis(pb: MBPProblem, keys: list[tuple[str, str, str, float]],
+                           lim: Limits, solver: str | None) -> InfeasibleError | None:
+    """Name the first limit that cannot be met given the limits added before it.
+
+    Limits are added in decreasing order of (smallest feasible value alone) / limit.
+    Loosening the named limit to the value given makes the limits added so far feasible
+    together; a further limit may then be named in turn.
+    """
+    alone = []
+    for key, name, label, limit in keys:
+        best = pb.min_te(key, lim, solver, with_others=False)
+        alone.append((-(best if best is not None else np.inf) / limit, key, name, label, limit))
+    added: list[tuple[str, str]] = []
+    for _, key, name, label, limit in sorted(alone, key=lambda t: t[0]):
+        best = pb.min_te(key, lim, solver, others=tuple(k for k, _ in added))
+        if best is None:
+            return None  # numerically inconsistent with the pass before: give up
+        if best > limit * (1 + 1e-6):
+            labs = [lab for _, lab in added]
+            given = (f"given the {' and '.join(labs)} limit" if len(labs) < 2 else
+                     f"given the {', '.join(labs[:-1])} and {labs[-1]} limits")
+            err = InfeasibleError(
+                name, f"{label} limit {limit:.4%} cannot be met; smallest feasible "
+                f"{best:.4%} {given if labs else 'with the weight constraints'}",
+                "loosen this limit or those")
+            err.smallest = best  # type: ignore[attr-defined]
+            return err
+        added.append((key, label))
+    return None
 
 
 def optimize(data: MBPData, alpha: np.ndarray, limits: Limits,

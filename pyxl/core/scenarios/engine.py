@@ -136,6 +136,22 @@ class ScenarioSet:
     has_rt: bool = True
     extra: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One readable line: sizes, labels and settings, never the arrays themselves.
+
+        The generated dataclass repr printed every array (paths, terminal wealth,
+        drawdowns, fan): about 700 lines for 300 paths in a notebook cell.
+        """
+        s = self.spec
+        n, k = len(self.tickers), len(self.portfolio_labels)
+        kept = ("paths kept " + "x".join(map(str, self.paths.shape))
+                if self.paths is not None else "paths not kept")
+        return (f"ScenarioSet({s.n_paths} paths x {self.horizon} periods x {n} assets "
+                f"[{_shown(self.tickers)}], {k} portfolio{'s' if k != 1 else ''} "
+                f"[{_shown(self.portfolio_labels)}], {s.method} bootstrap, block "
+                f"{self.block_length}, target {s.target}, recolour {s.recolor}, lam {s.lam:g}, "
+                f"seed {s.seed}, {kept})")
+
     # ------------------------------------------------------------------ views
     def annual(self) -> tuple[np.ndarray, np.ndarray]:
         """Realised annual mean and covariance (inverse of the target conversion)."""
@@ -204,6 +220,42 @@ class ScenarioSet:
         """Fan chart data of portfolio k (0-based): period, p5, p25, p50, p75, p95."""
         f = self.fan[:, :, k]
         return [[t, *f[t].tolist()] for t in range(f.shape[0])]
+
+
+def _shown(labels: list, most: int = 6) -> str:
+    """Comma-separated labels, the middle ones elided beyond ``most``."""
+    items = [str(x) for x in labels]
+    if len(items) > most:
+        items = [*items[:most - 1], "...", items[-1]]
+    return ", ".join(items)
+
+
+def _rt_labels(rt_weights) -> list[str] | None:
+    """Names of the RT portfolios carried by a pandas ``rt_weights``, else None.
+
+    A DataFrame's row labels (``balanced``, ``growth``) or a Series' name
+    (``W.loc["balanced"]``) name the portfolios in the summary, as the optional
+    first column of names does in ``=MBB_RECOLOR``; a default 0..K-1 index names
+    nothing (the summary then says RT1..RTK).
+    """
+    import pandas as pd
+
+    if isinstance(rt_weights, pd.DataFrame):
+        idx = rt_weights.index
+        if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+            return None
+        return [str(x) for x in idx]
+    if isinstance(rt_weights, pd.Series) and rt_weights.name is not None:
+        return [str(rt_weights.name)]
+    return None
+
+
+def _check_labels(labels, count: int, name: str, what: str) -> None:
+    """Refuse a label list whose length is not ``count`` (the summary would drop rows or
+    fail); None or an empty list means the default labels."""
+    if labels is not None and len(labels) and len(labels) != count:
+        raise InputError(name, f"has {len(labels)} labels, expected {count}",
+                         f"give one label per {what}")
 
 
 def group_rng(seed: int, group: int) -> np.random.Generator:
@@ -485,7 +537,9 @@ def generate(
         drift delta; the portfolio section then reports the equally weighted portfolio).
         With a returns DataFrame, labelled ``mu_ann``, ``cov_ann`` and ``rt_weights``
         meet its columns by label.
-    tickers, rt_labels : labels for the summary.
+    tickers, rt_labels : labels for the summary (N and K of them).  By default the
+        columns of a returns DataFrame and the row labels of an ``rt_weights``
+        DataFrame (or the name of an ``rt_weights`` Series); else asset1..N, RT1..K.
     keep_paths : hold every final path in memory (``ScenarioSet.paths``);
         otherwise pass 2 regenerates them.
     sink : ``sink(first_path_index, paths_chunk)`` receives every chunk of
@@ -497,11 +551,16 @@ def generate(
     ScenarioSet
     """
     check_time_order(returns, "returns")  # blocks copy consecutive rows: oldest first
+    if rt_labels is None:
+        rt_labels = _rt_labels(rt_weights)
     mu_ann, cov_ann, rt_weights = _by_label(returns, mu_ann, cov_ann, rt_weights)
     if tickers is None and hasattr(returns, "columns"):
         tickers = [str(c) for c in returns.columns]
     R, mu, C, W = validate_inputs(returns, mu_ann, cov_ann, rt_weights)
     T, N = R.shape
+    _check_labels(tickers, N, "tickers", "column of returns")
+    _check_labels(rt_labels if W is not None else None, 0 if W is None else W.shape[0],
+                  "rt_labels", "row of rt_weights")
     _spec_checks(spec, T)
     block = spec.block if spec.block > 0 else auto_block_length(R, spec.method)
     H = spec.horizon if spec.horizon > 0 else T
