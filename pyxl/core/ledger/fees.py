@@ -23,7 +23,10 @@ to cash at the start of each bar for the period just ended:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 from pyxl.errors import InputError
 
@@ -33,6 +36,10 @@ __all__ = ["FeeModel"]
 @dataclass(frozen=True)
 class FeeModel:
     """Costs of trading and holding; every field defaults to 0 (frictionless).
+
+    Fields take Python or numpy numbers (``np.int64(500)`` from a yen column is 500.0)
+    and are stored as plain ``float`` (``periods_per_year``: ``int``; ``252.0`` is 252);
+    ``True``/``False`` are refused.
 
     Parameters
     ----------
@@ -65,9 +72,17 @@ class FeeModel:
     periods_per_year: int = 252
 
     def __post_init__(self) -> None:
+        # numpy scalars (np.int64 from an integer yen column, np.float32) are numbers like
+        # any other: take them as plain floats/ints so every later check and the kernel see
+        # one type; bools (TRUE typed into a fee cell) are refused as not a number
+        for name in ("fee_rate", "fixed_fee", "half_spread", "impact_coef", "borrow_rate",
+                     "cash_rate", "debit_rate"):
+            v = getattr(self, name)
+            if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)):
+                object.__setattr__(self, name, float(v))
         for name in ("fee_rate", "fixed_fee", "half_spread", "impact_coef", "borrow_rate"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            if not (isinstance(v, float) and math.isfinite(v) and v >= 0):
                 raise InputError(name, f"must be a finite number >= 0, got {v!r}", "fix the fee")
         if self.fee_rate + self.half_spread >= 1:
             # a sale would not raise cash, so neither kappa nor forced deleveraging could work
@@ -78,12 +93,19 @@ class FeeModel:
             v = getattr(self, name)
             if v is None and name == "debit_rate":
                 continue
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > -1):
+            if not (isinstance(v, float) and math.isfinite(v) and v > -1):
                 raise InputError(name, f"must be a finite annual rate > -1, got {v!r}",
                                  "enter a decimal rate such as 0.02")
-        if not (isinstance(self.periods_per_year, int) and self.periods_per_year > 0):
-            raise InputError("periods_per_year", f"must be a positive integer, got "
-                             f"{self.periods_per_year!r}", "use 252 for daily bars")
+        ppy = self.periods_per_year
+        if isinstance(ppy, numbers.Integral) and not isinstance(ppy, (bool, np.bool_)):
+            object.__setattr__(self, "periods_per_year", int(ppy))
+        elif isinstance(ppy, numbers.Real) and not isinstance(ppy, (bool, np.bool_)) \
+                and math.isfinite(ppy) and float(ppy).is_integer():
+            object.__setattr__(self, "periods_per_year", int(ppy))  # 252.0 from a float column
+        ppy = self.periods_per_year
+        if not (isinstance(ppy, int) and not isinstance(ppy, bool) and ppy > 0):
+            raise InputError("periods_per_year", f"must be a positive integer, got {ppy!r}",
+                             "use 252 for daily bars")
 
     @property
     def linear_rate(self) -> float:
