@@ -13,9 +13,11 @@ A PyXL formula that returns more than one cell must be stored as an array
 formula over the block it fills (openpyxl ``ArrayFormula(ref, text)``; in
 Excel: select the block, type the formula, Ctrl+Shift+Enter).  The engine
 evaluates it into the whole block, as Excel does: a result smaller than the
-block pads with ``#N/A``, a larger one is cut.  A plain formula whose result
-is larger than one cell gives ``#VALUE!`` here, because the ``formulas``
-package does not spill; Excel 365 would spill it.
+block pads with ``#N/A``, a larger one is cut.  The ``formulas`` package does
+not spill: a PyXL formula in a plain cell whose result is larger than one cell
+gives ``#VALUE!`` there; any other such formula (``=A1:A3*2``, ``=MMULT(...)``)
+keeps its first value, and the report warns about the cell (Excel 365 would
+spill it; older Excel intersects a range with the formula's row or column).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _KEY = re.compile(
 )
 _ODD_NAME = re.compile(r"[\[\]]")
 _DOUBLE_NEG = re.compile(r"--\s*\(")
-_FUNC = re.compile(r"(?<![A-Z0-9_.\"])([A-Z][A-Z0-9_.]*)\s*\(", re.IGNORECASE)
+_FUNC = re.compile(r"(?<![A-Z0-9_.\"])([A-Z_][A-Z0-9_.]*)\s*\(", re.IGNORECASE)
+_PREFIX = re.compile(r"^(?:_XLFN\.)?(?:_XLWS\.)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,43 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def evaluate(path: Path) -> dict[tuple[str, str], np.ndarray]:
-    """Evaluate every cell of ``path``; ``{(SHEET, REF): 2-D values}`` (sheet upper-case)."""
+def evaluate(
+    path: Path, collapsed: dict[tuple[str, str], tuple[int, int]] | None = None,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Evaluate every cell of ``path``; ``{(SHEET, REF): 2-D values}`` (sheet upper-case).
+
+    ``collapsed``, when given, receives ``{(SHEET, CELL): (rows, cols)}`` for every
+    single-cell formula whose result had more than one value: the ``formulas``
+    package keeps its first value there, silently (Excel 365 would spill it; older
+    Excel intersects a range with the formula's row or column).
+    """
     import formulas
+    import formulas.cell as fcell
+    from formulas.ranges import Ranges
 
     fx.register()
+    keep = fcell.format_output
+
+    def recording(rng: dict[str, Any], value: Any) -> Any:
+        shape = np.shape(value)
+        if (collapsed is not None and not isinstance(value, (Ranges, str))
+                and len(shape) == 2 and shape[0] * shape[1] > 1
+                and rng.get("r1") == rng.get("r2") and rng.get("n1") == rng.get("n2")):
+            m = _KEY.match(str(rng.get("name", "")))
+            if m is not None:
+                sheet = m.group("sheet").replace("''", "'").upper()
+                collapsed[(sheet, m.group("ref").replace("$", "").upper())] = (
+                    int(shape[0]), int(shape[1]))
+        return keep(rng, value)
+
     old = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"
+    fcell.format_output = recording
     try:
         model = formulas.ExcelModel().loads(str(path)).finish()
         solution = model.calculate()
     finally:
+        fcell.format_output = keep
         if old is None:
             os.environ.pop("TQDM_DISABLE", None)
         else:
@@ -173,9 +202,10 @@ def _hint(text: str, value: str) -> str:
     if value != "#NAME?":
         return ""
     known = formulas.get_functions()
-    unknown = sorted({n.upper() for n in _FUNC.findall(text)
-                      if n.upper().removeprefix("_XLFN.") not in known
-                      and n.upper() not in known})
+    unknown = sorted({_PREFIX.sub("", n.upper()) for n in _FUNC.findall(text)
+                      if _PREFIX.sub("", n.upper()) not in known
+                      and n.upper() not in known
+                      and not n.upper().startswith("_XLPM.")})
     if unknown:
         return "function not supported without Excel: " + ", ".join(unknown)
     return "unknown name"
@@ -243,8 +273,9 @@ def calculate(
             write_cached_values(src, work, stale, drop_full_calc=False)
         else:
             shutil.copyfile(src, work)
+    collapsed: dict[tuple[str, str], tuple[int, int]] = {}
     try:
-        solved = evaluate(work)
+        solved = evaluate(work, collapsed)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - the engine's failure, told in one line
@@ -260,7 +291,22 @@ def calculate(
         target = f.ref or f.coord
         arr = solved.get((sheet_u, target.replace("$", "").upper()))
         if arr is None and f.ref is None:
+            # the engine leaves the cells of a circular reference (and every cell that
+            # depends on one) without a value: say so, never show them as blank quietly
+            report.issues.append(CellIssue(
+                f.sheet, f.coord, "not calculated",
+                "circular reference, or a cell that depends on one: Excel needs "
+                "iterative calculation for it; remove the circle"))
             arr = np.asarray([[None]], dtype=object)
+        elif f.ref is None and (sheet_u, f.coord.upper()) in collapsed:
+            n_rows, n_cols = collapsed[(sheet_u, f.coord.upper())]
+            first = _plain(arr[0, 0])
+            if not (isinstance(first, str) and first.startswith("#")):
+                report.issues.append(CellIssue(
+                    f.sheet, f.coord, "warning",
+                    f"the formula gives {n_rows}x{n_cols} values and only the first is "
+                    f"kept here; enter it as an array formula over a {n_rows}x{n_cols} "
+                    "block, or wrap it in SUM/INDEX to get one value"))
         if arr is None:  # never silently keep a stale cached value
             report.issues.append(CellIssue(f.sheet, f.coord, "not calculated",
                                            f"array block {f.ref} has no result"))

@@ -205,15 +205,418 @@ def _index_whole_row_or_column(original: Callable[..., Any]) -> Callable[..., An
     return functools.update_wrapper(xindex, original)
 
 
+# --- Criteria of SUMIF, SUMIFS, COUNTIF(S), AVERAGEIF(S), MAXIFS, MINIFS -------------------
+
+_CRIT_OPS = ("<=", ">=", "<>", "<", ">", "=")
+_ORDER = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
+          "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+
+
+def _as_number(v: Any) -> float | None:
+    """A cell or criterion as Excel's criteria read a number: a number, or text that
+    reads as one (``"5"``, ``"5%"``, a date text), else None (bools are not numbers)."""
+    import schedula as sh
+    from formulas.functions import _text2num
+    from formulas.tokens.operand import XlError
+
+    if v is sh.EMPTY or isinstance(v, (bool, np.bool_, XlError)):
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    if isinstance(v, str) and v.strip():
+        text = v.strip()
+        try:
+            if text.endswith("%"):
+                return float(text[:-1]) / 100.0
+            x = _text2num(text)
+        except (ValueError, TypeError, ArithmeticError):
+            return None
+        if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+            return float(x)
+    return None
+
+
+def _wildcard(text: str) -> Any:
+    """Excel's wildcard text (``?`` one character, ``*`` any run, ``~`` escapes) as a
+    compiled case-insensitive whole-text pattern."""
+    import re
+
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "~" and i + 1 < len(text) and text[i + 1] in "?*~":
+            out.append(re.escape(text[i + 1]))
+            i += 2
+            continue
+        out.append("." if ch == "?" else ".*" if ch == "*" else re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def _criterion_test(criterion: Any) -> Callable[[Any], bool]:
+    """One Excel criterion as a test of one cell, as Excel's SUMIF family reads it.
+
+    A bare value matches equal cells; a text criterion may start with ``=``, ``<>``,
+    ``<``, ``>``, ``<=``, ``>=``.  ``""`` matches blank cells (and empty text), ``"="``
+    blank cells only, ``"<>"`` every non-blank cell.  ``"<>x"`` matches every cell that
+    ``"=x"`` does not match, blank cells and cells of other types included.  A number
+    (or text reading as one) compares numbers and number texts; other text compares text
+    cells case-insensitively, whole text, with the wildcards ``?`` ``*`` ``~`` for ``=``
+    and ``<>``; ``TRUE``/``FALSE`` compare logical cells; an error text matches that
+    error.  Ordering operators never match blank cells.  A criterion that refers to a
+    blank cell means 0 (as Excel's COUNTIFS documents).
+    """
+    import schedula as sh
+    from formulas.tokens.operand import Error, XlError
+
+    def blank(v: Any) -> bool:
+        return v is sh.EMPTY or v is None
+
+    def is_text(v: Any) -> bool:  # schedula's EMPTY is a str subclass too
+        return isinstance(v, str) and not isinstance(v, XlError) and not blank(v)
+
+    if blank(criterion):  # a reference to a blank cell: Excel reads it as 0
+        criterion = 0.0
+    if isinstance(criterion, XlError):
+        return lambda v: isinstance(v, XlError) and str(v) == str(criterion)
+    if isinstance(criterion, (bool, np.bool_)):
+        flag = bool(criterion)
+        return lambda v: isinstance(v, (bool, np.bool_)) and bool(v) == flag
+    if not isinstance(criterion, str):
+        x = _as_number(criterion)
+        if x is None:
+            return lambda v: False
+        return lambda v: (not isinstance(v, (bool, np.bool_))
+                          and _as_number(v) == x)
+    op, operand = "", criterion
+    for k in _CRIT_OPS:
+        if criterion.startswith(k):
+            op, operand = k, criterion[len(k):]
+            break
+    number = _as_number(operand)
+    upper = operand.strip().upper()
+
+    def equal(v: Any) -> bool:
+        if operand == "":
+            return blank(v) if op in ("=", "<>") else (blank(v) or v == "")
+        if number is not None:
+            return not isinstance(v, (bool, np.bool_)) and _as_number(v) == number
+        if upper in ("TRUE", "FALSE"):
+            return isinstance(v, (bool, np.bool_)) and bool(v) == (upper == "TRUE")
+        if upper in Error.errors:
+            return isinstance(v, XlError) and str(v) == upper
+        return is_text(v) and pattern.fullmatch(v) is not None
+
+    pattern = _wildcard(operand)
+    if op in ("", "="):
+        return equal
+    if op == "<>":
+        return lambda v: not equal(v)
+    order = _ORDER[op]
+    if number is not None:
+        def numeric(v: Any) -> bool:
+            x = None if isinstance(v, (bool, np.bool_)) else _as_number(v)
+            return x is not None and order(x, number)
+        return numeric
+    if upper in ("TRUE", "FALSE"):
+        flag = upper == "TRUE"
+        return lambda v: isinstance(v, (bool, np.bool_)) and order(bool(v), flag)
+    if upper in Error.errors:
+        return lambda v: False
+    folded = operand.casefold()
+    return lambda v: is_text(v) and order(v.casefold(), folded)
+
+
+def _criteria_mask(values: Any, criterion: Any) -> np.ndarray:
+    """Boolean mask of the cells of ``values`` (2-D) that meet ``criterion``."""
+    test = _criterion_test(criterion)
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim < 2:
+        arr = arr.reshape(1, -1)
+    out = np.zeros(arr.shape, dtype=bool)
+    for idx, v in np.ndenumerate(arr):
+        out[idx] = bool(test(v))
+    return out
+
+
+def _ifs_one(accumulator: Callable[[Any], Any], operating: Any, tests: list[Any],
+             *conditions: Any) -> Any:
+    """One criteria aggregate: ``accumulator`` of the cells of ``operating`` whose
+    rows/columns meet every ``(tests[i], conditions[i])``."""
+    from formulas.errors import FoundError
+    from formulas.tokens.operand import Error
+
+    def two_d(a: Any) -> np.ndarray:
+        a = np.asarray(a, dtype=object)
+        return a.reshape(1, -1) if a.ndim < 2 else a
+
+    tests = [two_d(t) for t in tests]
+    shape = tests[0].shape
+    if any(t.shape != shape for t in tests):
+        return Error.errors["#VALUE!"]
+    operating = two_d(operating)
+    if operating.shape != shape:
+        return Error.errors["#VALUE!"]
+    mask = np.ones(shape, dtype=bool)
+    for t, c in zip(tests, conditions, strict=True):
+        mask &= _criteria_mask(t, c)
+    try:
+        return accumulator(operating[mask])
+    except FoundError as ex:
+        return ex.err
+
+
+def _criteria_functions() -> dict[str, Callable[..., Any]]:
+    """SUMIF, SUMIFS, COUNTIF, COUNTIFS, AVERAGEIF, AVERAGEIFS, MAXIFS, MINIFS with
+    Excel's criteria (:func:`_criterion_test`).
+
+    The ``formulas`` package (1.3.4) reads ``"<>"`` and ``"="`` as the literal texts,
+    makes ``"<>x"`` skip blank cells and cells of another type, matches wildcards
+    case-sensitively as a prefix (``"a?"`` matched ``"abc"``), and lets ``"*"`` and
+    ``"<b"`` match blank cells: ``SUMIF(g, "<>a", x)`` summed the wrong rows, silently.
+    A condition given as an array (``SUMIF(g, {"a","b"}, x)``) gives an array, as in
+    Excel.  SUMIF's sum range must have the shape of the test range (Excel would
+    stretch a smaller one over the sheet; here it is ``#VALUE!``).
+    """
+    from formulas.functions import wrap_func
+    from formulas.functions.math import xsum
+    from formulas.functions.stat import xaverage, xfunc
+
+    vec = np.vectorize(_ifs_one, otypes=[object], excluded={0, 1, 2})
+
+    def one(acc: Callable[[Any], Any], count: bool) -> Callable[..., Any]:
+        def f(test_range: Any, condition: Any, operating_range: Any = None) -> Any:
+            operating = test_range if count or operating_range is None else operating_range
+            return _array(vec(acc, operating, [test_range], condition))
+        return f
+
+    def many(acc: Callable[[Any], Any], count: bool) -> Callable[..., Any]:
+        def f(*args: Any) -> Any:
+            from formulas.tokens.operand import Error
+
+            operating, rest = (None, args) if count else (args[0], args[1:])
+            if len(rest) < 2 or len(rest) % 2:
+                return Error.errors["#VALUE!"]
+            tests, conds = list(rest[0::2]), rest[1::2]
+            operating = tests[0] if operating is None else operating
+            return _array(vec(acc, operating, tests, *conds))
+        return f
+
+    maximum, minimum = xfunc, functools.partial(xfunc, func=min)
+    return {
+        "SUMIF": wrap_func(one(xsum, False)), "SUMIFS": wrap_func(many(xsum, False)),
+        "COUNTIF": wrap_func(one(len, True)), "COUNTIFS": wrap_func(many(len, True)),
+        "AVERAGEIF": wrap_func(one(xaverage, False)),
+        "AVERAGEIFS": wrap_func(many(xaverage, False)),
+        "MAXIFS": wrap_func(many(maximum, False)), "MINIFS": wrap_func(many(minimum, False)),
+    }
+
+
+def _array(res: Any) -> Any:
+    from formulas.functions import Array
+
+    return np.asarray(res, dtype=object).view(Array)
+
+
+# --- ROUND, ROUNDUP, ROUNDDOWN on the decimal number Excel shows -------------------------
+
+
+def excel_round(x: float, digits: float, mode: str = "half") -> float:
+    """``ROUND``/``ROUNDUP``/``ROUNDDOWN`` as Excel: on the number's 15 significant digits.
+
+    Excel rounds the decimal number it shows, so ``ROUND(1.005, 2)`` is 1.01 and
+    ``ROUNDDOWN(4.35, 2)`` is 4.35 although the doubles are 1.00499999999999989... and
+    4.34999999999999964...  Scaling the double (``x * 10**d``) and rounding that, as the
+    ``formulas`` package does, gives 1.0 and 4.34.
+
+    Parameters
+    ----------
+    x : float
+        The number.
+    digits : float
+        Decimal places (negative: tens, hundreds, ...); truncated to an integer.
+    mode : {"half", "up", "down"}
+        Half away from zero (ROUND), away from zero (ROUNDUP), toward zero (ROUNDDOWN).
+
+    Returns
+    -------
+    float
+        ``x`` rounded to ``int(digits)`` decimal places.
+    """
+    from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+
+    x, d = float(x), int(float(digits))
+    if not math.isfinite(x) or x == 0.0:
+        return x
+    rounding = {"half": ROUND_HALF_UP, "up": ROUND_UP, "down": ROUND_DOWN}[mode]
+    with localcontext() as ctx:
+        ctx.prec = 400
+        shown = Decimal(f"{x:.15g}")
+        if d > 350:
+            return float(shown)
+        return float(shown.quantize(Decimal(1).scaleb(-d), rounding=rounding))
+
+
+def _round_functions() -> dict[str, Callable[..., Any]]:
+    from formulas.functions import wrap_ufunc
+
+    return {name: wrap_ufunc(functools.partial(excel_round, mode=mode))
+            for name, mode in (("ROUND", "half"), ("ROUNDUP", "up"), ("ROUNDDOWN", "down"))}
+
+
+# --- YEARFRAC, bases 0 and 1 --------------------------------------------------------------
+
+
+def yearfrac_days(y1: int, m1: int, d1: int, y2: int, m2: int, d2: int, basis: int) -> float:
+    """Excel's ``YEARFRAC`` for basis 0 (US 30/360) and 1 (actual/actual), start <= end.
+
+    Basis 0: day 31 counts as 30 (the end date's 31 only when the start is the 30th or
+    31st); the last day of February counts as 30 at the start, and at the end too when
+    both dates are February month-ends; ``(360 (y2-y1) + 30 (m2-m1) + d2-d1) / 360``.
+    Basis 1: dates at most one year apart divide the actual days by 366 when the
+    period holds a 29 February (or both dates lie in one leap year), else by 365;
+    longer periods divide by the average length of the calendar years y1..y2.
+
+    Returns
+    -------
+    float
+        The year fraction (years).
+    """
+    import calendar
+    import datetime as dt
+
+    if basis == 0:
+        def feb_end(y: int, m: int, d: int) -> bool:
+            return m == 2 and d == calendar.monthrange(y, 2)[1]
+
+        if d1 == 31 and d2 == 31:
+            d1 = d2 = 30
+        elif d1 == 31:
+            d1 = 30
+        elif d1 == 30 and d2 == 31:
+            d2 = 30
+        elif feb_end(y1, m1, d1) and feb_end(y2, m2, d2):
+            d1 = d2 = 30
+        elif feb_end(y1, m1, d1):
+            d1 = 30
+        return (360 * (y2 - y1) + 30 * (m2 - m1) + (d2 - d1)) / 360.0
+    start, end = dt.date(y1, m1, d1), dt.date(y2, m2, d2)
+    days = (end - start).days
+    within = y1 == y2 or (y2 == y1 + 1 and (m1, d1) >= (m2, d2))
+    if not within:
+        years = y2 - y1 + 1
+        return days / ((dt.date(y2 + 1, 1, 1) - dt.date(y1, 1, 1)).days / years)
+    leap = calendar.isleap
+    if y1 == y2 and leap(y1):
+        length = 366
+    elif (leap(y1) and start < dt.date(y1, 3, 1)) or (leap(y2) and end >= dt.date(y2, 3, 1)) \
+            or (m2 == 2 and d2 == 29):
+        length = 366
+    else:
+        length = 365
+    return days / length
+
+
+def _yearfrac(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``YEARFRAC`` with Excel's bases 0 and 1 (:func:`yearfrac_days`); the package's
+    own result (and its argument checks) otherwise.  ``formulas`` 1.3.4 divides
+    basis 1 by the average year length even for dates less than a year apart in two
+    calendar years (2023-12-31 to 2024-06-30: 182/365.5 where Excel takes 182/366), and
+    counts 28 Feb 2023 to 29 Feb 2024 on basis 0 as 359 days, not 360."""
+    import schedula as sh
+    from formulas.functions import flatten
+    from formulas.functions.date import xday
+    from formulas.tokens.operand import XlError
+
+    def xyearfrac(start_date: Any, end_date: Any, basis: Any = 0) -> Any:
+        res = original(start_date, end_date, basis)
+        if isinstance(np.asarray(res, dtype=object).reshape(-1)[0], XlError):
+            return res
+        b = tuple(flatten(basis, None))[0]
+        b = 0 if b is sh.EMPTY else int(float(b))
+        if b not in (0, 1):
+            return res
+        dates = sorted(xday(*tuple(flatten(d, None)), slice(0, 3))
+                       for d in (start_date, end_date))
+        return yearfrac_days(*dates[0], *dates[1], basis=b)
+
+    return functools.update_wrapper(xyearfrac, original)
+
+
+# --- PERCENTRANK ---------------------------------------------------------------------------
+
+
+def percentrank(values: list[float], x: float, significance: float = 3,
+                exclusive: bool = False) -> Any:
+    """``PERCENTRANK.INC`` / ``.EXC`` as Excel: ``n_below / (n - 1)`` (inclusive) or
+    ``(n_below + 1) / (n + 1)`` (exclusive), where ``n_below`` counts the values below
+    ``x`` (tied values share the lowest rank), interpolated linearly between neighbours
+    when ``x`` is not in the data, then cut (not rounded) to ``significance`` digits.
+
+    ``formulas`` 1.3.4 gave tied values their average rank (PERCENTRANK.INC of 2 in
+    {1, 2, 2, 3, 4, 5}: 0.3 where Excel gives 0.2) and cut ``0.29 * 100`` at 28.
+    """
+    from formulas.tokens.operand import Error
+
+    vals = sorted(float(v) for v in values)
+    n = len(vals)
+    if n == 0 or x < vals[0] or x > vals[-1]:
+        return Error.errors["#N/A"]
+    sig = int(significance)
+    if sig < 1:
+        return Error.errors["#NUM!"]
+    lo = int(np.searchsorted(vals, x, side="left"))
+    if lo < n and vals[lo] == x:
+        r = float(lo)
+    else:
+        y, z = vals[lo - 1], vals[lo]
+        r = (lo - 1) + (x - y) / (z - y)
+    if exclusive:
+        pct = (r + 1) / (n + 1)
+    elif n == 1:
+        pct = 1.0
+    else:
+        pct = r / (n - 1)
+    return excel_round(pct, sig, "down")
+
+
+def _percentrank_functions() -> dict[str, Callable[..., Any]]:
+    from formulas.functions import wrap_ufunc
+    from formulas.functions.stat import _percentrank_kw
+
+    def inc(vals: Any, x: Any, significance: Any = 3) -> Any:
+        return percentrank(vals, x, significance, exclusive=False)
+
+    def exc(vals: Any, x: Any, significance: Any = 3) -> Any:
+        return percentrank(vals, x, significance, exclusive=True)
+
+    return {"PERCENTRANK.INC": wrap_ufunc(inc, **_percentrank_kw),
+            "PERCENTRANK.EXC": wrap_ufunc(exc, **_percentrank_kw)}
+
+
+def _replace(table: Any, name: str, new: Any) -> None:
+    """Put ``new`` under ``name`` and every alias of ``name`` (``_XLFN.``, compat names)."""
+    old = table[name]
+    for key in [k for k, v in table.items() if v is old]:
+        table[key] = new
+    table[name] = table["_XLFN." + name] = new
+
+
 @functools.lru_cache(maxsize=1)
 def register() -> tuple[str, ...]:
     """Register every PyXL formula with the ``formulas`` engine; return their names.
 
-    Also mends the package's INDEX for a 0 row or column number
-    (:func:`_index_whole_row_or_column`), which the MNVH Ledger sheet uses.
+    Also mends the package's functions that gave Excel's formulas a different
+    value, silently: INDEX with a 0 row or column number
+    (:func:`_index_whole_row_or_column`, which the MNVH Ledger sheet uses), the
+    criteria of SUMIF(S)/COUNTIF(S)/AVERAGEIF(S)/MAXIFS/MINIFS
+    (:func:`_criterion_test`), ROUND/ROUNDUP/ROUNDDOWN (:func:`excel_round`),
+    YEARFRAC bases 0 and 1 (:func:`yearfrac_days`) and PERCENTRANK(.INC/.EXC) with
+    tied values (:func:`percentrank`).
     """
     import formulas
     from formulas.functions import wrap_func, wrap_impure_func, wrap_ranges_func
+    from formulas.functions.date import xyearfrac
     from formulas.functions.look import xindex
 
     table = formulas.get_functions()
@@ -222,4 +625,9 @@ def register() -> tuple[str, ...]:
         table[name] = wrap_ranges_func(_adapter(func))
     table["INDEX"] = dict(table["INDEX"], function=wrap_impure_func(
         wrap_func(_index_whole_row_or_column(xindex), ranges=True)))
+    mended = {**_criteria_functions(), **_round_functions(),
+              **_percentrank_functions(),
+              "YEARFRAC": wrap_func(_yearfrac(xyearfrac))}
+    for name, func in mended.items():
+        _replace(table, name, func)
     return tuple(sorted(found))
