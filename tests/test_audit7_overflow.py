@@ -132,7 +132,7 @@ def test_recolor_huge_inputs_name_their_argument():
     assert err(_recolor(mu=mu)).startswith("mu_ann: item 2 compounds beyond 1e308")
     C = _COV3.copy()
     C[1, 1] = 1e300
-    assert err(_recolor(C=C)).startswith("cov_ann: variance 2 spreads wealth beyond 1e308")
+    assert err(_recolor(C=C)).startswith("cov_ann: item 2's variance spreads wealth beyond 1e308")
     W = _RT.copy()
     W[0, 1] = 1e300
     assert err(_recolor(W=W)).startswith("rt_weights: portfolio 1's wealth overflows")

@@ -429,8 +429,8 @@ class BacktestResult:
 
 
 #: Open FIFO lots per asset held in the first attempt (a rerun holds 4 times more, at
-#: most T).  The most seen: 226 on the benchmark's heavy book (2520 x 200 random walks,
-#: every asset trading every bar), 12 on the bundled S&P data.  At 200 assets 256 lots
+#: most T).  The most seen: 227 on the benchmark's heavy book (2520 x 200 random walks,
+#: every asset trading every bar), 14 on the bundled S&P data.  At 200 assets 256 lots
 #: take 2 MB: under numpy's 4 MiB huge-page threshold, so only the pages the queues
 #: reach are ever touched, and a first read of the lot columns costs 0.6 ns per
 #: asset-step less (floor-bound book) and 0.75 ns less (heavy book) than with 1024

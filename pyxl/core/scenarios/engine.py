@@ -390,7 +390,7 @@ def check_scale(mu_star: np.ndarray, cov_star: np.ndarray, W: np.ndarray | None,
         raise InputError("mu_ann", f"item {i + 1} compounds beyond 1e308 {where}", fix)
     if not np.all(np.isfinite(cov_star)) or np.any(~(spread <= LOG_MAX)):
         i = int(np.argmax(~(spread <= LOG_MAX)))
-        raise InputError("cov_ann", f"variance {i + 1} spreads wealth beyond 1e308 {where}",
+        raise InputError("cov_ann", f"item {i + 1}'s variance spreads wealth beyond 1e308 {where}",
                          fix)
     if W is None:
         return
