@@ -265,14 +265,23 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
     ``formulas``.  ``otherwise`` is an Excel expression (without ``=``), ``"ok"`` by
     default.
 
+    A row inserted at the table's first row moves the names down past it (Excel widens
+    a name only for rows inserted below its first row), so the check first tests that
+    the header row and the first data row are still adjacent:
+    ``ROWS(sheet!$A$1:$A$2)`` (:attr:`pyxl.templates.spec.DataBlock.top_rows`) is 3
+    after such an insert, and the check shows :attr:`~pyxl.templates.spec.DataBlock.
+    top_message`.
+
     Returns
     -------
     str
-        ``=IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,"<block.message>",<otherwise>)``.
+        ``=IF(ROWS(...)<>2,"<block.top_message>",IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,
+        "<block.message>",<otherwise>))``.
     """
     sheet = block.sheet if block.sheet.isalnum() else "'" + block.sheet.replace("'", "''") + "'"
     counts = "+".join(f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in block.probes)
-    return f'=IF({counts}>0,"{block.message}",{otherwise})'
+    return (f'=IF(ROWS({sheet}!{block.top_rows})<>2,"{block.top_message}",'
+            f'IF({counts}>0,"{block.message}",{otherwise}))')
 
 
 def red_when_warning(ws: Worksheet, ref: str, prefix: str) -> None:

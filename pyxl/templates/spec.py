@@ -195,6 +195,27 @@ class DataBlock:
         return (f"{self.subject} also outside {self.cells}: the sheets read only "
                 f"{self.shape}; {self.fix}")
 
+    @property
+    def top_rows(self) -> str:
+        """The block's header cell and the first data cell below it, ``$A$1:$A$2``.
+
+        Excel (and LibreOffice) widen a named range for a row inserted inside it, but
+        move the whole range down for a row inserted at its first row: a row inserted
+        as the table's new first row lies outside every name, and outside the check's
+        probes, so nothing would read it and nothing would say so.  This range grows
+        to three rows exactly then (:func:`pyxl.templates.common.block_check_formula`).
+        """
+        (c1, r1), _ = self.corners
+        return _abs(c1, r1, c1, r1 + 1)
+
+    @property
+    def top_message(self) -> str:
+        """What the check cell shows after a row was inserted at the table's first row."""
+        first = self.top_rows.split(":")[1].replace("$", "")
+        return (f"{self.subject} also in a row inserted above the table's first row "
+                f"({first}): the names start below it and the sheets do not read it; "
+                "delete that row, and insert rows below the first row instead")
+
 
 def beyond_block(ref: str, columns: int = BEYOND_COLUMNS,
                  rows: int = BEYOND_ROWS) -> tuple[str, ...]:

@@ -166,13 +166,25 @@ def _adapter(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _one_number(v: Any) -> float | None:
-    """``v`` as one finite number (a 1x1 array or a scalar), else None."""
+    """``v`` as one finite number, else None: a scalar, a 1x1 array, or a one-cell
+    reference (a ``Ranges``), as INDEX reads its row/column numbers: a blank cell is 0
+    and a number stored as text is that number (Excel coerces both); a logical is not.
+    """
+    import schedula as sh
+    from formulas.ranges import Ranges
+
+    if isinstance(v, Ranges):  # a reference to a cell holding the number (INDEX(r, B5, 0))
+        v = v.value
     a = np.asarray(v, dtype=object)
     if a.size != 1:
         return None
     x = a.reshape(-1)[0]
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer,
-                                                             np.floating)):
+    if x is sh.EMPTY:
+        return 0.0
+    if isinstance(x, str):
+        x = _as_number(x)
+    if x is None or isinstance(x, (bool, np.bool_)) or not isinstance(
+            x, (int, float, np.integer, np.floating)):
         return None
     return float(x) if math.isfinite(float(x)) else None
 
@@ -180,23 +192,36 @@ def _one_number(v: Any) -> float | None:
 def _index_whole_row_or_column(original: Callable[..., Any]) -> Callable[..., Any]:
     """``INDEX(array, row, 0)`` and ``INDEX(array, 0, column)`` as Excel evaluates them.
 
-    Excel returns the whole row (column) when the column (row) number is 0; the
-    ``formulas`` package (1.3.4) returns the row's first cell instead, so
-    ``SUMPRODUCT(INDEX(prices, t, 0), q)`` summed one price.  Only that case is
-    handled here, on a one-area array with one-number arguments; every other call
-    goes to the package's own INDEX.
+    Excel returns the whole row (column) when the column (row) number is 0, and the
+    whole vector for ``INDEX(vector, 0)`` on one row or column; the ``formulas``
+    package (1.3.4) returns the first cell instead, so ``SUMPRODUCT(INDEX(prices, t, 0),
+    q)`` summed one price.  Only those cases are handled here, on a one-area array with
+    one-number arguments (typed, computed, or read from a cell: :func:`_one_number`;
+    fractions are truncated, negative numbers are ``#VALUE!``, numbers past the array
+    ``#REF!``); every other call goes to the package's own INDEX.
     """
     from formulas.functions import Array
     from formulas.ranges import Ranges
     from formulas.tokens.operand import Error
 
     def xindex(array: Any, row_num: Any, col_num: Any = None, area_num: Any = 1) -> Any:
-        r, c, area = _one_number(row_num), _one_number(col_num), _one_number(area_num)
+        r, area = _one_number(row_num), _one_number(area_num)
+        c = None if col_num is None else _one_number(col_num)
+        # Excel truncates the numbers first (INDEX(r, 0.5, 2) is the whole column)
+        r, c = (None if x is None else float(math.trunc(x)) for x in (r, c))
         one_area = not (isinstance(array, Ranges) and len(array.ranges) != 1)
-        if r is None or c is None or area != 1 or not one_area or (r != 0 and c != 0):
+        if r is None or area != 1 or not one_area:
             return original(array, row_num, col_num, area_num)
         values = np.asarray(array.value if isinstance(array, Ranges) else array, dtype=object)
-        if values.ndim != 2 or r < 0 or c < 0 or r > values.shape[0] or c > values.shape[1]:
+        if col_num is None:  # INDEX(vector, 0): the whole row or column
+            if r != 0 or values.ndim != 2 or 1 not in values.shape:
+                return original(array, row_num, col_num, area_num)
+            return np.array(values, dtype=object).view(Array)
+        if c is None or (r != 0 and c != 0):
+            return original(array, row_num, col_num, area_num)
+        if r < 0 or c < 0:
+            return Error.errors["#VALUE!"]
+        if values.ndim != 2 or r > values.shape[0] or c > values.shape[1]:
             return Error.errors["#REF!"]
         rows = slice(None) if r == 0 else slice(int(r) - 1, int(r))
         cols = slice(None) if c == 0 else slice(int(c) - 1, int(c))
@@ -260,11 +285,12 @@ def _criterion_test(criterion: Any) -> Callable[[Any], bool]:
     ``<``, ``>``, ``<=``, ``>=``.  ``""`` matches blank cells (and empty text), ``"="``
     blank cells only, ``"<>"`` every non-blank cell.  ``"<>x"`` matches every cell that
     ``"=x"`` does not match, blank cells and cells of other types included.  A number
-    (or text reading as one) compares numbers and number texts; other text compares text
-    cells case-insensitively, whole text, with the wildcards ``?`` ``*`` ``~`` for ``=``
-    and ``<>``; ``TRUE``/``FALSE`` compare logical cells; an error text matches that
-    error.  Ordering operators never match blank cells.  A criterion that refers to a
-    blank cell means 0 (as Excel's COUNTIFS documents).
+    (or text reading as one) matches equal numbers and number texts (``"=3"`` counts a
+    text ``"3"``), while ``<``, ``>``, ``<=``, ``>=`` compare number cells only; other
+    text compares text cells case-insensitively, whole text, with the wildcards ``?``
+    ``*`` ``~`` for ``=`` and ``<>``; ``TRUE``/``FALSE`` compare logical cells; an error
+    text matches that error.  Ordering operators never match blank cells.  A criterion
+    that refers to a blank cell means 0 (as Excel's COUNTIFS documents).
     """
     import schedula as sh
     from formulas.tokens.operand import Error, XlError
@@ -314,9 +340,11 @@ def _criterion_test(criterion: Any) -> Callable[[Any], bool]:
         return lambda v: not equal(v)
     order = _ORDER[op]
     if number is not None:
+        # ordering compares number cells only: a number stored as text is not counted
+        # by ">2" (it is by "=3"), as Excel's COUNTIF reads it
         def numeric(v: Any) -> bool:
-            x = None if isinstance(v, (bool, np.bool_)) else _as_number(v)
-            return x is not None and order(x, number)
+            return (isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, (bool, np.bool_)) and order(float(v), number))
         return numeric
     if upper in ("TRUE", "FALSE"):
         flag = upper == "TRUE"
@@ -366,6 +394,24 @@ def _ifs_one(accumulator: Callable[[Any], Any], operating: Any, tests: list[Any]
         return ex.err
 
 
+def _numbers_and_errors(accumulator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``accumulator`` of the number cells (and error cells, which it passes on) among
+    the matched cells of a sum/average/max range: Excel's SUMIF, AVERAGEIF and MAXIFS
+    skip text (``"4"`` included), logicals and blanks there."""
+    from formulas.tokens.operand import XlError
+
+    def keep(v: Any) -> bool:
+        return isinstance(v, XlError) or (
+            isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
+
+    def acc(cells: Any) -> Any:
+        cells = np.asarray(cells, dtype=object).ravel()
+        return accumulator(np.array([v for v in cells if keep(v)], dtype=object))
+
+    return acc
+
+
 def _criteria_functions() -> dict[str, Callable[..., Any]]:
     """SUMIF, SUMIFS, COUNTIF, COUNTIFS, AVERAGEIF, AVERAGEIFS, MAXIFS, MINIFS with
     Excel's criteria (:func:`_criterion_test`).
@@ -376,7 +422,10 @@ def _criteria_functions() -> dict[str, Callable[..., Any]]:
     ``"<b"`` match blank cells: ``SUMIF(g, "<>a", x)`` summed the wrong rows, silently.
     A condition given as an array (``SUMIF(g, {"a","b"}, x)``) gives an array, as in
     Excel.  SUMIF's sum range must have the shape of the test range (Excel would
-    stretch a smaller one over the sheet; here it is ``#VALUE!``).
+    stretch a smaller one over the sheet; here it is ``#VALUE!``).  The package also
+    summed numbers stored as text in the sum range, and gave ``#VALUE!`` for text in
+    AVERAGEIF's or MAXIFS's: only number cells are aggregated there
+    (:func:`_numbers_and_errors`).
     """
     from formulas.functions import wrap_func
     from formulas.functions.math import xsum
@@ -402,12 +451,14 @@ def _criteria_functions() -> dict[str, Callable[..., Any]]:
             return _array(vec(acc, operating, tests, *conds))
         return f
 
-    maximum, minimum = xfunc, functools.partial(xfunc, func=min)
+    total, average = _numbers_and_errors(xsum), _numbers_and_errors(xaverage)
+    maximum = _numbers_and_errors(xfunc)
+    minimum = _numbers_and_errors(functools.partial(xfunc, func=min))
     return {
-        "SUMIF": wrap_func(one(xsum, False)), "SUMIFS": wrap_func(many(xsum, False)),
+        "SUMIF": wrap_func(one(total, False)), "SUMIFS": wrap_func(many(total, False)),
         "COUNTIF": wrap_func(one(len, True)), "COUNTIFS": wrap_func(many(len, True)),
-        "AVERAGEIF": wrap_func(one(xaverage, False)),
-        "AVERAGEIFS": wrap_func(many(xaverage, False)),
+        "AVERAGEIF": wrap_func(one(average, False)),
+        "AVERAGEIFS": wrap_func(many(average, False)),
         "MAXIFS": wrap_func(many(maximum, False)), "MINIFS": wrap_func(many(minimum, False)),
     }
 
@@ -450,11 +501,17 @@ def excel_round(x: float, digits: float, mode: str = "half") -> float:
         return x
     rounding = {"half": ROUND_HALF_UP, "up": ROUND_UP, "down": ROUND_DOWN}[mode]
     with localcontext() as ctx:
-        ctx.prec = 400
+        ctx.prec = 40
         shown = Decimal(f"{x:.15g}")
-        if d > 350:
-            return float(shown)
-        return float(shown.quantize(Decimal(1).scaleb(-d), rounding=rounding))
+        # the shown number's last digit is at 10**(adjusted - 14): rounding at or past
+        # it changes nothing (and quantizing 1E+300 to 300 places would need 601 digits)
+        if d >= 14 - shown.adjusted():
+            out = float(shown)
+        else:
+            out = float(shown.quantize(Decimal(1).scaleb(-d), rounding=rounding))
+    if not math.isfinite(out):  # 1.79769313486232E+308, the largest double shown
+        return x
+    return out + 0.0  # -0.0 (ROUND(-2.55, -1)) is 0 in a cell
 
 
 def _round_functions() -> dict[str, Callable[..., Any]]:
