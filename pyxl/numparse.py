@@ -30,6 +30,7 @@ from pyxl.errors import InputError
 
 __all__ = ["EXACT_CSV", "CSV_ENCODINGS", "CSV_OUT", "read_csv", "csv_source", "to_numbers",
            "DATE_HEADERS", "CODE_MIN", "is_code_row", "text_number", "percent_value",
+           "WIDE_FORMS", "dated_texts", "first_undated", "check_label_dates", "UNDATED_FIX",
            "is_date_word", "jp_date_text", "numeric_dates", "text_dates"]
 
 #: Keyword arguments for ``pd.read_csv`` that make it parse numbers exactly: the
@@ -132,7 +133,9 @@ def _clean_text(text: str, shown: str, name: str) -> str:
                          "decimals (Excel: File > Options > Advanced, untick 'Use system "
                          "separators', decimal '.', thousands ',')")
     # a line ending in an empty cell: Excel's empty columns on the right, or ',,,' lines
-    fast = sep == "," and "\n" in text and re.search(r',[ \t"]*$', text, re.M) is None
+    # (CRLF included: '$' matches before the '\n' only, so '\r' is allowed before it; Excel
+    # on Windows ends its CSV lines so)
+    fast = sep == "," and "\n" in text and re.search(r',[ \t"]*\r?$', text, re.M) is None
     if fast:  # the usual file: only its last 20 lines are looked at (a footer), unsplit
         body = text[:-1] if text.endswith("\n") else text
         cut = len(body)
@@ -255,21 +258,46 @@ def percent_value(text: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
+#: Full-width forms a Japanese IME types (``１２３．５``, ``－１，２３４``, ``１．５Ｅ－３``,
+#: ``５％``), the minus sign U+2212 and the ideographic space, as their ASCII counterparts:
+#: Japanese Excel's ``VALUE`` reads them as numbers.
+WIDE_FORMS = str.maketrans({**{chr(0xFF10 + k): str(k) for k in range(10)},
+                            "．": ".", "，": ",", "－": "-", "＋": "+", "ｅ": "e", "Ｅ": "E",
+                            "％": "%", "\u2212": "-", "\u3000": " "})
+
+
 def text_number(text: str) -> float:
-    """The number a CSV cell's text stands for, as Excel shows it: ``1,234.5`` (thousands
-    separators in groups of three) or ``5.2%`` (= 0.052, a cell formatted as percent);
-    NaN when it is not a number (a decimal comma such as ``1,5`` included).
+    """The number a cell's text stands for, as Excel's ``VALUE`` reads it; NaN when it is
+    not a number.  The one rule of the formulas (:func:`pyxl.xl.convert.text_number`)
+    and the CLI readers (:func:`to_numbers`).
+
+    ``1,234.5`` (thousands separators in groups of three) is 1234.5; ``5.2%`` (a cell
+    formatted as percent) is 0.052; full-width IME digits (``１２３．５``) and the minus
+    sign U+2212 read as their ASCII forms.  Not numbers: a decimal comma (``1,5``,
+    ``1.234,56``), and texts Python's ``float`` reads but ``VALUE`` does not: ``nan``,
+    ``inf``, ``Infinity``, ``1e999`` (overflow) and ``1_000``.
 
     Parameters
     ----------
     text : str
         The cell's text.
+
+    Returns
+    -------
+    float
+        The number, finite; NaN when ``text`` is not one.
     """
+    text = text.translate(WIDE_FORMS)
+    if "_" in text:
+        return math.nan
     if _THOUSANDS.fullmatch(text):
-        return float(text.replace(",", ""))
-    pct = percent_value(text)
-    if pct is not None:
-        return pct
+        text = text.replace(",", "")
+    else:
+        pct = percent_value(text)
+        if pct is not None:
+            return pct
+        if "," in text:
+            return math.nan
     try:
         x = float(text)
     except ValueError:
@@ -279,8 +307,9 @@ def text_number(text: str) -> float:
 
 def to_numbers(values: pd.Series) -> pd.Series:
     """``pd.to_numeric(values, errors="coerce")``, with text parsed to the nearest double,
-    thousands separators (``1,234.5``) and percentages (``5.2%`` = 0.052) read as Excel
-    wrote them (:func:`text_number`).
+    thousands separators (``1,234.5``), percentages (``5.2%`` = 0.052) and full-width
+    digits read as Excel reads them (:func:`text_number`, the formulas' rule); ``inf``
+    and ``1e999`` are not numbers (NaN), as in the formulas.
 
     Parameters
     ----------
@@ -293,6 +322,9 @@ def to_numbers(values: pd.Series) -> pd.Series:
         Numbers, NaN where a cell is not a number (as ``to_numeric`` decides).
     """
     num = pd.to_numeric(values, errors="coerce")
+    inf = np.isinf(num.to_numpy(dtype=float))
+    if inf.any():  # 'inf', '1e999': not numbers to Excel's VALUE, nor to the formulas
+        num = num.mask(inf)
     if values.dtype != object and not pd.api.types.is_string_dtype(values):
         return num
     raw = values.to_numpy(dtype=object)
@@ -305,7 +337,8 @@ def to_numbers(values: pd.Series) -> pd.Series:
     formatted = np.zeros(len(raw), dtype=bool)
     for k in np.flatnonzero(miss):
         v = raw[k]
-        formatted[k] = isinstance(v, str) and ("," in v or "%" in v)
+        # 1,234.5 / 5.2% / full-width IME digits (any non-ASCII text): text_number's forms
+        formatted[k] = isinstance(v, str) and ("," in v or "%" in v or not v.isascii())
     if not (exact.any() or formatted.any()):
         return num
     out = num.to_numpy(dtype=float, copy=True)
@@ -421,3 +454,109 @@ def text_dates(values) -> pd.DatetimeIndex:
         except (TypeError, ValueError):  # cells no date parser takes (mixed kinds)
             return pd.DatetimeIndex([pd.NaT] * len(texts))
 
+
+
+def dated_texts(values) -> np.ndarray:
+    """Which cells read as a date with a year >= 1800, each in its own format.
+
+    :func:`text_dates` parses a column in the format of its first date (so that
+    ``01/02/2024`` reads the same way down the column), which leaves ``15/01/2024`` NaT
+    under ``02/01/2024``: day-first dates are dates all the same.  The cells left NaT are
+    parsed again among themselves (a few calls, not one per cell), so a column of
+    ``dd/mm/yyyy`` dates is all dates while ``Average``, ``t1`` or ``May`` (which dateutil
+    reads as year 1) are not.
+
+    Parameters
+    ----------
+    values : sequence
+        The cells (text; date cells count too).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    cells = list(values)
+    out = np.zeros(len(cells), dtype=bool)
+    todo = np.arange(len(cells))
+    for _ in range(4):  # a format per round; a round that reads nothing ends it
+        if not todo.size:
+            break
+        stamps = text_dates([cells[i] for i in todo])
+        ok = np.asarray(stamps.notna()) & np.asarray(stamps.year >= 1800, dtype=bool)
+        if not ok.any():
+            break
+        out[todo[ok]] = True
+        todo = todo[~ok]
+    return out
+
+
+#: The fix named for a row without a date in a date column (formulas and CLI readers).
+UNDATED_FIX = ("enter its date, or delete the row (a total or average row would be read as "
+               "one more period)")
+
+
+def first_undated(labels, numbers_are_dates: bool = False) -> int | None:
+    """Position of the first label that is not a date when the labels are a date column.
+
+    The labels (a CSV's first column, as text) are a date column when at least two and
+    more than half of them are dates: text dates with a year >= 1800 (``2024-01-31``,
+    ``2024年1月31日``; not ``t1`` or ``May``, which dateutil reads as year 1), or, under a
+    date word (``numbers_are_dates``), numbers such as 20240131.  A label then that is
+    blank or a word (``Average``, ``Total``) marks a total row typed under the data, read
+    otherwise as one more period; its position is returned.  The rule of
+    :func:`pyxl.xl.convert.check_date_rows` for ranges (text dates by :func:`dated_texts`).
+
+    Parameters
+    ----------
+    labels : sequence
+        The row labels, in file order.
+    numbers_are_dates : bool, optional
+        The column is headed by a date word (``Date``, ``日付``).
+
+    Returns
+    -------
+    int or None
+        0-based position of the first label that is not a date; None when every label
+        is one or the labels are not a date column.
+    """
+    cells = [str(c).strip() for c in labels]
+    if len(cells) < 2:
+        return None
+    number = to_numbers(pd.Series(cells, dtype=object)).notna().to_numpy()
+    texts = iter(dated_texts([c for c, n in zip(cells, number, strict=True) if c and not n]))
+    dated = [bool(n) and numbers_are_dates if n or not c else bool(next(texts))
+             for c, n in zip(cells, number, strict=True)]
+    count = sum(dated)
+    if count < 2 or 2 * count <= len(cells) or count == len(cells):
+        return None
+    return dated.index(False)
+
+
+def check_label_dates(labels, name: str, shown: str, first_row: int,
+                      numbers_are_dates: bool = False) -> None:
+    """Refuse a CSV's total row under dated rows (:func:`first_undated`), naming its row.
+
+    Parameters
+    ----------
+    labels : sequence
+        The row labels (the first column) of the data rows, in file order.
+    name : str
+        The argument or option the file was given as.
+    shown : str
+        The file's name, for the message.
+    first_row : int
+        The file's row number of the first label (2 under a header row).
+    numbers_are_dates : bool, optional
+        The column is headed by a date word.
+
+    Raises
+    ------
+    InputError
+        ``row N has 'Average' in the date column`` (or ``a blank cell``).
+    """
+    k = first_undated(labels, numbers_are_dates)
+    if k is not None:
+        cell = str(labels[k]).strip()
+        what = f"{cell[:20]!r}" if cell else "a blank cell"
+        raise InputError(name, f"{shown}: row {first_row + k} has {what} in the date column",
+                         UNDATED_FIX)

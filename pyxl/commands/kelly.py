@@ -17,7 +17,16 @@ import pandas as pd
 from pyxl.commands.mnvh import file_errors
 from pyxl.core import kelly as K
 from pyxl.errors import InputError
-from pyxl.numparse import CSV_OUT, DATE_HEADERS, is_code_row, is_date_word, read_csv, to_numbers
+from pyxl.numparse import (
+    CSV_OUT,
+    DATE_HEADERS,
+    check_label_dates,
+    is_code_row,
+    is_date_word,
+    read_csv,
+    text_number,
+    to_numbers,
+)
 
 
 def _leverage(args: argparse.Namespace) -> int:
@@ -54,18 +63,23 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _is_number(label: object) -> bool:
+    """A cell of a first row of data rather than a header: a number as ``float`` reads it,
+    or as the readers read it (``5.2%``, ``1,234.5``, full-width digits: :func:`text_number`);
+    a headerless file of percent cells lost its first row to the header otherwise."""
     try:
         float(str(label))
     except ValueError:
-        return False
+        return not math.isnan(text_number(str(label)))
     return True
 
 
-def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
+def _read_csv_matrix(path: str, name: str, dated_rows: bool = False) -> pd.DataFrame:
     """A numeric table from CSV: an optional header row of names and an optional first
     column of labels (text); a file without a header row keeps its first row.  Cells
     written ``1,234.5`` or ``5.2%`` read as Excel shows them; a blank or text cell is
-    refused naming its row and column."""
+    refused naming its row and column.  With ``dated_rows`` (scenario returns), a row
+    without a date under dated rows (a total or ``Average`` row) is refused, as
+    ``=KELLY_SCENARIO`` refuses it."""
     try:
         frame = read_csv(path, name=name, index_col=None, keep_default_na=False)
         head = read_csv(path, name=name, header=None, nrows=1, dtype=str,
@@ -108,6 +122,9 @@ def _read_csv_matrix(path: str, name: str) -> pd.DataFrame:
         raise InputError(name, f"{Path(path).name}: row {r + 1 + header}, column "
                          f"{c + 1 + labelled}: {what}",
                          "numbers only (a header row and a label column are ok)")
+    if labelled and dated_rows:  # a total row under dated rows, as =KELLY_SCENARIO refuses it
+        check_label_dates(list(frame.index), name, Path(path).name, 1 + header,
+                          numbers_are_dates=bool(header) and is_date_word(head.iloc[0]))
     return out.astype(float)
 
 
@@ -127,7 +144,7 @@ def _weights(args: argparse.Namespace) -> int:
 def _scenario(args: argparse.Namespace) -> int:
     from pyxl.commands.scenarios import percent_note
 
-    frame = _read_csv_matrix(args.returns, "returns")
+    frame = _read_csv_matrix(args.returns, "returns", dated_rows=True)
     percent_note(frame.to_numpy(), args.returns, "returns")
     n = frame.shape[1]
     w = K.kelly_scenario(frame.to_numpy(), args.rf, args.max_leverage, args.long_only,

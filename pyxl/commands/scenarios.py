@@ -25,6 +25,7 @@ from pyxl.core.scenarios.engine import check_column_order
 from pyxl.errors import InputError
 from pyxl.numparse import (
     DATE_HEADERS,
+    check_label_dates,
     is_code_row,
     is_date_word,
     numeric_dates,
@@ -38,10 +39,13 @@ __all__ = ["register", "NpzSink", "ParquetSink", "load_npz_paths", "read_numeric
 
 
 # --------------------------------------------------------------------------- readers
-def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str], list[str]]:
+def read_numeric_csv(path: str | Path, name: str, *, dated_rows: bool = False
+                     ) -> tuple[np.ndarray, list[str], list[str]]:
     """Numeric block of a CSV with optional header row and label column.
 
-    Returns (values, row_labels, column_labels); labels are empty when absent.
+    Returns (values, row_labels, column_labels); labels are empty when absent.  With
+    ``dated_rows`` (a returns file: one row per period), a row without a date under
+    dated rows (a total or ``Average`` row) is refused, as ``=MBB_RECOLOR`` refuses it.
     """
     try:
         raw = read_csv(path, name=name, header=None, dtype=str, keep_default_na=False)
@@ -83,6 +87,11 @@ def read_numeric_csv(path: str | Path, name: str) -> tuple[np.ndarray, list[str]
                          "fill in every cell with a number (a decimal, or 5.2% as text)")
     cols = [str(c) for c in raw.iloc[0, 1 if has_labels else 0:]] if has_header else []
     rows = [str(c) for c in raw.iloc[1 if has_header else 0:, 0]] if has_labels else []
+    # a total row under dated rows ('Average', or a blank date) is refused as the formulas
+    # refuse it: read, it was one more period and newest-first dates were not reversed
+    if dated_rows:
+        check_label_dates(rows, name, Path(path).name, 2 if has_header else 1,
+                          numbers_are_dates=has_header and is_date_word(raw.iloc[0, 0]))
     return body.to_numpy(dtype=float), rows, cols
 
 
@@ -262,7 +271,7 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
 def _run(args: argparse.Namespace) -> int:
     import numba
 
-    R, row_labels, tickers = read_numeric_csv(args.returns, "--returns")
+    R, row_labels, tickers = read_numeric_csv(args.returns, "--returns", dated_rows=True)
     R = oldest_first(R, row_labels, args.returns)
     percent_note(R, args.returns, "--returns")
     N = R.shape[1]
