@@ -356,18 +356,10 @@ def test_synthetic_universe_figures():
 
 
 def _mbp_problem(seed: int, n: int = 40, k: int = 4):
-    """The dense random model of the 'given the other limits' example (as in audit 16)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    seg = np.sort(np.r_[1, 2, 3, rng.integers(1, 4, n - 3)])
-    bw = rng.random(n) ** 2
-    bw /= bw.sum()
-    B = rng.standard_normal((n, k)) * 0.5
-    B[:, 0] = 1 + 0.2 * rng.standard_normal(n)
-    A = rng.standard_normal((k, k)) * 0.05
-    F = A @ A.T + np.diag([0.03] + [0.002] * (k - 1))
-    s = (0.2 + 0.3 * rng.random(n)) ** 2
-    alpha = rng.standard_normal(n) * 0.02
-    return seg, bw, B, F, s, alpha
+    """The dense random model of the 'given the other limits' example (audit 16's)."""
+    from test_audit16_notebook import _mbp
+
+    return _mbp(seed, n, k)
 
 
 def test_infeasibility_examples_are_the_optimiser_lines():
