@@ -241,12 +241,6 @@ def _is_label(cell: Any) -> bool:
     return is_date(cell) or is_text(cell)
 
 
-def _blank(cell: Any) -> bool:
-    """A blank cell: None (what xlwings gives for one), blank text or NaN."""
-    return cell is None or (isinstance(cell, str) and not cell.strip()) or (
-        isinstance(cell, float) and math.isnan(cell))
-
-
 def trim_range(value: Any) -> Any:
     """The range without its trailing blank rows and trailing blank columns.
 
@@ -274,7 +268,7 @@ def trim_range(value: Any) -> Any:
     while end:
         row = value[end - 1]
         # count(None) is a C loop: a whole column of blank rows trims in a fraction of a second
-        if row.count(None) != len(row) and not all(_blank(c) for c in row):
+        if row.count(None) != len(row) and not all(is_missing(c) for c in row):
             break
         end -= 1
     if end == 0:
@@ -282,7 +276,7 @@ def trim_range(value: Any) -> Any:
     rows = [list(r) for r in value[:end]]
     width = max(len(r) for r in rows)
     keep = width
-    while keep > 1 and all(len(r) < keep or _blank(r[keep - 1]) for r in rows):
+    while keep > 1 and all(len(r) < keep or is_missing(r[keep - 1]) for r in rows):
         keep -= 1
     if keep < width:
         rows = [r[:keep] for r in rows]
@@ -356,9 +350,9 @@ def check_date_rows(body: Sequence[Sequence[Any]], name: str, *,
         return
     for i, (cell, ok) in enumerate(zip(first, dated, strict=True)):
         rest = body[i][1:]
-        if ok or all(_blank(c) for c in rest) or any(is_text(c) for c in rest):
+        if ok or all(is_missing(c) for c in rest) or any(is_text(c) for c in rest):
             continue  # a blank row or a second header row: the conversion names its cell
-        what = "a blank cell" if _blank(cell) else f"{str(cell)[:20]!r}"
+        what = "a blank cell" if is_missing(cell) else f"{str(cell)[:20]!r}"
         raise InputError(name, f"row {i + 1} has {what} in the date column", UNDATED_FIX)
 
 
@@ -376,7 +370,7 @@ def refuse_dates_across(value: Any, name: str) -> None:
         return
     rows = _rows(value)
     cells = rows[0][1:]
-    if (len(cells) >= 2 and all(not _blank(c) and _dated(c, False) for c in cells)
+    if (len(cells) >= 2 and all(not is_missing(c) and _dated(c, False) for c in cells)
             and not is_date_word(rows[0][0])
             and not any(r and _dated(r[0], False) for r in rows[1:])):
         raise InputError(name, "has dates across its first row (one row per asset)",
