@@ -34,7 +34,7 @@ from pyxl.numparse import (
 )
 
 __all__ = ["register", "read_price_csv", "file_errors", "staged", "publish",
-           "write_csv_atomic"]
+           "partial_path", "write_csv_atomic"]
 
 
 def file_errors(handler):
@@ -285,11 +285,16 @@ def publish(stage: Path, out: Path, files) -> list[Path]:
         return _publish(stage, out, list(files))
 
 
+def partial_path(path: Path) -> Path:
+    """The hidden name a file is written under until it is complete (then renamed)."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def write_csv_atomic(frame: pd.DataFrame, path: Path, **kwargs) -> Path:
     """``frame.to_csv(path)`` through a temporary file renamed into place, so that an error
     or Ctrl-C while writing leaves no half-written CSV (an earlier one stays as it was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = partial_path(path)
     try:
         frame.to_csv(tmp, **kwargs, **CSV_OUT)
         os.replace(tmp, path)

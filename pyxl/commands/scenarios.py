@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.commands.mnvh import file_errors
+from pyxl.commands.mnvh import file_errors, partial_path, write_csv_atomic
 from pyxl.core import scenarios as core
 from pyxl.core.labels import date_order
 from pyxl.core.scenarios.engine import check_column_order
@@ -157,17 +157,12 @@ def percent_note(R: np.ndarray, path, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- sinks
-def _partial(path: Path) -> Path:
-    """The hidden name a streamed file is written under until it is complete."""
-    return path.with_name(f".{path.name}.partial")
-
-
 class NpzSink:
     """Stream final paths into an ``.npz`` (zip of ``paths_<first-path>.npy`` entries)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.partial = _partial(self.path)  # renamed to ``path`` by close()
+        self.partial = partial_path(self.path)  # renamed to ``path`` by close()
         try:
             self.zf = zipfile.ZipFile(self.partial, "w", compression=zipfile.ZIP_STORED,
                                       allowZip64=True)
@@ -219,7 +214,7 @@ class ParquetSink:
         fields = [pa.field("path", pa.int64()), pa.field("period", pa.int32())]
         fields += [pa.field(t, pa.float64()) for t in tickers]
         self.path = Path(path)
-        self.partial = _partial(self.path)  # renamed to ``path`` by close()
+        self.partial = partial_path(self.path)  # renamed to ``path`` by close()
         try:
             self.writer = pq.ParquetWriter(str(self.partial), pa.schema(fields))
         except OSError as err:  # name the file asked for, not the hidden one
@@ -247,7 +242,6 @@ class ParquetSink:
 # --------------------------------------------------------------------------- writers
 def write_summary_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
     """The =MBB_RECOLOR summary table as CSV (blank cells for padding)."""
-    from pyxl.commands.mnvh import write_csv_atomic
 
     rows = [[("" if isinstance(v, float) and np.isnan(v) else v) for v in r]
             for r in sset.summary_rows()]
@@ -262,7 +256,6 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
         f.insert(0, "period", np.arange(sset.fan.shape[0]))
         f.insert(0, "portfolio", lab)
         frames.append(f)
-    from pyxl.commands.mnvh import write_csv_atomic
 
     return write_csv_atomic(pd.concat(frames), Path(path), index=False)
 
