@@ -188,3 +188,12 @@ def test_unsupported_new_function_is_named(tmp_path):
     rep = calculate(_book(tmp_path / "n.xlsx", ["=SUM(_xlfn.SEQUENCE(4))"]))
     assert [str(i) for i in rep.issues] == [
         "F!A1: #NAME? (function not supported without Excel: SEQUENCE)"]
+
+
+def test_percent_criterion_is_the_decimal_excel_parses(tmp_path):
+    """'=5.2%' matches a cell holding 0.052: the criterion is read with the project's one
+    percent rule (pyxl.numparse.percent_value), not float('5.2') / 100, one ulp off."""
+    path = _book(tmp_path / "pct.xlsx", ['=COUNTIF(D!A1:A3,"=5.2%")', '=COUNTIF(D!A1:A3,"<5.2%")'],
+                 [[0.052], [0.05], [0.06]])
+    rep = calculate(path)
+    assert (rep.value("F", "A1"), rep.value("F", "A2")) == (1, 1)

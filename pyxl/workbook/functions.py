@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from pyxl.numparse import percent_value
+
 __all__ = ["pyxl_formulas", "register", "to_excel_arg", "from_excel_result"]
 
 
@@ -250,9 +252,11 @@ def _as_number(v: Any) -> float | None:
         return float(v)
     if isinstance(v, str) and v.strip():
         text = v.strip()
+        if text.endswith("%"):
+            # the project's one percent rule: the double nearest 5.2 / 100, as Excel parses
+            # it (float("5.2") / 100 is one unit in the last place off, so "=5.2%" missed 0.052)
+            return percent_value(text)
         try:
-            if text.endswith("%"):
-                return float(text[:-1]) / 100.0
             x = _text2num(text)
         except (ValueError, TypeError, ArithmeticError):
             return None
