@@ -455,7 +455,6 @@ def text_dates(values) -> pd.DatetimeIndex:
             return pd.DatetimeIndex([pd.NaT] * len(texts))
 
 
-
 def dated_texts(values) -> np.ndarray:
     """Which cells read as a date with a year >= 1800, each in its own format.
 
