@@ -113,6 +113,28 @@ def _first_filled_line(text: str) -> str:
     return ""
 
 
+def _refuse_inner_blank_line(text: str, shown: str, name: str) -> None:
+    """Refuse a blank line between two filled lines of a one-column file.
+
+    Excel saves an empty cell of a one-column range as an empty line, and ``pd.read_csv``
+    skips empty lines: a missing return or price would vanish and every later value move
+    up one row, without a word.  (In a file of several columns Excel writes ``,,,``,
+    which is read and refused as missing values.)  Blank lines before the first and after
+    the last filled line are left alone.
+    """
+    first = re.search(r"\S", text)
+    if first is None:
+        return
+    last = len(text.rstrip())
+    m = re.compile(r"\n[ \t\r]*\n").search(text, first.start(), last)
+    if m is not None:
+        line = text.count("\n", 0, m.start()) + 2
+        raise InputError(name, f"{shown}: line {line} is blank, between values (Excel saves "
+                         "an empty cell of a one-column range so; it would be skipped and "
+                         "every later value moved up a row)",
+                         "fill in the missing value, or delete the line if it holds none")
+
+
 def _clean_text(text: str, shown: str, name: str) -> str:
     """CSV text as pandas should see it: comma-separated, without the empty columns Excel
     leaves on the right (``,,,``) and the blank lines at the end.
@@ -156,6 +178,8 @@ def _clean_text(text: str, shown: str, name: str) -> str:
         while rows and all(_blank(c) for c in rows[-1]):
             rows.pop()  # blank lines (or lines of bare commas) at the end
         width = max(map(_extent, rows), default=0)
+    if width <= 1 and max(map(_extent, rows), default=0) <= 1:  # one column (a title
+        _refuse_inner_blank_line(text, shown, name)  # line over a table is not one)
     if (n_lines is None or n_lines > 2) and width > 1:
         tail = len(rows)
         while tail > (1 if first == 0 else 0) and all(_blank(c) for c in rows[tail - 1][1:]) \

@@ -103,3 +103,48 @@ def test_an_undecodable_csv_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(InputError) as err:
         read_price_csv(path)
     assert err.value.arg == "prices" and "p.csv" in str(err.value)
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("header", [[], ["r"]])
+def test_a_blank_line_inside_a_one_column_file_is_refused(tmp_path, eol, header):
+    """Excel saves the empty cell of a one-column range as an empty line, which
+    ``pd.read_csv`` skips: a missing return vanished and every later one moved up a row
+    (6 scenarios read from 7 lines).  Every CLI reader refuses it, naming the line; blank
+    lines before and after the values are still allowed."""
+    values = ["0.01", "-0.02", "", "0.03", "0.015", "-0.01"]
+    path = tmp_path / "one.csv"
+    path.write_bytes(eol.join(header + values).encode() + eol.encode())
+    line = len(header) + 3
+    readers = (lambda: _read_csv_matrix(str(path), "returns"),
+               lambda: read_numeric_csv(path, "history"),
+               lambda: read_price_csv(path, "--benchmark"))
+    for read in readers:
+        with pytest.raises(InputError) as err:
+            read()
+        assert f"line {line} is blank" in str(err.value), err.value
+        assert "fill in the missing value" in str(err.value)
+    # blank lines only before and after the values: read as before, all five values kept
+    path.write_bytes((eol * 2 + eol.join(header + [v for v in values if v]) + eol * 3).encode())
+    frame = _read_csv_matrix(str(path), "returns")
+    np.testing.assert_array_equal(frame.to_numpy().ravel(),
+                                  [0.01, -0.02, 0.03, 0.015, -0.01])
+
+
+def test_a_blank_line_in_a_file_of_several_columns_is_not_the_one_column_rule(tmp_path):
+    """Excel writes an empty row of several columns as ``,,`` (read, then refused as
+    missing values by the readers); the one-column rule does not touch such files."""
+    path = tmp_path / "two.csv"
+    path.write_text("a,b\n0.01,0.02\n,\n0.03,0.01\n")
+    with pytest.raises(InputError) as err:
+        _read_csv_matrix(str(path), "returns")
+    assert "is blank, between values" not in str(err.value)
+
+
+def test_a_title_line_over_a_table_is_not_taken_for_a_one_column_file(tmp_path):
+    """The first line alone has one cell; the table under it has three.  The blank line
+    under the title is not a missing value and is not refused as one."""
+    path = tmp_path / "t.csv"
+    path.write_text("Prices\n\nDate,A,B\n2020-01-02,1,2\n2020-01-03,1.5,2.5\n")
+    text = numparse.csv_source(path, "prices")[0]
+    assert text.startswith("Prices")
