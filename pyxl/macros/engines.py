@@ -236,10 +236,16 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
     through its named ranges, so a renamed sheet (Prices -> Px, which Excel and
     LibreOffice rename in the names too) is still checked.
 
+    A row inserted at the table's first row lies above every name (Excel moves a name
+    down for it rather than widen it), so it would silently be left out of the run; the
+    name :attr:`~pyxl.templates.spec.DataBlock.top_name` (the header row and the
+    first data row, which grows to 3 rows then) tells it, as in the check cell.
+
     Raises
     ------
     MacroError
-        ``Prices!L1 lies outside the Prices block A1:K251: ...``.
+        ``Prices!L1 lies outside the Prices block A1:K251: ...``, or
+        ``Prices!A2: row 2 lies above the named ranges of the table ...``.
     """
     from openpyxl.utils.cell import get_column_letter, range_boundaries
 
@@ -270,6 +276,19 @@ def _check_blocks(io: WorkbookIO, key: str) -> None:
             ref = (f"${get_column_letter(left)}${top}:"
                    f"${get_column_letter(right)}${bottom}")
         cells = ref.replace("$", "")
+        top = io.name_address(block.top_name) if io.has_name(block.top_name) else None
+        if top is not None:  # absent from workbooks made before the name was added
+            c1, r1, _, r2 = range_boundaries(top[1].replace("$", ""))
+            if r2 - r1 + 1 > 2:  # rows inserted at the table's first row (the check cell's test)
+                first = f"{get_column_letter(c1)}{r1 + 1}"
+                one = r2 - r1 == 2
+                rows = f"row {r1 + 1} lies" if one else f"rows {r1 + 1}-{r2 - 1} lie"
+                raise MacroError(
+                    f"{top[0]}!{first}: {rows} above the named ranges of the table (they "
+                    f"start in row {r2}: rows inserted at the table's first row), so the "
+                    f"run would leave {'it' if one else 'them'} out; delete "
+                    f"{'it' if one else 'them'} and insert rows below the table's first "
+                    "row instead (Excel then widens the names)")
         elsewhere = (" (the command-line tools read tables of any size)"
                      if block.cli_any_size else "")
         for probe in beyond_block(ref, block.columns_right, block.rows_below):

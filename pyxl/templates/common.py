@@ -62,6 +62,10 @@ def new_workbook(spec: TemplateSpec) -> Workbook:
     wb.defined_names["pyxl_template"] = DefinedName("pyxl_template", attr_text=f'"{spec.key}"')
     for inp in spec.inputs:
         wb.defined_names[inp.name] = DefinedName(inp.name, attr_text=inp.address)
+    for block in spec.blocks:  # read by the check cell and the Run button; not an input
+        # (not hidden: the formulas package of `pyxl calc` does not read hidden names)
+        wb.defined_names[block.top_name] = DefinedName(block.top_name,
+                                                       attr_text=block.top_address)
     for ws in wb.worksheets:
         page_setup(ws)
     wb.properties.title = spec.title_en
@@ -267,20 +271,21 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
 
     A row inserted at the table's first row moves the names down past it (Excel widens
     a name only for rows inserted below its first row), so the check first tests that
-    the header row and the first data row are still adjacent:
-    ``ROWS(sheet!$A$1:$A$2)`` (:attr:`pyxl.templates.spec.DataBlock.top_rows`) is 3
-    after such an insert, and the check shows :attr:`~pyxl.templates.spec.DataBlock.
-    top_message`.
+    the header row and the first data row are still adjacent: the name
+    :attr:`~pyxl.templates.spec.DataBlock.top_name` (``$A$1:$A$2`` as shipped, the Run
+    button reads it too) has more than 2 rows after such an insert, and the check shows
+    :attr:`~pyxl.templates.spec.DataBlock.top_message`.  A deleted first row shrinks it
+    to 1 row, which is no warning: the names shrink with it and the table is read whole.
 
     Returns
     -------
     str
-        ``=IF(ROWS(...)<>2,"<block.top_message>",IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,
+        ``=IF(ROWS(pyxl_top_...)>2,"<block.top_message>",IF(SUMPRODUCT(...)+SUMPRODUCT(...)>0,
         "<block.message>",<otherwise>))``.
     """
     sheet = block.sheet if block.sheet.isalnum() else "'" + block.sheet.replace("'", "''") + "'"
     counts = "+".join(f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in block.probes)
-    return (f'=IF(ROWS({sheet}!{block.top_rows})<>2,"{block.top_message}",'
+    return (f'=IF(ROWS({block.top_name})>2,"{block.top_message}",'
             f'IF({counts}>0,"{block.message}",{otherwise}))')
 
 

@@ -209,6 +209,18 @@ class DataBlock:
         return _abs(c1, r1, c1, r1 + 1)
 
     @property
+    def top_name(self) -> str:
+        """Defined name of :attr:`top_rows` (``pyxl_top_Prices``), which the template
+        defines and both the check cell and the Run button read: the two tell a row
+        inserted at the table's first row by the same cells."""
+        return "pyxl_top_" + re.sub(r"\W", "_", self.sheet)
+
+    @property
+    def top_address(self) -> str:
+        """``'Prices'!$A$1:$A$2``, as stored in :attr:`top_name`."""
+        return f"'{self.sheet}'!{self.top_rows}"
+
+    @property
     def top_message(self) -> str:
         """What the check cell shows after a row was inserted at the table's first row."""
         first = self.top_rows.split(":")[1].replace("$", "")
