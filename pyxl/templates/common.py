@@ -262,7 +262,9 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
     """A check cell's formula: the block's warning while data lies outside it, else ``otherwise``.
 
     Counts the cells holding a value just right of and just below ``block``
-    (:attr:`pyxl.templates.spec.DataBlock.probes`) as ``SUMPRODUCT((LEN(range)>0)*1)``,
+    (:attr:`pyxl.templates.spec.DataBlock.edge_probes`: each probe starts on the block's
+    last column or row, whose own count is subtracted, so that it widens over a row or
+    column inserted just past the block) as ``SUMPRODUCT((LEN(range)>0)*1)``,
     which Excel, LibreOffice and the ``formulas`` package of ``pyxl calc`` evaluate
     alike.  COUNTA does not: LibreOffice counted every row of such a range beyond the
     sheet's data as filled, and ``COUNTIF(range,"<>")`` counted the blanks in
@@ -284,7 +286,9 @@ def block_check_formula(block: DataBlock, otherwise: str = '"ok"') -> str:
         "<block.message>",<otherwise>))``.
     """
     sheet = block.sheet if block.sheet.isalnum() else "'" + block.sheet.replace("'", "''") + "'"
-    counts = "+".join(f"SUMPRODUCT((LEN({sheet}!{ref})>0)*1)" for ref in block.probes)
+    counts = "+".join(f"SUMPRODUCT((LEN({sheet}!{wide})>0)*1)"
+                      f"-SUMPRODUCT((LEN({sheet}!{edge})>0)*1)"
+                      for wide, edge in block.edge_probes)
     return (f'=IF(ROWS({block.top_name})>2,"{block.top_message}",'
             f'IF({counts}>0,"{block.message}",{otherwise}))')
 

@@ -174,9 +174,26 @@ class DataBlock:
     cli_any_size: bool = True
 
     @property
-    def probes(self) -> tuple[str, ...]:
-        """:func:`beyond_block` of this block with its own reach."""
-        return beyond_block(self.ref, self.columns_right, self.rows_below)
+    def edge_probes(self) -> tuple[tuple[str, str], ...]:
+        """The check cell's probes, each widened back over the block's last column or row:
+        ``(("$K$1:$DG$2", "$K$1:$K$2"), ("$A$251:$K$253", "$A$251:$K$251"))`` for
+        ``$A$1:$K$251``; the cells outside are the first range less the second.
+
+        A probe starting just past the block moves with a row (column) inserted just
+        below (right of) the block, so a value typed in that new row lay between the
+        table and the probe: nothing read it and the check said "ok".  Starting on the
+        block's last row, the probe widens over such a row instead, as Excel widens any
+        range for a row inserted below its first row; the block's own last row (the
+        second range, which moves with the first) is subtracted.
+        """
+        (c1, r1), (c2, r2) = self.corners
+        out = []
+        if self.columns_right > 0:
+            out.append((_abs(c2, r1, c2 + self.columns_right, r1 + 1),
+                        _abs(c2, r1, c2, r1 + 1)))
+        if self.rows_below > 0:
+            out.append((_abs(c1, r2, c2, r2 + self.rows_below), _abs(c1, r2, c2, r2)))
+        return tuple(out)
 
     @property
     def corners(self) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -1,4 +1,6 @@
-"""Rows inserted at a template table's first row: the Run button refuses them.
+"""Rows and columns inserted at the edges of a template's data table.
+
+Rows inserted at a table's first row: the Run button refuses them.
 
 Excel (and LibreOffice: checked with a real insert, the name ``mnvh_prices`` became
 ``$B$3:$K$252``) moves a named range down for a row inserted at its first row instead of
@@ -8,6 +10,15 @@ without the row.  Each template defines ``pyxl_top_<sheet>``, the header row and
 first data row; the check cell and the Run button both read it (3 rows after such an
 insert).  A deleted first data row shrinks it to 1 row, which is no warning: the names
 shrink too and the table is read whole (the check cell used to warn then).
+
+A row inserted just below a table (or a column just right of it): the check cell's probe
+of the cells past the table moved down with it, so a day typed in the new row lay between
+the table and the probe, and the check said "ok" while the sheets left the day out (the
+Run button, which probes past the names, refused).  The probe now starts on the table's
+last row (column), which it subtracts, and widens over such a row as Excel widens any
+range for a row inserted below its first row (checked in LibreOffice: a day typed in a
+row inserted at Prices!252, and a price in a column inserted at L, both turn the check
+red there too).
 """
 
 from __future__ import annotations
@@ -125,3 +136,66 @@ def _delete_row(path: Path, k: int, sheet: str) -> None:
                 elif hasattr(c.value, "text"):
                     c.value.text = ref.sub(move, c.value.text)
     wb.save(path)
+
+
+def _insert_col(path: Path, k: int, sheet: str, cells: dict[int, object]) -> None:
+    """Insert column ``k`` of ``sheet`` as Excel does (references to columns >= k move
+    right one column; a range starting left of k and ending at or right of it widens)
+    and type ``cells`` (row -> value) in it."""
+    from openpyxl.utils import column_index_from_string, get_column_letter
+
+    ref = re.compile(rf"((?:'{sheet}'|{sheet})!)(\$?)([A-Z]{{1,3}})(\$?\d+)"
+                     r"(?::(\$?)([A-Z]{1,3})(\$?\d+))?")
+
+    def shift(col: str) -> str:
+        n = column_index_from_string(col)
+        return get_column_letter(n + (n >= k))
+
+    def move(m: re.Match) -> str:
+        where, d1, c1, r1, d2, c2, r2 = m.groups()
+        out = f"{where}{d1}{shift(c1)}{r1}"
+        return out if c2 is None else f"{out}:{d2}{shift(c2)}{r2}"
+
+    wb = openpyxl.load_workbook(path)
+    wb[sheet].insert_cols(k)
+    for dn in wb.defined_names.values():
+        if dn.attr_text:
+            dn.attr_text = ref.sub(move, dn.attr_text)
+    for ws in wb.worksheets:
+        for r in ws.iter_rows():
+            for c in r:
+                if c.data_type == "f" and isinstance(c.value, str):
+                    c.value = ref.sub(move, c.value)
+                elif hasattr(c.value, "text"):
+                    c.value.text = ref.sub(move, c.value.text)
+    for r, v in cells.items():
+        wb[sheet].cell(r, k, v)
+    wb.save(path)
+
+
+@pytest.mark.parametrize("key, book, sheet, k, row, checks", CASES)
+def test_a_row_inserted_just_below_the_table_is_probed(tmp_path, key, book, sheet, k, row,
+                                                       checks):
+    block = TEMPLATES[key].blocks[0]
+    below = block.corners[1][1] + 1
+    path = _copy(tmp_path, book)
+    _insert_row(path, below, [None] * len(row), sheet=sheet)  # inserted, still empty
+    rep = calculate(path)
+    ok = {c: rep.value(*c) for c in checks}
+    assert all("outside" not in str(v) for v in ok.values()), ok
+    _insert_row(_copy(tmp_path, book), below, row, sheet=sheet)  # inserted and typed in
+    rep = calculate(tmp_path / book)
+    for c in checks:
+        got = str(rep.value(*c))
+        assert block.message in got, (c, got)
+    res = run(TEMPLATES[key].macro, OpenpyxlBook(tmp_path / book))
+    assert not res.ok and f"{sheet}!A{below} lies outside" in res.message, res.message
+
+
+def test_a_column_inserted_just_right_of_the_prices_is_probed(tmp_path):
+    path = _copy(tmp_path, "mnvh_ledger.xlsx")
+    _insert_col(path, 12, "Prices", {})
+    assert calculate(path).value("Backtest", "B3") == "ok"
+    _insert_col(path := _copy(tmp_path, "mnvh_ledger.xlsx"), 12, "Prices", {1: "NEW", 2: 100.0})
+    msg = TEMPLATES["mnvh"].blocks[0].message
+    assert calculate(path).value("Backtest", "B3") == msg
