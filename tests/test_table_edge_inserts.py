@@ -125,17 +125,22 @@ def _delete_row(path: Path, k: int, sheet: str) -> None:
 
     wb = openpyxl.load_workbook(path)
     wb[sheet].delete_rows(k)
+    _rewrite_refs(wb, lambda text: ref.sub(move, text))
+    wb.save(path)
+
+
+def _rewrite_refs(wb: openpyxl.Workbook, fix) -> None:
+    """Apply ``fix`` to the text of every defined name and formula (as Excel moves them)."""
     for dn in wb.defined_names.values():
         if dn.attr_text:
-            dn.attr_text = ref.sub(move, dn.attr_text)
+            dn.attr_text = fix(dn.attr_text)
     for ws in wb.worksheets:
         for r in ws.iter_rows():
             for c in r:
                 if c.data_type == "f" and isinstance(c.value, str):
-                    c.value = ref.sub(move, c.value)
-                elif hasattr(c.value, "text"):
-                    c.value.text = ref.sub(move, c.value.text)
-    wb.save(path)
+                    c.value = fix(c.value)
+                elif hasattr(c.value, "text"):  # an array formula
+                    c.value.text = fix(c.value.text)
 
 
 def _insert_col(path: Path, k: int, sheet: str, cells: dict[int, object]) -> None:
@@ -158,16 +163,7 @@ def _insert_col(path: Path, k: int, sheet: str, cells: dict[int, object]) -> Non
 
     wb = openpyxl.load_workbook(path)
     wb[sheet].insert_cols(k)
-    for dn in wb.defined_names.values():
-        if dn.attr_text:
-            dn.attr_text = ref.sub(move, dn.attr_text)
-    for ws in wb.worksheets:
-        for r in ws.iter_rows():
-            for c in r:
-                if c.data_type == "f" and isinstance(c.value, str):
-                    c.value = ref.sub(move, c.value)
-                elif hasattr(c.value, "text"):
-                    c.value.text = ref.sub(move, c.value.text)
+    _rewrite_refs(wb, lambda text: ref.sub(move, text))
     for r, v in cells.items():
         wb[sheet].cell(r, k, v)
     wb.save(path)
