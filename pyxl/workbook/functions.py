@@ -525,6 +525,101 @@ def _round_functions() -> dict[str, Callable[..., Any]]:
             for name, mode in (("ROUND", "half"), ("ROUNDUP", "up"), ("ROUNDDOWN", "down"))}
 
 
+# --- FLOOR, CEILING, MROUND on the decimal numbers Excel shows ----------------------------
+
+
+def excel_step(x: float, sig: float | None, kind: str, mode: float = 0) -> Any:
+    """FLOOR / CEILING / MROUND and their .MATH / .PRECISE forms as Excel: on the
+    numbers' 15 significant digits, exactly (the rule of :func:`excel_round`).
+
+    The ``formulas`` package divides the doubles, so a step of 0.1 or 0.01 lands one
+    step off whenever the quotient falls just short of a whole number: ``FLOOR(4.35,
+    0.01)`` gave 4.34 (4.35 / 0.01 = 434.99999999999994), ``FLOOR(0.3, 0.1)`` 0.2 and
+    ``MROUND(1.3, 0.2)`` 1.2, where Microsoft's documentation of MROUND gives 1.4 (and
+    its MROUND rounded halves to even: ``MROUND(13, 2)`` 12, Excel 14).  A tick size
+    of 0.1 yen or a lot of 0.01 is such a step.  Here the quotient is taken of the
+    decimals shown (``Decimal(f"{x:.15g}")``), so it is a whole number exactly when the
+    decimals are multiples, and the result is the double nearest the decimal multiple.
+
+    The sign rules are the package's (Excel's): FLOOR and CEILING refuse a negative step
+    for a positive number (#NUM!), FLOOR by a 0 step is #DIV/0! and CEILING 0; the
+    .MATH forms use the step's magnitude (1 when omitted; the package took the number's
+    magnitude then, so ``CEILING.MATH(-2.5)`` gave 3, Excel -2) and with a nonzero
+    ``mode`` round negative numbers toward (FLOOR) or away from (CEILING) zero; MROUND
+    rounds halves away from zero and refuses opposite signs (#NUM!).
+
+    Parameters
+    ----------
+    x : float
+        The number.
+    sig : float or None
+        The step (significance, multiple); None when omitted (.MATH forms only).
+    kind : {"floor", "ceiling", "floor.math", "ceiling.math", "mround"}
+    mode : float
+        The .MATH forms' third argument.
+
+    Returns
+    -------
+    float, or the package's error value
+        ``nan`` for #NUM! (the package's convention), its #DIV/0! error for FLOOR by 0.
+    """
+    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+
+    from formulas.functions import Error
+
+    x = float(x)
+    sig = 1.0 if sig is None else float(sig)
+    if not (math.isfinite(x) and math.isfinite(sig)):
+        return np.nan
+    if sig == 0:
+        return Error.errors["#DIV/0!"] if kind == "floor" else 0.0
+    if kind in ("floor", "ceiling", "mround") and (sig < 0 < x or (kind == "mround"
+                                                                  and x < 0 < sig)):
+        return np.nan
+    with localcontext() as ctx:
+        ctx.prec = 60
+        X, S = Decimal(f"{x:.15g}"), Decimal(f"{sig:.15g}")
+        if kind.endswith(".math"):
+            S = abs(S)
+        rounding = {"floor": ROUND_FLOOR, "ceiling": ROUND_CEILING,
+                    "mround": ROUND_HALF_UP}[kind.split(".")[0]]
+        if kind.endswith(".math") and mode and X < 0:  # negatives toward / away from 0
+            rounding = ROUND_CEILING if rounding == ROUND_FLOOR else ROUND_FLOOR
+        q = (X / S).to_integral_value(rounding=rounding)
+        out = float(q * S)
+    return out + 0.0  # -0.0 is 0 in a cell
+
+
+def _step_functions() -> dict[str, Callable[..., Any]]:
+    from formulas.functions import flatten, raise_errors, replace_empty, wrap_ufunc
+
+    def math_form(kind: str) -> Callable[..., Any]:
+        def f(num: float, sig: float | None = None, mode: float = 0) -> Any:
+            return excel_step(num, sig, kind, mode)
+        return wrap_ufunc(f)
+
+    def mround(*args: Any) -> Any:  # the package's argument handling, then excel_step
+        from formulas.functions import Error
+
+        raise_errors(args)
+        num, sig = tuple(flatten(map(replace_empty, args), None))
+        if isinstance(num, bool) or isinstance(sig, bool):
+            return Error.errors["#VALUE!"]
+        x = excel_step(float(num), float(sig), "mround")
+        return Error.errors["#NUM!"] if isinstance(x, float) and math.isnan(x) else x
+
+    from formulas.functions import wrap_func
+
+    out = {"FLOOR": wrap_ufunc(functools.partial(excel_step, kind="floor")),
+           "CEILING": wrap_ufunc(functools.partial(excel_step, kind="ceiling")),
+           "MROUND": wrap_func(mround)}
+    for name in ("FLOOR.MATH", "FLOOR.PRECISE"):
+        out[name] = math_form("floor.math")
+    for name in ("CEILING.MATH", "CEILING.PRECISE", "ISO.CEILING"):
+        out[name] = math_form("ceiling.math")
+    return out
+
+
 # --- YEARFRAC, bases 0 and 1 --------------------------------------------------------------
 
 
@@ -672,6 +767,7 @@ def register() -> tuple[str, ...]:
     (:func:`_index_whole_row_or_column`, which the MNVH Ledger sheet uses), the
     criteria of SUMIF(S)/COUNTIF(S)/AVERAGEIF(S)/MAXIFS/MINIFS
     (:func:`_criterion_test`), ROUND/ROUNDUP/ROUNDDOWN (:func:`excel_round`),
+    FLOOR/CEILING/MROUND and their .MATH/.PRECISE forms (:func:`excel_step`),
     YEARFRAC bases 0 and 1 (:func:`yearfrac_days`) and PERCENTRANK(.INC/.EXC) with
     tied values (:func:`percentrank`).
     """
@@ -686,7 +782,7 @@ def register() -> tuple[str, ...]:
         table[name] = wrap_ranges_func(_adapter(func))
     table["INDEX"] = dict(table["INDEX"], function=wrap_impure_func(
         wrap_func(_index_whole_row_or_column(xindex), ranges=True)))
-    mended = {**_criteria_functions(), **_round_functions(),
+    mended = {**_criteria_functions(), **_round_functions(), **_step_functions(),
               **_percentrank_functions(),
               "YEARFRAC": wrap_func(_yearfrac(xyearfrac))}
     for name, func in mended.items():
