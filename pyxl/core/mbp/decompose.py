@@ -43,8 +43,8 @@ HELD_THRESHOLD = 1e-7
 
 
 def names_held(w: np.ndarray, threshold: float = HELD_THRESHOLD) -> int:
-    """Number of weights above ``threshold``."""
-    return int(np.count_nonzero(np.asarray(w) > threshold))
+    """Number of weights above ``threshold`` in absolute value (a short position is held)."""
+    return int(np.count_nonzero(np.abs(np.asarray(w)) > threshold))
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ class Decomposition:
     market_te : TE of w - w^T.
     segment_te : segment (allocation) TE, seed eq. (4).
     within_te : (M,) within-segment TE of each segment, seed eq. (5), TE(v_m) / |W_m|
-        (NaN if W_m = 0 or no |w_i| of the segment exceeds the names-held threshold).
+        (NaN if |W_m| or every |w_i| of the segment is at or below the names-held
+        threshold: y*_m = w_{G_m} / W_m is then undefined or made of rounding noise).
     seg_weight, seg_bench : (M,) portfolio and benchmark segment weights.
-    names_held, names_total : (M,) names held and names in each segment.
+    names_held, names_total : (M,) names held (|w_i| above the threshold) and names in
+        each segment.
     segment_var : segment TE^2.
     within_var : (M,) W_m^2 TE_m^2 (the seed's second term, per segment).
     delta1, delta2 : cross terms; the identity uses 2 * delta2.
@@ -118,7 +120,8 @@ def decompose(data: MBPData, w: np.ndarray, threshold: float = HELD_THRESHOLD) -
         ``bench_w`` meets them by label, as ``alpha`` does in
         :func:`~pyxl.core.mbp.optimize.optimize`.
     threshold : float
-        Weight above which a name counts as held.
+        Weight (absolute value) above which a name counts as held; a segment whose
+        net weight |W_m| is at or below it has no within-segment TE (NaN).
     """
     w = np.asarray(in_asset_order(w, data, "w"), dtype=float).ravel()
     if w.size != data.n or not np.all(np.isfinite(w)):
@@ -134,20 +137,22 @@ def decompose(data: MBPData, w: np.ndarray, threshold: float = HELD_THRESHOLD) -
     C = FX.T @ FX + (X * data.spec_var[:, None]).T @ X
     seg_w = data.seg_sums(w)
     within_var = np.diag(C)[1:].copy()
-    # a segment counts as held when some |w_i| in it exceeds the names-held threshold;
-    # otherwise W_m is 0 up to solver noise (an interior-point optimum leaves ~1e-10 on
-    # every name it drops) and TE(v_m) / W_m would be noise / noise
-    has_pos = np.bincount(data.segment, weights=(np.abs(w) > threshold).astype(float),
-                          minlength=M) > 0
+    # names held: |w_i| above the threshold (a short position is a name held too)
+    held = np.bincount(data.segment, weights=(np.abs(w) > threshold).astype(float),
+                       minlength=M)
+    # y*_m = w_{G_m} / W_m needs a segment that is held (otherwise W_m is 0 up to solver
+    # noise: an interior-point optimum leaves ~1e-10 on every name it drops) with a net
+    # weight W_m above the same threshold (a long-short segment held +0.1, +0.2, -0.3 nets
+    # to 5.6e-17, not 0, in floating point); else TE(v_m) / |W_m| is noise over noise
+    defined = (held > 0) & (np.abs(seg_w) > threshold)
     with np.errstate(invalid="ignore", divide="ignore"):
         # TE(y*_m - y**_m) = TE(v_m) / |W_m|: defined for a net short segment too
-        within_te = np.where(has_pos & (seg_w != 0),
+        within_te = np.where(defined,
                              np.sqrt(np.clip(within_var, 0, None)) / np.abs(seg_w), np.nan)
     Cvv = C[1:, 1:]
     delta1 = float(Cvv.sum() - np.trace(Cvv))
     delta2 = float(C[0, 1:].sum())
     total_var = data.cov(a, a)
-    held = np.bincount(data.segment, weights=(w > threshold).astype(float), minlength=M)
     return Decomposition(
         market_te=float(np.sqrt(max(total_var, 0.0))),
         segment_te=float(np.sqrt(max(C[0, 0], 0.0))),

@@ -146,13 +146,17 @@ class MBPData:
         return v
 
     def within_te(self, w: np.ndarray, m: int) -> float:
-        """Within-segment TE of seed eq. (5): TE of y*_m against y**_m (NaN when W_m = 0).
+        """Within-segment TE of seed eq. (5): TE of y*_m against y**_m (annual decimal).
 
         With ``y*_m = w_{G_m} / W_m`` this is ``TE(v_m) / |W_m|``; it is defined for a
-        net short segment (W_m < 0) too, and undefined only at W_m = 0.
+        net short segment (W_m < 0) too.  NaN when |W_m| is at or below the names-held
+        threshold (1e-7): at W_m = 0 it is undefined, and a long-short segment that nets
+        to zero (+0.1, +0.2, -0.3) sums to rounding noise such as 5.6e-17.
         """
+        from pyxl.core.mbp.decompose import HELD_THRESHOLD
+
         Wm = float(w[self.members[m]].sum())
-        if Wm == 0.0:
+        if abs(Wm) <= HELD_THRESHOLD:
             return float("nan")
         return self.te(self.within_active(w, m)) / abs(Wm)
 
