@@ -60,7 +60,7 @@ def plot_table1(df: pd.DataFrame, path: Path) -> Path:
     axes[0].set_ylabel("within-segment TE (% a year)")
     axes[0].set_title("Within-segment TE")
     axes[1].set_xlabel("market TE limit (% a year)")
-    axes[1].set_ylabel(f"names held (w > {HELD_THRESHOLD:g})")
+    axes[1].set_ylabel(f"names held (|w| > {HELD_THRESHOLD:g})")
     axes[1].set_yscale("log")
     axes[1].set_title("Names held")
     for ax in axes:
