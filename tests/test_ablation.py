@@ -171,3 +171,21 @@ def test_pipeline_has_no_look_ahead(t, seed):
     np.testing.assert_array_equal(ra.q[: t + 1], rz.q[: t + 1])
     np.testing.assert_array_equal(ra.hedge_q[: t + 1], rz.hedge_q[: t + 1])
     np.testing.assert_array_equal(ra.nav[: t + 1], rz.nav[: t + 1])
+
+
+def test_grid_summary_mean_gross_is_the_backtest_metric():
+    """``run_grid(...).summary()["mean_gross_nav"]`` is ``avg_gross`` of a single backtest
+    of the same point (it averaged from the second row on, a different number), from a
+    mean over rows written out here."""
+    from pyxl.core.mnvh import run_backtest
+    from pyxl.core.mnvh.grid import run_grid
+
+    p, _ = _data(T=300, N=5)
+    W = np.full(p.shape[1], 1 / p.shape[1])
+    summary = run_grid(p, W, [0.9], [10.0, 40.0], CFG).summary()
+    for k, beta in enumerate((10.0, 40.0)):
+        res = run_backtest(p, W, dataclasses.replace(CFG, lam=0.9, beta=beta))
+        g = np.abs(res.q * p).sum(axis=1)  # gross exposure by hand, start row = 0
+        want = float(np.mean(g / res.nav))
+        assert summary["mean_gross_nav"][k] == pytest.approx(want, rel=1e-12)
+        assert backtest_metrics(res, p)["avg_gross"] == pytest.approx(want, rel=1e-12)

@@ -53,6 +53,7 @@ __all__ = [
     "METRICS",
     "MAX_PERIODS_PER_YEAR",
     "nav_returns",
+    "mean_exposure",
     "drawdown",
     "max_drawdown",
     "sample_skew",
@@ -123,6 +124,28 @@ def _vec(x, name: str) -> np.ndarray:
     if not np.all(np.isfinite(v)):
         raise InputError(name, "contains NaN or infinite values", "pass finite numbers")
     return v
+
+
+def mean_exposure(exposure: np.ndarray, nav: np.ndarray) -> np.ndarray:
+    """``mean_t exposure_t / NAV_t`` over the rows with ``NAV_t > 0`` (the ``avg_gross``
+    and ``avg_net`` metrics), along the last axis: (T,) -> scalar, (G, T) -> (G,).
+
+    Parameters
+    ----------
+    exposure, nav : array_like
+        Gross (sum of |position value|) or net exposure, and NAV, both in currency, the
+        start row included.
+
+    Returns
+    -------
+    numpy.ndarray
+        Exposure as a multiple of NAV (NaN for a run with no row of positive NAV).
+    """
+    e, v = np.asarray(exposure, dtype=float), np.asarray(nav, dtype=float)
+    alive = v > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(np.where(alive, e / np.where(alive, v, 1.0), 0.0), axis=-1) \
+            / np.sum(alive, axis=-1)
 
 
 def nav_returns(nav: np.ndarray) -> np.ndarray:
@@ -286,13 +309,10 @@ def performance_metrics(
         out["turnover"] = float(tn.sum() / np.mean(alive_nav) / years)
     if costs is not None and gross_pnl is not None and gross_pnl > 0:
         out["fee_gross"] = float(costs / gross_pnl)
-    alive = v > 0
     if gross_exposure is not None:
-        g = _vec(gross_exposure, "gross_exposure")
-        out["avg_gross"] = float(np.mean(g[alive] / v[alive]))
+        out["avg_gross"] = float(mean_exposure(_vec(gross_exposure, "gross_exposure"), v))
     if net_exposure is not None:
-        ne = _vec(net_exposure, "net_exposure")
-        out["avg_net"] = float(np.mean(ne[alive] / v[alive]))
+        out["avg_net"] = float(mean_exposure(_vec(net_exposure, "net_exposure"), v))
     return out
 
 

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from pyxl.core.metrics import mean_exposure
 from pyxl.core.mnvh import kernel as K
 from pyxl.core.mnvh.engine import (
     NAV_LIMIT,
@@ -57,13 +58,19 @@ class GridResult:
     n_events: np.ndarray
 
     def summary(self) -> pd.DataFrame:
-        """One row per point: lam, beta, final NAV, total return, costs, mean gross / NAV."""
+        """One row per point: lam, beta, final NAV, total return, costs, mean gross / NAV.
+
+        ``mean_gross_nav`` is the backtest metric ``avg_gross``
+        (:func:`pyxl.core.metrics.mean_exposure`: the start row included, rows with
+        NAV <= 0 left out); it averaged from the second row on before 2026-11-24, and
+        divided by a NAV of 0 or below.
+        """
         return pd.DataFrame({
             "lam": self.lam, "beta": self.beta, "final_nav": self.nav[:, -1],
             "total_return": self.nav[:, -1] / self.nav[:, 0] - 1.0,
             "fees": self.fees.sum(axis=1), "slippage": self.slippage.sum(axis=1),
             "financing": self.financing.sum(axis=1),
-            "mean_gross_nav": np.mean(self.gross[:, 1:] / self.nav[:, 1:], axis=1),
+            "mean_gross_nav": mean_exposure(self.gross, self.nav),
             "n_events": self.n_events,
         })
 
