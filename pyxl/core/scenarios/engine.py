@@ -462,8 +462,11 @@ class _Generator:
 
     def raw(self, group: int, n: int) -> np.ndarray:
         rng = group_rng(self.spec.seed, group)
-        idx = bootstrap_indices(rng, n, self.spec.burn_in + self.horizon, self.R.shape[0],
-                                self.block, self.spec.method)
+        # always draw a whole group and keep its first n paths: the stationary scheme draws
+        # its block breaks for every path before the block starts, so drawing n paths made
+        # path i depend on n (the first paths of a 10-path and a 300-path run differed)
+        idx = bootstrap_indices(rng, BLOCK_PATHS, self.spec.burn_in + self.horizon,
+                                self.R.shape[0], self.block, self.spec.method)[:n]
         return self.R.take(idx, axis=0, mode="clip")  # indices are in range by construction
 
     def groups(self, g0: int, g1: int, n_paths: int) -> tuple[np.ndarray, int]:
@@ -613,6 +616,12 @@ def generate(
             kept[g0 * BLOCK_PATHS: g0 * BLOCK_PATHS + Y.shape[0]] = Y
         prog("generating paths" if not two_pass else "pass 1: realised means",
              (ci + 1) / len(chunks) / (2 if two_pass else 1.25))
+    if spec.eig_floor == 0.0 and not (np.all(np.isfinite(s1)) and np.all(np.isfinite(s2))):
+        # only an unfloored singular Sigma_t divides by zero: history, targets and scale
+        # are checked above, and a positive floor keeps every inverse root finite
+        raise InputError("eig_floor", "0 leaves a singular EWMA covariance unfloored, so "
+                         "recoloured returns are not finite",
+                         "use eig_floor > 0, e.g. 1e-10")
     m1 = s1 / cnt
     r_bar = mu_star + m1
     cov_real = (s2 - cnt * np.outer(m1, m1)) / (cnt - 1)
