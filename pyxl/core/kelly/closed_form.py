@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtr, ndtri
 
 from pyxl.errors import InputError
 
@@ -277,8 +277,32 @@ def log_wealth_gap(
 def prob_outperform(
     years: float, n: float, n_b: float, mu: float, sigma: float, rf: float
 ) -> float:
-    """P(leverage ``n`` is ahead of ``n_b`` after ``years``) = Phi(drift sqrt(T) / vol)."""
-    _check_one(years=years)
+    """P(leverage ``n`` is ahead of ``n_b`` after ``years``) = Phi(drift sqrt(T) / vol).
+
+    Parameters
+    ----------
+    years : float
+        Horizon T in years, finite and >= 0.
+    n, n_b : float
+        Leverages of the two books (0 = cash, 1 = the unlevered portfolio).
+    mu, sigma, rf : float
+        Arithmetic expected return, volatility and risk-free rate, annual decimals.
+
+    Returns
+    -------
+    float
+        ``Phi(D sqrt(T) / V)`` with ``D``, ``V`` from :func:`log_wealth_gap`
+        (0.5 when the two books are the same).
+
+    Raises
+    ------
+    InputError
+        Naming ``years`` when it is negative or not finite (``sqrt(T)`` raised a bare
+        "math domain error" before).
+    """
+    _check_finite("enter the horizon in years (>= 0)", years=years)
+    if years < 0:
+        raise InputError("years", f"must be >= 0, got {years:g}", "enter the horizon in years")
     drift, vol = log_wealth_gap(n, n_b, mu, sigma, rf)
     if vol == 0:
         return 0.5
@@ -318,12 +342,19 @@ def horizon_years(
                              "compare against another leverage (0 = cash, 1 = the portfolio)")
         raise InputError("leverage", "equals vs_leverage", "compare two different leverages")
     drift, vol = log_wealth_gap(n, vs_leverage, mu, sigma, rf)
+    other = 2 * (mu - rf) / sigma**2 - vs_leverage   # the gap is > 0 strictly between these
+    if drift <= 0 and abs(other - vs_leverage) <= 1e-12 * max(1.0, abs(vs_leverage)):
+        # vs_leverage is the Kelly leverage: the interval is empty, nothing out-grows it
+        raise InputError(
+            "vs_leverage",
+            f"{vs_leverage:.3g} is the Kelly leverage, which no leverage out-grows",
+            "compare against another leverage (0 = cash, 1 = the portfolio)",
+        )
     if drift <= 0:
         raise InputError(
             "leverage",
             f"{n:.3g} never out-grows {vs_leverage:.3g} (growth gap {drift:.3g}/yr)",
-            f"pick a leverage strictly between {vs_leverage:.3g} and "
-            f"{2 * (mu - rf) / sigma**2 - vs_leverage:.3g}",
+            f"pick a leverage strictly between {vs_leverage:.3g} and {other:.3g}",
         )
     z = ndtri(confidence)
     return float((z * vol / drift) ** 2)
@@ -348,14 +379,46 @@ def ruin_probability_finite(x: float, growth: float, vol: float, years: float) -
     """P(min over [0, T] of GBM wealth <= ``x``): first passage of a drifted Brownian motion.
 
     ``Phi((-b - g T)/(s sqrt T)) + exp(-2 g b / s^2) Phi((-b + g T)/(s sqrt T))``, ``b = -ln x``.
+
+    Parameters
+    ----------
+    x : float
+        Wealth level as a fraction of the start, in (0, 1).
+    growth : float
+        Log drift g of wealth a year (decimal).
+    vol : float
+        Volatility s of log wealth a year (decimal, >= 0).
+    years : float
+        Horizon T in years (>= 0).
+
+    Returns
+    -------
+    float
+        A probability in [0, 1] (with ``vol`` 0 the path is ``g t``: 1 if it reaches
+        ``ln x`` by T, else 0).
+
+    Raises
+    ------
+    InputError
+        Naming ``drawdown`` outside (0, 1) (``x`` 1.5 gave a "probability" of 2.99),
+        ``vol`` < 0 or ``years`` < 0 (``vol`` 0 raised ZeroDivisionError).
     """
-    _check_one(drawdown=x, growth=growth, vol=vol, years=years)
+    _check_finite("enter a decimal", drawdown=x, growth=growth, vol=vol, years=years)
+    if not (0 < x < 1):
+        raise InputError("drawdown", f"must be in (0, 1), got {x:g}", "e.g. 0.5 for halving")
+    if vol < 0:
+        raise InputError("vol", f"must be >= 0, got {vol:g}", "enter the volatility")
+    if years < 0:
+        raise InputError("years", f"must be >= 0, got {years:g}", "enter the horizon in years")
     b = -math.log(x)
+    if vol == 0 or years == 0:   # no randomness (or no time): the path is g t
+        return 1.0 if min(0.0, growth * years) <= -b else 0.0
     st = vol * math.sqrt(years)
-    return float(
-        ndtr((-b - growth * years) / st)
-        + math.exp(-2.0 * growth * b / (vol * vol)) * ndtr((-b + growth * years) / st)
-    )
+    # the second term in logs: exp(-2 g b / s^2) overflows for g < 0 and a small s while
+    # the product with Phi(...) stays <= 1
+    second = math.exp(min(-2.0 * growth * b / (vol * vol)
+                          + float(log_ndtr((-b + growth * years) / st)), 0.0))
+    return float(min(1.0, ndtr((-b - growth * years) / st) + second))
 
 
 def time_to_double(growth: float) -> float:
