@@ -68,17 +68,23 @@ def test_criteria_functions_follow_excel(tmp_path):
     assert got == want
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
-def test_libreoffice_agrees_on_the_criteria(tmp_path):
-    path = _criteria_book(tmp_path / "crit.xlsx")
+def libreoffice_sheet(path: Path, sheet: str, tmp_path: Path) -> list[list[str]]:
+    """Sheet ``sheet`` of ``path`` as LibreOffice calculates it (headless, its own profile
+    under ``tmp_path``): the rows of its CSV export, as text."""
     out = tmp_path / "lo"
     profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
     subprocess.run(["soffice", profile, "--headless", "--convert-to",
                     "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,"
                     "false,1", "--outdir", str(out), str(path)],
                    capture_output=True, timeout=180, check=True)
-    with open(out / "crit-F.csv", encoding="utf-8") as f:
-        lo = [float(r[0]) for r in csv.reader(f)]
+    with open(out / f"{path.stem}-{sheet}.csv", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+def test_libreoffice_agrees_on_the_criteria(tmp_path):
+    path = _criteria_book(tmp_path / "crit.xlsx")
+    lo = [float(r[0]) for r in libreoffice_sheet(path, "F", tmp_path)]
     rep = calculate(path)
     ours = [rep.value("F", f"A{i}") for i in range(1, len(_CRITERIA) + 1)]
     assert ours == pytest.approx(lo, rel=1e-9)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_audit17_calc import libreoffice_sheet
 
 from pyxl.workbook import calculate
 from pyxl.workbook.functions import excel_step
@@ -123,14 +123,7 @@ def test_libreoffice_agrees_on_random_steps(tmp_path):
             s = -s
         cells.append(f"{f}({x!r},{s!r})")
     path = _book(tmp_path / "steps.xlsx", cells)
-    out = tmp_path / "lo"
-    profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
-    subprocess.run(["soffice", profile, "--headless", "--convert-to",
-                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,"
-                    "false,1", "--outdir", str(out), str(path)],
-                   capture_output=True, timeout=180, check=True)
-    lo = [float(line.split(",")[0]) for line in
-          (out / "steps-F.csv").read_text(encoding="utf-8").splitlines()]
+    lo = [float(r[0]) for r in libreoffice_sheet(path, "F", tmp_path)]
     rep = calculate(path)
     ours = [rep.value("F", f"A{i}") for i in range(1, len(cells) + 1)]
     assert ours == pytest.approx(lo, rel=1e-12, abs=1e-12)
