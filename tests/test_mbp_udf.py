@@ -212,3 +212,15 @@ def test_handle_wrong_kind_stale_and_bad_output(xl, uni):
     assert err(xl("MBP_REPORT", col(uni.bench_w))).startswith("#PyXL! bench_w: is missing")
     assert err(xl("MBP_REPORT", col(uni.bench_w), *a[1:5])).startswith(
         "#PyXL! spec_var: is missing")
+
+
+def test_report_refuses_weights_typed_in_percent(xl, uni):
+    """Weights typed as percents (summing to 100) gave a market TE of about 100x the
+    benchmark's risk without a word; the benchmark must sum to 1, so a sum of 100 is
+    percents.  A partly invested or leveraged book (sum 0.8, 1.5) is still reported."""
+    out = xl("MBP_REPORT", col(uni.bench_w * 100), *args(uni)[1:])
+    assert err(out).startswith("#PyXL! weights: sum to 100: percents typed for decimals")
+    for scale in (0.8, 1.5):
+        vals = {r[0]: r[1] for r in xl("MBP_REPORT", col(uni.bench_w * scale), *args(uni)[1:])}
+        te = te_np(uni, uni.bench_w * scale - uni.bench_w)
+        assert vals["Market TE"] == pytest.approx(te, rel=1e-9)

@@ -202,5 +202,10 @@ def MBP_REPORT(weights, bench_w=None, segment=None, exposures=None, factor_cov=N
         wT, seg, B, F, s = _inputs(bench_w, segment, exposures, factor_cov, spec_var)
         data = _data(wT, seg, B, F, s)
         w = to_vector(weights, "weights", length=wT.size)
+        total = float(w.sum())
+        if abs(total - 100.0) <= 1.0:  # the benchmark's sum to 1 is enforced (model.py)
+            raise InputError("weights", f"sum to {total:.6g}: percents typed for decimals "
+                             "(the benchmark weights sum to 1)",
+                             "enter decimals (5 % as 0.05), e.g. divide the range by 100")
     rows = decompose(data, w).rows()
     return table([r[0] for r in rows], [r[1] for r in rows])
