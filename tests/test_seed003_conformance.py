@@ -272,3 +272,14 @@ def test_drift_kernel_against_a_python_loop_with_root_finding():
         years = r.size / 252
         assert res.growth == pytest.approx(math.log(e + c) / years, abs=1e-12)
         assert res.turnover == pytest.approx(traded / years, rel=1e-10)
+
+
+@pytest.mark.parametrize("arg", ["n", "n_b", "mu", "rf"])
+def test_log_wealth_gap_names_a_nan_argument(arg):
+    """NaN in, NaN out silently (Python API); now the argument is named."""
+    from pyxl.core.kelly.closed_form import log_wealth_gap
+
+    kw = {"n": 2.0, "n_b": 1.0, "mu": 0.085, "sigma": 0.182, "rf": 0.01, arg: float("nan")}
+    with pytest.raises(InputError) as e:
+        log_wealth_gap(**kw)
+    assert e.value.arg == arg

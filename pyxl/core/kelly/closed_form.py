@@ -267,7 +267,7 @@ def log_wealth_gap(
     difference of their log wealths is a Brownian motion with these parameters).
     """
     _check_sigma(sigma)
-    _check_one(n=n, n_b=n_b, mu=mu, rf=rf)
+    _check_finite("enter a number", n=n, n_b=n_b, mu=mu, rf=rf)
     # factored so leverages a few ulps apart keep their relative accuracy (n^2 - n_b^2
     # would cancel)
     drift = (n - n_b) * ((mu - rf) - 0.5 * (n + n_b) * sigma * sigma)
