@@ -20,7 +20,9 @@ Price table rules (documented in docs/mnvh.md):
 * with a date column, rows in descending date order (newest first, as many
   downloads are) are put in ascending order; unordered dates are an error;
   a ``benchmark`` column without its own dates is read row by row next to the
-  prices as they stand on the sheet, so it is reversed with them;
+  prices as they stand on the sheet, so it is reversed with them; one with its own
+  dates beside dated prices is met by date, as ``pyxl backtest --benchmark`` meets it
+  (extra dates ignored, a missing price date refused); a date on two rows is refused;
 * trailing blank rows and trailing blank columns (a whole-column reference such as
   ``Prices!A:K``, or a range drawn too large) are ignored; any other blank, text or
   price <= 0 is an error naming its row and column;
@@ -109,7 +111,20 @@ def _parse_table(value: Any, name: str, min_rows: int
                  ) -> tuple[np.ndarray, list[str] | None, bool, bool]:
     """:func:`parse_price_table` plus whether the range had a date column and whether
     its rows were reversed (newest first on the sheet)."""
+    prices, header, dated, flipped, _dates = _parse_dated(value, name, min_rows)
+    return prices, header, dated, flipped
+
+
+def _parse_dated(value: Any, name: str, min_rows: int
+                 ) -> tuple[np.ndarray, list[str] | None, bool, bool, pd.DatetimeIndex | None]:
+    """:func:`_parse_table` plus the rows' dates, oldest first, when the date column holds
+    calendar dates (date cells or date text, years >= 1800), else None.
+
+    A date on two rows is refused naming both rows, as ``pyxl backtest`` refuses it in a
+    CSV file: one row per date.
+    """
     flipped = False
+    dates = None
     if is_missing(value):
         raise InputError(name, "is empty", "select a range of prices")
     # a whole-column reference (Prices!A:K) or a range drawn too large: the blank rows
@@ -151,10 +166,21 @@ def _parse_table(value: Any, name: str, min_rows: int
             elif order == "not in date order":
                 raise InputError(name, "dates are not in order",
                                  "sort the table by date (oldest first)")
+            if all(is_date(c) for c in filled) or _is_date_text(filled):
+                twice = stamps.duplicated(keep=False)
+                if twice.any():
+                    at = np.flatnonzero(twice)
+                    day = stamps[at[0]]
+                    pair = [int(i) + 1 for i in at if stamps[i] == day][:2]
+                    raise InputError(name, f"date {day.date()} is on rows {pair[0]} and "
+                                     f"{pair[1]}", "remove the repeated row (one row per date)")
+                dates = stamps[::-1] if flipped else stamps
     prices = to_matrix(rows, name, min_rows=min_rows, positive=True)
     if header is not None and len(header) != prices.shape[1]:
         header = None
-    return prices, header, bool(date_col), flipped
+    if dates is not None and len(dates) != prices.shape[0]:
+        dates = None
+    return prices, header, bool(date_col), flipped, dates
 
 
 def _text_header(row: list[Any]) -> bool:
@@ -326,7 +352,7 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
     # and an error in "absolute" mode, where beta is in currency and that default would
     # barely trade; its signature default is None so that an argument left out in Excel
     # (which xlwings fills with the signature default) is told apart from a typed 35
-    p, _, _, p_flipped = _parse_table(prices, "prices", 3)
+    p, _, _, p_flipped, p_dates = _parse_dated(prices, "prices", 3)
     T, N = p.shape
     if is_missing(weights):
         w_spec: Any = "equal"
@@ -343,10 +369,19 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
                              "rescale them to sum to 1")
     bench = None
     if not is_missing(benchmark):
-        bm, _, b_dated, _ = _parse_table(benchmark, "benchmark", 1)
+        bm, _, b_dated, _, b_dates = _parse_dated(benchmark, "benchmark", 1)
         if bm.shape[1] != 1:
             raise InputError("benchmark", f"has {bm.shape[1]} columns", "select one column")
-        if bm.shape[0] != T:
+        if p_dates is not None and b_dates is not None:
+            # both dated: the benchmark meets the prices by date, as in `pyxl backtest
+            # --benchmark` (before, a benchmark of other dates was paired row by row)
+            where = pd.Series(np.arange(len(b_dates)), index=b_dates).reindex(p_dates)
+            if where.isna().any():
+                day = where.index[where.isna()][0]
+                raise InputError("benchmark", f"has no price on {day.date()}, a date of the "
+                                 "prices", "cover every date of the prices")
+            bm = bm[where.to_numpy(dtype=int)]
+        elif bm.shape[0] != T:
             raise InputError("benchmark", f"has {bm.shape[0]} rows, prices have {T}",
                              "select the same dates")
         bench = bm[:, 0]

@@ -168,7 +168,10 @@ def build_inputs(
     if not isinstance(scheme, str):
         scheme = align_to_prices(scheme, prices, "weights", assets=True, dates=True)
     benchmark = align_to_prices(benchmark, prices, "benchmark", assets=False, dates=True)
-    p = np.asarray(prices, dtype=float)
+    # row-major whatever the caller's layout: numpy sums (inverse-vol weights, rho) round
+    # in the order of the memory, so a column-major table (a DataFrame's values, a CSV
+    # read by pandas) differed from the formula's row-major cells in the last digit
+    p = np.ascontiguousarray(prices, dtype=float)
     w = make_weights(scheme, p, **(weight_kwargs or {}))
     scale = None
     if throttle:

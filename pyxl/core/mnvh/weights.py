@@ -57,7 +57,9 @@ SCHEMES = ("equal", "invvol", "markowitz")
 
 
 def _check_prices(prices: np.ndarray, name: str = "prices") -> np.ndarray:
-    p = np.asarray(prices, dtype=float)
+    """``prices`` as a checked row-major float array (numpy's sums round in memory order,
+    so every layout must give the bits the formula's row-major cells give)."""
+    p = np.ascontiguousarray(prices, dtype=float)
     if p.ndim != 2:
         raise InputError(name, f"has {p.ndim} dimensions, expected T x N", "pass a 2-D table")
     if p.shape[0] < 1 or p.shape[1] < 1:
