@@ -302,7 +302,10 @@ class OpenpyxlBook:
             self.status_log.append(text)
 
     def save(self) -> None:
+        from pyxl.workbook.exact_floats import install
         from pyxl.workbook.xmlcache import dynamic_cells, write_cached_values
+
+        install()  # numbers to the last bit (openpyxl alone keeps 16 digits)
 
         dynamic = {s: c for s, c in dynamic_cells(self.path).items()
                    if s in self.wb.sheetnames and not s.startswith("Out_")}

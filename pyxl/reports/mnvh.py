@@ -348,6 +348,9 @@ def write_backtest_report(
     if xlsx:
         prog("writing ledger.xlsx", 0.5)
         path = outdir / "ledger.xlsx"
+        from pyxl.workbook.exact_floats import install
+
+        install()  # numbers to the last bit (openpyxl alone keeps 16 digits)
         with pd.ExcelWriter(path, engine="openpyxl") as xw_:
             out.to_excel(xw_, sheet_name="metrics")
             scalar = ledger.loc[:, [c for c in ledger.columns if ":" not in c]]

@@ -47,7 +47,14 @@ MONEY = "#,##0.00"
 
 
 def new_workbook(spec: TemplateSpec) -> Workbook:
-    """A workbook with the spec's sheets (in order), titles and the ``pyxl_template`` name."""
+    """A workbook with the spec's sheets (in order), titles and the ``pyxl_template`` name.
+
+    Its numbers are saved to the last bit (:func:`pyxl.workbook.exact_floats.install`):
+    the bundled data in the templates reads back as the same doubles the CLI reads.
+    """
+    from pyxl.workbook.exact_floats import install
+
+    install()
     wb = Workbook()
     wb.remove(wb.active)
     for s in spec.sheets:

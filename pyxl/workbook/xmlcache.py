@@ -29,6 +29,8 @@ from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as DET
 
+from pyxl.workbook.exact_floats import number_text
+
 __all__ = ["ERROR_CODES", "write_cached_values", "sheet_parts", "split_coord", "METADATA_XML",
            "dynamic_cells"]
 
@@ -136,7 +138,7 @@ def _set_value(c: ET.Element, value: Any, values_only: bool = False) -> None:
     elif isinstance(value, (int, float)):
         x = float(value)
         if math.isfinite(x):
-            v.text = repr(x) if x != int(x) or abs(x) >= 1e15 else str(int(x))
+            v.text = number_text(x)
         else:
             c.set("t", "e")
             v.text = "#NUM!"
