@@ -36,7 +36,7 @@ def test_openpyxl_book_saves_every_bit(tmp_path, monkeypatch):
     rng = np.random.default_rng(np.random.SeedSequence(3))
     values = [-1.1853466842305507, 0.30000000000000004, 7203.0, 1e-300,
               *rng.normal(0, 1e6, 50).tolist()]
-    assert any(float("%.16g" % v) != v for v in values)  # openpyxl alone loses these
+    assert any(float(f"{v:.16g}") != v for v in values)  # openpyxl alone loses these
     io = OpenpyxlBook(path)
     io.clear_sheet("Out_X")
     io.write("Out_X", 1, 1, [[v] for v in values])
