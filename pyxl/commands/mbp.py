@@ -41,10 +41,14 @@ def _floats(text: str | None, name: str) -> list[float | None] | None:
             out.append(None)
             continue
         try:
-            out.append(float(part))
+            value = float(part)
         except ValueError:
             raise InputError(name, f"{part!r} is not a number",
                              "give comma-separated decimals") from None
+        if not np.isfinite(value):  # 'nan' parsed, and silently dropped a within-segment limit
+            raise InputError(name, f"{part!r} is not a finite number",
+                             "give comma-separated decimals; leave an item empty for no limit")
+        out.append(value)
     return out
 
 
@@ -151,7 +155,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
     if list(cov.columns) != factors:
         raise InputError("factor_cov", "header does not match the exposure columns",
                          f"use the factor names in order: {', '.join(factors[:4])}...")
-    B = assets[factors].to_numpy(dtype=float)
+    B = assets[factors].to_numpy(dtype=float)  # any layout: make_data makes it row-major
     F = cov.to_numpy(dtype=float)
     return assets, B, F, factors
 

@@ -279,6 +279,9 @@ def _run(args: argparse.Namespace) -> int:
     check_column_order(tickers, cov_rows, "--cov")
     check_column_order(tickers, cov_cols, "--cov")
     core.validate_inputs(R, mu.ravel(), C, W)  # report bad files before any progress output
+    if not np.isfinite(args.ridge):  # =MBB_RECOLOR cannot be given one: nan ran as ridge 0
+        raise InputError("--ridge", f"{args.ridge:g} is not a finite number",
+                         "enter 0 (exact delta) or a positive ridge")
     if args.workers:
         numba.set_num_threads(max(1, min(args.workers, numba.config.NUMBA_NUM_THREADS)))
     spec = core.ScenarioSpec(

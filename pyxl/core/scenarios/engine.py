@@ -427,8 +427,11 @@ def _spec_checks(spec: ScenarioSpec, T: int) -> None:
         raise InputError("horizon", "must be >= 0", "0 means the history length")
     if spec.burn_in < 0:
         raise InputError("burn_in", "must be >= 0", "enter a whole number of periods")
-    if spec.ridge < 0:
+    if not spec.ridge >= 0:  # NaN too: it ran as ridge 0 (and inf dropped the delta)
         raise InputError("ridge", f"must be >= 0, got {spec.ridge:g}", "enter 0 or more")
+    if not np.isfinite(spec.ridge):
+        raise InputError("ridge", f"must be finite, got {spec.ridge:g}",
+                         "enter 0 (exact delta) or a positive ridge")
     if not 0.0 <= spec.eig_floor < 1.0:
         raise InputError("eig_floor", "must be in [0, 1)", "e.g. 1e-10")
     if spec.seed < 0:
