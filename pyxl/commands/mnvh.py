@@ -354,7 +354,48 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
         bench = load_sp500_index(start, args.end).reindex(prices.index)
     if len(prices) < 3:
         raise InputError("--start/--end", f"leave {len(prices)} rows", "widen the date range")
+    note = frequency_note(prices.index, args.periods_per_year)
+    if note:
+        print(f"pyxl: note: {note}", file=sys.stderr)
     return prices, bench
+
+
+#: Bars per year the note suggests, by the dates' typical spacing: daily (business days),
+#: weekly, monthly, quarterly, yearly.
+_FREQUENCIES = ((252, "daily"), (52, "weekly"), (12, "monthly"), (4, "quarterly"),
+                (1, "yearly"))
+
+
+def frequency_note(index: pd.Index | None, periods_per_year: int,
+                   option: str = "--periods-per-year") -> str | None:
+    """A note when the dates' spacing disagrees with ``--periods-per-year`` (default 252;
+    ``pyxl scenarios`` passes its ``--periods``, default 12, as ``option``).
+
+    The periods per year set the per-bar cash and borrow rates and annualise CAGR, vol,
+    Sharpe and turnover, so monthly prices run as daily bars earned 1/21 of their interest
+    and showed a CAGR over (T - 1) / 252 "years".  Dates about 30 days apart with 252
+    (more than a factor of 2 from the frequency the median spacing implies, business-day
+    weekends included) get a line suggesting the matching value; undated rows get none.
+
+    Returns
+    -------
+    str or None
+        The note, or None when the frequencies agree or the rows have no dates.
+    """
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    gap = float(np.median(np.diff(index.values).astype("timedelta64[s]").astype(float)))
+    gap /= 86_400.0  # days
+    if gap <= 0:
+        return None
+    # business days: a median gap of 1 day (weekends make a few 3-day gaps) is 252 a year
+    per_year = 252.0 if gap <= 1.5 else 365.25 / gap
+    if max(per_year, periods_per_year) / min(per_year, periods_per_year) <= 2.0:
+        return None
+    ppy, word = min(_FREQUENCIES, key=lambda f: abs(np.log(f[0] / per_year)))
+    return (f"the dates are {gap:.3g} days apart (median), {word} bars, but periods per "
+            f"year is {periods_per_year}: every per-period conversion and annualised figure "
+            f"assume {periods_per_year} bars a year; give {option} {ppy}")
 
 
 def _beta(args: argparse.Namespace) -> float:

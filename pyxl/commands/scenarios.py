@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.commands.mnvh import file_errors, partial_path, write_csv_atomic
+from pyxl.commands.mnvh import file_errors, frequency_note, partial_path, write_csv_atomic
 from pyxl.core import scenarios as core
 from pyxl.core.labels import date_order
 from pyxl.core.scenarios.engine import check_column_order
@@ -95,6 +95,20 @@ def read_numeric_csv(path: str | Path, name: str, *, dated_rows: bool = False
     return body.to_numpy(dtype=float), rows, cols
 
 
+def row_dates(labels: list[str]) -> pd.DatetimeIndex | None:
+    """The row labels of a returns CSV as dates, in file order; None unless every label
+    (at least two) is a date (``2024-01-31``, ``2024年1月31日``, ``20240131``, ...)."""
+    if len(labels) < 2:
+        return None
+    try:
+        idx = numeric_dates([float(x) for x in labels])
+    except ValueError:
+        idx = text_dates(labels)
+    if idx is None or idx.isna().any():
+        return None
+    return pd.DatetimeIndex(idx)
+
+
 def oldest_first(R: np.ndarray, labels: list[str], path) -> np.ndarray:
     """The rows of a returns CSV oldest first, as ``pyxl backtest`` reads prices.
 
@@ -112,13 +126,8 @@ def oldest_first(R: np.ndarray, labels: list[str], path) -> np.ndarray:
     path : str or Path
         The file, for the messages.
     """
-    if len(labels) < 2:
-        return R
-    try:
-        idx = numeric_dates([float(x) for x in labels])
-    except ValueError:
-        idx = text_dates(labels)
-    if idx is None or idx.isna().any():
+    idx = row_dates(labels)
+    if idx is None:
         return R
     order = date_order(idx)
     if order == "oldest first":
@@ -267,6 +276,11 @@ def _run(args: argparse.Namespace) -> int:
     R, row_labels, tickers = read_numeric_csv(args.returns, "--returns", dated_rows=True)
     R = oldest_first(R, row_labels, args.returns)
     percent_note(R, args.returns, "--returns")
+    dates = row_dates(row_labels)
+    note = frequency_note(None if dates is None else dates.sort_values(), args.periods,
+                          "--periods")
+    if note:
+        print(f"pyxl: note: {Path(args.returns).name}: {note}", file=sys.stderr)
     N = R.shape[1]
     mu, mu_rows, mu_cols = read_numeric_csv(args.mu, "--mu")
     C, cov_rows, cov_cols = read_numeric_csv(args.cov, "--cov")
