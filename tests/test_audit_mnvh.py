@@ -601,7 +601,8 @@ def test_cli_newest_first_prices_with_a_benchmark_file_without_dates(tmp_path):
     frame.iloc[::-1].to_csv(tmp_path / "prices.csv")
     pd.DataFrame({"SPX": b[::-1]}).to_csv(tmp_path / "bench.csv", index=False)
     args = argparse.Namespace(prices=str(tmp_path / "prices.csv"),
-                              benchmark=str(tmp_path / "bench.csv"), start=None, end=None)
+                              benchmark=str(tmp_path / "bench.csv"), start=None, end=None,
+                              periods_per_year=252)
     prices, bench = _load(args)
     np.testing.assert_allclose(prices.to_numpy(), p)
     np.testing.assert_allclose(bench.to_numpy(), b)  # before the fix: b reversed
