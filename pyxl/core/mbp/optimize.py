@@ -62,6 +62,9 @@ BINDING_RTOL = 1e-4
 #: (~1e-8) are small against TE limits of 0.1 %-5 %; within-segment cones are
 #: also divided by the segment's benchmark weight.
 _SCALE = 100.0
+#: Smallest objective scale the solver sees: max|alpha| (or the turnover penalty) below
+#: this (1 % a year) is scaled up to it; above 1 it is scaled down to 1 (see MBPProblem).
+_ALPHA_LO = 1e-2
 _OK = STATUS_OPTIMAL
 _INFEASIBLE = STATUS_INFEASIBLE
 
@@ -241,12 +244,20 @@ class MBPProblem:
             raise InputError("alpha", "contains NaN or infinite values", "enter finite numbers")
         _check_limits(data, template)
         self.data, self.alpha, self.template = data, alpha, template
-        #: The solver sees alpha / max(1, max|alpha|) (and the turnover penalty divided
-        #: alike): the optimal weights do not change under a positive scaling of the
-        #: objective, but the solvers' absolute tolerances do not scale with it (alphas
-        #: of 1e9 gave weights that broke the budget, 1e20 failed).  Objective and
-        #: shadow prices are scaled back, so no size of alpha needs to be refused.
-        self._alpha_scale = max(1.0, float(np.max(np.abs(alpha))))
+        #: The solver sees alpha / s (and the turnover penalty c / s), with s chosen so
+        #: that the larger of max|alpha| and c lands in [_ALPHA_LO, 1]: s = max(1, big)
+        #: for big >= _ALPHA_LO, else big / _ALPHA_LO.  The optimal weights do not change
+        #: under a positive scaling of the objective, but the solvers' absolute tolerances
+        #: (~1e-8) do not scale with it: alphas of 1e9 gave weights that broke the budget
+        #: (1e20 failed), and alphas of 1e-9 (a score times 1e-6) sank below the
+        #: tolerances and moved weights by 6 % (before small alphas were scaled up).
+        #: Objective and shadow prices are scaled back, so no size of alpha is refused.
+        big = max(float(np.max(np.abs(alpha))) if alpha.size else 0.0,
+                  abs(float(template.turnover_penalty or 0.0)))
+        if big >= _ALPHA_LO:
+            self._alpha_scale = max(1.0, big)
+        else:
+            self._alpha_scale = big / _ALPHA_LO if big > 0.0 else 1.0
         self._structure = template.structure(data.n_segments)
         self._build(template)
         #: previous solution (weights, duals of w >= 0) for the working-set re-solve
