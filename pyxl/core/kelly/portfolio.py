@@ -239,6 +239,59 @@ def kelly_weights(
     return _labelled(w0 if exact is None else exact, labels)
 
 
+def _active_face(w0: np.ndarray, max_leverage: float | None, long_only: bool,
+                 max_weight: np.ndarray | None
+                 ) -> tuple[dict[int, float], bool, np.ndarray, np.ndarray | None]:
+    """The limits active at an interior-point answer ``w0``, as a face to polish on.
+
+    Returns ``(fixed, gross, signs, caps)``: weights held at 0 (long-only, or at the
+    gross cap's kink) or at a cap, whether the gross cap binds (with ``signs``, the
+    signs of ``w0``), and the per-asset caps broadcast to n (None without caps).
+    """
+    n = w0.size
+    tol = 1e-6 * max(1.0, float(np.max(np.abs(w0))))
+    caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
+    fixed: dict[int, float] = {}
+    if long_only:
+        fixed.update({int(i): 0.0 for i in np.flatnonzero(w0 <= tol)})
+    if caps is not None:
+        for i in np.flatnonzero(np.isfinite(caps)):
+            if abs(w0[i]) >= caps[i] - tol:
+                fixed[int(i)] = float(np.sign(w0[i]) * caps[i])
+    gross = max_leverage is not None and np.abs(w0).sum() >= max_leverage - tol
+    signs = np.sign(w0)
+    if gross:
+        fixed.update({int(i): 0.0 for i in np.flatnonzero(np.abs(w0) <= tol) if i not in fixed})
+    return fixed, gross, signs, caps
+
+
+def _grow_face(w: np.ndarray, fixed: dict[int, float], gross: bool, signs: np.ndarray,
+               caps: np.ndarray | None, max_leverage: float | None, long_only: bool
+               ) -> tuple[bool, bool]:
+    """Add to the face (``fixed``, in place) every limit a face optimum ``w`` breaks.
+
+    Returns ``(added, gross)``: whether a limit was added, and whether the gross cap is
+    now on the face.
+    """
+    feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
+    added = False
+    if long_only:
+        for i in np.flatnonzero(w < -feas):
+            fixed[int(i)] = 0.0
+            added = True
+    if caps is not None:
+        for i in np.flatnonzero(np.abs(w) > caps + feas):
+            fixed[int(i)] = float(np.sign(w[i]) * caps[i])
+            added = True
+    if max_leverage is not None and np.abs(w).sum() > max_leverage + feas:
+        if gross:  # a free weight changed sign: pin the sign-changers at 0
+            for i in np.flatnonzero(np.sign(w) * signs < 0):
+                fixed[int(i)] = 0.0
+        gross = True
+        added = True
+    return added, gross
+
+
 def _vertex_if_optimal(w: np.ndarray, excess: np.ndarray, cov: np.ndarray, fraction: float,
                        fixed: dict[int, float], gross: bool, max_leverage: float | None,
                        long_only: bool, budget: float | None, better: bool
@@ -282,19 +335,7 @@ def _polish_quadratic(excess: np.ndarray, cov: np.ndarray, fraction: float, w0: 
     else None (``w0`` is kept).
     """
     n = w0.size
-    tol = 1e-6 * max(1.0, float(np.max(np.abs(w0))))
-    caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
-    fixed: dict[int, float] = {}
-    if long_only:
-        fixed.update({int(i): 0.0 for i in np.flatnonzero(w0 <= tol)})
-    if caps is not None:
-        for i in np.flatnonzero(np.isfinite(caps)):
-            if abs(w0[i]) >= caps[i] - tol:
-                fixed[int(i)] = float(np.sign(w0[i]) * caps[i])
-    gross = max_leverage is not None and np.abs(w0).sum() >= max_leverage - tol
-    signs = np.sign(w0)
-    if gross:
-        fixed.update({int(i): 0.0 for i in np.flatnonzero(np.abs(w0) <= tol) if i not in fixed})
+    fixed, gross, signs, caps = _active_face(w0, max_leverage, long_only, max_weight)
 
     def q(v: np.ndarray) -> float:
         return float(excess @ v - v @ cov @ v / (2.0 * fraction))
@@ -330,22 +371,7 @@ def _polish_quadratic(excess: np.ndarray, cov: np.ndarray, fraction: float, w0: 
             return None
         w[F] = sol[:F.size]
         lam = sol[F.size:]
-        feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
-        added = False
-        if long_only:
-            for i in np.flatnonzero(w < -feas):
-                fixed[int(i)] = 0.0
-                added = True
-        if caps is not None:
-            for i in np.flatnonzero(np.abs(w) > caps + feas):
-                fixed[int(i)] = float(np.sign(w[i]) * caps[i])
-                added = True
-        if max_leverage is not None and np.abs(w).sum() > max_leverage + feas:
-            if gross:  # a free weight changed sign: pin the sign-changers at 0
-                for i in np.flatnonzero(np.sign(w) * signs < 0):
-                    fixed[int(i)] = 0.0
-            gross = True
-            added = True
+        added, gross = _grow_face(w, fixed, gross, signs, caps, max_leverage, long_only)
         if added:
             continue
         # optimality of the face: the gross row's multiplier >= 0 (the cap binds), and no
@@ -534,42 +560,16 @@ def _polish(x: np.ndarray, p: np.ndarray, w0: np.ndarray, max_leverage: float | 
     as fast as ``w0``.
     """
     n = w0.size
-    tol = 1e-6 * max(1.0, float(np.max(np.abs(w0))))
-    caps = None if max_weight is None else np.broadcast_to(np.asarray(max_weight, float), (n,))
-    fixed: dict[int, float] = {}
-    if long_only:
-        fixed.update({int(i): 0.0 for i in np.flatnonzero(w0 <= tol)})
-    if caps is not None:
-        for i in np.flatnonzero(np.isfinite(caps)):
-            if abs(w0[i]) >= caps[i] - tol:
-                fixed[int(i)] = float(np.sign(w0[i]) * caps[i])
-    gross = max_leverage is not None and np.abs(w0).sum() >= max_leverage - tol
-    signs = np.sign(w0)
-    if gross:
-        fixed.update({int(i): 0.0 for i in np.flatnonzero(np.abs(w0) <= tol) if i not in fixed})
+    fixed, gross, signs, caps = _active_face(w0, max_leverage, long_only, max_weight)
     w0_wealth = 1.0 + x @ w0
     f0 = float(p @ np.log(w0_wealth)) if np.all(w0_wealth > 0) else -math.inf
     for _ in range(n + 2):
         w = _face_newton(x, p, w0, fixed, signs if gross else None, max_leverage, budget)
         if w is None:
             return None
-        feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
-        added = False
-        if long_only:
-            for i in np.flatnonzero(w < -feas):
-                fixed[int(i)] = 0.0
-                added = True
-        if caps is not None:
-            for i in np.flatnonzero(np.abs(w) > caps + feas):
-                fixed[int(i)] = float(np.sign(w[i]) * caps[i])
-                added = True
-        if max_leverage is not None and np.abs(w).sum() > max_leverage + feas:
-            if gross:   # a free weight changed sign: pin the sign-changers at 0
-                for i in np.flatnonzero(np.sign(w) * signs < 0):
-                    fixed[int(i)] = 0.0
-            gross = True
-            added = True
+        added, gross = _grow_face(w, fixed, gross, signs, caps, max_leverage, long_only)
         if not added:
+            feas = 1e-10 * max(1.0, float(np.max(np.abs(w))))
             if budget is not None and abs(w.sum() - budget) > feas:
                 return None
             f = float(p @ np.log(1.0 + x @ w))
