@@ -62,3 +62,15 @@ def test_scenarios_notes_daily_returns(tmp_path, capsys):
     assert "r.csv: the dates are 1 days apart (median), daily bars" in capsys.readouterr().err
     assert main([*args, "--periods", "252"]) == 0
     assert "give --periods" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ppy", [0, -12])
+def test_no_note_for_a_periods_per_year_the_engine_refuses(tmp_path, capsys, ppy):
+    """``--periods-per-year 0`` raised ZeroDivisionError in the note (an 'unexpected
+    error'); the note now stays out of it and the engine names the option."""
+    idx = pd.date_range("2010-01-31", periods=40, freq="ME")
+    assert frequency_note(idx, ppy) is None
+    _prices("ME").to_csv(tmp_path / "m.csv")
+    assert main(["backtest", str(tmp_path / "m.csv"), "--no-xlsx", "--periods-per-year",
+                 str(ppy), "-o", str(tmp_path / "o")]) == 2
+    assert "periods_per_year: must be a positive integer" in capsys.readouterr().err

@@ -382,8 +382,8 @@ def frequency_note(index: pd.Index | None, periods_per_year: int,
     str or None
         The note, or None when the frequencies agree or the rows have no dates.
     """
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
-        return None
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3 or periods_per_year <= 0:
+        return None  # (a value <= 0 is the engine's to refuse, naming the option)
     gap = float(np.median(np.diff(index.values).astype("timedelta64[s]").astype(float)))
     gap /= 86_400.0  # days
     if gap <= 0:
