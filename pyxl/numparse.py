@@ -170,6 +170,9 @@ def _clean_text(text: str, shown: str, name: str) -> str:
         first = 0 if cut < 0 else None
         rows = list(_csv.reader([ln.rstrip("\r") for ln in last]))
         width = len(next(_csv.reader([head]), []))
+        # the widest of the head and the last lines (a title line over a table is one
+        # cell wide, its rows are not)
+        widest = max(width, max(map(_extent, rows), default=0))
     else:
         lines = text.splitlines()
         n_lines = len(lines)
@@ -177,9 +180,9 @@ def _clean_text(text: str, shown: str, name: str) -> str:
         rows = list(_csv.reader(io.StringIO(text), delimiter=sep))
         while rows and all(_blank(c) for c in rows[-1]):
             rows.pop()  # blank lines (or lines of bare commas) at the end
-        width = max(map(_extent, rows), default=0)
-    if width <= 1 and max(map(_extent, rows), default=0) <= 1:  # one column (a title
-        _refuse_inner_blank_line(text, shown, name)  # line over a table is not one)
+        width = widest = max(map(_extent, rows), default=0)
+    if widest <= 1:  # a one-column file
+        _refuse_inner_blank_line(text, shown, name)
     if (n_lines is None or n_lines > 2) and width > 1:
         tail = len(rows)
         while tail > (1 if first == 0 else 0) and all(_blank(c) for c in rows[tail - 1][1:]) \
