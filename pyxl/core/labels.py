@@ -13,8 +13,14 @@ import pandas as pd
 
 from pyxl.errors import InputError
 
-__all__ = ["target_order", "in_order", "square_in_order", "as_vector", "date_order",
-           "check_time_order", "align_to_prices"]
+__all__ = ["is_positional", "target_order", "in_order", "square_in_order", "as_vector",
+           "date_order", "check_time_order", "align_to_prices"]
+
+
+def is_positional(axis: pd.Index) -> bool:
+    """Whether ``axis`` is pandas' default 0..n-1 index, which labels nothing (the rows
+    or columns are taken by position)."""
+    return isinstance(axis, pd.RangeIndex) and axis.start == 0 and axis.step == 1
 
 
 def _shown(axis: pd.Index) -> str:
@@ -45,7 +51,7 @@ def target_order(axis: pd.Index, targets: list[tuple[pd.Index, str]],
     InputError
         When the labels are none of the targets (a typo in a ticker, shifted dates).
     """
-    if isinstance(axis, pd.RangeIndex) and axis.start == 0 and axis.step == 1:
+    if is_positional(axis):
         return None
     for target, _ in targets:
         if axis.equals(target):

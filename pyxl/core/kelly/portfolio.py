@@ -77,15 +77,15 @@ def _asset_index(x):
     DataFrame's columns (scenario ``returns``); a default 0..n-1 index labels nothing."""
     import pandas as pd
 
+    from pyxl.core.labels import is_positional
+
     if isinstance(x, pd.DataFrame):
         idx = x.columns
     elif isinstance(x, pd.Series):
         idx = x.index
     else:
         return None
-    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
-        return None
-    return idx
+    return None if is_positional(idx) else idx
 
 
 def _labelled(w: np.ndarray, labels):

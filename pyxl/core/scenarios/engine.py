@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pyxl.core import LOG_MAX
-from pyxl.core.labels import check_time_order
+from pyxl.core.labels import check_time_order, is_positional
 from pyxl.core.scenarios.bootstrap import METHODS, auto_block_length, bootstrap_indices
 from pyxl.core.scenarios.diagnostics import (
     PERCENTILES,
@@ -242,9 +242,7 @@ def _rt_labels(rt_weights) -> list[str] | None:
 
     if isinstance(rt_weights, pd.DataFrame):
         idx = rt_weights.index
-        if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
-            return None
-        return [str(x) for x in idx]
+        return None if is_positional(idx) else [str(x) for x in idx]
     if isinstance(rt_weights, pd.Series) and rt_weights.name is not None:
         return [str(rt_weights.name)]
     return None
