@@ -29,17 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyxl.core.mbp.model import MBPData, in_asset_order
+from pyxl.core.mbp.model import HELD_THRESHOLD, MBPData, in_asset_order
 from pyxl.errors import InputError
 
 __all__ = ["Decomposition", "decompose", "names_held", "HELD_THRESHOLD"]
-
-#: A name counts as held when its weight exceeds this (1e-7 = 0.00001 % of the
-#: portfolio, 100 yen per 1 billion yen).  Clarabel leaves names at their zero
-#: bound below about 1e-9, while the smallest synthetic benchmark weight is
-#: about 1.3e-7; counts are stable between 1e-8 and 1e-6 up to a handful of
-#: names.  With the less accurate SCS fallback, raise the threshold.
-HELD_THRESHOLD = 1e-7
 
 
 def names_held(w: np.ndarray, threshold: float = HELD_THRESHOLD) -> int:
