@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.core.labels import date_order
+from pyxl.core.labels import date_order, on_dates
 from pyxl.errors import InputError
 from pyxl.numparse import (
     CSV_OUT,
@@ -332,11 +332,7 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None]:
             s = b.iloc[:, 0]
             if isinstance(prices.index, pd.DatetimeIndex) and isinstance(s.index,
                                                                         pd.DatetimeIndex):
-                s = s.reindex(prices.index)
-                if s.isna().any():
-                    raise InputError("--benchmark", f"{Path(args.benchmark).name} has no price "
-                                     f"on {s.index[s.isna()][0].date()}, a date of the prices",
-                                     "cover every date of the prices")
+                s = on_dates(s, prices.index, "--benchmark", Path(args.benchmark).name)
             elif len(s) != len(prices):
                 raise InputError("--benchmark", f"has {len(s)} rows, prices {len(prices)}",
                                  "align the files")

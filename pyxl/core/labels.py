@@ -14,7 +14,7 @@ import pandas as pd
 from pyxl.errors import InputError
 
 __all__ = ["is_positional", "target_order", "in_order", "square_in_order", "as_vector",
-           "date_order", "check_time_order", "align_to_prices"]
+           "date_order", "check_time_order", "align_to_prices", "on_dates"]
 
 
 def is_positional(axis: pd.Index) -> bool:
@@ -185,3 +185,37 @@ def align_to_prices(x, prices, name: str, assets: bool, dates: bool):
         target = target_order(x.columns, [cols], name)
         x = x if target is None else x[target]
     return in_order(x, [rows], name) if dates else x
+
+
+def on_dates(values: pd.Series, dates: pd.DatetimeIndex, name: str,
+             shown: str = "") -> pd.Series:
+    """A benchmark's prices taken on the price dates, as every adapter meets them.
+
+    ``values`` (indexed by date) is reindexed to ``dates``: dates the prices lack are
+    dropped (a longer index history is fine), and a price date ``values`` lacks is
+    refused.  ``pyxl backtest --benchmark`` and ``=MNVH_BACKTEST`` with dated ranges
+    use this one rule.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Benchmark prices indexed by date (no NaN).
+    dates : pandas.DatetimeIndex
+        The price dates.
+    name : str
+        The argument or option, for the error.
+    shown : str, optional
+        The file's name, for the error (``"index.csv"``).
+
+    Raises
+    ------
+    InputError
+        ``has no price on 2020-01-01, a date of the prices``.
+    """
+    out = values.reindex(dates)
+    missing = out.index[out.isna().to_numpy()]
+    if len(missing):
+        lead = f"{shown} has" if shown else "has"
+        raise InputError(name, f"{lead} no price on {missing[0].date()}, a date of the prices",
+                         "cover every date of the prices")
+    return out

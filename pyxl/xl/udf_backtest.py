@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from pyxl.core.labels import date_order
+from pyxl.core.labels import date_order, on_dates
 from pyxl.core.metrics import METRICS, backtest_metrics
 from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM
 from pyxl.core.mnvh.ablation import (
@@ -375,12 +375,8 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
         if p_dates is not None and b_dates is not None:
             # both dated: the benchmark meets the prices by date, as in `pyxl backtest
             # --benchmark` (before, a benchmark of other dates was paired row by row)
-            where = pd.Series(np.arange(len(b_dates)), index=b_dates).reindex(p_dates)
-            if where.isna().any():
-                day = where.index[where.isna()][0]
-                raise InputError("benchmark", f"has no price on {day.date()}, a date of the "
-                                 "prices", "cover every date of the prices")
-            bm = bm[where.to_numpy(dtype=int)]
+            bm = on_dates(pd.Series(bm[:, 0], index=b_dates), p_dates,
+                          "benchmark").to_numpy()[:, None]
         elif bm.shape[0] != T:
             raise InputError("benchmark", f"has {bm.shape[0]} rows, prices have {T}",
                              "select the same dates")
