@@ -103,22 +103,16 @@ def _rows(value: Any) -> list[list[Any]]:
 def parse_price_table(value: Any, name: str = "prices", min_rows: int = 3
                       ) -> tuple[np.ndarray, list[str] | None]:
     """Prices ``(T, N)`` and tickers (or None) from an Excel range (see module rules)."""
-    prices, header, _dated, _flipped = _parse_table(value, name, min_rows)
+    prices, header, _dated, _flipped, _dates = _parse_dated(value, name, min_rows)
     return prices, header
-
-
-def _parse_table(value: Any, name: str, min_rows: int
-                 ) -> tuple[np.ndarray, list[str] | None, bool, bool]:
-    """:func:`parse_price_table` plus whether the range had a date column and whether
-    its rows were reversed (newest first on the sheet)."""
-    prices, header, dated, flipped, _dates = _parse_dated(value, name, min_rows)
-    return prices, header, dated, flipped
 
 
 def _parse_dated(value: Any, name: str, min_rows: int
                  ) -> tuple[np.ndarray, list[str] | None, bool, bool, pd.DatetimeIndex | None]:
-    """:func:`_parse_table` plus the rows' dates, oldest first, when the date column holds
-    calendar dates (date cells or date text, years >= 1800), else None.
+    """:func:`parse_price_table` plus whether the range had a date column, whether its
+    rows were reversed (newest first on the sheet) and the rows' dates, oldest first,
+    when the date column holds calendar dates (date cells or date text, years >= 1800),
+    else None.
 
     A date on two rows is refused naming both rows, as ``pyxl backtest`` refuses it in a
     CSV file: one row per date.
