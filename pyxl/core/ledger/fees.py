@@ -97,10 +97,9 @@ class FeeModel:
                 raise InputError(name, f"must be a finite annual rate > -1, got {v!r}",
                                  "enter a decimal rate such as 0.02")
         ppy = self.periods_per_year
-        if isinstance(ppy, numbers.Integral) and not isinstance(ppy, (bool, np.bool_)):
-            object.__setattr__(self, "periods_per_year", int(ppy))
-        elif isinstance(ppy, numbers.Real) and not isinstance(ppy, (bool, np.bool_)) \
-                and math.isfinite(ppy) and float(ppy).is_integer():
+        if isinstance(ppy, numbers.Real) and not isinstance(ppy, (bool, np.bool_)) and (
+                isinstance(ppy, numbers.Integral)
+                or (math.isfinite(ppy) and float(ppy).is_integer())):
             object.__setattr__(self, "periods_per_year", int(ppy))  # 252.0 from a float column
         ppy = self.periods_per_year
         if not (isinstance(ppy, int) and not isinstance(ppy, bool) and ppy > 0):
