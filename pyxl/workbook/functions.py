@@ -476,6 +476,14 @@ def _array(res: Any) -> Any:
 # --- ROUND, ROUNDUP, ROUNDDOWN on the decimal number Excel shows -------------------------
 
 
+def _shown(x: float) -> Any:
+    """The decimal Excel shows for the double ``x``: its 15 significant digits (a
+    ``decimal.Decimal``), the number Excel's rounding functions work on."""
+    from decimal import Decimal
+
+    return Decimal(f"{x:.15g}")
+
+
 def excel_round(x: float, digits: float, mode: str = "half") -> float:
     """``ROUND``/``ROUNDUP``/``ROUNDDOWN`` as Excel: on the number's 15 significant digits.
 
@@ -506,7 +514,7 @@ def excel_round(x: float, digits: float, mode: str = "half") -> float:
     rounding = {"half": ROUND_HALF_UP, "up": ROUND_UP, "down": ROUND_DOWN}[mode]
     with localcontext() as ctx:
         ctx.prec = 40
-        shown = Decimal(f"{x:.15g}")
+        shown = _shown(x)
         # the shown number's last digit is at 10**(adjusted - 14): rounding at or past
         # it changes nothing (and quantizing 1E+300 to 300 places would need 601 digits)
         if d >= 14 - shown.adjusted():
@@ -538,7 +546,7 @@ def excel_step(x: float, sig: float | None, kind: str, mode: float = 0) -> Any:
     ``MROUND(1.3, 0.2)`` 1.2, where Microsoft's documentation of MROUND gives 1.4 (and
     its MROUND rounded halves to even: ``MROUND(13, 2)`` 12, Excel 14).  A tick size
     of 0.1 yen or a lot of 0.01 is such a step.  Here the quotient is taken of the
-    decimals shown (``Decimal(f"{x:.15g}")``), so it is a whole number exactly when the
+    decimals shown (:func:`_shown`), so it is a whole number exactly when the
     decimals are multiples, and the result is the double nearest the decimal multiple.
 
     The sign rules are the package's (Excel's): FLOOR and CEILING refuse a negative step
@@ -563,7 +571,7 @@ def excel_step(x: float, sig: float | None, kind: str, mode: float = 0) -> Any:
     float, or the package's error value
         ``nan`` for #NUM! (the package's convention), its #DIV/0! error for FLOOR by 0.
     """
-    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, localcontext
 
     from formulas.functions import Error
 
@@ -578,7 +586,7 @@ def excel_step(x: float, sig: float | None, kind: str, mode: float = 0) -> Any:
         return np.nan
     with localcontext() as ctx:
         ctx.prec = 60
-        X, S = Decimal(f"{x:.15g}"), Decimal(f"{sig:.15g}")
+        X, S = _shown(x), _shown(sig)
         if kind.endswith(".math"):
             S = abs(S)
         rounding = {"floor": ROUND_FLOOR, "ceiling": ROUND_CEILING,
@@ -591,7 +599,14 @@ def excel_step(x: float, sig: float | None, kind: str, mode: float = 0) -> Any:
 
 
 def _step_functions() -> dict[str, Callable[..., Any]]:
-    from formulas.functions import flatten, raise_errors, replace_empty, wrap_ufunc
+    from formulas.functions import (
+        Error,
+        flatten,
+        raise_errors,
+        replace_empty,
+        wrap_func,
+        wrap_ufunc,
+    )
 
     def math_form(kind: str) -> Callable[..., Any]:
         def f(num: float, sig: float | None = None, mode: float = 0) -> Any:
@@ -599,16 +614,12 @@ def _step_functions() -> dict[str, Callable[..., Any]]:
         return wrap_ufunc(f)
 
     def mround(*args: Any) -> Any:  # the package's argument handling, then excel_step
-        from formulas.functions import Error
-
         raise_errors(args)
         num, sig = tuple(flatten(map(replace_empty, args), None))
         if isinstance(num, bool) or isinstance(sig, bool):
             return Error.errors["#VALUE!"]
         x = excel_step(float(num), float(sig), "mround")
         return Error.errors["#NUM!"] if isinstance(x, float) and math.isnan(x) else x
-
-    from formulas.functions import wrap_func
 
     out = {"FLOOR": wrap_ufunc(functools.partial(excel_step, kind="floor")),
            "CEILING": wrap_ufunc(functools.partial(excel_step, kind="ceiling")),
