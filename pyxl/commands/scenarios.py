@@ -251,7 +251,6 @@ class ParquetSink:
 # --------------------------------------------------------------------------- writers
 def write_summary_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
     """The =MBB_RECOLOR summary table as CSV (blank cells for padding)."""
-
     rows = [[("" if isinstance(v, float) and np.isnan(v) else v) for v in r]
             for r in sset.summary_rows()]
     return write_csv_atomic(pd.DataFrame(rows), Path(path), header=False, index=False)
@@ -265,7 +264,6 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
         f.insert(0, "period", np.arange(sset.fan.shape[0]))
         f.insert(0, "portfolio", lab)
         frames.append(f)
-
     return write_csv_atomic(pd.concat(frames), Path(path), index=False)
 
 
