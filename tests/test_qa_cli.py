@@ -118,11 +118,28 @@ def test_mbp_optimize_factor_cov_with_label_column(mbp_files, capsys):
     assert capsys.readouterr().out.split("\n", 1)[1] == plain.split("\n", 1)[1]
 
 
-@pytest.mark.parametrize("flags, arg", [(["--paths", "0"], "n_paths"),
-                                        (["--horizon", "-3"], "horizon"),
-                                        (["--lam", "1.5"], "lam")])
+@pytest.mark.parametrize("flags, arg", [(["--paths", "0"], "--paths"),
+                                        (["--horizon", "-3"], "--horizon"),
+                                        (["--lam", "1.5"], "--lam"),
+                                        (["--burn-in", "-1"], "--burn-in"),
+                                        (["--chunk", "0"], "--chunk"),
+                                        (["--block", "-2"], "--block")])
 def test_scenarios_bad_setting_prints_only_the_error(files, capsys, flags, arg):
     rc = main(["scenarios", "--returns", str(files / "ret.csv"), "--mu", str(files / "mu.csv"),
                "--cov", str(files / "cov.csv"), "--summary", str(files / "s.csv"), *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith(f"pyxl: {arg}:"), err
+
+
+def test_scenarios_file_errors_name_the_option(files, capsys):
+    # the core calls its arguments mu_ann / cov_ann; a CLI user typed --mu / --cov
+    pd.DataFrame([[0.04, 0.02, 0.0], [0.0, 0.05, 0.0], [0.0, 0.0, 0.06]]).to_csv(
+        files / "asym.csv", index=False, header=False)
+    pd.DataFrame({"mu": [0.05, float("inf"), 0.07]}).to_csv(files / "mu_inf.csv", index=False)
+    base = ["scenarios", "--returns", str(files / "ret.csv"), "--summary", str(files / "s.csv")]
+    for mu, cov, arg, words in [("mu.csv", "asym.csv", "--cov", "is not symmetric; make it equal"),
+                                ("mu_inf.csv", "cov.csv", "--mu", "")]:
+        rc = main([*base, "--mu", str(files / mu), "--cov", str(files / cov)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith(f"pyxl: {arg}:"), err
+        assert words in err[0] and "_ann" not in err[0], err

@@ -64,7 +64,7 @@ def test_cli_bad_input_is_one_line(inputs, capsys):
                "--cov", str(d / "bad.csv"), "--paths", "10"])
     assert rc == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("pyxl: cov_ann:") and "\n" not in err
+    assert err.startswith("pyxl: --cov:") and "\n" not in err
 
 
 def test_parquet_needs_pyarrow(inputs, capsys):

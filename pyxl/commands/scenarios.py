@@ -268,7 +268,27 @@ def write_fan_csv(sset: core.ScenarioSet, path: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------- command
+#: The core's argument names (:class:`pyxl.core.scenarios.ScenarioSpec`,
+#: :func:`pyxl.core.scenarios.generate`) as ``pyxl scenarios``' options, so that an
+#: error names what the user typed (``--paths``, not ``n_paths``).
+_FLAGS = {"n_paths": "--paths", "block": "--block", "horizon": "--horizon", "lam": "--lam",
+          "periods": "--periods", "seed": "--seed", "method": "--method",
+          "target": "--target", "recolor": "--recolor", "burn_in": "--burn-in",
+          "ridge": "--ridge", "chunk_paths": "--chunk", "returns": "--returns",
+          "mu_ann": "--mu", "cov_ann": "--cov", "rt_weights": "--rt"}
+
+
 def _run(args: argparse.Namespace) -> int:
+    try:
+        return _run_named(args)
+    except InputError as err:  # name the CLI option, not the core's argument
+        flag = _FLAGS.get(err.arg)
+        if flag is None:
+            raise
+        raise type(err)(flag, err.problem, err.fix) from None
+
+
+def _run_named(args: argparse.Namespace) -> int:
     import numba
 
     R, row_labels, tickers = read_numeric_csv(args.returns, "--returns", dated_rows=True)

@@ -298,7 +298,7 @@ def validate_inputs(returns, mu_ann, cov_ann, rt_weights=None):
         raise InputError("cov_ann", "contains NaN", "enter numbers")
     scale = max(float(np.abs(C).max()), 1e-300)
     if np.abs(C - C.T).max() > 1e-10 * scale:
-        raise InputError("cov_ann", "is not symmetric", "make cov_ann equal to its transpose")
+        raise InputError("cov_ann", "is not symmetric", "make it equal to its transpose")
     C = 0.5 * (C + C.T)
     wmin = float(np.linalg.eigvalsh(C).min())
     if wmin < -1e-10 * scale:
@@ -434,6 +434,9 @@ def _spec_checks(spec: ScenarioSpec, T: int) -> None:
         raise InputError("eig_floor", "must be in [0, 1)", "e.g. 1e-10")
     if spec.seed < 0:
         raise InputError("seed", "must be >= 0", "enter a non-negative integer")
+    if spec.chunk_paths < 1:  # 0 or -5 ran silently as the smallest chunk
+        raise InputError("chunk_paths", f"must be >= 1, got {spec.chunk_paths}",
+                         f"enter paths per chunk, e.g. {ScenarioSpec.chunk_paths}")
 
 
 class _Generator:
