@@ -22,6 +22,7 @@ spill it; older Excel intersects a range with the formula's row or column).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -111,6 +112,57 @@ def _formula_cells(path: Path) -> list[_Formula]:
     return out
 
 
+def _scope_issues(path: Path, cells: list[_Formula]) -> list[CellIssue]:
+    """Refuse sheet names the engine cannot read; warn where a sheet-scoped name is used.
+
+    The ``formulas`` package cannot parse a reference to a sheet whose name holds an
+    apostrophe (``'Q1''24'!A1``): such a cell gave ``#REF!`` and a defined name
+    referring to it stopped the whole calculation with an ``AttributeError``.  It also
+    reads only workbook-scoped defined names: a formula on sheet S using a name that S
+    defines for itself (Excel makes such names when a sheet is copied) was given the
+    workbook's name of that spelling, silently, or ``#NAME?``.
+
+    Raises
+    ------
+    InputError
+        ``sheet "Q1'24": has an apostrophe in its name, ...; rename the sheet ...``.
+    """
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, data_only=False)
+    texts = [f.text for f in cells] + [str(dn.attr_text or "") for dn in
+                                        wb.defined_names.values()]
+    texts += [str(dn.attr_text or "") for ws in wb.worksheets
+              for dn in ws.defined_names.values()]
+    for ws in wb.worksheets:
+        if "'" in ws.title:
+            quoted = "'" + ws.title.replace("'", "''").upper() + "'!"
+            if any(quoted in t.upper() for t in texts):
+                raise InputError(f'sheet "{ws.title}"', "has an apostrophe in its name, "
+                                 "which the formula engine cannot read in references",
+                                 "rename the sheet without it (Excel renames it in the "
+                                 "formulas and names too)")
+    issues = []
+    for ws in wb.worksheets:
+        local = {n.upper() for n in ws.defined_names}
+        if not local:
+            continue
+        for f in cells:
+            if f.sheet != ws.title:
+                continue
+            text = re.sub(r'"[^"]*"', '""', f.text).upper()
+            used = sorted(n for n in local if re.search(
+                r"(?<![\w.!'\]])" + re.escape(n) + r"(?![\w.(!])", text))
+            if used:
+                issues.append(CellIssue(
+                    f.sheet, f.coord, "warning",
+                    f"{', '.join(used)} is defined for sheet {f.sheet} only; calculation "
+                    "without Excel reads workbook-wide names only (it used the workbook's "
+                    "name of that spelling, or gave an error): make the name workbook-wide "
+                    "(Name Manager, Scope: Workbook) or refer to the cells"))
+    return issues
+
+
 def _block(ref: str | None) -> str | None:
     """An array formula's block without ``$``; a one-cell block as ``"B1"``.
 
@@ -172,8 +224,14 @@ def evaluate(
     os.environ["TQDM_DISABLE"] = "1"
     fcell.format_output = recording
     try:
-        model = formulas.ExcelModel().loads(str(path)).finish()
-        solution = model.calculate()
+        with zipfile.ZipFile(path) as zf:
+            mac = fx.is_date1904(zf.read("xl/workbook.xml"))
+    except (zipfile.BadZipFile, KeyError, OSError):
+        mac = False
+    try:
+        with fx.date_system_1904() if mac else contextlib.nullcontext():
+            model = formulas.ExcelModel().loads(str(path)).finish()
+            solution = model.calculate()
     finally:
         fcell.format_output = keep
         if old is None:
@@ -249,6 +307,7 @@ def calculate(
     if src.suffix.lower() not in (".xlsx", ".xlsm"):
         raise InputError(str(src), "is not an .xlsx or .xlsm file", "save it as .xlsx")
     cells = _formula_cells(src)
+    scope = _scope_issues(src, cells)
     # Cells of an array block (other than its anchor) hold the previous cached result;
     # an error cached there (LibreOffice writes #NAME? for PyXL arrays) would shadow the
     # block's new value, so the engine reads a copy with those caches cleared.
@@ -286,6 +345,7 @@ def calculate(
         if tmpdir is not None:
             tmpdir.cleanup()
     report = CalcReport(path=Path(out_path) if out_path else src)
+    report.issues.extend(scope)
     for f in cells:
         sheet_u = f.sheet.upper()
         target = f.ref or f.coord

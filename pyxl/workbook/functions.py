@@ -29,9 +29,10 @@ trailing optional arguments out instead, or point them at a blank cell.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -761,6 +762,189 @@ def _percentrank_functions() -> dict[str, Callable[..., Any]]:
             "PERCENTRANK.EXC": wrap_ufunc(exc, **_percentrank_kw)}
 
 
+# --- Text and logical cells in references, as Excel's aggregate functions skip them -------
+
+#: Functions that skip text and logical values held in cells (or arrays) and count only
+#: numbers (Microsoft's documentation of each: "If an argument is an array or reference,
+#: only numbers in that array or reference are counted"); SUMPRODUCT takes them as 0.
+SKIP_TEXT_IN_REFERENCES = (
+    "SUM", "AVERAGE", "COUNT", "MAX", "MIN", "PRODUCT", "MEDIAN", "SUMSQ", "SUMPRODUCT",
+    "STDEV", "STDEV.S", "STDEV.P", "STDEVP", "VAR", "VAR.S", "VAR.P", "VARP",
+    "LARGE", "SMALL", "GEOMEAN", "HARMEAN", "AVEDEV", "DEVSQ",
+)
+
+
+def _numbers_only(v: Any) -> Any:
+    """An array or reference argument with its text and logical cells blanked (the
+    numbers, blanks and error values kept); a scalar (typed) argument unchanged."""
+    import schedula as sh
+    from formulas.ranges import Ranges
+    from formulas.tokens.operand import XlError
+
+    if isinstance(v, Ranges):
+        try:
+            v = v.value
+        except Exception:  # noqa: BLE001 - a range without values while the model compiles
+            return v
+    if not isinstance(v, np.ndarray) or v.ndim == 0:
+        return v
+    out = np.array(v, dtype=object)
+    flat = out.reshape(-1)
+    for i, x in enumerate(flat):
+        if (isinstance(x, (bool, np.bool_)) or (isinstance(x, str) and x is not sh.EMPTY
+                                                and not isinstance(x, XlError))):
+            flat[i] = sh.EMPTY
+    return out.view(type(v)) if type(v) is not np.ndarray else out
+
+
+def _skipping_text(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original`` called with text and logical cells of its array arguments blanked.
+
+    The ``formulas`` package (1.3.4) read a number stored as text in a range as that
+    number in SUM, COUNT, PRODUCT and SUMPRODUCT (SUM over 1, '12.5', 3 gave 16.5 where
+    Excel and LibreOffice give 4) and gave #VALUE! in AVERAGE, MAX, MIN, MEDIAN and STDEV
+    (Excel: 2, 3, 1, 2, 1.414...).  Numbers stored as text are common in pasted or
+    exported price tables.  A typed argument (``SUM("12.5")``) is still coerced.
+    """
+    def f(*args: Any) -> Any:
+        return original(*(_numbers_only(a) for a in args))
+
+    return functools.update_wrapper(f, original)
+
+
+# --- The 1904 date system (Excel for Mac workbooks, workbookPr date1904="1") --------------
+
+#: Days from 1900-01-00 (serial 0 of the 1900 system) to 1904-01-01 (serial 0 of 1904).
+DAYS_1904 = 1462
+
+
+def _shift_serial(v: Any, days: int, blank: Any = None) -> Any:
+    """A date serial (or every number of an array) moved by ``days``; text, logical and
+    error values unchanged; a blank cell becomes ``blank`` when given."""
+    import schedula as sh
+    from formulas.ranges import Ranges
+    from formulas.tokens.operand import XlError
+
+    def one(x: Any) -> Any:
+        if x is sh.EMPTY:
+            return x if blank is None else blank
+        if isinstance(x, (bool, np.bool_, XlError, str)):
+            return x
+        if isinstance(x, (int, float, np.integer, np.floating)):
+            return float(x) + days
+        return x
+
+    if isinstance(v, Ranges):
+        try:
+            v = v.value
+        except Exception:  # noqa: BLE001 - a range without values while the model compiles
+            return v
+    if isinstance(v, np.ndarray):
+        out = np.array(v, dtype=object)
+        flat = out.reshape(-1)
+        for i, x in enumerate(flat):
+            flat[i] = one(x)
+        return out.view(type(v)) if type(v) is not np.ndarray else out
+    return one(v)
+
+
+def _in_1904(original: Callable[..., Any], dates: tuple[int, ...] = (),
+             lists: tuple[int, ...] = (), result: bool = False) -> Callable[..., Any]:
+    """``original`` (a 1900-system date function) for a 1904-system workbook.
+
+    The arguments at ``dates`` (a date each; a blank is serial 0, 1904-01-01) and at
+    ``lists`` (ranges of dates, holidays) move up by :data:`DAYS_1904`; a date result
+    (``result``) moves down by it, and a date before 1904-01-01 is ``#NUM!``, as Excel
+    gives there.
+    """
+    from formulas.tokens.operand import Error, XlError
+
+    def f(*args: Any) -> Any:
+        moved = [_shift_serial(a, DAYS_1904, blank=float(DAYS_1904)) if i in dates
+                 else _shift_serial(a, DAYS_1904) if i in lists else a
+                 for i, a in enumerate(args)]
+        for i in dates:
+            if i < len(args):
+                first = np.asarray(moved[i], dtype=object).reshape(-1)
+                if (first.size and isinstance(first[0], float) and first[0] < DAYS_1904):
+                    return Error.errors["#NUM!"]
+        res = original(*moved)
+        if not result:
+            return res
+        out = _shift_serial(res, -DAYS_1904)
+        vals = np.asarray(out, dtype=object).reshape(-1)
+        if any(isinstance(x, float) and not isinstance(x, XlError) and x < 0 for x in vals):
+            return Error.errors["#NUM!"]
+        return out
+
+    return functools.update_wrapper(f, original)
+
+
+#: Date functions of the ``formulas`` package by name: (date argument positions, date-list
+#: argument positions, returns a date).
+_DATE_FUNCTIONS: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
+    "DATE": ((), (), True), "DATEVALUE": ((), (), True),
+    "TODAY": ((), (), True), "NOW": ((), (), True),
+    "DAY": ((0,), (), False), "MONTH": ((0,), (), False), "YEAR": ((0,), (), False),
+    "WEEKDAY": ((0,), (), False), "WEEKNUM": ((0,), (), False),
+    "ISOWEEKNUM": ((0,), (), False),
+    "EDATE": ((0,), (), True), "EOMONTH": ((0,), (), True),
+    "YEARFRAC": ((0, 1), (), False), "DAYS": ((0, 1), (), False),
+    "DAYS360": ((0, 1), (), False), "DATEDIF": ((0, 1), (), False),
+    "NETWORKDAYS": ((0, 1), (2,), False), "NETWORKDAYS.INTL": ((0, 1), (3,), False),
+    "WORKDAY": ((0,), (2,), True), "WORKDAY.INTL": ((0,), (3,), True),
+}
+
+
+@contextlib.contextmanager
+def date_system_1904() -> Iterator[None]:
+    """Evaluate date functions for a workbook saved in the 1904 date system.
+
+    In such a workbook (Excel for Mac before 2016, and files made from them:
+    ``<workbookPr date1904="1"/>``) serial 0 is 1904-01-01, 1,462 days later than in
+    the 1900 system the ``formulas`` package assumes, so without this ``YEAR`` of
+    2024-01-31 gave 2020, ``DATE(2024,1,31)`` a serial Excel shows as 2028-02-01 and
+    ``WEEKDAY`` the wrong day.  Inside the block the date functions of
+    :data:`_DATE_FUNCTIONS` (and ``TEXT`` with a date format) read and write 1904
+    serials; on leaving, the 1900 ones are back.  Not converted: date texts coerced
+    by arithmetic or ``VALUE`` (``="2024-01-31"+0``) and the bond functions (COUP*).
+    """
+    import formulas
+    import formulas.functions.text as ftext
+
+    register()
+    table = formulas.get_functions()
+    saved = dict(table)
+    fmt = ftext._format_datetime
+
+    def wrap(entry: Any, spec: tuple[tuple[int, ...], tuple[int, ...], bool]) -> Any:
+        if isinstance(entry, dict):
+            return dict(entry, function=_in_1904(entry["function"], *spec))
+        return _in_1904(entry, *spec)
+
+    try:
+        for name, spec in _DATE_FUNCTIONS.items():
+            for key in (name, "_XLFN." + name):
+                if key in table:
+                    table[key] = wrap(saved[key], spec)
+        ftext._format_datetime = lambda value, codes, types: fmt(
+            value + DAYS_1904, codes, types)
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
+        ftext._format_datetime = fmt
+
+
+def is_date1904(workbook_xml: bytes) -> bool:
+    """True when a workbook part (``xl/workbook.xml``) sets the 1904 date system."""
+    import re
+
+    m = re.search(rb"<(?:\w+:)?workbookPr\b[^>]*?\bdate1904\s*=\s*[\"'](1|true)[\"']",
+                  workbook_xml)
+    return m is not None
+
+
 def _replace(table: Any, name: str, new: Any) -> None:
     """Put ``new`` under ``name`` and every alias of ``name`` (``_XLFN.``, compat names)."""
     old = table[name]
@@ -796,6 +980,9 @@ def register() -> tuple[str, ...]:
     mended = {**_criteria_functions(), **_round_functions(), **_step_functions(),
               **_percentrank_functions(),
               "YEARFRAC": wrap_func(_yearfrac(xyearfrac))}
+    for name in SKIP_TEXT_IN_REFERENCES:
+        if callable(table.get(name)) and name not in mended:
+            mended[name] = _skipping_text(table[name])
     for name, func in mended.items():
         _replace(table, name, func)
     return tuple(sorted(found))
