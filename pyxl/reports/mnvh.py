@@ -152,6 +152,12 @@ class BacktestReport:
     result: BacktestResult
 
 
+#: Metrics that are fractions shown as percents in the printed table, as on the template's
+#: Backtest sheet (``pyxl.templates.mnvh``): Fee/Gross too (the seed's 20-40 % band), which
+#: was printed as a bare ratio (0.5057) beside the sheet's 50.57 %.
+_PERCENT = ("total_return", "cagr", "ann_vol", "max_drawdown", "hit_rate", "fee_gross")
+
+
 def _fmt(key: str, v: float) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
@@ -159,7 +165,7 @@ def _fmt(key: str, v: float) -> str:
         return f"{v:,.0f}"
     if key == "final_nav":
         return f"{v:,.2f}"
-    if key in ("total_return", "cagr", "ann_vol", "max_drawdown", "hit_rate"):
+    if key in _PERCENT:
         return f"{v * 100:.2f} %"
     if key.startswith("check_"):
         return f"{v:.2e}"
@@ -186,7 +192,9 @@ def format_table(frame: pd.DataFrame) -> str:
 _EXTRA = {
     "risk_events": "Risk events",
     "check_identity": "Ledger identity residual (max rel., recomputed)",
-    "check_engine_identity": "Ledger identity residual (engine)",
+    # the engine's own residual (BacktestResult.identity_residual), labelled as
+    # =MNVH_BACKTEST labels the same number (pyxl.xl.udf_backtest.EXTRA)
+    "check_engine_identity": "Ledger identity residual (max rel.)",
     "check_nav": "NAV = cash + sum q p residual",
     "check_mtm": "MTM residual",
 }

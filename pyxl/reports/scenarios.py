@@ -27,6 +27,7 @@ import pandas as pd
 
 from pyxl.commands.scenarios import write_fan_csv, write_summary_csv
 from pyxl.core import scenarios as core
+from pyxl.errors import InputError
 from pyxl.numparse import CSV_OUT
 from pyxl.progress import ProgressFn, null_progress
 
@@ -55,8 +56,30 @@ def demo_inputs() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, lis
     return rets, mu_ann, cov_ann, W, ["cautious", "balanced", "growth"]
 
 
-def plot_fan(sset: core.ScenarioSet, path: Path, periods_per_year: int = 12) -> Path:
-    """Fan chart (5-95 and 25-75 % bands, median) of each portfolio's wealth."""
+def plot_fan(sset: core.ScenarioSet, path: Path, periods_per_year: float | None = None) -> Path:
+    """Fan chart (5-95 and 25-75 % bands, median) of each portfolio's wealth.
+
+    Parameters
+    ----------
+    sset : ScenarioSet
+        Scenarios with their fan-chart percentiles (``sset.fan``, H + 1 rows).
+    path : Path
+        PNG file to write.
+    periods_per_year : float, optional
+        Periods per year of the scenarios, for the x axis in years (period k at
+        ``k / P``) and the target line ``(1 + w' mu_ann)^(k / P)``; default the scenarios'
+        own ``sset.spec.periods`` (before, 12 whatever the scenarios were: weekly
+        scenarios over 104 weeks were drawn over 8.7 "years").
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    P = float(sset.spec.periods if periods_per_year is None else periods_per_year)
+    if not (np.isfinite(P) and P > 0):
+        raise InputError("periods_per_year", f"must be > 0, got {periods_per_year}",
+                         "give the scenarios' periods a year (12 monthly, 52 weekly)")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,7 +87,7 @@ def plot_fan(sset: core.ScenarioSet, path: Path, periods_per_year: int = 12) -> 
 
     K = len(sset.portfolio_labels)
     fig, axes = plt.subplots(1, K, figsize=(4.2 * K, 3.8), sharey=True, squeeze=False)
-    x = np.arange(sset.fan.shape[0]) / periods_per_year
+    x = np.arange(sset.fan.shape[0]) / P
     for k, ax in enumerate(axes[0]):
         f = sset.fan[:, :, k]
         ax.fill_between(x, f[:, 0], f[:, 4], alpha=0.25, color="C0", label="5-95 %")
@@ -118,6 +141,7 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
     inp.to_csv(out / "inputs.csv", index_label="ticker", **CSV_OUT)
     files.append(out / "inputs.csv")
     m_ann, c_ann = sset.annual()
+    P = spec.periods  # periods a year of the monthly history (12)
     lines = [
         "# Scenario demo (seed 002)",
         "",
@@ -136,14 +160,14 @@ def run_demo(outdir: Path, progress: ProgressFn = null_progress) -> list[Path]:
     ]
     for k, lab in enumerate(labels):
         w = W[k]
-        lines.append(f"| {lab} | {w @ mu_ann:.2%} | {(1 + w @ sset.mean) ** 12 - 1:.2%} | "
+        lines.append(f"| {lab} | {w @ mu_ann:.2%} | {(1 + w @ sset.mean) ** P - 1:.2%} | "
                      f"{np.sqrt(w @ cov_ann @ w):.2%} | {np.sqrt(w @ c_ann @ w):.2%} |")
     lines += [
         "",
         "| portfolio | mean terminal wealth | (1 + target mean)^years | median |",
         "|---|---|---|---|",
     ]
-    years = sset.horizon / 12
+    years = sset.horizon / P
     for k, lab in enumerate(labels):
         lines.append(f"| {lab} | {sset.terminal[:, k].mean():.3f} | "
                      f"{(1 + W[k] @ mu_ann) ** years:.3f} | {np.median(sset.terminal[:, k]):.3f} |")
