@@ -119,6 +119,32 @@ def test_user_weights_row_or_column_and_metric_pick(xl):
     assert xl("MNVH_BACKTEST", *args, "sharpe") == [[sharpe]]
 
 
+def test_mean_rho_and_label_stems(xl):
+    """Mean rho against a brute-force pooled regression, row by row: over the last
+    min(252, T-2) pairs (at least min(60, T-2) in) of d_s = r_s - R_s, minus the slope of d_s
+    on d_{s-1} through the origin, clipped to [0, 1], averaged; and a label read without
+    its bracketed unit ("Mean rho", "Max DD duration") picks its row."""
+    p = _prices(seed=6)
+    T = p.shape[0]
+    r = p[1:] / p[:-1] - 1
+    d = np.vstack([np.full(p.shape[1], np.nan), r - r.mean(axis=1, keepdims=True)])
+    window, least = min(252, T - 2), min(60, T - 2)
+    est = []
+    for t in range(T):
+        pairs = [s for s in range(max(2, t - window + 1), t + 1)]
+        if len(pairs) < least:
+            continue
+        num = sum(float(d[s - 1] @ d[s]) for s in pairs)
+        den = sum(float(d[s - 1] @ d[s - 1]) for s in pairs)
+        est.append(min(1.0, max(0.0, -num / den)))
+    out = _values(xl("MNVH_BACKTEST", _grid(p), 0.9, 20))
+    assert out["Mean rho (rolling, clipped)"] == pytest.approx(np.mean(est), rel=1e-12)
+    args = [_grid(p), 0.9, 20] + [xl.MISSING] * 17
+    assert xl("MNVH_BACKTEST", *args, "Mean rho") == [[out["Mean rho (rolling, clipped)"]]]
+    assert xl("MNVH_BACKTEST", *args, " max dd  duration ") == [
+        [out["Max DD duration (periods)"]]]
+
+
 def test_what_if_lam_changes_result(xl):
     clear_all()
     p = _prices(seed=5)

@@ -43,7 +43,7 @@ from pyxl.core.mnvh.ablation import (
     run_strategy,
     walk_forward,
 )
-from pyxl.core.mnvh.estimation import expected_edge
+from pyxl.core.mnvh.estimation import expected_edge, mean_rho
 from pyxl.numparse import CSV_OUT
 
 __all__ = [
@@ -191,6 +191,8 @@ def format_table(frame: pd.DataFrame) -> str:
 
 _EXTRA = {
     "risk_events": "Risk events",
+    # the same row as =MNVH_BACKTEST's (pyxl.xl.udf_backtest.EXTRA), of the prices traded
+    "mean_rho": "Mean rho (rolling, clipped)",
     "check_identity": "Ledger identity residual (max rel., recomputed)",
     # the engine's own residual (BacktestResult.identity_residual), labelled as
     # =MNVH_BACKTEST labels the same number (pyxl.xl.udf_backtest.EXTRA)
@@ -319,6 +321,7 @@ def write_backtest_report(
     m_free = backtest_metrics(res_free, p, benchmark=bench, periods_per_year=ppy)
     m_main["risk_events"] = float(len(res.risk_events))
     m_free["risk_events"] = float(len(res_free.risk_events))
+    m_main["mean_rho"] = m_free["mean_rho"] = mean_rho(p, inputs.weights)
     for k in ("identity", "engine_identity", "nav", "mtm"):
         m_main[f"check_{k}"] = checks[k]
     cols = {"MNVH": m_main, "MNVH, no trading costs": m_free}

@@ -33,7 +33,6 @@ Price table rules (documented in docs/mnvh.md):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -50,7 +49,7 @@ from pyxl.core.mnvh.ablation import (
     research_config,
     run_strategy,
 )
-from pyxl.core.mnvh.estimation import rolling_rho
+from pyxl.core.mnvh.estimation import mean_rho
 from pyxl.core.mnvh.weights import SCHEMES
 from pyxl.errors import InputError
 from pyxl.numparse import DATE_HEADERS, is_date_word, jp_date_text, text_dates
@@ -285,10 +284,7 @@ def _backtest(prices: np.ndarray, weights: Any, benchmark: np.ndarray | None,
     m = backtest_metrics(res, prices, benchmark=benchmark, periods_per_year=ppy)
     m["identity_residual"] = float(res.identity_residual())
     m["risk_events"] = float(len(res.risk_events))
-    T = prices.shape[0]
-    rho = rolling_rho(prices, inputs.weights, window=min(252, max(2, T - 2)),
-                      min_periods=min(60, max(2, T - 2)))
-    m["mean_rho"] = float(np.nanmean(rho)) if np.isfinite(rho).any() else math.nan
+    m["mean_rho"] = mean_rho(prices, inputs.weights)
     keys = tuple(list(METRICS) + list(EXTRA))
     return keys, tuple(m[k] for k in keys)
 
@@ -300,9 +296,11 @@ def _labels() -> dict[str, str]:
 def _pick_metric(metric: Any) -> str | None:
     if is_missing(metric):
         return None
-    text = str(metric).strip().lower()
+    text = " ".join(str(metric).split()).lower()
     for key, label in _labels().items():
-        if text in (key, label.lower()):
+        low = label.lower()
+        # the label without its bracketed unit reads too: "Max DD duration", "Mean rho"
+        if text in (key, low, low.split(" (")[0]):
             return key
     raise InputError("metric", f"{str(metric)[:30]!r} is not a metric name",
                      "use a label of the table, e.g. Sharpe, or leave blank")

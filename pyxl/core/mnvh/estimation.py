@@ -34,6 +34,7 @@ from pyxl.errors import InputError
 __all__ = [
     "deviations",
     "rolling_rho",
+    "mean_rho",
     "xs_variance",
     "EdgeDiagnostic",
     "expected_edge",
@@ -143,6 +144,20 @@ def rolling_rho(
     if clip:
         rho = np.clip(rho, 0.0, 1.0)
     return rho
+
+
+def mean_rho(prices: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean over the run of the clipped rolling rho: the "Mean rho (rolling, clipped)"
+    row of the backtest tables (``=MNVH_BACKTEST`` and ``metrics.csv``).
+
+    :func:`rolling_rho` over ``min(252, T - 2)`` pairs once ``min(60, T - 2)`` are in
+    (at least 2), averaged over the rows with an estimate; NaN when none has one.
+    Dimensionless, in [0, 1].
+    """
+    T = np.asarray(prices).shape[0]
+    rho = rolling_rho(prices, weights, window=min(252, max(2, T - 2)),
+                      min_periods=min(60, max(2, T - 2)))
+    return float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
 
 
 def xs_variance(prices: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
