@@ -108,7 +108,9 @@ def test_walk_forward_folds_and_oos_metrics_independent():
             for beta in WF["betas"]:
                 cfg = dataclasses.replace(CFG, lam=lam, beta=beta)
                 res = run_strategy(p[lo : s + 1], cfg, inp.rows(lo, s + 1))
-                scores[(lam, beta)] = performance_metrics(res.nav)["sharpe"]
+                # Sharpe of the excess return over the run's cash rate
+                scores[(lam, beta)] = performance_metrics(
+                    res.nav, rf=CFG.fees.cash_rate)["sharpe"]
         best = max(scores, key=lambda k: scores[k])
         assert (row["lam"], row["beta"]) == best
         # OOS metrics = a fresh run on the OOS rows only

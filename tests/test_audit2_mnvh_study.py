@@ -354,7 +354,8 @@ def test_walk_forward_chained_metrics_from_fresh_oos_runs():
         gp += res.mtm.sum() * sc
         bench.append(b[s + 1 : e + 1])
         level = res.nav[-1] * sc
-    ref = performance_metrics(np.concatenate(navs), benchmark=np.concatenate(bench),
+    ref = performance_metrics(np.concatenate(navs), rf=cfg.fees.cash_rate,
+                              benchmark=np.concatenate(bench),
                               gross_exposure=np.concatenate(parts["gross"]),
                               net_exposure=np.concatenate(parts["net"]),
                               traded_notional=np.concatenate(parts["turnover"]),

@@ -228,8 +228,9 @@ def performance_metrics(
         252 for daily bars.
     rf : float
         Annual risk-free rate (simple) subtracted per period as ``rf / P`` in
-        Sharpe and Sortino.  Default 0: MNVH's NAV already includes interest
-        on its cash.
+        Sharpe and Sortino (the excess-return ratios).  Default 0: the ratios of
+        the total return.  MNVH's tables pass the run's ``cash_rate``
+        (:func:`backtest_metrics`), the rate its cash, about its whole NAV, earns.
     benchmark : (T,) array, optional
         Benchmark *prices* on the same rows (for beta and correlation).
     gross_exposure, net_exposure : (T,) arrays, optional
@@ -271,6 +272,10 @@ def performance_metrics(
         out["cagr"] = math.expm1(log_cagr) if log_cagr < LOG_MAX else math.nan
     ex = r - rf / P
     flat = is_constant(r)
+    if flat and n and is_constant(np.array([float(np.mean(r)), rf / P])):
+        # returns equal to the risk-free rate up to rounding (a book that only earns its
+        # cash rate): the excess is 0, not rounding noise (it gave a Sortino of -1.7)
+        ex = np.zeros_like(r)
     if n >= 2:
         # equal returns up to rounding: zero volatility, not noise (Sharpe 1e15)
         sd = 0.0 if flat else float(np.std(r, ddof=1))
@@ -322,10 +327,16 @@ def backtest_metrics(
     *,
     benchmark: np.ndarray | None = None,
     periods_per_year: float = 252.0,
-    rf: float = 0.0,
+    rf: float | None = None,
     hedge_prices: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of an MNVH :class:`~pyxl.core.mnvh.BacktestResult`.
+
+    ``rf`` (annual) is what Sharpe and Sortino subtract; by default the result's own
+    ``config.fees.cash_rate`` (0 for a result without a config): a market-neutral
+    book's cash is about its whole NAV, so its total return holds the cash rate, and a
+    Sharpe of the total return would credit the strategy with it (``cash_rate / vol``
+    more: -0.14 would read +0.05 on the bundled data at 5 %).
 
     Traded notional is the result's ``turnover`` column (``sum_i |dq_i| p_i``
     per bar, hedge leg included) or, for results without it,
@@ -345,6 +356,9 @@ def backtest_metrics(
         h_tr = getattr(result, "hedge_trades", None)
         if h_tr is not None and hedge_prices is not None:
             tn = tn + np.abs(np.asarray(h_tr, dtype=float)) * np.asarray(hedge_prices, float)
+    if rf is None:
+        config = getattr(result, "config", None)
+        rf = float(config.fees.cash_rate) if config is not None else 0.0
     return performance_metrics(
         np.asarray(result.nav, dtype=float),
         periods_per_year=periods_per_year,

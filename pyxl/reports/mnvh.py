@@ -326,8 +326,9 @@ def write_backtest_report(
         m_main[f"check_{k}"] = checks[k]
     cols = {"MNVH": m_main, "MNVH, no trading costs": m_free}
     if bench is not None:
-        cols["Benchmark (buy and hold)"] = performance_metrics(
-            config.cash0 * bench / bench[0], periods_per_year=ppy, benchmark=bench)
+        cols["Benchmark (buy and hold)"] = performance_metrics(  # the same rf as the MNVH
+            config.cash0 * bench / bench[0], periods_per_year=ppy, rf=config.fees.cash_rate,
+            benchmark=bench)
     keys = list(METRICS) + list(_EXTRA)
     table = pd.DataFrame({name: [m.get(k, np.nan) for k in keys] for name, m in cols.items()},
                          index=keys)

@@ -222,8 +222,12 @@ def grid_points(
             for s, h, th, lam, b in itertools.product(schemes, hedges, throttles, lams, betas)]
 
 
-def grid_metrics(gr, g: int, *, benchmark=None, periods_per_year: float = 252.0) -> dict:
+def grid_metrics(gr, g: int, *, benchmark=None, periods_per_year: float = 252.0,
+                 rf: float = 0.0) -> dict:
     """Metrics of point ``g`` of a :class:`~pyxl.core.mnvh.GridResult`.
+
+    ``rf`` is the annual rate Sharpe and Sortino measure the excess return over:
+    the callers here pass the run's ``cash_rate``, as :func:`backtest_metrics` uses.
 
     The grid kernel keeps NAV, exposures, costs, financing and turnover per
     bar; the gross trading PnL is recovered from the ledger identity,
@@ -232,7 +236,7 @@ def grid_metrics(gr, g: int, *, benchmark=None, periods_per_year: float = 252.0)
     nav = gr.nav[g]
     costs = float(np.sum(gr.fees[g]) + np.sum(gr.slippage[g]))
     gross_pnl = float(nav[-1] - nav[0]) + costs - float(np.sum(gr.financing[g]))
-    m = performance_metrics(nav, periods_per_year=periods_per_year, benchmark=benchmark,
+    m = performance_metrics(nav, periods_per_year=periods_per_year, rf=rf, benchmark=benchmark,
                             gross_exposure=gr.gross[g], net_exposure=gr.net[g],
                             traded_notional=gr.turnover[g], costs=costs, gross_pnl=gross_pnl)
     m["risk_events"] = float(gr.n_events[g])
@@ -279,7 +283,8 @@ def _evaluate(prices, config, inputs, points, benchmark, periods_per_year, n_job
                           asset_betas=inp.asset_betas)
             for g, k in enumerate(idx):
                 out[k] = grid_metrics(gr, g, benchmark=benchmark,
-                                      periods_per_year=periods_per_year)
+                                      periods_per_year=periods_per_year,
+                                      rf=config.fees.cash_rate)
     return out
 
 
@@ -539,7 +544,7 @@ def walk_forward(
         k += 1
     oos_nav = np.concatenate(nav_parts)
     metrics = performance_metrics(
-        oos_nav, periods_per_year=periods_per_year,
+        oos_nav, periods_per_year=periods_per_year, rf=config.fees.cash_rate,
         benchmark=None if bench is None else np.concatenate(bench_parts),
         gross_exposure=np.concatenate(gross_parts), net_exposure=np.concatenate(net_parts),
         traded_notional=np.concatenate(tn_parts), costs=costs, gross_pnl=gross_pnl,
