@@ -304,3 +304,53 @@ def test_hidden_and_reordered_sheets_calculate(tmp_path):
     back = openpyxl.load_workbook(tmp_path / "h_out.xlsx")
     assert back.sheetnames == ["Calc", "Data", "Secret"]
     assert back["Secret"].sheet_state == "veryHidden" and back["Data"].sheet_state == "hidden"
+
+
+# ------------------------------------------------ run-macro and what openpyxl cannot keep
+
+_TEXT_BOX = (
+    '<twoCellAnchor><from><col>10</col><colOff>0</colOff><row>2</row><rowOff>0</rowOff>'
+    '</from><to><col>13</col><colOff>0</colOff><row>5</row><rowOff>0</rowOff></to>'
+    '<sp macro="" textlink=""><nvSpPr><cNvPr id="99" name="TextBox 99"/><cNvSpPr txBox="1"/>'
+    '</nvSpPr><spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="1000000" cy="500000"/></a:xfrm>'
+    '<a:prstGeom prst="rect"><a:avLst/></a:prstGeom></spPr><txBody><a:bodyPr/><a:lstStyle/>'
+    '<a:p><a:r><a:t>My note</a:t></a:r></a:p></txBody></sp><clientData/></twoCellAnchor>')
+
+
+def _notes(path: Path) -> int:
+    with zipfile.ZipFile(path) as zf:
+        return sum(zf.read(n).count(b"My note") for n in zf.namelist()
+                   if n.startswith("xl/drawings/"))
+
+
+def test_run_macro_refuses_to_delete_a_text_box_in_place(tmp_path, capsys):
+    """A text box a user drew on the MNVH template: openpyxl does not read shapes, so
+    `pyxl run-macro BOOK run_mnvh` (which saves in place) deleted it without a word.  In
+    place it is now refused, the file untouched; with -o the other file is written and a
+    note says what it lacks."""
+    from pyxl.cli import main
+    from pyxl.macros.book import dropped_on_save
+
+    src = Path(__file__).resolve().parents[1] / "workbooks" / "mnvh_ledger.xlsx"
+    book = tmp_path / "mine.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "xl/drawings/drawing1.xml":
+                data = data.replace(b"</wsDr>", _TEXT_BOX.encode() + b"</wsDr>")
+            zout.writestr(name, data)
+    assert _notes(book) == 1
+    before = book.read_bytes()
+    assert main(["run-macro", str(book), "run_mnvh"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pyxl: mine.xlsx: holds shapes or text boxes, which saving without Excel "
+                   "would delete; write the results to another file with -o OUT.xlsx, or run "
+                   "the button in Excel"]
+    assert book.read_bytes() == before
+    out = tmp_path / "out.xlsx"
+    assert main(["run-macro", str(book), "run_mnvh", "-o", str(out)]) == 0
+    assert "out.xlsx will not have the shapes or text boxes of mine.xlsx" in capsys.readouterr().err
+    assert _notes(out) == 0 and _notes(book) == 1  # openpyxl dropped it, as the note says
+    # the templates themselves hold nothing openpyxl drops
+    for name in ("mnvh_ledger", "scenarios", "mbp", "kelly"):
+        assert dropped_on_save(src.with_name(f"{name}.xlsx")) == [], name

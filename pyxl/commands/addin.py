@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pyxl.commands import output_path
+from pyxl.errors import InputError
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -63,12 +64,22 @@ def _cmd_wrappers(args: argparse.Namespace) -> int:
 
 def _cmd_run_macro(args: argparse.Namespace) -> int:
     from pyxl.macros import MACROS, OpenpyxlBook, run
+    from pyxl.macros.book import dropped_on_save
 
     if args.macro not in MACROS:
         print(f"pyxl run-macro: unknown macro {args.macro!r}; choose one of "
               f"{', '.join(MACROS)}", file=sys.stderr)
         return 2
     out = output_path(args.out, Path(args.book), Path(args.book).name)  # -o DIR/: DIR/BOOK
+    lost = dropped_on_save(args.book)
+    if lost:
+        what = " and ".join([", ".join(lost[:-1]), lost[-1]] if len(lost) > 1 else lost)
+        if Path(out).resolve() == Path(args.book).resolve():
+            raise InputError(Path(args.book).name, f"holds {what}, which saving without Excel "
+                             "would delete", "write the results to another file with -o "
+                             "OUT.xlsx, or run the button in Excel")
+        print(f"pyxl run-macro: note: {Path(out).name} will not have the {what} of "
+              f"{Path(args.book).name} (saving without Excel drops them)", file=sys.stderr)
     book = OpenpyxlBook(args.book, out=out)
     result = run(args.macro, book)
     for line in book.status_log:

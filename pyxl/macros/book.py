@@ -105,6 +105,45 @@ class WorkbookIO(Protocol):
         """Persist the changes (a no-op in Excel: the user saves)."""
 
 
+#: Parts of a workbook that openpyxl does not read, so that saving the workbook through it
+#: (``pyxl run-macro`` without Excel) would drop them: (pattern in the part, what it is).
+_DROPPED = (
+    (r"^xl/drawings/drawing\d+\.xml$", rb"<(?:\w+:)?(?:sp|grpSp|cxnSp)\b",
+     "shapes or text boxes"),
+    (r"^xl/ctrlProps/", b"", "form controls (buttons, check boxes)"),
+    (r"^xl/worksheets/sheet\d+\.xml$", rb"sparklineGroup", "sparklines"),
+    (r"^xl/threadedComments/", b"", "threaded comments"),
+    (r"^xl/slicers/", b"", "slicers"),
+)
+
+
+def dropped_on_save(path: str | Path) -> list[str]:
+    """What saving ``path`` through openpyxl would lose, in words (empty: nothing known).
+
+    openpyxl reads cells, styles, names, charts, pictures, data validation,
+    conditional formatting and legacy comments, but not drawing shapes and text boxes,
+    form controls, sparklines, threaded comments or slicers: a workbook saved through
+    it no longer has them (checked for a text box on the MNVH template).
+    """
+    import re
+    import zipfile
+
+    found: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for part, needle, what in _DROPPED:
+                if what in found:
+                    continue
+                for name in zf.namelist():
+                    if re.search(part, name) and (not needle or re.search(needle,
+                                                                          zf.read(name))):
+                        found.append(what)
+                        break
+    except (zipfile.BadZipFile, OSError):
+        return []
+    return found
+
+
 def cell_address(row: int, col: int) -> str:
     """1-based (row, col) to A1 notation."""
     letters = ""
