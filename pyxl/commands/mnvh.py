@@ -565,8 +565,9 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
             f"is_{args.criterion}", "sharpe", "cagr"]
     print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nOut-of-sample (chained folds):")
-    for k, v in wf.metrics.items():
-        print(f"  {METRICS[k]:30s} {v: .6g}")
+    from pyxl.reports.mnvh import format_table  # the units of `pyxl backtest`'s table (%)
+
+    print(format_table(pd.DataFrame({"out of sample": pd.Series(wf.metrics)})))
     print(f"\n-> {path.resolve()}\n-> {path2.resolve()}")
     return 0
 
