@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+from pyxl.errors import InputError
 
 #: Modules whose ``register`` adds sub-commands, in the order ``pyxl --help`` lists them.
 COMMAND_MODULES = (
@@ -42,3 +46,20 @@ def output_path(out: str | None, default: Path, name: str) -> Path:
         path = path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def options_named(flags: dict[str, str],
+                  keep: tuple[type[InputError], ...] = ()) -> Iterator[None]:
+    """Re-raise a core :class:`InputError` under the CLI option the user typed.
+
+    ``flags`` maps the core's argument names to options (``{"n_paths": "--paths"}``);
+    an error about another argument, or one of a ``keep`` type, passes unchanged.
+    """
+    try:
+        yield
+    except InputError as err:
+        flag = flags.get(err.arg)
+        if flag is None or isinstance(err, keep):
+            raise
+        raise type(err)(flag, err.problem, err.fix) from None

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands import options_named
 from pyxl.commands.mnvh import file_errors
 from pyxl.errors import InfeasibleError, InputError, one_line
 from pyxl.numparse import CSV_OUT, read_csv, to_numbers
@@ -183,13 +184,10 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                  te_within=tuple(within) if within is not None else None,
                  segment_neutral=not args.no_neutral, max_weight=args.max_weight,
                  max_active=args.max_active)
-    try:
+    # name the CLI option (--te-segments), not the core's argument; an infeasible limit is
+    # named as in the docs (te_total: ... cannot be met)
+    with options_named(_FLAGS, keep=(InfeasibleError,)):
         res = optimize(data, assets["alpha"].to_numpy(float), lim, solver=args.solver)
-    except InputError as err:  # name the CLI option (--te-segments), not the core's argument
-        flag = _FLAGS.get(err.arg)
-        if flag is None or isinstance(err, InfeasibleError):
-            raise  # an infeasible limit is named as in the docs (te_total: ... cannot be met)
-        raise type(err)(flag, err.problem, err.fix) from None
     print(f"status {res.status} ({res.solver}, {res.solve_seconds:.3f} s); expected active "
           f"return {res.active_alpha:.4%} a year")
     print("\nlimits (value recomputed from the weights; shadow price = d alpha / d limit):")

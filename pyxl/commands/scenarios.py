@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pyxl.commands import options_named
 from pyxl.commands.mnvh import file_errors, frequency_note, partial_path, write_csv_atomic
 from pyxl.core import scenarios as core
 from pyxl.core.labels import date_order
@@ -279,13 +280,8 @@ _FLAGS = {"n_paths": "--paths", "block": "--block", "horizon": "--horizon", "lam
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
+    with options_named(_FLAGS):
         return _run_named(args)
-    except InputError as err:  # name the CLI option, not the core's argument
-        flag = _FLAGS.get(err.arg)
-        if flag is None:
-            raise
-        raise type(err)(flag, err.problem, err.fix) from None
 
 
 def _run_named(args: argparse.Namespace) -> int:
