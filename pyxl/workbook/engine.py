@@ -89,15 +89,20 @@ class _Formula:
     ref: str | None  # array block, None for a single-cell formula
 
 
-def _formula_cells(path: Path) -> list[_Formula]:
+def _open(path: Path) -> Any:
+    """The workbook (formulas, not cached values) through openpyxl, read once per run."""
     import openpyxl
-    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
     try:
-        wb = openpyxl.load_workbook(path, data_only=False)
+        return openpyxl.load_workbook(path, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
         raise InputError(str(path), f"cannot be read as an .xlsx workbook ({err})",
                          "save it from Excel as .xlsx") from None
+
+
+def _formula_cells(wb: Any) -> list[_Formula]:
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
     out = []
     for ws in wb.worksheets:
         for row in ws.iter_rows():
@@ -112,7 +117,7 @@ def _formula_cells(path: Path) -> list[_Formula]:
     return out
 
 
-def _scope_issues(path: Path, cells: list[_Formula]) -> list[CellIssue]:
+def _scope_issues(wb: Any, cells: list[_Formula]) -> list[CellIssue]:
     """Refuse sheet names the engine cannot read; warn where a sheet-scoped name is used.
 
     The ``formulas`` package cannot parse a reference to a sheet whose name holds an
@@ -127,9 +132,6 @@ def _scope_issues(path: Path, cells: list[_Formula]) -> list[CellIssue]:
     InputError
         ``sheet "Q1'24": has an apostrophe in its name, ...; rename the sheet ...``.
     """
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, data_only=False)
     texts = [f.text for f in cells] + [str(dn.attr_text or "") for dn in
                                         wb.defined_names.values()]
     texts += [str(dn.attr_text or "") for ws in wb.worksheets
@@ -193,8 +195,12 @@ def _plain(v: Any) -> Any:
 
 def evaluate(
     path: Path, collapsed: dict[tuple[str, str], tuple[int, int]] | None = None,
+    date1904: bool = False,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Evaluate every cell of ``path``; ``{(SHEET, REF): 2-D values}`` (sheet upper-case).
+
+    ``date1904``: the workbook counts dates in the 1904 system (Excel for Mac), so the
+    date functions run under :func:`pyxl.workbook.functions.date_system_1904`.
 
     ``collapsed``, when given, receives ``{(SHEET, CELL): (rows, cols)}`` for every
     single-cell formula whose result had more than one value: the ``formulas``
@@ -224,12 +230,7 @@ def evaluate(
     os.environ["TQDM_DISABLE"] = "1"
     fcell.format_output = recording
     try:
-        with zipfile.ZipFile(path) as zf:
-            mac = fx.is_date1904(zf.read("xl/workbook.xml"))
-    except (zipfile.BadZipFile, KeyError, OSError):
-        mac = False
-    try:
-        with fx.date_system_1904() if mac else contextlib.nullcontext():
+        with fx.date_system_1904() if date1904 else contextlib.nullcontext():
             model = formulas.ExcelModel().loads(str(path)).finish()
             solution = model.calculate()
     finally:
@@ -306,8 +307,12 @@ def calculate(
         raise InputError(str(src), "no such file", "check the path")
     if src.suffix.lower() not in (".xlsx", ".xlsm"):
         raise InputError(str(src), "is not an .xlsx or .xlsm file", "save it as .xlsx")
-    cells = _formula_cells(src)
-    scope = _scope_issues(src, cells)
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    wb = _open(src)
+    cells = _formula_cells(wb)
+    scope = _scope_issues(wb, cells)
+    date1904 = wb.epoch == CALENDAR_MAC_1904  # workbookPr date1904 (Excel for Mac)
     # Cells of an array block (other than its anchor) hold the previous cached result;
     # an error cached there (LibreOffice writes #NAME? for PyXL arrays) would shadow the
     # block's new value, so the engine reads a copy with those caches cleared.
@@ -334,7 +339,7 @@ def calculate(
             shutil.copyfile(src, work)
     collapsed: dict[tuple[str, str], tuple[int, int]] = {}
     try:
-        solved = evaluate(work, collapsed)
+        solved = evaluate(work, collapsed, date1904=date1904)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - the engine's failure, told in one line

@@ -774,27 +774,38 @@ SKIP_TEXT_IN_REFERENCES = (
 )
 
 
-def _numbers_only(v: Any) -> Any:
-    """An array or reference argument with its text and logical cells blanked (the
-    numbers, blanks and error values kept); a scalar (typed) argument unchanged."""
-    import schedula as sh
+def _each_value(v: Any, fn: Callable[[Any], Any], scalars: bool = True) -> Any:
+    """``fn`` applied to every value of an array or reference argument (an object array
+    of the same kind back) and, when ``scalars``, to a scalar (typed) argument, which is
+    otherwise returned unchanged; a reference without values (while the model compiles)
+    is returned as it is."""
     from formulas.ranges import Ranges
-    from formulas.tokens.operand import XlError
 
     if isinstance(v, Ranges):
         try:
             v = v.value
         except Exception:  # noqa: BLE001 - a range without values while the model compiles
             return v
-    if not isinstance(v, np.ndarray) or v.ndim == 0:
-        return v
+    if not isinstance(v, np.ndarray) or (v.ndim == 0 and not scalars):
+        return fn(v) if scalars else v
     out = np.array(v, dtype=object)
     flat = out.reshape(-1)
     for i, x in enumerate(flat):
-        if (isinstance(x, (bool, np.bool_)) or (isinstance(x, str) and x is not sh.EMPTY
-                                                and not isinstance(x, XlError))):
-            flat[i] = sh.EMPTY
+        flat[i] = fn(x)
     return out.view(type(v)) if type(v) is not np.ndarray else out
+
+
+def _numbers_only(v: Any) -> Any:
+    """An array or reference argument with its text and logical cells blanked (the
+    numbers, blanks and error values kept); a scalar (typed) argument unchanged."""
+    import schedula as sh
+    from formulas.tokens.operand import XlError
+
+    def one(x: Any) -> Any:
+        text = isinstance(x, str) and x is not sh.EMPTY and not isinstance(x, XlError)
+        return sh.EMPTY if isinstance(x, (bool, np.bool_)) or text else x
+
+    return _each_value(v, one, scalars=False)
 
 
 def _skipping_text(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -822,7 +833,6 @@ def _shift_serial(v: Any, days: int, blank: Any = None) -> Any:
     """A date serial (or every number of an array) moved by ``days``; text, logical and
     error values unchanged; a blank cell becomes ``blank`` when given."""
     import schedula as sh
-    from formulas.ranges import Ranges
     from formulas.tokens.operand import XlError
 
     def one(x: Any) -> Any:
@@ -834,18 +844,7 @@ def _shift_serial(v: Any, days: int, blank: Any = None) -> Any:
             return float(x) + days
         return x
 
-    if isinstance(v, Ranges):
-        try:
-            v = v.value
-        except Exception:  # noqa: BLE001 - a range without values while the model compiles
-            return v
-    if isinstance(v, np.ndarray):
-        out = np.array(v, dtype=object)
-        flat = out.reshape(-1)
-        for i, x in enumerate(flat):
-            flat[i] = one(x)
-        return out.view(type(v)) if type(v) is not np.ndarray else out
-    return one(v)
+    return _each_value(v, one)
 
 
 def _in_1904(original: Callable[..., Any], dates: tuple[int, ...] = (),
@@ -934,15 +933,6 @@ def date_system_1904() -> Iterator[None]:
         table.clear()
         table.update(saved)
         ftext._format_datetime = fmt
-
-
-def is_date1904(workbook_xml: bytes) -> bool:
-    """True when a workbook part (``xl/workbook.xml``) sets the 1904 date system."""
-    import re
-
-    m = re.search(rb"<(?:\w+:)?workbookPr\b[^>]*?\bdate1904\s*=\s*[\"'](1|true)[\"']",
-                  workbook_xml)
-    return m is not None
 
 
 def _replace(table: Any, name: str, new: Any) -> None:
