@@ -51,6 +51,7 @@ from pyxl.errors import InputError
 
 __all__ = [
     "METRICS",
+    "BACKTEST_EXTRA",
     "MAX_PERIODS_PER_YEAR",
     "nav_returns",
     "mean_exposure",
@@ -90,6 +91,14 @@ METRICS: dict[str, str] = {
     "corr_bench": "Correlation to benchmark",
     "avg_gross": "Avg gross exposure (x NAV)",
     "avg_net": "Avg net exposure (x NAV)",
+}
+
+#: Rows the MNVH backtest tables show after :data:`METRICS` (``=MNVH_BACKTEST``, and
+#: ``metrics.csv`` under its own keys): one spelling of each label for every adapter.
+BACKTEST_EXTRA: dict[str, str] = {
+    "identity_residual": "Ledger identity residual (max rel.)",
+    "risk_events": "Risk events",
+    "mean_rho": "Mean rho (rolling, clipped)",
 }
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics
+from pyxl.core.metrics import BACKTEST_EXTRA, METRICS, backtest_metrics, performance_metrics
 from pyxl.core.mnvh import BacktestResult, FeeModel, MNVHConfig
 from pyxl.core.mnvh.ablation import (
     StrategyInputs,
@@ -190,13 +190,13 @@ def format_table(frame: pd.DataFrame) -> str:
 
 
 _EXTRA = {
-    "risk_events": "Risk events",
-    # the same row as =MNVH_BACKTEST's (pyxl.xl.udf_backtest.EXTRA), of the prices traded
-    "mean_rho": "Mean rho (rolling, clipped)",
+    # the rows =MNVH_BACKTEST shows too, under its labels (BACKTEST_EXTRA); the mean rho
+    # is of the prices traded
+    "risk_events": BACKTEST_EXTRA["risk_events"],
+    "mean_rho": BACKTEST_EXTRA["mean_rho"],
     "check_identity": "Ledger identity residual (max rel., recomputed)",
-    # the engine's own residual (BacktestResult.identity_residual), labelled as
-    # =MNVH_BACKTEST labels the same number (pyxl.xl.udf_backtest.EXTRA)
-    "check_engine_identity": "Ledger identity residual (max rel.)",
+    # the engine's own residual (BacktestResult.identity_residual)
+    "check_engine_identity": BACKTEST_EXTRA["identity_residual"],
     "check_nav": "NAV = cash + sum q p residual",
     "check_mtm": "MTM residual",
 }

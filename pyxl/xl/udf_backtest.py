@@ -40,7 +40,7 @@ import pandas as pd
 import xlwings as xw
 
 from pyxl.core.labels import date_order, on_dates
-from pyxl.core.metrics import METRICS, backtest_metrics
+from pyxl.core.metrics import BACKTEST_EXTRA, METRICS, backtest_metrics
 from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM
 from pyxl.core.mnvh.ablation import (
     DEFAULT_FEE_RATE,
@@ -80,11 +80,7 @@ __all__ = ["MNVH_BACKTEST", "parse_price_table"]
 _DECIMAL_FIX = "enter a decimal fraction of the notional (0.0005 = 5 bp)"
 
 #: Extra rows after the metrics of :data:`pyxl.core.metrics.METRICS`.
-EXTRA = {
-    "identity_residual": "Ledger identity residual (max rel.)",
-    "risk_events": "Risk events",
-    "mean_rho": "Mean rho (rolling, clipped)",
-}
+EXTRA = BACKTEST_EXTRA
 
 
 def _rows(value: Any) -> list[list[Any]]:
