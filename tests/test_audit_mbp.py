@@ -289,3 +289,28 @@ def test_cli_optimize_refuses_percent_limits_and_names_blank_csv_cells(tmp_path,
     assert main(["mbp", "optimize", str(bad), cov, "--te-total", "0.01"]) == 2
     assert capsys.readouterr().err.strip() == (
         "pyxl: assets: column 'segment', data row 6 is blank; fill it in")
+
+
+def test_cli_optimize_prints_decomposition_in_the_limits_units(tmp_path, capsys):
+    """Before the fix the limits lines said "2.0000%" and the decomposition just below said
+    0.02 for the same market TE; weights printed as 0.606 beside percents."""
+    assert main(["mbp", "universe", "--n", "150", "--seed", "4", "-o", str(tmp_path)]) == 0
+    assets, cov = str(tmp_path / "assets.csv"), str(tmp_path / "factor_cov.csv")
+    out_csv = tmp_path / "w.csv"
+    capsys.readouterr()
+    assert main(["mbp", "optimize", assets, cov, "--te-total", "0.02", "-o", str(out_csv)]) == 0
+    text = capsys.readouterr().out
+    lines = {ln[:30].strip(): ln[30:].strip() for ln in text.splitlines()
+             if ln.startswith("  ") and "limit" not in ln}
+    # independent: segment weights and names held recomputed from the written weights
+    a = pd.read_csv(assets)
+    w = pd.read_csv(out_csv)["weight"].to_numpy()
+    for m, seg in enumerate(sorted(a["segment"].unique()), start=1):
+        inseg = (a["segment"] == seg).to_numpy()
+        assert lines[f"Portfolio weight {m}"] == f"{w[inseg].sum():.4%}"
+        assert lines[f"Benchmark weight {m}"] == f"{a['bench_w'][inseg].sum():.4%}"
+        held = int(np.sum(np.abs(w[inseg]) > 1e-7))  # the docs: held means |w| > 1e-7
+        assert lines[f"Names held {m}"] == str(held)
+    assert lines["Market TE"] == "2.0000%"  # the binding limit, in the limits' units
+    assert "Market TE                    limit   2.0000%  value   2.0000%" in text
+    assert float(lines["Market TE^2"]) == pytest.approx(0.02**2, rel=1e-6)

@@ -164,6 +164,7 @@ def load_csv_inputs(assets_path: str, cov_path: str) -> tuple[pd.DataFrame, np.n
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from pyxl.core.mbp.model import make_data
     from pyxl.core.mbp.optimize import Limits, optimize
+    from pyxl.reports.mbp import format_decomposition
 
     assets, B, F, _ = load_csv_inputs(args.assets, args.factor_cov)
     data = make_data(assets["bench_w"].to_numpy(float), assets["segment"].to_numpy(float),
@@ -194,9 +195,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     for li in res.limits:
         print(f"  {li.label:28s} limit {li.limit:9.4%}  value {li.value:9.4%}  "
               f"{'BINDING' if li.binding else 'slack  '}  shadow {li.shadow_price:.4f}")
-    print("\ntracking-error decomposition (seed eq. 2):")
-    for label, val in res.decomposition.rows():
-        print(f"  {label:28s} {val: .10g}")
+    print("\ntracking-error decomposition (seed eq. 2; TE and weights in %, squares in "
+          "decimal^2 a year):")
+    print("\n".join(format_decomposition(res.decomposition.rows())))
     if args.out:
         names = assets["name"] if "name" in assets.columns else pd.RangeIndex(1, data.n + 1)
         pd.DataFrame({"name": names, "weight": res.weights}).to_csv(

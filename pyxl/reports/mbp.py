@@ -14,7 +14,7 @@ from pyxl.core.mbp.universe import make_universe
 from pyxl.numparse import CSV_OUT
 from pyxl.progress import ProgressFn, null_progress
 
-__all__ = ["run_demo", "side_by_side", "plot_table1"]
+__all__ = ["run_demo", "side_by_side", "plot_table1", "format_decomposition"]
 
 
 def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,6 +36,32 @@ def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, index=pd.Index(index, name="market TE limit"))
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table
+
+
+#: Row labels (up to a trailing segment number) printed as percents: annual TEs and weights.
+_PERCENT_ROWS = ("Market TE", "Segment TE", "Within-segment TE", "Portfolio weight",
+                 "Benchmark weight")
+
+
+def format_decomposition(rows: list[tuple[str, float]]) -> list[str]:
+    """Lines of a TE decomposition (:meth:`Decomposition.rows`) for a terminal, in units.
+
+    TEs (annual) and segment weights print as percents with 4 decimals, as the limits
+    lines of ``pyxl mbp optimize`` do; names held as integers; the squared terms of
+    seed eq. 2 (annual variances, decimal^2) and the residual in ``%.6e``.  A
+    within-segment TE of a segment not held (NaN) prints ``-``, as in Table 1.
+    """
+    lines = []
+    for label, val in rows:
+        stem = label.rstrip("0123456789").rstrip()
+        if stem in _PERCENT_ROWS:
+            text = "-" if np.isnan(val) else f"{val:.4%}"
+        elif stem == "Names held":
+            text = f"{int(val)}"
+        else:
+            text = f"{val:.6e}"
+        lines.append(f"  {label:28s} {text:>14s}")
+    return lines
 
 
 def plot_table1(df: pd.DataFrame, path: Path) -> Path:
