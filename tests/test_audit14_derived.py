@@ -72,6 +72,9 @@ def test_metrics_on_a_ruined_path_stop_at_the_ruin():
     m = performance_metrics(nav, benchmark=np.array([10.0, 11, 12, 11, 13, 14]))
     r = np.array([0.2, -0.5, 0.5, -1.0])
     assert m["cagr"] == -1.0 and m["max_drawdown"] == -1.0
+    # mean(r) / std(r) of the returns up to the ruin is -0.18 / 0.69: a ruined book has
+    # no risk-adjusted return (the docs), so both ratios are blank
+    assert math.isnan(m["sharpe"]) and math.isnan(m["sortino"])
     assert m["max_dd_duration"] == 4.0  # bars 2..5 under the peak of 120
     assert m["ann_vol"] == pytest.approx(np.std(r, ddof=1) * math.sqrt(252))
     assert m["hit_rate"] == 0.5

@@ -92,3 +92,38 @@ def test_backtest_csv_without_dates(tmp_path):
                  "-o", str(tmp_path / "o")]) == 0
     edge = pd.read_csv(tmp_path / "o" / "mnvh" / "edge_by_year.csv")
     assert list(edge["year"]) == [0, 1]  # blocks of 252 bars
+
+
+def test_a_ruined_backtest_says_so_and_has_no_sharpe(tmp_path, capsys):
+    """Before 2026-11-24, beta 70 and no gross cap on the bundled data ended at NAV
+    -141,440 from 1e6 and printed a Sharpe of +0.56, above the index's 0.42."""
+    rc = main(["backtest", "--beta", "70", "--lam", "0.95", "--no-xlsx", "-o", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    ledger = pd.read_csv(tmp_path / "mnvh" / "ledger.csv", index_col=0, encoding="utf-8-sig")
+    nav = ledger["nav"]
+    first = nav.index[np.flatnonzero(nav.to_numpy() <= 0)[0]]  # independent of the report
+    line = next(ln for ln in out.splitlines() if ln.startswith("RUINED:"))
+    assert f"reached {nav[first]:,.2f} (<= 0) on {first}" in line
+    m = pd.read_csv(tmp_path / "mnvh" / "metrics.csv", index_col=0, encoding="utf-8-sig")
+    assert np.isnan(m.loc["sharpe", "MNVH"]) and np.isnan(m.loc["sortino", "MNVH"])
+    assert m.loc["cagr", "MNVH"] == -1.0
+    # the benchmark survived and keeps its ratio
+    assert m.loc["sharpe", "Benchmark (buy and hold)"] > 0
+    # the walk-forward's chained out-of-sample book with the defaults is ruined too
+    assert main(["walkforward", "-o", str(tmp_path / "wf")]) == 0
+    out = capsys.readouterr().out
+    assert "RUINED: the chained out-of-sample book's NAV reached" in out
+    wf = pd.read_csv(tmp_path / "wf" / "mnvh" / "walkforward_oos_metrics.csv", index_col=0,
+                     encoding="utf-8-sig")
+    assert wf.loc["total_return", "oos"] < -1.0 and np.isnan(wf.loc["sharpe", "oos"])
+
+
+def test_a_surviving_backtest_prints_no_ruin_line(tmp_path, capsys):
+    prices, _ = _frame()
+    prices.to_csv(tmp_path / "p.csv")
+    assert main(["backtest", str(tmp_path / "p.csv"), "--no-xlsx", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    m = pd.read_csv(tmp_path / "mnvh" / "metrics.csv", index_col=0, encoding="utf-8-sig")
+    assert m.loc["final_nav", "MNVH"] > 0 and np.isfinite(m.loc["sharpe", "MNVH"])
+    assert "RUINED" not in out

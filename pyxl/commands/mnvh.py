@@ -531,8 +531,8 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
                             float_format="%.6g")
     show = ["lam", "beta", "weights", "hedge", "throttle", "cagr", "sharpe", "max_drawdown",
             "turnover", "fee_gross", "avg_gross"]
-    # the top 20 by Sharpe among points that kept some capital: a ruined run (NAV <= 0)
-    # keeps the Sharpe of its returns up to the ruin, which can be high
+    # the top 20 by Sharpe among points that kept some capital (a ruined run, NAV <= 0,
+    # has a blank Sharpe)
     lost = ruined(tab["cagr"], tab["max_drawdown"])
     with pd.option_context("display.width", 160, "display.max_rows", 60):
         print(tab[~lost].sort_values("sharpe", ascending=False)[show].head(20)
@@ -565,9 +565,12 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
             f"is_{args.criterion}", "sharpe", "cagr"]
     print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nOut-of-sample (chained folds):")
-    from pyxl.reports.mnvh import format_table  # the units of `pyxl backtest`'s table (%)
+    from pyxl.reports.mnvh import format_table, ruin_note  # `pyxl backtest`'s units (%)
 
     print(format_table(pd.DataFrame({"out of sample": pd.Series(wf.metrics)})))
+    ruin = ruin_note(wf.oos_nav, prices.index[wf.oos_rows], "the chained out-of-sample book")
+    if ruin:
+        print("\n" + ruin)
     print(f"\n-> {path.resolve()}\n-> {path2.resolve()}")
     return 0
 

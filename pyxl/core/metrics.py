@@ -8,7 +8,8 @@ Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 
 ``ann_vol``            ``std(r, ddof=1) * sqrt(P)``
 ``sharpe``             ``mean(r - rf/P) / std(r, ddof=1) * sqrt(P)``
 ``sortino``            ``mean(r - rf/P) / sqrt(mean(min(r - rf/P, 0)^2)) * sqrt(P)``
-                       (downside deviation over all periods, Sortino and Price 1994)
+                       (downside deviation over all periods, Sortino and Price 1994);
+                       Sharpe and Sortino are NaN for a ruined path (see below)
 ``max_drawdown``       ``min_t NAV_t / max_{s<=t} NAV_s - 1`` (<= 0, e.g. -0.25)
 ``max_dd_duration``    longest run of consecutive periods with NAV below its running peak
 ``turnover``           ``sum_t sum_i |traded notional_{i,t}| / mean(NAV) / years``: buys plus
@@ -25,6 +26,15 @@ Definitions (``P`` periods per year, ``n`` returns, ``r_t = NAV_t / NAV_{t-1} - 
 ``avg_gross``          ``mean_t gross exposure_t / NAV_t`` (sum of |position value|)
 ``avg_net``            ``mean_t net exposure_t / NAV_t`` (sum of position value)
 =====================  ===================================================================
+
+**Ruin.** Once NAV reaches <= 0 later returns are undefined: the statistics use the
+``n`` returns up to and including the one into NAV <= 0 (:func:`nav_returns`),
+CAGR is -100 % and the max drawdown is <= -100 %.  Sharpe and Sortino are then NaN
+(blank): the book's log growth is -inf, and a mean of simple returns over a path
+that ends in ruin can be positive (a run on the bundled data with beta 70 and no
+gross cap lost 114 % of its capital at a Sharpe of +0.56, above the index's 0.42),
+which would rank a bankrupt book above a surviving one.  Volatility, skew, hit rate
+and the other descriptive statistics of those returns are kept.
 
 Undefined values (too few periods, zero volatility, no benchmark) are NaN.  Returns
 that are constant up to the rounding of ``NAV_t / NAV_{t-1} - 1`` (a book that only
@@ -289,10 +299,11 @@ def performance_metrics(
         # equal returns up to rounding: zero volatility, not noise (Sharpe 1e15)
         sd = 0.0 if flat else float(np.std(r, ddof=1))
         out["ann_vol"] = sd * math.sqrt(P)
-        if sd > 0:
+        # a ruined book has no risk-adjusted return (log growth -inf): blank, see above
+        if sd > 0 and not ruined:
             out["sharpe"] = float(ex.mean() / sd * math.sqrt(P))
         dd = math.sqrt(float(np.mean(np.minimum(ex, 0.0) ** 2)))
-        if dd > 0:
+        if dd > 0 and not ruined:
             out["sortino"] = float(ex.mean() / dd * math.sqrt(P))
     mdd, dur = max_drawdown(v)
     out["max_drawdown"] = mdd

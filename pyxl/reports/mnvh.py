@@ -189,6 +189,24 @@ def format_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def ruin_note(nav: np.ndarray, dates: pd.Index, name: str = "the book") -> str | None:
+    """One line saying when a NAV path first reached <= 0, or None if it never did.
+
+    ``nav`` and ``dates`` are aligned (currency; one date per NAV row).  A ruined path's
+    Sharpe and Sortino are blank (:mod:`pyxl.core.metrics`), so the printed tables say why.
+    """
+    bad = np.flatnonzero(np.asarray(nav, dtype=float) <= 0)
+    if bad.size == 0:
+        return None
+    k = int(bad[0])
+    day = dates[k]
+    day = day.date() if isinstance(day, pd.Timestamp) else day
+    return (f"RUINED: {name}'s NAV reached {float(nav[k]):,.2f} (<= 0) on {day}; it was "
+            "liquidated and stopped trading. CAGR is -100 %, and Sharpe and Sortino are "
+            "blank: a book that lost its capital has no risk-adjusted return. A gross cap "
+            "(--max-gross) or a drawdown stop limits the leverage that led there.")
+
+
 _EXTRA = {
     # the rows =MNVH_BACKTEST shows too, under its labels (BACKTEST_EXTRA); the mean rho
     # is of the prices traded
@@ -339,6 +357,9 @@ def write_backtest_report(
     out.to_csv(path, **CSV_OUT)
     files.append(path)
     text = format_table(table)
+    ruin = ruin_note(res.nav, prices.index, "MNVH")
+    if ruin:
+        text += "\n\n" + ruin
     if echo:
         print(text)
 

@@ -355,9 +355,10 @@ def ablation_grid(
 def ruined(cagr, max_drawdown):
     """True where a run's NAV reached <= 0 (``cagr`` -1, or a drawdown of 100 % or more).
 
-    Works on scalars and on columns of a metrics table.  Such a run keeps the Sharpe
-    and Sortino of its returns up to the ruin, which can be high, so neither the
-    walk-forward (:func:`_score`) nor ``pyxl ablation``'s printed ranking lets it win.
+    Works on scalars and on columns of a metrics table.  Such a run has blank Sharpe
+    and Sortino (:mod:`pyxl.core.metrics`) and a Calmar that can beat a surviving
+    loser's, so neither the walk-forward (:func:`_score`) nor ``pyxl ablation``'s
+    printed ranking lets it win.
     """
     return np.less_equal(cagr, -1.0) | np.less_equal(max_drawdown, -1.0)
 
@@ -376,7 +377,7 @@ def _score(m: dict, criterion: str) -> float:
 
     A point whose NAV reached <= 0 in sample (ruined: ``max_drawdown <= -1``,
     ``cagr = -1``) also counts as worst, whatever its ratio: its Sharpe and
-    Sortino are computed on the returns up to the ruin and can be high (a
+    Sortino are blank (the returns up to the ruin can have a high one: a
     leveraged run that compounds before one return of -100 % or worse), and its
     Calmar ``-1 / |max drawdown|`` can beat a surviving loser's, but a
     parameter set that lost all its capital in sample is never the best choice.
