@@ -203,3 +203,35 @@ def test_percent_criterion_is_the_decimal_excel_parses(tmp_path):
                  [[0.052], [0.05], [0.06]])
     rep = calculate(path)
     assert (rep.value("F", "A1"), rep.value("F", "A2")) == (1, 1)
+
+
+def test_array_result_over_a_block_of_another_shape_is_laid_out_as_excel_does(tmp_path):
+    """Excel does not reshape an array formula's result to its block: a one-column result
+    repeats across the block, a one-row result down it, and cells beyond the result are
+    #N/A.  The formulas package reshaped equal-sized results: {=A3:A4*2} over C3:D3 gave
+    6, 2 (LibreOffice: 6, 6)."""
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    ws["A3"], ws["A4"], ws["B3"] = 3, 1, 5
+    blocks = {  # block: (formula, Excel's values by hand, row by row)
+        "C3:D3": ("=A3:A4*2", [[6, 6]]),              # column of 6, 2 across one row
+        "H3:H4": ("=A3:B3*2", [[6], [6]]),            # row of 6, 10 down one column
+        "C6:C8": ("=A3:A4*2", [[6], [2], ["#N/A"]]),  # beyond the result: #N/A
+        "J3:K5": ("=A3:A4*2", [[6, 6], [2, 2], ["#N/A", "#N/A"]]),
+        "E3:F4": ("=A3:B3*2", [[6, 10], [6, 10]]),
+        "M3:N4": ("=A3:B3*A3:A4", [[9, 15], [3, 5]]),  # same shape: as is
+    }
+    for ref, (text, _) in blocks.items():
+        ws[ref.split(":")[0]] = ArrayFormula(ref, text)
+    path = tmp_path / "blocks.xlsx"
+    wb.save(path)
+    vals = calculate(path).values["S"]
+    for ref, (_, want) in blocks.items():
+        r0 = ws[ref.split(":")[0]].row
+        c0 = ws[ref.split(":")[0]].column
+        got = [[vals[(r0 + i, c0 + j)] for j in range(len(want[0]))] for i in range(len(want))]
+        assert got == [[float(x) if not isinstance(x, str) else x for x in row]
+                       for row in want], ref

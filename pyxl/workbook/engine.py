@@ -193,6 +193,30 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _fill_block(value: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An array result laid over a block of ``shape`` cells the way Excel does.
+
+    A result of one row is repeated down the block and one of one column across it;
+    otherwise rows and columns beyond the result's are ``#N/A`` and those beyond the
+    block are dropped.  The ``formulas`` package reshaped a result whose size
+    matched the block, so ``{=A3:A4*2}`` over C3:D3 gave 6, 2 where Excel and
+    LibreOffice give 6, 6.
+    """
+    from formulas.tokens.operand import Error
+
+    r, c = value.shape
+    R, C = int(shape[0]), int(shape[1])
+    if (r, c) == (R, C) or r == 0 or c == 0:
+        return value
+    out = np.full((R, C), Error.errors["#N/A"], dtype=object)
+    rows = np.arange(R) if r > 1 else np.zeros(R, dtype=np.int64)
+    cols = np.arange(C) if c > 1 else np.zeros(C, dtype=np.int64)
+    keep_r = rows < r
+    keep_c = cols < c
+    out[np.ix_(keep_r, keep_c)] = value[np.ix_(rows[keep_r], cols[keep_c])]
+    return out
+
+
 def evaluate(
     path: Path, collapsed: dict[tuple[str, str], tuple[int, int]] | None = None,
     date1904: bool = False,
@@ -209,7 +233,7 @@ def evaluate(
     """
     import formulas
     import formulas.cell as fcell
-    from formulas.ranges import Ranges
+    from formulas.ranges import Ranges, _shape
 
     fx.register()
     keep = fcell.format_output
@@ -224,6 +248,8 @@ def evaluate(
                 sheet = m.group("sheet").replace("''", "'").upper()
                 collapsed[(sheet, m.group("ref").replace("$", "").upper())] = (
                     int(shape[0]), int(shape[1]))
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            value = _fill_block(value, _shape(**rng))
         return keep(rng, value)
 
     old = os.environ.get("TQDM_DISABLE")
