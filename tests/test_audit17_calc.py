@@ -235,3 +235,21 @@ def test_array_result_over_a_block_of_another_shape_is_laid_out_as_excel_does(tm
         got = [[vals[(r0 + i, c0 + j)] for j in range(len(want[0]))] for i in range(len(want))]
         assert got == [[float(x) if not isinstance(x, str) else x for x in row]
                        for row in want], ref
+
+
+def test_typed_numbers_keep_every_digit(tmp_path):
+    """The formulas package rounded typed numbers to 15 decimal places: a typed 3e-16
+    became 0 and 1.234567890123456e-3 lost three digits.  Excel keeps the 17
+    significant digits stored in the file."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "S"
+    # (at most 16 significant digits: openpyxl writes a float with %.16g)
+    typed = [1.234567890123456e-3, 3e-16, 8.333333333333333e-08, 123456.7890123457, -7.0e-20]
+    for i, x in enumerate(typed, start=1):
+        ws[f"A{i}"] = x
+        ws[f"B{i}"] = f"=A{i}*1"
+    path = tmp_path / "digits.xlsx"
+    wb.save(path)
+    vals = calculate(path).values["S"]
+    assert [vals[(i, 2)] for i in range(1, len(typed) + 1)] == typed

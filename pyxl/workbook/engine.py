@@ -193,6 +193,26 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _exact_model() -> type:
+    """``formulas.ExcelModel`` reading typed numbers exactly.
+
+    The package rounds every typed number to 15 decimal *places*
+    (``round(val, 15)``), so 1.234567890123456e-3 kept 13 significant digits and a
+    typed 3e-16 became 0; Excel keeps the 17 significant digits the file stores.
+    Numbers are compiled as read; anything else goes to the package unchanged.
+    """
+    import formulas
+
+    class ExactModel(formulas.ExcelModel):
+        def compile_cell(self, cell, context, references, formula_references):
+            if cell.data_type == "n" and isinstance(cell.value, float):
+                crd = formula_references.get(cell.coordinate, cell.coordinate)
+                return self._compile_cell(crd, cell.value, context, True, references)
+            return super().compile_cell(cell, context, references, formula_references)
+
+    return ExactModel
+
+
 def _fill_block(value: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """An array result laid over a block of ``shape`` cells the way Excel does.
 
@@ -231,7 +251,6 @@ def evaluate(
     package keeps its first value there, silently (Excel 365 would spill it; older
     Excel intersects a range with the formula's row or column).
     """
-    import formulas
     import formulas.cell as fcell
     from formulas.ranges import Ranges, _shape
 
@@ -257,7 +276,7 @@ def evaluate(
     fcell.format_output = recording
     try:
         with fx.date_system_1904() if date1904 else contextlib.nullcontext():
-            model = formulas.ExcelModel().loads(str(path)).finish()
+            model = _exact_model()().loads(str(path)).finish()
             solution = model.calculate()
     finally:
         fcell.format_output = keep
