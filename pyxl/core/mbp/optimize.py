@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from pyxl.core.labels import as_vector
 from pyxl.core.lazy_cvxpy import STATUS_INFEASIBLE, STATUS_OPTIMAL, cp
-from pyxl.core.mbp import screen
+from pyxl.core.mbp import polish, screen
 from pyxl.core.mbp.decompose import Decomposition, decompose
 from pyxl.core.mbp.model import MBPData, in_asset_order
 from pyxl.errors import InfeasibleError, InputError
@@ -265,6 +265,10 @@ class MBPProblem:
         self._screen_struct: Any = None
         #: how the last solve went: "full" or "working set (k names, r rounds)"
         self.last_method = ""
+        #: the last solve's polish (:class:`pyxl.core.mbp.polish.Polished`), None when the
+        #: solver's answer was kept; and the seconds the polish took
+        self.last_polish: polish.Polished | None = None
+        self.polish_seconds = 0.0
 
     # -- construction ---------------------------------------------------------------
     def _build(self, lim: Limits) -> None:
@@ -280,13 +284,18 @@ class MBPProblem:
         if lim.fully_invested:
             cons.append(cp.sum(w) == 1)
         self._nonneg = None
+        #: the weight bounds with their side ("lo" / "hi"): their duals seed the polish
+        self._bound_cons: list[tuple[Any, str]] = []
         if lim.long_only:
             self._nonneg = w >= 0
             cons.append(self._nonneg)
+            self._bound_cons.append((self._nonneg, "lo"))
         if lim.max_weight is not None and lim.max_weight < 1:
             cons.append(w <= lim.max_weight)
+            self._bound_cons.append((cons[-1], "hi"))
         if lim.max_active is not None:
             cons += [w - d.bench_w <= lim.max_active, d.bench_w - w <= lim.max_active]
+            self._bound_cons += [(cons[-2], "hi"), (cons[-1], "lo")]
         if lim.segment_neutral:
             cons.append(W == d.seg_bench)
         # factor exposures of each segment's holdings, e_m = B_m' w_m, as variables:
@@ -443,13 +452,17 @@ class MBPProblem:
         return status, used
 
     def solve(self, limits: Limits | None = None, solver: str | None = None,
-              diagnose_infeasible: bool = True, screened: bool = True) -> MBPResult:
+              diagnose_infeasible: bool = True, screened: bool = True,
+              polished: bool = True) -> MBPResult:
         """Solve for the given limit values (same structure as the template).
 
         A re-solve (a frontier, the Table 1 study) with Clarabel solves only the
         names the previous solution holds or nearly holds, and proves the result
         optimal for the whole problem (:mod:`pyxl.core.mbp.screen`); ``screened``
-        False always solves the whole problem.
+        False always solves the whole problem.  The (certified) answer is then
+        polished on its active face (:mod:`pyxl.core.mbp.polish`: weights exact to
+        ~1e-15, a name not held exactly 0.0), unless ``polished`` is False or the
+        polish is refused (:attr:`last_polish` None: the solver's weights are kept).
 
         Raises
         ------
@@ -477,10 +490,49 @@ class MBPProblem:
         if self._nonneg is not None:
             dv = self._nonneg.dual_value
             self._prev = (w, None if dv is None else np.asarray(dv, dtype=float).ravel())
-        return self._result(lim, w, status, used, secs)
+        objective = None
+        self.last_polish = None
+        if polished:
+            t1 = time.perf_counter()
+            pol = self._polish(lim, w)
+            self.polish_seconds = time.perf_counter() - t1
+            if pol is not None:
+                self.last_polish = pol
+                w = pol.weights
+                objective = float(self.alpha @ w)
+            secs += self.polish_seconds
+        return self._result(lim, w, status, used, secs, objective)
+
+    def _polish(self, lim: Limits, w: np.ndarray) -> polish.Polished | None:
+        """Newton on the solver's active face (:mod:`pyxl.core.mbp.polish`), or None.
+
+        None (keep the solver's ``w``) for a turnover limit or penalty, which
+        :mod:`.polish` does not handle, and whenever the polished point fails a check.
+        """
+        if lim.max_turnover is not None or lim.turnover_penalty:
+            return None
+        d = self.data
+        lo, hi = polish.bounds(d, lim.long_only, lim.max_weight, lim.max_active)
+        big = float(np.max(np.abs(self.alpha)))
+        duals = {"lo": np.zeros(d.n), "hi": np.zeros(d.n)}
+        for con, side in self._bound_cons:
+            dv = con.dual_value
+            if dv is None:
+                return None
+            # cvxpy's duals are in units of the scaled objective alpha / _alpha_scale
+            duals[side] = duals[side] + np.asarray(dv, float).ravel() * (
+                self._alpha_scale / big if big > 0 else 1.0)
+        with polish.one_blas_thread():
+            return polish.polish(
+                d, self.alpha, w, te_total=lim.te_total,
+                te_segment=lim.te_segment if not lim.segment_neutral else None,
+                te_within=[lim.within(m) for m in range(d.n_segments)],
+                neutral=lim.segment_neutral, budget=lim.fully_invested, lo=lo, hi=hi,
+                dual_lo=duals["lo"] if lim.long_only or lim.max_active is not None else None,
+                dual_hi=duals["hi"])
 
     def _result(self, lim: Limits, w: np.ndarray, status: str, used: str,
-                secs: float) -> MBPResult:
+                secs: float, objective: float | None = None) -> MBPResult:
         d = self.data
         dec = decompose(d, w)
         infos: list[LimitInfo] = []
@@ -524,7 +576,8 @@ class MBPProblem:
         return MBPResult(
             weights=weights, status=status, solver=used,
             active_alpha=float(self.alpha @ (w - d.bench_w)),
-            objective=float(self.problem.value) * self._alpha_scale, limits=tuple(infos),
+            objective=(float(self.problem.value) * self._alpha_scale if objective is None
+                       else objective), limits=tuple(infos),
             decomposition=dec, solve_seconds=secs,
         )
 
