@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,184 +138,335 @@ class _Cone:
     t: float       # the limit (annual TE)
 
 
-class _Face:
-    """The KKT system of ``max alpha' w`` on one face, in variables (w, W, e_1..e_J)."""
+class _Model:
+    """What every face of one problem shares: per-segment exposures and constants."""
 
-    def __init__(self, data: MBPData, a: np.ndarray, cones: list[_Cone],
-                 fixed: dict[int, float], budget: bool, neutral: bool):
-        d = self.d = data
+    def __init__(self, d: MBPData):
+        self.d = d
+        self.Bseg = [np.ascontiguousarray(d.exposures[idx]) for idx in d.members]
+        #: B_m' y**_m (the within-segment e rows' W_m column) and B' w^T
+        self.By = [B.T @ d.y_bench[idx] for B, idx in zip(self.Bseg, d.members, strict=True)]
+        self.Bw = d.exposures.T @ d.bench_w
+        # segment-TE matrix Q = Y' Sigma Y (M x M), Y the N x M matrix of y**_m columns
+        GY = np.stack([d.G[:, idx] @ d.y_bench[idx] for idx in d.members], axis=1)
+        S_spec = np.bincount(d.segment, weights=d.y_bench**2 * d.spec_var,
+                             minlength=d.n_segments)
+        self.Q = GY.T @ GY + np.diag(S_spec)
+        self.sy = d.spec_var * d.y_bench
+        #: sum_{G_m} s_i y_i^2: the W_m W_m entry of a within limit's Hessian
+        self.syy = np.bincount(d.segment, weights=self.sy * d.y_bench, minlength=d.n_segments)
+
+
+_model_cache: tuple | None = None
+
+
+def _model(d: MBPData) -> _Model:
+    """The :class:`_Model` of ``d``, kept for the last ``d`` polished (a frontier or a
+    Table 1 study polishes one problem many times)."""
+    global _model_cache
+    hit = _model_cache
+    if hit is not None and hit[0]() is d:
+        return hit[1]
+    mdl = _Model(d)
+    _model_cache = (weakref.ref(d), mdl)
+    return mdl
+
+
+@dataclass
+class _Eval:
+    """The limits on the face at one point: values ``g`` (J,), gradients and, with
+    multipliers, the Hessian of ``mu' g``.
+
+    A gradient's weight part is ``gm`` (the market limit's, (N,)) or ``gs`` (each
+    within limit's on its own segment, (N,)); its part on (W, e) is the row of ``Jz``.
+    The Hessian is ``diag(D)`` on the weights, ``hW`` (N,) between ``w_i`` and the
+    ``W_m`` of its segment, and ``Hzz`` on (W, e).
+    """
+
+    g: np.ndarray
+    Jz: np.ndarray
+    gm: np.ndarray
+    gs: np.ndarray
+    D: np.ndarray | None = None
+    hW: np.ndarray | None = None
+    Hzz: np.ndarray | None = None
+
+
+class _Face:
+    """The KKT system of ``max alpha' w`` on one face, in variables (w, W, e_1..e_J).
+
+    The linear rows are the segment sums ``S w - W = 0``, neutrality ``W = W^T`` (or the
+    budget ``1'w = 1``) and, per market or within limit, the exposure rows
+    ``e - B_j' w (+ W_m B_m' y**_m) = r``.  They are stored as their small dense part on
+    (W, e) (``Cz``) and, for the weights, per segment as columns of the segment's
+    matrix ``X_m = [B_m, 1, gm, gs, hW]`` (the ``ix`` lists below), so that no sparse
+    matrix is built: a weight's row entries are ``+-X_m[i, c]``.
+    """
+
+    def __init__(self, mdl: _Model, a: np.ndarray, cones: list[_Cone],
+                 fixed: np.ndarray, budget: bool, neutral: bool):
+        d = self.d = mdl.d
+        self.mdl = mdl
         N, M, K = d.n, d.n_segments, d.k
-        self.cones, self.fixed = cones, fixed
+        self.cones = cones
         econes = [j for j, c in enumerate(cones) if c.kind != "segment"]
         self.eoff = {j: N + M + K * r for r, j in enumerate(econes)}
         self.nv = N + M + K * len(econes)
-        self.a = np.zeros(self.nv)
-        self.a[:N] = a
-        B = sp.csr_matrix(d.exposures)
-        Bt = B.T.tocsr()
-        rows: list[sp.spmatrix] = []
-        rhs: list[np.ndarray] = []
-        # segment sums S w - W = 0
-        S = sp.csr_matrix((np.ones(N), (d.segment, np.arange(N))), shape=(M, N))
-        rows.append(sp.hstack([S, -sp.identity(M), sp.csr_matrix((M, self.nv - N - M))]))
-        rhs.append(np.zeros(M))
-        if neutral:
-            rows.append(sp.hstack([sp.csr_matrix((M, N)), sp.identity(M),
-                                   sp.csr_matrix((M, self.nv - N - M))]))
-            rhs.append(d.seg_bench.copy())
-        elif budget:  # with neutrality the budget is implied (sum W^T = 1)
-            rows.append(sp.hstack([sp.csr_matrix(np.ones((1, N))),
-                                   sp.csr_matrix((1, self.nv - N))]))
-            rhs.append(np.ones(1))
+        nz = self.nz = M + K * len(econes)
+        self.a = a
+        # the weights at a bound are fixed; the others are free, grouped by segment
+        isfree = np.isnan(fixed)
+        self.fx = fx = np.flatnonzero(~isfree)
+        self.fvals = fixed[fx]
+        # linear rows: dense part on (W, e) and right-hand side
+        nc = M + (M if neutral else 1 if budget else 0) + K * len(econes)
+        self.nc = nc
+        Cz = np.zeros((nc, nz))
+        rc = np.zeros(nc)
+        Cz[np.arange(M), np.arange(M)] = -1.0          # S w - W = 0
+        r = M
+        budget_row = -1
+        if neutral:                                     # W = W^T (implies the budget)
+            Cz[r + np.arange(M), np.arange(M)] = 1.0
+            rc[r:r + M] = d.seg_bench
+            r += M
+        elif budget:
+            budget_row = r
+            rc[r] = 1.0
+            r += 1
+        erow = {}
         for j in econes:
-            c, off = cones[j], self.eoff[j]
-            ecols = sp.csr_matrix((np.ones(K), (np.arange(K), off - N - M + np.arange(K))),
-                                  shape=(K, self.nv - N - M))
-            Wcols = np.zeros((K, M))
-            if c.kind == "market":   # e - B'w = -B'w^T
-                Bpart = -Bt
-                r = -(Bt @ d.bench_w)
-            else:                    # e - B_m'w_m + W_m B_m'y_m = 0
-                mask = np.zeros(N)
-                mask[d.members[c.m]] = 1.0
-                Bpart = -sp.csr_matrix(Bt.multiply(mask[None, :]))
-                Wcols[:, c.m] = -(Bpart @ d.y_bench)
-                r = np.zeros(K)
-            rows.append(sp.hstack([Bpart, sp.csr_matrix(Wcols), ecols]))
-            rhs.append(r)
-        C = sp.vstack(rows).tocsc()
-        dC = np.concatenate(rhs)
-        # the weights at a bound leave the system: their columns' terms move to the right
-        fx = np.array(sorted(fixed), dtype=np.int64)
-        self.fx = fx
-        self.fvals = np.array([fixed[int(i)] for i in fx], dtype=float)
-        keep = np.ones(self.nv, bool)
-        keep[fx] = False
-        self.cols = np.flatnonzero(keep)
-        self.pos = np.full(self.nv, -1, dtype=np.int64)  # variable -> free numbering
-        self.pos[self.cols] = np.arange(self.cols.size)
-        self.Cfull = C
-        self.C = C[:, self.cols].tocsc()
-        self.dC = dC - C[:, fx] @ self.fvals
-        # segment-TE matrix Q = Y' Sigma Y (M x M)
-        Y = np.zeros((N, M))
-        Y[np.arange(N), d.segment] = d.y_bench
-        GY = d.G @ Y
-        S_spec = np.bincount(d.segment, weights=d.y_bench**2 * d.spec_var, minlength=M)
-        self.Q = GY.T @ GY + np.diag(S_spec)
-        self.sy = d.spec_var * d.y_bench
+            c, zo = cones[j], self.eoff[j] - N
+            erow[j] = r
+            Cz[r + np.arange(K), zo + np.arange(K)] = 1.0
+            if c.kind == "market":                      # e - B'w = -B'w^T
+                rc[r:r + K] = -mdl.Bw
+            else:                                       # e - B_m'w_m + W_m B_m'y_m = 0
+                Cz[r:r + K, c.m] = mdl.By[c.m]
+            r += K
+        self.Cz, self.rc = Cz, rc
+        # per segment: the rows (positions in [W, e, rows]) with a weight part, which
+        # column of X_m it is and its sign; the first na of them are rows of A = [C; J],
+        # the last (when a within limit is active) the Hessian's w_i-W_m column
+        J = len(cones)
+        self.seg = []
+        self.free_sl = []
+        start = 0
+        xc_of = {"market": K + 1, "within": K + 2}
+        for m, idx in enumerate(d.members):
+            pos, xc, cf = [nz + m], [K], [1.0]
+            if budget_row >= 0:
+                pos.append(nz + budget_row)
+                xc.append(K)
+                cf.append(1.0)
+            for j in econes:
+                if cones[j].kind == "market" or cones[j].m == m:
+                    pos += list(nz + erow[j] + np.arange(K))
+                    xc += list(range(K))
+                    cf += [-1.0] * K
+            hcol = False
+            for j, c in enumerate(cones):
+                if c.kind == "market" or (c.kind == "within" and c.m == m):
+                    pos.append(nz + nc + j)
+                    xc.append(xc_of[c.kind])
+                    cf.append(1.0)
+                    hcol |= c.kind == "within"
+            na = len(pos)
+            if hcol:
+                pos.append(m)
+                xc.append(K + 3)
+                cf.append(1.0)
+            pos_a, xc_a, cf_a = (np.array(pos), np.array(xc), np.array(cf))
+            fm = isfree[idx]
+            nf = int(fm.sum())
+            self.free_sl.append(slice(start, start + nf))
+            start += nf
+            # X_m on the free weights: [B_m, 1] here, the last three columns per solve
+            X = np.empty((nf, K + 4))
+            X[:, :K] = mdl.Bseg[m][fm]
+            X[:, K] = 1.0
+            self.seg.append({
+                "idx": idx, "free": idx[fm], "X": X, "B": mdl.Bseg[m],
+                "pos": pos_a, "xc": xc_a, "cf": cf_a, "na": na,
+                "ix": np.ix_(xc_a, xc_a), "ipos": np.ix_(pos_a, pos_a),
+                "sign": np.outer(cf_a, cf_a)})
+        self.free = np.concatenate([s["free"] for s in self.seg])   # free weights
+        self.p = self.free.size
+        self.nx = K + 4
+        self.ns = nz + nc + J       # unknowns besides the free weights: W, e, multipliers
 
-    # -- each cone's g, gradient and Hessian (normalised so that g = 0 on the limit) --
-    def _parts(self, j: int, x: np.ndarray):
-        d, c = self.d, self.cones[j]
+    def x0(self, w0: np.ndarray) -> np.ndarray:
+        """All variables at the solver's weights: W and each e from their rows."""
+        d, mdl = self.d, self.mdl
         N, M, K = d.n, d.n_segments, d.k
-        if c.kind == "segment":
-            dv = x[N:N + M] - d.seg_bench
-            sc = 1.0 / c.t**2
-            g = 0.5 * sc * dv @ self.Q @ dv - 0.5
-            grad = np.zeros(self.nv)
-            grad[N:N + M] = sc * (self.Q @ dv)
-            ii, jj = np.meshgrid(N + np.arange(M), N + np.arange(M), indexing="ij")
-            hess = (sc * self.Q.ravel(), ii.ravel(), jj.ravel())
-            return g, grad, hess
-        off = self.eoff[j]
-        e = x[off:off + K]
-        Fe = d.factor_cov @ e
-        kk, ll = np.meshgrid(off + np.arange(K), off + np.arange(K), indexing="ij")
-        if c.kind == "market":
-            idx = np.arange(N)
-            r = x[:N] - d.bench_w
-            sc = 1.0 / c.t**2
-            s = d.spec_var
-            g = sc * 0.5 * (e @ Fe + np.sum(s * r * r)) - 0.5
-            gi = np.concatenate([idx, off + np.arange(K)])
-            gv = sc * np.concatenate([s * r, Fe])
-            hi = np.concatenate([idx, kk.ravel()])
-            hj = np.concatenate([idx, ll.ravel()])
-            hv = sc * np.concatenate([s, d.factor_cov.ravel()])
-        else:
-            m = c.m
-            idx = d.members[m]
-            Wm = x[N + m]
-            y = d.y_bench[idx]
-            s = d.spec_var[idx]
-            r = x[idx] - Wm * y
-            Wb = d.seg_bench[m]
-            sc = 1.0 / (c.t * Wb) ** 2
-            g = sc * 0.5 * (e @ Fe + np.sum(s * r * r)) - 0.5 * (Wm / Wb) ** 2
-            gW = -sc * np.sum(s * y * r) - Wm / Wb**2
-            gi = np.concatenate([idx, [N + m], off + np.arange(K)])
-            gv = np.concatenate([sc * s * r, [gW], sc * Fe])
-            sy = sc * self.sy[idx]
-            hi = np.concatenate([idx, idx, np.full(idx.size, N + m), [N + m], kk.ravel()])
-            hj = np.concatenate([idx, np.full(idx.size, N + m), idx, [N + m], ll.ravel()])
-            hv = np.concatenate([sc * s, -sy, -sy, [sc * np.sum(s * y * y) - 1.0 / Wb**2],
-                                 sc * d.factor_cov.ravel()])
-        grad = np.zeros(self.nv)
-        np.add.at(grad, gi, gv)
-        return g, grad, (hv, hi, hj)
-
-    def full(self, xk: np.ndarray) -> np.ndarray:
-        """All variables from the free ones (the fixed weights at their bounds)."""
         x = np.zeros(self.nv)
-        x[self.cols] = xk
+        x[:N] = w0
         x[self.fx] = self.fvals
+        x[N:N + M] = d.seg_sums(w0)
+        for j, c in enumerate(self.cones):
+            off = self.eoff.get(j)
+            if c.kind == "market":
+                x[off:off + K] = d.exposures.T @ (w0 - d.bench_w)
+            elif c.kind == "within":
+                idx = d.members[c.m]
+                x[off:off + K] = mdl.Bseg[c.m].T @ (w0[idx] - x[N + c.m] * d.y_bench[idx])
         return x
 
-    def evaluate(self, x: np.ndarray, mu: np.ndarray | None):
-        """``g`` (J,), Jacobian (J x nv, all variables) and, with ``mu``, the Hessian of
-        ``mu' g`` on the free variables."""
-        gs, grads, hv, hi, hj = [], [], [], [], []
-        for j in range(len(self.cones)):
-            g, grad, (v, i, k) = self._parts(j, x)
-            gs.append(g)
-            grads.append(grad)
-            if mu is not None:
-                hv.append(mu[j] * v)
-                hi.append(i)
-                hj.append(k)
-        J = sp.csr_matrix(np.array(grads)) if grads else sp.csr_matrix((0, self.nv))
-        H = None
+    # -- the limits' values, gradients and Hessian (normalised: g = 0 on the limit) ----
+    def evaluate(self, x: np.ndarray, mu: np.ndarray | None) -> _Eval:
+        d, mdl = self.d, self.mdl
+        N, M, K = d.n, d.n_segments, d.k
+        J = len(self.cones)
+        ev = _Eval(g=np.empty(J), Jz=np.zeros((J, self.nz)), gm=np.zeros(N), gs=np.zeros(N))
         if mu is not None:
-            nk = self.cols.size
-            if hv:  # entries between free variables only, in their numbering
-                v, i, k = np.concatenate(hv), self.pos[np.concatenate(hi)], \
-                    self.pos[np.concatenate(hj)]
-                on = (i >= 0) & (k >= 0)
-                H = sp.csc_matrix((v[on], (i[on], k[on])), shape=(nk, nk))
+            cs = np.zeros(M)            # D_i = s_i * cs[segment of i]
+            ev.hW = np.zeros(N)
+            ev.Hzz = np.zeros((self.nz, self.nz))
+        F = d.factor_cov
+        for j, c in enumerate(self.cones):
+            if c.kind == "segment":
+                dv = x[N:N + M] - d.seg_bench
+                sc = 1.0 / c.t**2
+                Qdv = mdl.Q @ dv
+                ev.g[j] = 0.5 * sc * dv @ Qdv - 0.5
+                ev.Jz[j, :M] = sc * Qdv
+                if mu is not None:
+                    ev.Hzz[:M, :M] += (mu[j] * sc) * mdl.Q
+                continue
+            off = self.eoff[j]
+            zo = off - N
+            e = x[off:off + K]
+            Fe = F @ e
+            if c.kind == "market":
+                r = x[:N] - d.bench_w
+                sc = 1.0 / c.t**2
+                sr = d.spec_var * r
+                ev.g[j] = sc * 0.5 * (e @ Fe + sr @ r) - 0.5
+                ev.gm = sc * sr
+                if mu is not None:
+                    cs += mu[j] * sc
             else:
-                H = sp.csc_matrix((nk, nk))
-        return np.array(gs), J, H
+                m = c.m
+                idx = d.members[m]
+                Wm = x[N + m]
+                y = d.y_bench[idx]
+                r = x[idx] - Wm * y
+                sr = d.spec_var[idx] * r
+                Wb = d.seg_bench[m]
+                sc = 1.0 / (c.t * Wb) ** 2
+                ev.g[j] = sc * 0.5 * (e @ Fe + sr @ r) - 0.5 * (Wm / Wb) ** 2
+                ev.gs[idx] = sc * sr
+                ev.Jz[j, m] = -sc * (sr @ y) - Wm / Wb**2
+                if mu is not None:
+                    cs[m] += mu[j] * sc
+                    ev.hW[idx] = -(mu[j] * sc) * mdl.sy[idx]
+                    ev.Hzz[m, m] += mu[j] * (sc * mdl.syy[m] - 1.0 / Wb**2)
+            ev.Jz[j, zo:zo + K] = sc * Fe
+            if mu is not None:
+                ev.Hzz[zo:zo + K, zo:zo + K] += (mu[j] * sc) * F
+        if mu is not None:
+            ev.D = d.spec_var * cs[d.segment]
+        return ev
 
-    def solve_kkt(self, H, Jk, rhs: np.ndarray) -> np.ndarray | None:
-        """Solve ``[H C' J'; C 0 0; J 0 0] sol = rhs`` (free variables); None if singular.
+    # -- products with the weight part, segment by segment --------------------------------
+    def weight_rows_times(self, v: np.ndarray, ev: _Eval) -> np.ndarray:
+        """``A_w v`` for all weights ``v`` (N,): each row of A = [C; J] on the weights."""
+        out = np.zeros(self.nc + len(self.cones))
+        off = self.nz
+        for s in self.seg:
+            na, idx = s["na"], s["idx"]
+            vm = v[idx]
+            y = np.concatenate([s["B"].T @ vm, [vm.sum(), ev.gm[idx] @ vm, ev.gs[idx] @ vm]])
+            out[s["pos"][:na] - off] += s["cf"][:na] * y[s["xc"][:na]]
+        return out
 
-        The free weights come first and their Hessian block is diagonal (each TE
-        limit's specific part), so they are eliminated and the dense Schur complement
-        of size (segments + factor blocks + rows) is solved; a free weight without
-        curvature (on no active limit) falls back to a sparse LU of the whole system.
+    def reduced_cost(self, lam: np.ndarray, mu: np.ndarray, ev: _Eval) -> np.ndarray:
+        """``-a + C'lam + J'mu`` on every variable: 0 on the free ones at a KKT point;
+        on a weight at its lower bound >= 0 (raising it cannot gain), at its upper <= 0."""
+        N, K, nz = self.d.n, self.d.k, self.nz
+        out = np.empty(self.nv)
+        out[:N] = -self.a
+        y = np.concatenate([lam, mu])
+        for s in self.seg:
+            na, idx = s["na"], s["idx"]
+            zc = np.bincount(s["xc"][:na], weights=s["cf"][:na] * y[s["pos"][:na] - nz],
+                             minlength=self.nx)
+            out[idx] += s["B"] @ zc[:K] + zc[K] + zc[K + 1] * ev.gm[idx] \
+                + zc[K + 2] * ev.gs[idx]
+        out[N:] = self.Cz.T @ lam + ev.Jz.T @ mu
+        return out
+
+    def residual(self, x, lam, mu, ev: _Eval) -> float:
+        """Largest KKT residual (stationarity on the free variables, rows, limits)."""
+        rc = self.reduced_cost(lam, mu, ev)
+        N = self.d.n
+        dual = max(np.max(np.abs(rc[self.free]), initial=0.0),
+                   np.max(np.abs(rc[N:]), initial=0.0))
+        return float(max(dual, np.max(np.abs(self.primal(x, ev)), initial=0.0),
+                         np.max(np.abs(ev.g), initial=0.0)))
+
+    def primal(self, x: np.ndarray, ev: _Eval) -> np.ndarray:
+        """``C x - r``: the linear rows' residuals."""
+        N = self.d.n
+        return self.weight_rows_times(x[:N], ev)[:self.nc] + self.Cz @ x[N:] - self.rc
+
+    def solve_kkt(self, ev: _Eval, rhs: np.ndarray, identity: bool = False
+                  ) -> np.ndarray | None:
+        """Solve ``[H C' J'; C 0 0; J 0 0] sol = rhs`` on the free variables (the free
+        weights first, in :attr:`free` order); None if singular.  ``identity``: H = I
+        (the least-squares multipliers).
+
+        The free weights' Hessian block is diagonal (each TE limit's specific part), so
+        they are eliminated: the Schur complement ``S = [Hzz A_z'; A_z 0] - P' D^-1 P``
+        on (W, e, multipliers), with ``P`` the weights' rows ``[H_wz, A_w']``, is
+        assembled densely from each segment's Gram matrix ``X_m' D^-1 X_m`` and
+        factorised once.  A free weight without curvature (on no active limit) falls
+        back to a sparse LU of the whole system.
         """
-        A = sp.vstack([self.C, Jk]).tocsr()
-        At = A.T.tocsr()
-        nk = H.shape[0]
+        p, nz, nc, ns, K = self.p, self.nz, self.nc, self.ns, self.d.k
+        if identity:
+            D, Hzz = np.ones(p), np.eye(nz)
+        else:
+            D, Hzz = ev.D[self.free], ev.Hzz
+        Cz, Jz = self.Cz, ev.Jz
+        Xs = []
+        for s in self.seg:
+            X, f = s["X"], s["free"]
+            X[:, K + 1] = ev.gm[f]
+            X[:, K + 2] = ev.gs[f]
+            X[:, K + 3] = 0.0 if identity else ev.hW[f]
+            Xs.append(X)
+        sls = self.free_sl
 
-        def kmul(v: np.ndarray) -> np.ndarray:
-            return np.concatenate([H @ v[:nk] + At @ v[nk:], A @ v[:nk]])
+        def Pt(t: np.ndarray) -> np.ndarray:          # P' t: t on the free weights
+            out = np.zeros(ns)
+            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
+                out[s["pos"]] += s["cf"] * (X.T @ t[sl])[s["xc"]]
+            return out
 
-        p = int(np.searchsorted(self.cols, self.d.n))  # free weights: cols[:p]
-        D = H.diagonal()[:p]
+        def Pv(v: np.ndarray) -> np.ndarray:          # P v: v on (W, e, multipliers)
+            out = np.empty(p)
+            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
+                out[sl] = X @ np.bincount(s["xc"], weights=s["cf"] * v[s["pos"]],
+                                          minlength=self.nx)
+            return out
+
+        def kmul(v: np.ndarray) -> np.ndarray:        # the whole matrix times v
+            vz, vl, vm = v[p:p + nz], v[p + nz:p + nz + nc], v[p + nz + nc:]
+            low = np.concatenate([Hzz @ vz + Cz.T @ vl + Jz.T @ vm, Cz @ vz, Jz @ vz])
+            return np.concatenate([D * v[:p] + Pv(v[p:]), low + Pt(v[:p])])
+
         solve = None
         if p and np.all(D > 1e-12 * max(float(np.max(np.abs(D))), 1e-300)):
-            Hs = H.tocsr()
-            Ac = A.tocsc()
-            P = sp.hstack([Hs[:p, p:], At[:p]]).tocsr()   # p x (nz + rows)
-            S = np.zeros((P.shape[1], P.shape[1]))
-            nz = nk - p
-            S[:nz, :nz] = Hs[p:, p:].toarray()
-            Az = Ac[:, p:].toarray()
-            S[:nz, nz:] = Az.T
-            S[nz:, :nz] = Az
-            S -= (P.T @ sp.diags(1.0 / D) @ P).toarray()
+            S = np.zeros((ns, ns))                    # [Hzz A_z'; A_z 0] - P' D^-1 P
+            S[:nz, :nz] = Hzz
+            S[nz:nz + nc, :nz] = Cz
+            S[nz + nc:, :nz] = Jz
+            S[:nz, nz:nz + nc] = Cz.T
+            S[:nz, nz + nc:] = Jz.T
+            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
+                G = X.T @ (X / D[sl, None])
+                S[s["ipos"]] -= G[s["ix"]] * s["sign"]
             try:
                 with warnings.catch_warnings():  # singular: the sparse LU below decides
                     warnings.simplefilter("ignore", sla.LinAlgWarning)
@@ -322,16 +474,14 @@ class _Face:
             except (ValueError, np.linalg.LinAlgError):
                 lu = None
             if lu is not None and np.all(np.abs(np.diag(lu[0])) > 0):
-                Pt = P.T.tocsr()
 
                 def solve(r: np.ndarray) -> np.ndarray:
                     t = r[:p] / D
-                    vl = sla.lu_solve(lu, r[p:] - Pt @ t)
-                    return np.concatenate([t - (P @ vl) / D, vl])
+                    vl = sla.lu_solve(lu, r[p:] - Pt(t))
+                    return np.concatenate([t - Pv(vl) / D, vl])
         if solve is None:
-            Kmat = sp.bmat([[H, A.T], [A, None]], format="csc")
             try:
-                solve = spla.splu(Kmat).solve
+                solve = spla.splu(self._sparse_kkt(D, Xs, Hzz, Jz)).solve
             except RuntimeError:  # exactly singular: the face does not fix the point
                 return None
         sol = solve(rhs)
@@ -342,53 +492,63 @@ class _Face:
             sol = sol + solve(rhs - kmul(sol))
         return sol if np.all(np.isfinite(sol)) else None
 
-    def reduced_cost(self, x, lam, mu, J) -> np.ndarray:
-        """``-a + C'lam + J'mu`` on every variable: 0 on the free ones at a KKT point;
-        on a weight at its lower bound >= 0 (raising it cannot gain), at its upper <= 0."""
-        return -self.a + self.Cfull.T @ lam + J.T @ mu
-
-    def residual(self, x, lam, mu, g, J) -> float:
-        """Largest KKT residual (stationarity on the free variables, rows, limits)."""
-        dual = self.reduced_cost(x, lam, mu, J)[self.cols]
-        prim = self.C @ x[self.cols] - self.dC
-        return float(max(np.max(np.abs(dual), initial=0.0), np.max(np.abs(prim), initial=0.0),
-                         np.max(np.abs(g), initial=0.0)))
+    def _sparse_kkt(self, D: np.ndarray, Xs: list, Hzz: np.ndarray, Jz: np.ndarray
+                    ) -> sp.csc_matrix:
+        """The whole system ``[diag(D) P; P' Sb]``, ``Sb = [Hzz A_z'; A_z 0]``, as a sparse
+        matrix (the fallback)."""
+        ri, ci, vv = [], [], []
+        for s, X, sl in zip(self.seg, Xs, self.free_sl, strict=True):
+            rows = np.arange(sl.start, sl.stop)
+            blk = X[:, s["xc"]] * s["cf"]
+            ri.append(np.repeat(rows, s["pos"].size))
+            ci.append(np.tile(s["pos"], rows.size))
+            vv.append(blk.ravel())
+        P = sp.csr_matrix((np.concatenate(vv), (np.concatenate(ri), np.concatenate(ci))),
+                          shape=(self.p, self.ns))
+        P.eliminate_zeros()
+        Az = sp.csr_matrix(np.vstack([self.Cz, Jz]))
+        Sb = sp.bmat([[sp.csr_matrix(Hzz), Az.T], [Az, None]])
+        if self.p == 0:
+            return sp.csc_matrix(Sb)
+        return sp.bmat([[sp.diags(D), P], [P.T, Sb]], format="csc")
 
 
 def _newton(face: _Face, x0: np.ndarray):
-    """Newton (SQP) on ``face`` from ``x0``; returns (x, lam, mu, iterations, residual)."""
-    nk, nc = face.cols.size, face.C.shape[0]
-    ak = face.a[face.cols]
-    x = face.full(x0[face.cols])
-    g, J, _ = face.evaluate(x, None)
-    nj = J.shape[0]
+    """Newton (SQP) on ``face`` from ``x0`` (all variables, the fixed weights at their
+    bounds); returns (x, lam, mu, iterations, residual, evaluation) or None."""
+    N, p, nz, nc = face.d.n, face.p, face.nz, face.nc
+    free = face.free
+    af = face.a[free]
+    x = x0.copy()
+    ev = face.evaluate(x, None)
+    nj = ev.g.size
     # least-squares multipliers at x0: [I C' J'; C 0 0; J 0 0] [r; lam; mu] = [a; 0; 0]
-    sol = face.solve_kkt(sp.identity(nk, format="csc"), J[:, face.cols],
-                         np.concatenate([ak, np.zeros(nc + nj)]))
+    sol = face.solve_kkt(ev, np.concatenate([af, np.zeros(nz + nc + nj)]), identity=True)
     if sol is None:
         return None
-    mu = sol[nk + nc:]
-    g, J, H = face.evaluate(x, mu)
+    mu = sol[p + nz + nc:]
+    ev = face.evaluate(x, mu)
     best = np.inf
     for it in range(1, _MAX_NEWTON + 1):
-        rhs = np.concatenate([ak, face.dC - face.C @ x[face.cols], -g])
-        sol = face.solve_kkt(H, J[:, face.cols], rhs)
+        rhs = np.concatenate([af, np.zeros(nz), -face.primal(x, ev), -ev.g])
+        sol = face.solve_kkt(ev, rhs)
         if sol is None:
             return None
-        x = face.full(x[face.cols] + sol[:nk])
-        lam, mu = sol[nk:nk + nc], sol[nk + nc:]
-        g, J, H = face.evaluate(x, mu)
-        res = face.residual(x, lam, mu, g, J)
-        step = float(np.max(np.abs(sol[:nk]), initial=0.0))
+        x[free] += sol[:p]
+        x[N:] += sol[p:p + nz]
+        lam, mu = sol[p + nz:p + nz + nc], sol[p + nz + nc:]
+        ev = face.evaluate(x, mu)
+        res = face.residual(x, lam, mu, ev)
+        step = float(np.max(np.abs(sol[:p + nz]), initial=0.0))
         if res <= KKT_TOL and step <= 1e-12:
-            return x, lam, mu, it, res
+            return x, lam, mu, it, res, ev
         if it > 8 and res >= best:  # no further progress
-            return (x, lam, mu, it, res) if res <= KKT_TOL else None
+            return (x, lam, mu, it, res, ev) if res <= KKT_TOL else None
         best = min(best, res)
     return None
 
 
-def _flat_free(d: MBPData, active: list[_Cone], fixed: dict[int, float]) -> np.ndarray:
+def _flat_free(d: MBPData, active: list[_Cone], fixed: np.ndarray) -> np.ndarray:
     """Free weights that no active TE limit covers (no curvature on the face)."""
     covered = np.zeros(d.n, bool)
     for c in active:
@@ -396,7 +556,7 @@ def _flat_free(d: MBPData, active: list[_Cone], fixed: dict[int, float]) -> np.n
             covered[:] = True
         elif c.kind == "within":
             covered[d.members[c.m]] = True
-    covered[np.array(sorted(fixed), dtype=np.int64)] = True
+    covered[~np.isnan(fixed)] = True
     return np.flatnonzero(~covered)
 
 
@@ -472,27 +632,17 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
             return _refuse("apex")
     dl = np.full(N, 1e-7 / FACE_RATIO) if dual_lo is None else np.maximum(dual_lo, 0.0)
     dh = np.full(N, 1e-7 / FACE_RATIO) if dual_hi is None else np.maximum(dual_hi, 0.0)
-    fixed: dict[int, float] = {}
+    fixed = np.full(N, np.nan)       # a weight's bound when it is on the face, else NaN
     at_lo = np.isfinite(lo) & (w0 - lo < FACE_RATIO * dl)
     at_hi = np.isfinite(hi) & (hi - w0 < FACE_RATIO * dh) & ~at_lo
-    fixed.update({int(i): float(lo[i]) for i in np.flatnonzero(at_lo)})
-    fixed.update({int(i): float(hi[i]) for i in np.flatnonzero(at_hi)})
-    M, K = d.n_segments, d.k
+    fixed[at_lo] = lo[at_lo]
+    fixed[at_hi] = hi[at_hi]
     obj0 = float(a @ w0)
     iters = 0
+    mdl = _model(d)
     for _ in range(_MAX_FACES):
-        face = _Face(d, a, active, fixed, budget, neutral)
-        x0 = np.zeros(face.nv)
-        x0[:N] = w0
-        x0[N:N + M] = d.seg_sums(w0)
-        for j, c in enumerate(active):  # e from its definition row at w0
-            if c.kind == "market":
-                x0[face.eoff[j]:face.eoff[j] + K] = d.exposures.T @ (w0 - d.bench_w)
-            elif c.kind == "within":
-                idx = d.members[c.m]
-                x0[face.eoff[j]:face.eoff[j] + K] = (
-                    d.exposures[idx].T @ (w0[idx] - x0[N + c.m] * d.y_bench[idx]))
-        out = _newton(face, x0)
+        face = _Face(mdl, a, active, fixed, budget, neutral)
+        out = _newton(face, face.x0(w0))
         if out is None:
             # a singular face: free weights on no active limit (a linear programme there,
             # e.g. two names with near-equal alpha) leave a direction without curvature.
@@ -508,13 +658,12 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
             if not np.isfinite(min(rl[k], rh[k])):
                 return _refuse("newton failed")
             i = int(flat[k])
-            fixed[i] = float(lo[i] if rl[k] <= rh[k] else hi[i])
+            fixed[i] = lo[i] if rl[k] <= rh[k] else hi[i]
             continue
-        x, lam, mu, it, res = out
+        x, lam, mu, it, res, ev = out
         iters += it
         w = x[:N].copy()
-        for i, v in fixed.items():
-            w[i] = v
+        w[face.fx] = face.fvals
         free = np.ones(N, bool)
         free[face.fx] = False
         # a bound or limit off the face that the face optimum breaks joins the face
@@ -522,8 +671,8 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
         below = free & (w < lo)
         above = free & (w > hi)
         if below.any() or above.any():
-            fixed.update({int(i): float(lo[i]) for i in np.flatnonzero(below)})
-            fixed.update({int(i): float(hi[i]) for i in np.flatnonzero(above)})
+            fixed[below] = lo[below]
+            fixed[above] = hi[above]
             grow = True
         off = [c for c in cones if c not in active]
         broke = [c for c, r in zip(off, _te_values(d, off, w), strict=True) if r > 1.0 + 1e-12]
@@ -535,13 +684,12 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
         # optimality of the face: limits' multipliers >= 0, bounds' reduced costs signed;
         # a constraint with the wrong sign leaves the face (the solver's answer named it
         # active, but the face optimum says it is not) and Newton runs again
-        rc = face.reduced_cost(x, lam, mu, face.evaluate(x, None)[1])[face.fx]
+        rc = face.reduced_cost(lam, mu, ev)[face.fx]
         on_lo = np.isfinite(lo[face.fx]) & (face.fvals == lo[face.fx])
         wrong = (on_lo & (rc < -SIGN_TOL)) | (~on_lo & (rc > SIGN_TOL))
         drop = [c for c, v in zip(active, mu, strict=True) if v < -SIGN_TOL]
         if wrong.any() or drop:
-            for i in face.fx[wrong]:
-                del fixed[int(i)]
+            fixed[face.fx[wrong]] = np.nan
             active = [c for c in active if c not in drop]
             continue
         # every constraint, recomputed from the weights
