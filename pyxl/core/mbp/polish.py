@@ -102,18 +102,26 @@ class Polished:
     residual: float
 
 
+_blas_controller = None
+
+
 def one_blas_thread():
     """A context that runs BLAS on one thread (threadpoolctl, when installed).
 
     The dense systems here are small (a few hundred unknowns); OpenBLAS's threads then
     cost more than they save, and on a busy machine a 234 x 234 LU took 143 ms on its
-    threads against 0.4 ms on one.  Without threadpoolctl this does nothing.
+    threads against 0.4 ms on one.  Without threadpoolctl this does nothing.  The
+    ``ThreadpoolController`` that finds the BLAS libraries is made once: making it
+    (``threadpool_limits``) scans the loaded libraries, about 1 ms, every solve.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - optional
+            return contextlib.nullcontext()
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def bounds(data: MBPData, long_only: bool, max_weight: float | None,
