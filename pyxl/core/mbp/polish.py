@@ -293,11 +293,13 @@ class _Face:
             X = np.empty((nf, K + 4))
             X[:, :K] = mdl.Bseg[m][fm]
             X[:, K] = 1.0
+            ra = pos_a[:na] - nz
             self.seg.append({
                 "idx": idx, "free": idx[fm], "X": X, "B": mdl.Bseg[m],
                 "pos": pos_a, "xc": xc_a, "cf": cf_a, "na": na,
                 "ix": np.ix_(xc_a, xc_a), "ipos": np.ix_(pos_a, pos_a),
-                "sign": np.outer(cf_a, cf_a)})
+                "sign": np.outer(cf_a, cf_a), "ra": ra,
+                "ix_a": np.ix_(xc_a[:na], xc_a[:na]), "ipos_a": np.ix_(ra, ra)})
         self.free = np.concatenate([s["free"] for s in self.seg])   # free weights
         self.p = self.free.size
         self.nx = K + 4
@@ -404,77 +406,108 @@ class _Face:
         out[N:] = self.Cz.T @ lam + ev.Jz.T @ mu
         return out
 
-    def residual(self, x, lam, mu, ev: _Eval) -> float:
-        """Largest KKT residual (stationarity on the free variables, rows, limits)."""
-        rc = self.reduced_cost(lam, mu, ev)
-        N = self.d.n
-        dual = max(np.max(np.abs(rc[self.free]), initial=0.0),
-                   np.max(np.abs(rc[N:]), initial=0.0))
-        return float(max(dual, np.max(np.abs(self.primal(x, ev)), initial=0.0),
-                         np.max(np.abs(ev.g), initial=0.0)))
-
     def primal(self, x: np.ndarray, ev: _Eval) -> np.ndarray:
         """``C x - r``: the linear rows' residuals."""
         N = self.d.n
         return self.weight_rows_times(x[:N], ev)[:self.nc] + self.Cz @ x[N:] - self.rc
 
-    def solve_kkt(self, ev: _Eval, rhs: np.ndarray, identity: bool = False
-                  ) -> np.ndarray | None:
-        """Solve ``[H C' J'; C 0 0; J 0 0] sol = rhs`` on the free variables (the free
-        weights first, in :attr:`free` order); None if singular.  ``identity``: H = I
-        (the least-squares multipliers).
+    def ls_multipliers(self, ev: _Eval) -> np.ndarray | None:
+        """Least-squares multipliers ``y = argmin ||a - A'y||`` on the free variables
+        (A = [C; J]), from the normal equations ``A A' y = A a`` (Cholesky); None when
+        A A' is not numerically positive definite.  Only Newton's starting point: its
+        first step corrects them."""
+        na_rows = self.nc + len(self.cones)
+        Az = np.vstack([self.Cz, ev.Jz])
+        AA = Az @ Az.T
+        Aa = np.zeros(na_rows)
+        K = self.d.k
+        for sg in self.seg:
+            f = sg["free"]
+            X = sg["X"][:, :K + 3].copy()
+            X[:, K + 1] = ev.gm[f]
+            X[:, K + 2] = ev.gs[f]
+            AA[sg["ipos_a"]] += (X.T @ X)[sg["ix_a"]] * sg["sign"][:sg["na"], :sg["na"]]
+            na = sg["na"]
+            Aa[sg["ra"]] += sg["cf"][:na] * (X.T @ self.a[f])[sg["xc"][:na]]
+        try:
+            return sla.cho_solve(sla.cho_factor(AA, check_finite=True), Aa)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
 
-        The free weights' Hessian block is diagonal (each TE limit's specific part), so
-        they are eliminated: the Schur complement ``S = [Hzz A_z'; A_z 0] - P' D^-1 P``
-        on (W, e, multipliers), with ``P`` the weights' rows ``[H_wz, A_w']``, is
-        assembled densely from each segment's Gram matrix ``X_m' D^-1 X_m`` and
-        factorised once.  A free weight without curvature (on no active limit) falls
-        back to a sparse LU of the whole system.
-        """
-        p, nz, nc, ns, K = self.p, self.nz, self.nc, self.ns, self.d.k
+    def system(self, ev: _Eval, identity: bool = False) -> _System:
+        """The KKT matrix ``[H C' J'; C 0 0; J 0 0]`` on the free variables at ``ev``
+        (the free weights first, in :attr:`free` order).  ``identity``: H = I (the
+        least-squares multipliers)."""
+        return _System(self, ev, identity)
+
+class _System:
+    """The KKT matrix of a face at one point, its product and its factorisation.
+
+    The free weights' Hessian block is diagonal (each TE limit's specific part), so
+    they are eliminated: the Schur complement ``S = [Hzz A_z'; A_z 0] - P' D^-1 P`` on
+    (W, e, multipliers), with ``P`` the weights' rows ``[H_wz, A_w']``, is assembled
+    densely from each segment's Gram matrix ``X_m' D^-1 X_m`` and LU-factorised.  A
+    free weight without curvature (on no active limit) falls back to a sparse LU of the
+    whole system.
+    """
+
+    def __init__(self, face: _Face, ev: _Eval, identity: bool):
+        self.face = face
+        p, nz, K = face.p, face.nz, face.d.k
         if identity:
-            D, Hzz = np.ones(p), np.eye(nz)
+            self.D, self.Hzz = np.ones(p), np.eye(nz)
         else:
-            D, Hzz = ev.D[self.free], ev.Hzz
-        Cz, Jz = self.Cz, ev.Jz
-        Xs = []
-        for s in self.seg:
-            X, f = s["X"], s["free"]
+            self.D, self.Hzz = ev.D[face.free], ev.Hzz
+        self.Jz = ev.Jz
+        self.Xs = []
+        for sg in face.seg:
+            X, f = sg["X"].copy(), sg["free"]
             X[:, K + 1] = ev.gm[f]
             X[:, K + 2] = ev.gs[f]
             X[:, K + 3] = 0.0 if identity else ev.hW[f]
-            Xs.append(X)
-        sls = self.free_sl
+            self.Xs.append(X)
 
-        def Pt(t: np.ndarray) -> np.ndarray:          # P' t: t on the free weights
-            out = np.zeros(ns)
-            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
-                out[s["pos"]] += s["cf"] * (X.T @ t[sl])[s["xc"]]
-            return out
+    def Pt(self, t: np.ndarray) -> np.ndarray:
+        """``P' t`` for ``t`` on the free weights."""
+        f = self.face
+        out = np.zeros(f.ns)
+        for sg, X, sl in zip(f.seg, self.Xs, f.free_sl, strict=True):
+            out[sg["pos"]] += sg["cf"] * (X.T @ t[sl])[sg["xc"]]
+        return out
 
-        def Pv(v: np.ndarray) -> np.ndarray:          # P v: v on (W, e, multipliers)
-            out = np.empty(p)
-            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
-                out[sl] = X @ np.bincount(s["xc"], weights=s["cf"] * v[s["pos"]],
-                                          minlength=self.nx)
-            return out
+    def Pv(self, v: np.ndarray) -> np.ndarray:
+        """``P v`` for ``v`` on (W, e, multipliers)."""
+        f = self.face
+        out = np.empty(f.p)
+        for sg, X, sl in zip(f.seg, self.Xs, f.free_sl, strict=True):
+            out[sl] = X @ np.bincount(sg["xc"], weights=sg["cf"] * v[sg["pos"]],
+                                      minlength=f.nx)
+        return out
 
-        def kmul(v: np.ndarray) -> np.ndarray:        # the whole matrix times v
-            vz, vl, vm = v[p:p + nz], v[p + nz:p + nz + nc], v[p + nz + nc:]
-            low = np.concatenate([Hzz @ vz + Cz.T @ vl + Jz.T @ vm, Cz @ vz, Jz @ vz])
-            return np.concatenate([D * v[:p] + Pv(v[p:]), low + Pt(v[:p])])
+    def mul(self, v: np.ndarray) -> np.ndarray:
+        """The whole matrix times ``v``."""
+        f = self.face
+        p, nz, nc = f.p, f.nz, f.nc
+        Cz, Jz = f.Cz, self.Jz
+        vz, vl, vm = v[p:p + nz], v[p + nz:p + nz + nc], v[p + nz + nc:]
+        low = np.concatenate([self.Hzz @ vz + Cz.T @ vl + Jz.T @ vm, Cz @ vz, Jz @ vz])
+        return np.concatenate([self.D * v[:p] + self.Pv(v[p:]), low + self.Pt(v[:p])])
 
-        solve = None
+    def factor(self):
+        """A function solving with this matrix (no refinement), or None if singular."""
+        f = self.face
+        p, nz, nc, ns = f.p, f.nz, f.nc, f.ns
+        D = self.D
         if p and np.all(D > 1e-12 * max(float(np.max(np.abs(D))), 1e-300)):
             S = np.zeros((ns, ns))                    # [Hzz A_z'; A_z 0] - P' D^-1 P
-            S[:nz, :nz] = Hzz
-            S[nz:nz + nc, :nz] = Cz
-            S[nz + nc:, :nz] = Jz
-            S[:nz, nz:nz + nc] = Cz.T
-            S[:nz, nz + nc:] = Jz.T
-            for s, X, sl in zip(self.seg, Xs, sls, strict=True):
+            S[:nz, :nz] = self.Hzz
+            S[nz:nz + nc, :nz] = f.Cz
+            S[nz + nc:, :nz] = self.Jz
+            S[:nz, nz:nz + nc] = f.Cz.T
+            S[:nz, nz + nc:] = self.Jz.T
+            for sg, X, sl in zip(f.seg, self.Xs, f.free_sl, strict=True):
                 G = X.T @ (X / D[sl, None])
-                S[s["ipos"]] -= G[s["ix"]] * s["sign"]
+                S[sg["ipos"]] -= G[sg["ix"]] * sg["sign"]
             try:
                 with warnings.catch_warnings():  # singular: the sparse LU below decides
                     warnings.simplefilter("ignore", sla.LinAlgWarning)
@@ -485,68 +518,123 @@ class _Face:
 
                 def solve(r: np.ndarray) -> np.ndarray:
                     t = r[:p] / D
-                    vl = sla.lu_solve(lu, r[p:] - Pt(t))
-                    return np.concatenate([t - Pv(vl) / D, vl])
-        if solve is None:
-            try:
-                solve = spla.splu(self._sparse_kkt(D, Xs, Hzz, Jz)).solve
-            except RuntimeError:  # exactly singular: the face does not fix the point
-                return None
-        sol = solve(rhs)
-        if not np.all(np.isfinite(sol)):
-            return None
-        # iterative refinement: the saddle-point system is badly scaled
-        for _ in range(2):
-            sol = sol + solve(rhs - kmul(sol))
-        return sol if np.all(np.isfinite(sol)) else None
+                    vl = sla.lu_solve(lu, r[p:] - self.Pt(t))
+                    return np.concatenate([t - self.Pv(vl) / D, vl])
 
-    def _sparse_kkt(self, D: np.ndarray, Xs: list, Hzz: np.ndarray, Jz: np.ndarray
-                    ) -> sp.csc_matrix:
-        """The whole system ``[diag(D) P; P' Sb]``, ``Sb = [Hzz A_z'; A_z 0]``, as a sparse
-        matrix (the fallback)."""
+                return solve
+        try:
+            return spla.splu(self._sparse()).solve
+        except RuntimeError:  # exactly singular: the face does not fix the point
+            return None
+
+    def _sparse(self) -> sp.csc_matrix:
+        """The whole system ``[diag(D) P; P' Sb]``, ``Sb = [Hzz A_z'; A_z 0]``, as a
+        sparse matrix (the fallback)."""
+        f = self.face
         ri, ci, vv = [], [], []
-        for s, X, sl in zip(self.seg, Xs, self.free_sl, strict=True):
+        for sg, X, sl in zip(f.seg, self.Xs, f.free_sl, strict=True):
             rows = np.arange(sl.start, sl.stop)
-            blk = X[:, s["xc"]] * s["cf"]
-            ri.append(np.repeat(rows, s["pos"].size))
-            ci.append(np.tile(s["pos"], rows.size))
+            blk = X[:, sg["xc"]] * sg["cf"]
+            ri.append(np.repeat(rows, sg["pos"].size))
+            ci.append(np.tile(sg["pos"], rows.size))
             vv.append(blk.ravel())
         P = sp.csr_matrix((np.concatenate(vv), (np.concatenate(ri), np.concatenate(ci))),
-                          shape=(self.p, self.ns))
+                          shape=(f.p, f.ns))
         P.eliminate_zeros()
-        Az = sp.csr_matrix(np.vstack([self.Cz, Jz]))
-        Sb = sp.bmat([[sp.csr_matrix(Hzz), Az.T], [Az, None]])
-        if self.p == 0:
+        Az = sp.csr_matrix(np.vstack([f.Cz, self.Jz]))
+        Sb = sp.bmat([[sp.csr_matrix(self.Hzz), Az.T], [Az, None]])
+        if f.p == 0:
             return sp.csc_matrix(Sb)
-        return sp.bmat([[sp.diags(D), P], [P.T, Sb]], format="csc")
+        return sp.bmat([[sp.diags(self.D), P], [P.T, Sb]], format="csc")
+
+
+def _refined(solve, mul, rhs: np.ndarray, steps: int) -> tuple[np.ndarray | None, float]:
+    """``solve(rhs)`` improved by iterative refinement against ``mul`` (the saddle-point
+    system is badly scaled); returns the solution (None if not finite) and the size of
+    the last correction relative to the solution."""
+    sol = solve(rhs)
+    if not np.all(np.isfinite(sol)):
+        return None, np.inf
+    corr = 0.0
+    for _ in range(steps):
+        dx = solve(rhs - mul(sol))
+        sol = sol + dx
+        corr = float(np.max(np.abs(dx)) / max(float(np.max(np.abs(sol))), 1e-300))
+    if not np.all(np.isfinite(sol)):
+        return None, np.inf
+    return sol, corr
+
+
+def _kkt_residual(face: _Face, rc: np.ndarray, prim: np.ndarray, ev: _Eval) -> float:
+    """Largest KKT residual: stationarity on the free variables (``rc``, the reduced
+    costs), the linear rows (``prim``) and the active limits."""
+    N = face.d.n
+    return float(max(np.max(np.abs(rc[face.free]), initial=0.0),
+                     np.max(np.abs(rc[N:]), initial=0.0),
+                     np.max(np.abs(prim), initial=0.0), np.max(np.abs(ev.g), initial=0.0)))
+
+
+#: A Newton step may reuse the previous step's factorisation (as the preconditioner of
+#: iterative refinement against the current matrix) when the refinement's last
+#: correction is below this, relative to the step; otherwise the matrix is factorised.
+REUSE_TOL = 1e-12
 
 
 def _newton(face: _Face, x0: np.ndarray):
     """Newton (SQP) on ``face`` from ``x0`` (all variables, the fixed weights at their
-    bounds); returns (x, lam, mu, iterations, residual, evaluation) or None."""
+    bounds); returns (x, lam, mu, iterations, residual, evaluation) or None.
+
+    Each step solves the KKT system for the change of the variables and multipliers,
+    right-hand side the KKT residual.  The first step factorises the matrix; the later
+    steps, where the matrix has moved by about the solver's error, refine against the
+    current matrix with that factorisation, and factorise afresh only when the
+    refinement does not converge to ``REUSE_TOL``.
+    """
     N, p, nz, nc = face.d.n, face.p, face.nz, face.nc
     free = face.free
     af = face.a[free]
     x = x0.copy()
     ev = face.evaluate(x, None)
     nj = ev.g.size
-    # least-squares multipliers at x0: [I C' J'; C 0 0; J 0 0] [r; lam; mu] = [a; 0; 0]
-    sol = face.solve_kkt(ev, np.concatenate([af, np.zeros(nz + nc + nj)]), identity=True)
-    if sol is None:
-        return None
-    mu = sol[p + nz + nc:]
-    ev = face.evaluate(x, mu)
-    best = np.inf
-    for it in range(1, _MAX_NEWTON + 1):
-        rhs = np.concatenate([af, np.zeros(nz), -face.primal(x, ev), -ev.g])
-        sol = face.solve_kkt(ev, rhs)
+    # least-squares multipliers at x0, from the normal equations or else from
+    # [I C' J'; C 0 0; J 0 0] [r; lam; mu] = [a; 0; 0]
+    y = face.ls_multipliers(ev)
+    if y is None or not np.all(np.isfinite(y)):
+        sys0 = face.system(ev, identity=True)
+        solve = sys0.factor()
+        if solve is None:
+            return None
+        sol, _ = _refined(solve, sys0.mul, np.concatenate([af, np.zeros(nz + nc + nj)]), 2)
         if sol is None:
             return None
+        y = sol[p + nz:]
+    lam, mu = y[:nc], y[nc:]
+    ev = face.evaluate(x, mu)
+    rc, prim = face.reduced_cost(lam, mu, ev), face.primal(x, ev)
+    best = np.inf
+    solve = None
+    for it in range(1, _MAX_NEWTON + 1):
+        rhs = -np.concatenate([rc[free], rc[N:], prim, ev.g])
+        sysk = face.system(ev)
+        sol = None
+        if solve is not None:            # the previous factorisation, refined
+            sol, corr = _refined(solve, sysk.mul, rhs, 3)
+            if corr > REUSE_TOL:
+                sol = None
+        if sol is None:
+            solve = sysk.factor()
+            if solve is None:
+                return None
+            sol, _ = _refined(solve, sysk.mul, rhs, 2)
+            if sol is None:
+                return None
         x[free] += sol[:p]
         x[N:] += sol[p:p + nz]
-        lam, mu = sol[p + nz:p + nz + nc], sol[p + nz + nc:]
+        lam = lam + sol[p + nz:p + nz + nc]
+        mu = mu + sol[p + nz + nc:]
         ev = face.evaluate(x, mu)
-        res = face.residual(x, lam, mu, ev)
+        rc, prim = face.reduced_cost(lam, mu, ev), face.primal(x, ev)
+        res = _kkt_residual(face, rc, prim, ev)
         step = float(np.max(np.abs(sol[:p + nz]), initial=0.0))
         if res <= KKT_TOL and step <= 1e-12:
             return x, lam, mu, it, res, ev
