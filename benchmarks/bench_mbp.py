@@ -28,6 +28,9 @@ Timings (wall clock, Clarabel):
 * ``--rounds R`` repeats the frontier comparison R times alternating the
   order of the three variants; the JSON keeps every ratio and the best time
   of each variant (process CPU time as well as wall clock).
+* ``--no-polish`` times every solve without the active-face polish
+  (``MBPProblem.solve(..., polished=False)``: the solver's weights), to measure
+  what the polish costs against a default run on the same machine.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import cvxpy as cp
 import numpy as np
 from _timing import best_of
 
-from pyxl.core.mbp import Limits, MBPProblem, make_data, make_universe, optimize, screen
+from pyxl.core.mbp import Limits, MBPProblem, make_data, make_universe, screen
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mbp.json"
 
@@ -50,6 +53,12 @@ RESULTS = Path(__file__).resolve().parent / "results" / "mbp.json"
 def _data(n: int, seed: int = 2024):
     u = make_universe(n=n, seed=seed)
     return u, make_data(u.bench_w, u.segment, u.exposures, u.factor_cov, u.spec_var)
+
+
+def optimize(d, alpha, lim: Limits, polished: bool = True):
+    """What :func:`pyxl.core.mbp.optimize` does (build, compile, solve), with the polish
+    switchable."""
+    return MBPProblem(d, alpha, lim).solve(lim, polished=polished)
 
 
 def dense_sbp(d, alpha, te: float) -> float:
@@ -115,16 +124,20 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3,
                     help="frontier comparisons, alternating the order of the variants")
+    ap.add_argument("--no-polish", action="store_true",
+                    help="solve without the active-face polish (the solver's weights)")
     args = ap.parse_args(argv)
+    pol = not args.no_polish
     res: dict = {"machine": platform.platform(), "python": platform.python_version(),
-                 "cvxpy": cp.__version__, "solver": "CLARABEL", "quick": args.quick}
+                 "cvxpy": cp.__version__, "solver": "CLARABEL", "quick": args.quick,
+                 "polished": pol}
     rows: list[tuple[str, float, str]] = []
 
     # 1. factor vs dense ----------------------------------------------------------------------
     nd = 600 if args.quick else 1700
     u, d = _data(nd)
     lim = Limits(te_total=0.01, segment_neutral=False)
-    t_fac, _, r_fac = best_of(lambda: optimize(d, u.alpha, lim), args.repeat)
+    t_fac, _, r_fac = best_of(lambda: optimize(d, u.alpha, lim, pol), args.repeat)
     t0 = time.perf_counter()
     dense_val = dense_sbp(d, u.alpha, 0.01)
     t_dense = time.perf_counter() - t0
@@ -139,10 +152,12 @@ def main(argv=None) -> int:
     for n in (1700, 5000):
         u, d = _data(n)
         lim = Limits(te_total=0.01, te_within=(0.02, 0.02, 0.02))
-        t_fresh, _, _ = best_of(lambda d=d, u=u, lim=lim: optimize(d, u.alpha, lim), args.repeat)
+        t_fresh, _, _ = best_of(lambda d=d, u=u, lim=lim: optimize(d, u.alpha, lim, pol),
+                                 args.repeat)
         pb = MBPProblem(d, u.alpha, lim)
-        pb.solve(lim)
-        t_re, _, r = best_of(lambda pb=pb, lim=lim: pb.solve(lim, screened=False), args.repeat)
+        pb.solve(lim, polished=pol)
+        t_re, _, r = best_of(lambda pb=pb, lim=lim: pb.solve(lim, screened=False, polished=pol),
+                             args.repeat)
         solver_s = float(pb.problem.solver_stats.solve_time or np.nan)
         target = 0.3 if n == 1700 else 1.0
         res[f"mbp_n{n}"] = {"n": n, "k": d.k, "fresh_s": t_fresh, "resolve_s": t_re,
@@ -164,17 +179,17 @@ def main(argv=None) -> int:
     for kind, at in kinds.items():
 
         def fresh_frontier(at=at):
-            return [optimize(d, u.alpha, at(t)) for t in tes]
+            return [optimize(d, u.alpha, at(t), pol) for t in tes]
 
         def param_frontier(at=at, screened=False):
             pb = MBPProblem(d, u.alpha, at(tes[0]))
-            return [pb.solve(at(t), screened=screened) for t in tes], []
+            return [pb.solve(at(t), screened=screened, polished=pol) for t in tes], []
 
         def product_frontier(at=at):
             pb = MBPProblem(d, u.alpha, at(tes[0]))
             out, how = [], []
             for t in tes:
-                out.append(pb.solve(at(t)))
+                out.append(pb.solve(at(t), polished=pol))
                 how.append(pb.last_method)
             return out, how
 
@@ -242,9 +257,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     pb = MBPProblem(d, u.alpha, lim)
     t1 = time.perf_counter()
-    pb.solve(lim)
+    pb.solve(lim, polished=pol)
     t2 = time.perf_counter()
-    pb.solve(lim, screened=False)
+    pb.solve(lim, screened=False, polished=pol)
     t3 = time.perf_counter()
     res["fresh_breakdown_mbp_n1700"] = {"build_s": t1 - t0, "first_solve_s": t2 - t1,
                                         "resolve_s": t3 - t2,
@@ -253,7 +268,8 @@ def main(argv=None) -> int:
                  f"{t1 - t0:.3f} / {(t2 - t1) - (t3 - t2):.3f} / {t3 - t2:.3f} s"))
 
     print(f"\nMBP benchmark ({res['machine']}, cvxpy {cp.__version__}, Clarabel)"
-          + ("  [--quick: dense baseline at N=600]" if args.quick else ""))
+          + ("  [--quick: dense baseline at N=600]" if args.quick else "")
+          + ("" if pol else "  [--no-polish]"))
     print(f"{'case':52s} {'seconds':>10s}  note")
     for name, secs, note in rows:
         print(f"{name:52s} {'' if np.isnan(secs) else f'{secs:10.4f}':>10s}  {note}")
