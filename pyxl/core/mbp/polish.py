@@ -163,6 +163,18 @@ class _Model:
         self.sy = d.spec_var * d.y_bench
         #: sum_{G_m} s_i y_i^2: the W_m W_m entry of a within limit's Hessian
         self.syy = np.bincount(d.segment, weights=self.sy * d.y_bench, minlength=d.n_segments)
+        self._rows: dict = {}
+
+    def rows(self, cones: list[_Cone], budget: bool, neutral: bool) -> _Rows:
+        """The :class:`_Rows` of a face with these limits (kept: a frontier meets the
+        same few faces' rows again and again)."""
+        key = (tuple((c.kind, c.m) for c in cones), budget, neutral)
+        got = self._rows.get(key)
+        if got is None:
+            if len(self._rows) >= 16:
+                self._rows.clear()
+            got = self._rows[key] = _Rows(self, cones, budget, neutral)
+        return got
 
 
 _model_cache: tuple | None = None
@@ -200,35 +212,31 @@ class _Eval:
     Hzz: np.ndarray | None = None
 
 
-class _Face:
-    """The KKT system of ``max alpha' w`` on one face, in variables (w, W, e_1..e_J).
+class _Rows:
+    """The linear rows of a face and where each row meets the weights.
 
-    The linear rows are the segment sums ``S w - W = 0``, neutrality ``W = W^T`` (or the
-    budget ``1'w = 1``) and, per market or within limit, the exposure rows
-    ``e - B_j' w (+ W_m B_m' y**_m) = r``.  They are stored as their small dense part on
-    (W, e) (``Cz``) and, for the weights, per segment as columns of the segment's
-    matrix ``X_m = [B_m, 1, gm, gs, hW]`` (the ``ix`` lists below), so that no sparse
-    matrix is built: a weight's row entries are ``+-X_m[i, c]``.
+    The rows are the segment sums ``S w - W = 0``, neutrality ``W = W^T`` (or the budget
+    ``1'w = 1``) and, per market or within limit, the exposure rows
+    ``e - B_j' w (+ W_m B_m' y**_m) = r``, in variables (w, W, e_1..e_J).  They are
+    stored as their small dense part on (W, e) (``Cz``) and, for the weights, per
+    segment as columns of the segment's matrix ``X_m = [B_m, 1, gm, gs, hW]`` (``gm``,
+    ``gs``: the market and within limits' gradients, ``hW`` the Hessian's ``w_i W_m``
+    entries), so that no sparse matrix is built: a weight's entry in a row is
+    ``+-X_m[i, c]``.  They depend only on which limits are on the face (and on
+    neutrality and the budget), not on which weights are at a bound, so one problem
+    keeps them (:meth:`_Model.rows`).
     """
 
-    def __init__(self, mdl: _Model, a: np.ndarray, cones: list[_Cone],
-                 fixed: np.ndarray, budget: bool, neutral: bool):
-        d = self.d = mdl.d
-        self.mdl = mdl
+    def __init__(self, mdl: _Model, cones: list[_Cone], budget: bool, neutral: bool):
+        d = mdl.d
         N, M, K = d.n, d.n_segments, d.k
-        self.cones = cones
         econes = [j for j, c in enumerate(cones) if c.kind != "segment"]
         self.eoff = {j: N + M + K * r for r, j in enumerate(econes)}
         self.nv = N + M + K * len(econes)
         nz = self.nz = M + K * len(econes)
-        self.a = a
-        # the weights at a bound are fixed; the others are free, grouped by segment
-        isfree = np.isnan(fixed)
-        self.fx = fx = np.flatnonzero(~isfree)
-        self.fvals = fixed[fx]
-        # linear rows: dense part on (W, e) and right-hand side
-        nc = M + (M if neutral else 1 if budget else 0) + K * len(econes)
-        self.nc = nc
+        nc = self.nc = M + (M if neutral else 1 if budget else 0) + K * len(econes)
+        J = len(cones)
+        self.ns = nz + nc + J       # unknowns besides the free weights: W, e, multipliers
         Cz = np.zeros((nc, nz))
         rc = np.zeros(nc)
         Cz[np.arange(M), np.arange(M)] = -1.0          # S w - W = 0
@@ -253,15 +261,13 @@ class _Face:
                 Cz[r:r + K, c.m] = mdl.By[c.m]
             r += K
         self.Cz, self.rc = Cz, rc
+        self.CC = Cz @ Cz.T
         # per segment: the rows (positions in [W, e, rows]) with a weight part, which
         # column of X_m it is and its sign; the first na of them are rows of A = [C; J],
         # the last (when a within limit is active) the Hessian's w_i-W_m column
-        J = len(cones)
         self.seg = []
-        self.free_sl = []
-        start = 0
         xc_of = {"market": K + 1, "within": K + 2}
-        for m, idx in enumerate(d.members):
+        for m in range(M):
             pos, xc, cf = [nz + m], [K], [1.0]
             if budget_row >= 0:
                 pos.append(nz + budget_row)
@@ -285,6 +291,37 @@ class _Face:
                 xc.append(K + 3)
                 cf.append(1.0)
             pos_a, xc_a, cf_a = (np.array(pos), np.array(xc), np.array(cf))
+            ra = pos_a[:na] - nz
+            self.seg.append({
+                "pos": pos_a, "xc": xc_a, "cf": cf_a, "na": na,
+                "ix": np.ix_(xc_a, xc_a), "ipos": np.ix_(pos_a, pos_a),
+                "sign": np.outer(cf_a, cf_a), "ra": ra,
+                "ix_a": np.ix_(xc_a[:na], xc_a[:na]), "ipos_a": np.ix_(ra, ra)})
+
+
+class _Face:
+    """The KKT system of ``max alpha' w`` on one face: its rows (:class:`_Rows`) and the
+    weights at a bound (``fixed``, NaN for a free weight)."""
+
+    def __init__(self, mdl: _Model, a: np.ndarray, cones: list[_Cone],
+                 fixed: np.ndarray, budget: bool, neutral: bool):
+        d = self.d = mdl.d
+        self.mdl = mdl
+        K = d.k
+        self.cones = cones
+        rows = mdl.rows(cones, budget, neutral)
+        self.eoff, self.nv, self.nz, self.nc, self.ns = (
+            rows.eoff, rows.nv, rows.nz, rows.nc, rows.ns)
+        self.Cz, self.rc, self.CC = rows.Cz, rows.rc, rows.CC
+        self.a = a
+        # the weights at a bound are fixed; the others are free, grouped by segment
+        isfree = np.isnan(fixed)
+        self.fx = fx = np.flatnonzero(~isfree)
+        self.fvals = fixed[fx]
+        self.seg = []
+        self.free_sl = []
+        start = 0
+        for m, idx in enumerate(d.members):
             fm = isfree[idx]
             nf = int(fm.sum())
             self.free_sl.append(slice(start, start + nf))
@@ -293,17 +330,11 @@ class _Face:
             X = np.empty((nf, K + 4))
             X[:, :K] = mdl.Bseg[m][fm]
             X[:, K] = 1.0
-            ra = pos_a[:na] - nz
-            self.seg.append({
-                "idx": idx, "free": idx[fm], "X": X, "B": mdl.Bseg[m],
-                "pos": pos_a, "xc": xc_a, "cf": cf_a, "na": na,
-                "ix": np.ix_(xc_a, xc_a), "ipos": np.ix_(pos_a, pos_a),
-                "sign": np.outer(cf_a, cf_a), "ra": ra,
-                "ix_a": np.ix_(xc_a[:na], xc_a[:na]), "ipos_a": np.ix_(ra, ra)})
+            self.seg.append({**rows.seg[m], "idx": idx, "free": idx[fm], "X": X,
+                             "B": mdl.Bseg[m]})
         self.free = np.concatenate([s["free"] for s in self.seg])   # free weights
         self.p = self.free.size
         self.nx = K + 4
-        self.ns = nz + nc + J       # unknowns besides the free weights: W, e, multipliers
 
     def x0(self, w0: np.ndarray) -> np.ndarray:
         """All variables at the solver's weights: W and each e from their rows."""
@@ -416,9 +447,12 @@ class _Face:
         (A = [C; J]), from the normal equations ``A A' y = A a`` (Cholesky); None when
         A A' is not numerically positive definite.  Only Newton's starting point: its
         first step corrects them."""
-        na_rows = self.nc + len(self.cones)
-        Az = np.vstack([self.Cz, ev.Jz])
-        AA = Az @ Az.T
+        nc, na_rows = self.nc, self.nc + len(self.cones)
+        AA = np.empty((na_rows, na_rows))       # A_z A_z'
+        AA[:nc, :nc] = self.CC
+        AA[nc:, :nc] = ev.Jz @ self.Cz.T
+        AA[:nc, nc:] = AA[nc:, :nc].T
+        AA[nc:, nc:] = ev.Jz @ ev.Jz.T
         Aa = np.zeros(na_rows)
         K = self.d.k
         for sg in self.seg:
@@ -550,16 +584,19 @@ class _System:
 
 def _refined(solve, mul, rhs: np.ndarray, steps: int) -> tuple[np.ndarray | None, float]:
     """``solve(rhs)`` improved by iterative refinement against ``mul`` (the saddle-point
-    system is badly scaled); returns the solution (None if not finite) and the size of
-    the last correction relative to the solution."""
+    system is badly scaled), at most ``steps`` corrections and until one is below
+    ``REUSE_TOL`` of the solution; returns the solution (None if not finite) and the
+    size of the last correction relative to the solution."""
     sol = solve(rhs)
     if not np.all(np.isfinite(sol)):
         return None, np.inf
-    corr = 0.0
+    corr = np.inf
     for _ in range(steps):
         dx = solve(rhs - mul(sol))
         sol = sol + dx
         corr = float(np.max(np.abs(dx)) / max(float(np.max(np.abs(sol))), 1e-300))
+        if not corr > REUSE_TOL:   # also stops on NaN, refused below
+            break
     if not np.all(np.isfinite(sol)):
         return None, np.inf
     return sol, corr
