@@ -106,13 +106,14 @@ _blas_controller = None
 
 
 def one_blas_thread():
-    """A context that runs BLAS on one thread (threadpoolctl, when installed).
+    """A context that runs BLAS on one thread (threadpoolctl, a runtime dependency).
 
     The dense systems here are small (a few hundred unknowns); OpenBLAS's threads then
     cost more than they save, and on a busy machine a 234 x 234 LU took 143 ms on its
-    threads against 0.4 ms on one.  Without threadpoolctl this does nothing.  The
-    ``ThreadpoolController`` that finds the BLAS libraries is made once: making it
-    (``threadpool_limits``) scans the loaded libraries, about 1 ms, every solve.
+    threads against 0.4 ms on one.  Without threadpoolctl (an install that lacks it)
+    this does nothing.  The ``ThreadpoolController`` that finds the BLAS libraries is
+    made once: making it (``threadpool_limits`` does, each call) scans the loaded
+    libraries, about 1 ms, every solve.
     """
     global _blas_controller
     if _blas_controller is None:
