@@ -267,3 +267,36 @@ def test_scaling_alpha_leaves_weights_unchanged_to_1e12(uni, lim, c):
     w = np.asarray(optimize(d, u.alpha, lim).weights)
     wc = np.asarray(optimize(d, u.alpha * c, lim).weights)
     np.testing.assert_allclose(wc, w, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", ["ls_by_kkt_system", "factorise_every_step"])
+def test_fallback_paths_reach_a_kkt_point(uni, monkeypatch, path):
+    """The paths the fast ones fall back on give a KKT point too (dense numpy check):
+    least-squares multipliers from the whole KKT system instead of the normal
+    equations, and a fresh factorisation at every Newton step instead of refining
+    against the previous step's."""
+    from pyxl.core.mbp import polish
+
+    if path == "ls_by_kkt_system":
+        monkeypatch.setattr(polish._Face, "ls_multipliers", lambda self, ev: None)
+    else:
+        monkeypatch.setattr(polish, "REUSE_TOL", -1.0)
+    u, d = uni
+    lim = Limits(te_total=0.01, te_within=(0.02, 0.02, 0.02))
+    pb = MBPProblem(d, u.alpha, lim)
+    w = np.asarray(pb.solve(lim).weights)
+    assert pb.last_polish is not None
+    res, sign, viol = _dense_kkt(d, u.alpha, w, lim)
+    assert res < 1e-11 and sign > -1e-9 and viol < 1e-14
+
+
+def test_polish_runs_blas_on_one_thread():
+    """one_blas_thread limits every BLAS library threadpoolctl finds to one thread (with
+    a threadpoolctl too old to find numpy's OpenBLAS it would find none)."""
+    from threadpoolctl import threadpool_info
+
+    from pyxl.core.mbp import polish
+
+    with polish.one_blas_thread():
+        blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
