@@ -695,20 +695,32 @@ def _flat_free(d: MBPData, active: list[_Cone], fixed: np.ndarray) -> np.ndarray
 
 
 def _te_values(data: MBPData, cones: list[_Cone], w: np.ndarray) -> np.ndarray:
-    """Each limit's value at ``w`` divided by the limit (numpy, from the weights)."""
-    out = []
-    for c in cones:
+    """Each limit's value at ``w`` divided by the limit (numpy, from the weights: the
+    active-weight vectors of :class:`MBPData`, their factor parts in one product)."""
+    if not cones:
+        return np.zeros(0)
+    V = np.empty((data.n, len(cones)))
+    den = np.ones(len(cones))
+    for j, c in enumerate(cones):
         if c.kind == "market":
-            v = data.te(w - data.bench_w)
+            V[:, j] = w - data.bench_w
         elif c.kind == "segment":
-            v = data.segment_te(w)
+            V[:, j] = data.allocation_active(w)
         else:
-            Wm = float(w[data.members[c.m]].sum())
-            tv = data.te(data.within_active(w, c.m))
+            V[:, j] = data.within_active(w, c.m)
+            den[j] = float(w[data.members[c.m]].sum())
+    Gv = data.factor_part(V)
+    te = np.sqrt(np.maximum(np.einsum("kj,kj->j", Gv, Gv)
+                            + np.einsum("n,nj,nj->j", data.spec_var, V, V), 0.0))
+    out = np.empty(len(cones))
+    for j, c in enumerate(cones):
+        v = te[j]
+        if c.kind == "within":
             # a segment left empty meets its limit (the cone's apex, 0 <= 0)
-            v = tv / Wm if Wm > 0 else (0.0 if tv == 0.0 else np.inf)
-        out.append(v / c.t)
-    return np.array(out)
+            Wm = den[j]
+            v = v / Wm if Wm > 0 else (0.0 if v == 0.0 else np.inf)
+        out[j] = v / c.t
+    return out
 
 
 def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float | None,
