@@ -24,8 +24,12 @@ neutrality ``W = W^T``, the bounds) as they are, each TE limit squared,
 and Newton's method solves the KKT system of ``maximise alpha' w`` on that face
 (SQP form, exact Hessian ``sum_j mu_j grad^2 g_j``), starting from ``w0`` and
 least-squares multipliers.  The factor exposures ``e`` and the segment weights
-``W`` are variables tied to ``w`` by linear rows, so the system stays sparse
-(``B`` sparse, ``F`` only K x K) and is solved by a sparse LU.
+``W`` are variables tied to ``w`` by linear rows, and the free weights, whose
+Hessian block is diagonal, are eliminated segment by segment: each Newton step solves a
+dense Schur complement on (W, e, multipliers), a few hundred unknowns, assembled with
+numpy (:class:`_System`; no sparse matrix is built unless a free weight has no
+curvature).  The later steps of a face refine against the current matrix with the
+first step's LU factorisation (:data:`REUSE_TOL`).
 
 A bound or limit that the face optimum breaks joins the face and Newton runs again
 (at most a few times).  The answer is **accepted only if** Newton converged (KKT
