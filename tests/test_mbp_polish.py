@@ -300,3 +300,18 @@ def test_polish_runs_blas_on_one_thread():
     with polish.one_blas_thread():
         blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     assert blas and all(i["num_threads"] == 1 for i in blas)
+
+
+def test_problem_data_is_read_only_and_the_callers_arrays_are_not():
+    """The polish keeps per-problem rows derived from MBPData (weakly keyed on the object);
+    an in-place change of its arrays would leave them stale, so they are read-only copies,
+    and the arrays a caller passed stay writeable."""
+    u = make_universe(n=120, seed=5)
+    B = np.array(u.exposures, dtype=float, copy=True)
+    d = make_data(u.bench_w, u.segment, B, u.factor_cov, u.spec_var)
+    with pytest.raises(ValueError, match="read-only"):
+        d.exposures[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        d.members[0][0] = 3
+    B[0, 0] += 1.0  # the caller's array is untouched by make_data and still writeable
+    assert d.exposures[0, 0] == B[0, 0] - 1.0

@@ -79,6 +79,15 @@ def factor_root(factor_cov: np.ndarray, name: str = "factor_cov") -> np.ndarray:
     return (np.sqrt(lam)[:, None] * V.T)
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``a`` (``a`` itself when already read-only)."""
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a = a.copy()
+        a.setflags(write=False)
+    return a
+
+
 @dataclass(frozen=True)
 class MBPData:
     """Benchmark, segments and factor risk model, validated and precomputed.
@@ -114,6 +123,16 @@ class MBPData:
     #: Asset labels when ``bench_w`` was a labelled Series (pandas index), else None;
     #: :class:`pyxl.core.mbp.optimize.MBPProblem` puts a labelled ``alpha`` in this order.
     asset_labels: Any = field(repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        # The arrays are read-only copies: optimisers and the polish keep per-problem
+        # state derived from them, which an in-place change would leave stale.
+        for name in ("bench_w", "segment", "exposures", "factor_cov", "spec_var", "G",
+                     "sqrt_s", "seg_bench", "y_bench", "Fh"):
+            a = getattr(self, name)
+            if isinstance(a, np.ndarray):
+                object.__setattr__(self, name, _frozen(a))
+        object.__setattr__(self, "members", tuple(_frozen(m) for m in self.members))
 
     @property
     def n(self) -> int:

@@ -187,7 +187,8 @@ _model_cache: tuple | None = None
 
 def _model(d: MBPData) -> _Model:
     """The :class:`_Model` of ``d``, kept for the last ``d`` polished (a frontier or a
-    Table 1 study polishes one problem many times)."""
+    Table 1 study polishes one problem many times).  Keyed on the object through a weak
+    reference; valid because :class:`MBPData`'s arrays are read-only."""
     global _model_cache
     hit = _model_cache
     if hit is not None and hit[0]() is d:
