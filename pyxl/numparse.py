@@ -13,6 +13,7 @@ typed into the Excel formula.  Every CSV reader of PyXL goes through here.
 
 from __future__ import annotations
 
+import contextvars
 import csv as _csv
 import datetime as _dt
 import decimal as _decimal
@@ -439,10 +440,18 @@ def jp_date_text(cell):
     return f"{y:04d}-{int(month):02d}" + (f"-{int(day):02d}" if day else "")
 
 
+#: Day 0 of Excel's date serials: 1899-12-30 (the 1900 system, as Excel counts it past
+#: its 1900-02-29), or 1904-01-01 while a 1904-system workbook is evaluated
+#: (:func:`pyxl.workbook.functions.date_system_1904` sets it).
+SERIAL_EPOCH: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "pyxl_serial_epoch", default="1899-12-30")
+
+
 def numeric_dates(values) -> pd.DatetimeIndex | None:
     """Dates written as numbers in a column headed by a date word: ``20240104``
     (YYYYMMDD, as data vendors write them) or Excel date serials (45295 = 2024-01-04,
-    a date column saved as "General"); None when the numbers are neither.
+    a date column saved as "General"; counted from :data:`SERIAL_EPOCH`, so 43833 in
+    a 1904-system workbook); None when the numbers are neither.
 
     Parameters
     ----------
@@ -456,8 +465,10 @@ def numeric_dates(values) -> pd.DatetimeIndex | None:
         out = pd.to_datetime(pd.Series(x.astype(np.int64)).astype(str), format="%Y%m%d",
                              errors="coerce")
         return None if out.isna().any() else pd.DatetimeIndex(out)
-    if ((x >= 1) & (x <= 2_958_465)).all():  # 1900-01-01 .. 9999-12-31 in Excel's serials
-        return pd.DatetimeIndex(pd.Timestamp("1899-12-30") + pd.to_timedelta(x, unit="D"))
+    epoch = pd.Timestamp(SERIAL_EPOCH.get())
+    last = (pd.Timestamp("9999-12-31") - epoch).days
+    if ((x >= 1) & (x <= last)).all():  # day 1 .. 9999-12-31 in the workbook's serials
+        return pd.DatetimeIndex(epoch + pd.to_timedelta(x, unit="D"))
     return None
 
 

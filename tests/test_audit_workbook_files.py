@@ -143,6 +143,23 @@ def test_date_functions_follow_the_workbook_date_system(tmp_path, mac):
             assert value == want, (ref, value, want)
 
 
+def test_pyxl_formulas_read_a_serial_date_column_in_the_workbooks_system():
+    """A date column saved as General reaches the formulas as serials; under the 1904
+    system 43830 is 2024-01-01 (1900 system: 45292), not 2019-12-31 as read before."""
+    from pyxl.numparse import numeric_dates
+    from pyxl.workbook.functions import date_system_1904
+
+    # independent: day counts from each system's day 0 with the standard library
+    want = [dt.date(2024, 1, 1), dt.date(2024, 1, 31)]
+    s1900 = [(d - dt.date(1899, 12, 30)).days for d in want]
+    s1904 = [(d - dt.date(1904, 1, 1)).days for d in want]
+    assert s1900 == [45292, 45322] and s1904 == [43830, 43860]
+    assert list(numeric_dates(s1900).date) == want
+    with date_system_1904():
+        assert list(numeric_dates(s1904).date) == want
+    assert list(numeric_dates(s1904).date) == [dt.date(2019, 12, 31), dt.date(2020, 1, 30)]
+
+
 def test_date_before_1904_is_num_error_in_a_mac_workbook(tmp_path):
     wb = openpyxl.Workbook()
     wb.epoch = CALENDAR_MAC_1904

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from pyxl.numparse import percent_value
+from pyxl.numparse import SERIAL_EPOCH, percent_value
 
 __all__ = ["pyxl_formulas", "register", "to_excel_arg", "from_excel_result"]
 
@@ -905,7 +905,9 @@ def date_system_1904() -> Iterator[None]:
     2024-01-31 gave 2020, ``DATE(2024,1,31)`` a serial Excel shows as 2028-02-01 and
     ``WEEKDAY`` the wrong day.  Inside the block the date functions of
     :data:`_DATE_FUNCTIONS` (and ``TEXT`` with a date format) read and write 1904
-    serials; on leaving, the 1900 ones are back.  Not converted: date texts coerced
+    serials, and PyXL's formulas read a date column of serials from 1904-01-01
+    (:data:`pyxl.numparse.SERIAL_EPOCH`); on leaving, the 1900 ones are back.  Not
+    converted: date texts coerced
     by arithmetic or ``VALUE`` (``="2024-01-31"+0``) and the bond functions (COUP*).
     """
     import formulas
@@ -921,6 +923,7 @@ def date_system_1904() -> Iterator[None]:
             return dict(entry, function=_in_1904(entry["function"], *spec))
         return _in_1904(entry, *spec)
 
+    token = SERIAL_EPOCH.set("1904-01-01")  # PyXL's formulas read date serials as 1904
     try:
         for name, spec in _DATE_FUNCTIONS.items():
             for key in (name, "_XLFN." + name):
@@ -933,6 +936,7 @@ def date_system_1904() -> Iterator[None]:
         table.clear()
         table.update(saved)
         ftext._format_datetime = fmt
+        SERIAL_EPOCH.reset(token)
 
 
 def _replace(table: Any, name: str, new: Any) -> None:
