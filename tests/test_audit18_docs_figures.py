@@ -480,7 +480,9 @@ def test_demo_figures_and_walk_forward(tmp_path):
             gross, net = cell.split(" / ")
             assert _shown(gross, m.loc["avg_gross", col]) and _shown(net, m.loc["avg_net", col])
     residual = rows["Ledger identity residual (max, every bar)"][0]
-    assert f"{rep.checks['identity']:.0e}" == residual
+    # a rounding residual: its one digit moves with the numpy version (3e-16 here,
+    # 4e-16 on the lowest pins of .ci/min-versions), so within a factor of 2
+    assert float(residual) / 2 <= rep.checks["identity"] <= 2 * float(residual) <= 1e-15
     # "about -7 % to -10 % on the bundled data with the defaults; see "Avg net exposure""
     assert -0.10 <= m.loc["avg_net", "MNVH"] <= -0.07
     # "~90x NAV annual turnover at 6 bp costs"

@@ -314,3 +314,25 @@ def test_cli_optimize_prints_decomposition_in_the_limits_units(tmp_path, capsys)
     assert lines["Market TE"] == "2.0000%"  # the binding limit, in the limits' units
     assert "Market TE                    limit   2.0000%  value   2.0000%" in text
     assert float(lines["Market TE^2"]) == pytest.approx(0.02**2, rel=1e-6)
+
+
+def test_incremental_diagnosis_ties_below_solver_accuracy_keep_the_limits_order():
+    """Three within limits each met alone (minima 9e-15, 9e-15, 7e-11: solver noise) tie;
+    before, the noise ordered them, and cvxpy 1.5 named segment 3 where 1.9 named 1."""
+    from pyxl.core.mbp.optimize import _incremental_diagnosis
+
+    alone = {"te_total": 0.0162, "w0": 9e-15, "w1": 9e-15, "w2": 7e-11}
+
+    class Stub:
+        def min_te(self, key, lim, solver, with_others=False, others=None):
+            if others is None:
+                return alone[key]
+            return 0.0162 if others else alone[key]  # any within limit given the market's
+
+    keys = [("te_total", "te_total", "Market TE", 0.02)] + [
+        (f"w{m}", f"te_segments item {m + 1}", f"segment {m + 1} within-segment TE", 0.01)
+        for m in range(3)]
+    err = _incremental_diagnosis(Stub(), keys, Limits(te_total=0.02), None)
+    assert str(err).startswith("te_segments item 1: segment 1 within-segment TE limit "
+                               "1.0000% cannot be met; smallest feasible 1.6200% given the "
+                               "Market TE limit")

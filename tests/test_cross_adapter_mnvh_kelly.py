@@ -11,6 +11,7 @@ import pytest
 from pyxl.cli import main
 from pyxl.core.metrics import backtest_metrics
 from pyxl.core.mnvh.ablation import build_inputs, research_config, run_strategy
+from pyxl.numparse import EXACT_CSV  # pandas < 3 parses floats 1 ulp off
 from pyxl.xl.cache import clear_all
 
 T, N = 200, 5
@@ -67,7 +68,8 @@ def _formula(xl, p, b, **over):
 def _cli(tmp_path, prices, bench, out="o", flags=FLAGS):
     assert main(["backtest", str(prices), "--benchmark", str(bench), "-o",
                  str(tmp_path / out), *flags]) == 0
-    return pd.read_csv(tmp_path / out / "mnvh" / "metrics.csv").set_index("label")["MNVH"]
+    path = tmp_path / out / "mnvh" / "metrics.csv"
+    return pd.read_csv(path, **EXACT_CSV).set_index("label")["MNVH"]
 
 
 def _same(a, b):
@@ -180,7 +182,7 @@ def test_defaults_agree_formula_cli(xl, tmp_path, capsys):
     clear_all()
     f = {r[0]: r[1] for r in xl("MNVH_BACKTEST", _grid(p, DATES, TICKERS))}
     assert main(["backtest", str(prices), "-o", str(tmp_path / "o"), "--no-xlsx"]) == 0
-    c = pd.read_csv(tmp_path / "o" / "mnvh" / "metrics.csv").set_index("label")["MNVH"]
+    c = pd.read_csv(tmp_path / "o" / "mnvh" / "metrics.csv", **EXACT_CSV).set_index("label")["MNVH"]
     diffs = {k: (f[k], c[k]) for k in c.index if k in f and not _same(f[k], c[k])}
     assert not diffs
 

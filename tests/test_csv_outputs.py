@@ -15,6 +15,7 @@ import pandas as pd
 from pyxl.core.mnvh import run_backtest
 from pyxl.core.mnvh.ablation import research_config
 from pyxl.core.mnvh.weights import make_weights
+from pyxl.numparse import EXACT_CSV  # pandas < 3 parses floats 1 ulp off
 from pyxl.reports.mnvh import write_backtest_report
 
 
@@ -31,7 +32,7 @@ def test_ledger_csv_keeps_the_last_yen_and_japanese_tickers(tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM, so Excel shows トヨタ"
     header = raw[3:].split(b"\n", 1)[0].decode("utf-8")
     assert "q:トヨタ" in header
-    ledger = pd.read_csv(tmp_path / "ledger.csv", index_col=0)
+    ledger = pd.read_csv(tmp_path / "ledger.csv", index_col=0, **EXACT_CSV)
     ref = run_backtest(p, make_weights("equal", p), cfg)
     np.testing.assert_array_equal(ledger["nav"].to_numpy(), ref.nav)
     np.testing.assert_array_equal(ledger["cash"].to_numpy(), ref.cash)

@@ -744,14 +744,19 @@ def _incremental_diagnosis(pb: MBPProblem, keys: list[tuple[str, str, str, float
                            lim: Limits, solver: str | None) -> InfeasibleError | None:
     """Name the first limit that cannot be met given the limits added before it.
 
-    Limits are added in decreasing order of (smallest feasible value alone) / limit.
-    Loosening the named limit to the value given makes the limits added so far feasible
-    together; a further limit may then be named in turn.
+    Limits are added in decreasing order of (smallest feasible value alone) / limit,
+    rounded to 6 decimals so that values within the solver's accuracy tie and keep the
+    limits' order (market, segment, within 1..M): three within limits that can each be
+    met alone have minima of 1e-14..1e-10, solver noise that cvxpy 1.5 and 1.9 ordered
+    differently, so another segment was named.  Loosening the named limit to the value
+    given makes the limits added so far feasible together; a further limit may then be
+    named in turn.
     """
     alone = []
     for key, name, label, limit in keys:
         best = pb.min_te(key, lim, solver, with_others=False)
-        alone.append((-(best if best is not None else np.inf) / limit, key, name, label, limit))
+        ratio = (best if best is not None else np.inf) / limit
+        alone.append((-round(ratio, 6), key, name, label, limit))
     added: list[tuple[str, str]] = []
     for _, key, name, label, limit in sorted(alone, key=lambda t: t[0]):
         best = pb.min_te(key, lim, solver, others=tuple(k for k, _ in added))
