@@ -219,3 +219,38 @@ def test_core_results_do_not_depend_on_the_memory_layout(scheme):
     b = run_strategy(np.asfortranarray(p), cfg,
                      build_inputs(np.asfortranarray(p), scheme, throttle=True))
     np.testing.assert_array_equal(a.nav, b.nav)
+
+
+def test_debit_rate_charges_negative_cash_in_formula_cli_and_api(xl, tmp_path, capsys):
+    """=MNVH_BACKTEST(..., debit_rate) (argument 22, after metric) and --debit-rate charge
+    negative cash at their own rate; blank keeps cash_rate on it.  This book (bundled data
+    2008-2009, beta 70, no gross cap) goes insolvent on bar 320 and holds negative cash
+    from there on."""
+    from pyxl.data import load_sp500_prices
+
+    px = load_sp500_prices("2008-01-02", "2009-12-31")
+    p = px.to_numpy(float)
+    cfg = research_config(lam=0.95, beta=70.0, cash_rate=0.01, debit_rate=0.1)
+    res = run_strategy(p, cfg, build_inputs(p, "equal"))
+    neg = np.flatnonzero(res.cash[:-1] < 0)
+    assert neg.size > 100
+    # independent arithmetic: a flat book's financing is debit_rate / 252 x cash
+    flat = neg[res.gross[neg] == 0]
+    assert flat.size > 100
+    np.testing.assert_allclose(res.financing[flat + 1], 0.1 / 252 * res.cash[flat],
+                               rtol=1e-13)
+    grid = _grid(p, px.index, list(px.columns))
+    args = [grid, 0.95, 70.0] + [None] * 14 + [0.01, None, None]
+    clear_all()
+    charged = {r[0]: r[1] for r in xl("MNVH_BACKTEST", *args, None, 0.1)}["Final NAV"]
+    clear_all()
+    blank = {r[0]: r[1] for r in xl("MNVH_BACKTEST", *args)}["Final NAV"]
+    assert charged == res.nav[-1] < blank < 0
+    px.rename_axis("Date").to_csv(tmp_path / "p.csv")
+    assert main(["backtest", str(tmp_path / "p.csv"), "--lam", "0.95", "--beta", "70",
+                 "--cash-rate", "0.01", "--debit-rate", "0.1", "--no-xlsx", "-o",
+                 str(tmp_path / "o")]) == 0
+    c = pd.read_csv(tmp_path / "o" / "mnvh" / "metrics.csv", **EXACT_CSV)
+    assert c.set_index("label").loc["Final NAV", "MNVH"] == charged
+    assert main(["backtest", str(tmp_path / "p.csv"), "--debit-rate", "nan"]) == 2
+    assert capsys.readouterr().err.strip().startswith("pyxl: --debit-rate: must be a finite")

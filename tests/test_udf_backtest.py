@@ -230,7 +230,8 @@ def test_registered_metadata(xl):
     info = xl.info("MNVH_BACKTEST")
     names = [a["name"] for a in info["args"]]
     assert names[:6] == ["prices", "lam", "beta", "weights", "fee_rate", "half_spread"]
-    assert names[-1] == "metric"
+    # arguments are only appended: debit_rate (2026-11-24) came after metric
+    assert names[-2:] == ["metric", "debit_rate"]
 
 
 def test_benchmark_with_header_and_dates_equals_plain_column(xl):

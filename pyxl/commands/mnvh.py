@@ -408,17 +408,28 @@ def _beta(args: argparse.Namespace) -> float:
     return DEFAULT_BETA
 
 
+#: The options of the strategy and cost settings, under the core's argument names.
+_CONFIG_FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "lam", "beta", "beta_mode", "cash0", "min_cash", "max_gross", "max_position",
+    "drawdown_stop", "exec_lag", "lot_method", "fee_rate", "fixed_fee", "half_spread",
+    "borrow_rate", "cash_rate", "debit_rate", "periods_per_year")}
+
+
 def _config(args: argparse.Namespace):
+    from pyxl.commands import options_named
     from pyxl.core.mnvh.ablation import research_config
 
-    return research_config(
-        lam=args.lam, beta=_beta(args), beta_mode=args.beta_mode, cash0=args.cash0,
-        min_cash=args.min_cash, max_gross=args.max_gross, max_position=args.max_position,
-        drawdown_stop=args.drawdown_stop, exec_lag=args.exec_lag, lot_method=args.lot_method,
-        fee_rate=args.fee_rate, fixed_fee=args.fixed_fee, half_spread=args.half_spread,
-        borrow_rate=args.borrow_rate, cash_rate=args.cash_rate,
-        periods_per_year=args.periods_per_year,
-    )
+    # an error names the option typed (--debit-rate), not the core's argument
+    with options_named(_CONFIG_FLAGS):
+        return research_config(
+            lam=args.lam, beta=_beta(args), beta_mode=args.beta_mode, cash0=args.cash0,
+            min_cash=args.min_cash, max_gross=args.max_gross, max_position=args.max_position,
+            drawdown_stop=args.drawdown_stop, exec_lag=args.exec_lag,
+            lot_method=args.lot_method, fee_rate=args.fee_rate, fixed_fee=args.fixed_fee,
+            half_spread=args.half_spread, borrow_rate=args.borrow_rate,
+            cash_rate=args.cash_rate, debit_rate=args.debit_rate,
+            periods_per_year=args.periods_per_year,
+        )
 
 
 def _scheme(text: str, n: int):
@@ -466,6 +477,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fixed-fee", type=float, default=0.0, help="per non-zero trade (0)")
     g.add_argument("--borrow-rate", type=float, default=0.0, help="annual, on shorts (0)")
     g.add_argument("--cash-rate", type=float, default=0.0, help="annual, on cash (0)")
+    g.add_argument("--debit-rate", type=float, default=None,
+                   help="annual, charged on negative cash (default: --cash-rate)")
     g.add_argument("--periods-per-year", type=int, default=252)
 
 

@@ -324,17 +324,19 @@ def _pick_metric(metric: Any) -> str | None:
 @xl_arg("exec_lag", doc="0 (default): trade at the bar the signal is known; 1: next bar.")
 @xl_arg("fixed_fee", doc="Fixed fee per non-zero trade, currency; default 0.")
 @xl_arg("borrow_rate", doc="Annual borrow fee on short notional, decimal; default 0.")
-@xl_arg("cash_rate", doc="Annual interest on cash (paid on negative cash too); default 0.")
+@xl_arg("cash_rate", doc="Annual interest on cash (on negative cash too unless debit_rate); "
+        "default 0.")
 @xl_arg("min_cash", doc="Cash floor after each trade and costs, currency; default 0.")
 @xl_arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
 @xl_arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
+@xl_arg("debit_rate", doc="Annual interest charged on negative cash; blank = cash_rate.")
 @excel_formula
 def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
                   fee_rate=DEFAULT_FEE_RATE, half_spread=DEFAULT_HALF_SPREAD, benchmark=None,
                   hedge=False, throttle=False, beta_mode="nav", cash0=1_000_000.0,
                   max_gross=None, max_position=None, drawdown_stop=None, exec_lag=0,
                   fixed_fee=0.0, borrow_rate=0.0, cash_rate=0.0, min_cash=0.0,
-                  periods_per_year=252, metric=None):
+                  periods_per_year=252, metric=None, debit_rate=None):
     """MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows."""
     # beta left out or blank is the engine's DEFAULT_BETA (a multiple of NAV) in "nav" mode
     # and an error in "absolute" mode, where beta is in currency and that default would
@@ -402,6 +404,8 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
                                 hi=1.0, hi_open=True, fix=_DECIMAL_FIX),
         "borrow_rate": to_float(borrow_rate, "borrow_rate", default=0.0, lo=0.0),
         "cash_rate": to_float(cash_rate, "cash_rate", default=0.0, lo=-1.0, lo_open=True),
+        # added after metric (a public signature only grows at its end); blank: cash_rate
+        "debit_rate": _opt(debit_rate, "debit_rate", lo=-1.0, lo_open=True),
         "periods_per_year": ppy,
     }
     key = _pick_metric(metric)
