@@ -114,6 +114,7 @@ def test_a_ruined_backtest_says_so_and_has_no_sharpe(tmp_path, capsys):
     assert main(["walkforward", "-o", str(tmp_path / "wf")]) == 0
     out = capsys.readouterr().out
     assert "RUINED: the chained out-of-sample book's NAV reached" in out
+    assert "NaN" not in out  # the ruined fold's Sharpe is blank, as in the metrics table
     wf = pd.read_csv(tmp_path / "wf" / "mnvh" / "walkforward_oos_metrics.csv", index_col=0,
                      encoding="utf-8-sig")
     assert wf.loc["total_return", "oos"] < -1.0 and np.isnan(wf.loc["sharpe", "oos"])

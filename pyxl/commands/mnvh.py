@@ -549,7 +549,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     lost = ruined(tab["cagr"], tab["max_drawdown"])
     with pd.option_context("display.width", 160, "display.max_rows", 60):
         print(tab[~lost].sort_values("sharpe", ascending=False)[show].head(20)
-              .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+              .to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
     note = f", {int(lost.sum())} ruined (NAV <= 0) left out of the top 20" if lost.any() else ""
     print(f"\n{len(tab)} grid points{note} -> {path.resolve()}")
     return 0
@@ -576,7 +576,7 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
         out / "walkforward_oos_metrics.csv", index=False)
     cols = ["fold", "oos_first_date", "oos_last_date", "lam", "beta", "weights", "hedge",
             f"is_{args.criterion}", "sharpe", "cagr"]
-    print(folds[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(folds[cols].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
     print("\nOut-of-sample (chained folds):")
     from pyxl.reports.mnvh import format_table, ruin_note  # `pyxl backtest`'s units (%)
 
