@@ -32,7 +32,13 @@ curvature).  The later steps of a face refine against the current matrix with th
 first step's LU factorisation (:data:`REUSE_TOL`).
 
 A bound or limit that the face optimum breaks joins the face and Newton runs again
-(at most a few times).  The answer is **accepted only if** Newton converged (KKT
+(at most a few times).  A budget or neutrality row whose weights are all at a bound (a
+degenerate vertex of the linear programme that a non-binding TE limit leaves, e.g.
+``max_active`` names half up and half down, or a one-name segment whose benchmark
+weight is ``max_weight``) keeps one weight free, its basic variable
+(:func:`_basic_per_row`); a weight freed for the sign of its reduced cost stays free and
+another flat weight goes to its bound instead (a simplex pivot).  The answer is
+**accepted only if** Newton converged (KKT
 residual below ~1e-13 relative), every constraint holds (inactive bounds strictly,
 TE limits to 1e-12 relative), every active TE limit has a multiplier >= 0 and every
 active bound a reduced cost of the right sign (to ``1e-9`` of max |alpha|), so the
@@ -699,6 +705,42 @@ def _flat_free(d: MBPData, active: list[_Cone], fixed: np.ndarray) -> np.ndarray
     return np.flatnonzero(~covered)
 
 
+def _basic_per_row(d: MBPData, fixed: np.ndarray, neutral: bool, budget: bool,
+                   ratio: np.ndarray) -> np.ndarray:
+    """``fixed`` with one weight freed in each budget or neutrality row whose weights
+    are all at a bound (a degenerate vertex of the linear programme: the row holds at
+    the bounds, for example ``max_active`` names half up and half down, or a one-name
+    segment whose benchmark weight is ``max_weight``).  Such a row has no free weight,
+    so the face's KKT matrix is singular; the freed weight (the row's basic variable,
+    still at its bound) is the one least surely at its bound, largest distance / dual
+    ``ratio``: its multiplier then lies at an end of the solver's interval."""
+    if neutral:
+        groups = d.members
+    elif budget:
+        groups = [np.arange(d.n)]
+    else:
+        return fixed
+    out = fixed
+    for idx in groups:
+        if idx.size and not np.isnan(fixed[idx]).any():
+            out = out.copy() if out is fixed else out
+            out[idx[int(np.argmax(ratio[idx]))]] = np.nan
+    return out
+
+
+def _sole_free(d: MBPData, fixed: np.ndarray, neutral: bool, budget: bool) -> np.ndarray:
+    """(N,) bool: the weights that are the only free one of their budget or neutrality
+    row (see :func:`_basic_per_row`)."""
+    isfree = np.isnan(fixed)
+    if neutral:
+        cnt = np.bincount(d.segment, weights=isfree, minlength=d.n_segments)[d.segment]
+    elif budget:
+        cnt = np.full(d.n, float(isfree.sum()))
+    else:
+        return np.zeros(d.n, bool)
+    return isfree & (cnt == 1)
+
+
 def _te_values(data: MBPData, cones: list[_Cone], w: np.ndarray) -> np.ndarray:
     """Each limit's value at ``w`` divided by the limit (numpy, from the weights: the
     active-weight vectors of :class:`MBPData`, their factor parts in one product)."""
@@ -788,10 +830,15 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
     at_hi = np.isfinite(hi) & (hi - w0 < FACE_RATIO * dh) & ~at_lo
     fixed[at_lo] = lo[at_lo]
     fixed[at_hi] = hi[at_hi]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.nan_to_num(np.where(at_lo, (w0 - lo) / dl, (hi - w0) / dh),
+                              nan=np.inf, posinf=np.inf, neginf=-np.inf)
     obj0 = float(a @ w0)
     iters = 0
     mdl = _model(d)
+    just_freed = np.zeros(N, bool)
     for _ in range(_MAX_FACES):
+        fixed = _basic_per_row(d, fixed, neutral, budget, ratio)
         face = _Face(mdl, a, active, fixed, budget, neutral)
         out = _newton(face, face.x0(w0))
         if out is None:
@@ -805,7 +852,14 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
                 rl = np.where(np.isfinite(lo[flat]), (w0[flat] - lo[flat]) / dl[flat], np.inf)
                 rh = np.where(np.isfinite(hi[flat]), (hi[flat] - w0[flat]) / dh[flat], np.inf)
             rl, rh = np.nan_to_num(rl, nan=np.inf), np.nan_to_num(rh, nan=np.inf)
-            k = int(np.argmin(np.minimum(rl, rh)))
+            # a weight just freed for its reduced cost's sign stays free (it enters the
+            # basis of the linear programme; another flat weight leaves it): sending it
+            # back to its bound would repeat the face before
+            r = np.minimum(rl, rh)
+            r[just_freed[flat] & (np.isfinite(r).sum() > just_freed[flat].sum())] = np.inf
+            # nor does the only free weight of a budget or neutrality row (its basic one)
+            r[_sole_free(d, fixed, neutral, budget)[flat]] = np.inf
+            k = int(np.argmin(r))
             if not np.isfinite(min(rl[k], rh[k])):
                 return _refuse("newton failed")
             i = int(flat[k])
@@ -819,6 +873,11 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
         free[face.fx] = False
         # a bound or limit off the face that the face optimum breaks joins the face
         grow = False
+        # a basic weight of a degenerate vertex (:func:`_basic_per_row`) lands on its
+        # bound to rounding: it is put on the bound, not moved to the face
+        tol = 1e-15 * np.maximum(1.0, np.abs(w))
+        snap = free & (((w < lo) & (w >= lo - tol)) | ((w > hi) & (w <= hi + tol)))
+        w[snap] = np.clip(w[snap], lo[snap], hi[snap])
         below = free & (w < lo)
         above = free & (w > hi)
         if below.any() or above.any():
@@ -841,6 +900,8 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
         drop = [c for c, v in zip(active, mu, strict=True) if v < -SIGN_TOL]
         if wrong.any() or drop:
             fixed[face.fx[wrong]] = np.nan
+            just_freed[:] = False
+            just_freed[face.fx[wrong]] = True
             active = [c for c in active if c not in drop]
             continue
         # every constraint, recomputed from the weights
