@@ -830,9 +830,12 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
     at_hi = np.isfinite(hi) & (hi - w0 < FACE_RATIO * dh) & ~at_lo
     fixed[at_lo] = lo[at_lo]
     fixed[at_hi] = hi[at_hi]
+    # each weight's distance to its lower and upper bound over that bound's dual (inf
+    # without the bound): how surely the solver put it there, the smaller the surer
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.nan_to_num(np.where(at_lo, (w0 - lo) / dl, (hi - w0) / dh),
-                              nan=np.inf, posinf=np.inf, neginf=-np.inf)
+        rl_all = np.nan_to_num((w0 - lo) / dl, nan=np.inf, posinf=np.inf, neginf=-np.inf)
+        rh_all = np.nan_to_num((hi - w0) / dh, nan=np.inf, posinf=np.inf, neginf=-np.inf)
+    ratio = np.where(at_lo, rl_all, rh_all)
     obj0 = float(a @ w0)
     iters = 0
     mdl = _model(d)
@@ -848,19 +851,16 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
             flat = _flat_free(d, active, fixed)
             if flat.size == 0:
                 return _refuse("newton failed")
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rl = np.where(np.isfinite(lo[flat]), (w0[flat] - lo[flat]) / dl[flat], np.inf)
-                rh = np.where(np.isfinite(hi[flat]), (hi[flat] - w0[flat]) / dh[flat], np.inf)
-            rl, rh = np.nan_to_num(rl, nan=np.inf), np.nan_to_num(rh, nan=np.inf)
+            rl, rh = rl_all[flat], rh_all[flat]
             # a weight just freed for its reduced cost's sign stays free (it enters the
             # basis of the linear programme; another flat weight leaves it): sending it
             # back to its bound would repeat the face before
             r = np.minimum(rl, rh)
-            r[just_freed[flat] & (np.isfinite(r).sum() > just_freed[flat].sum())] = np.inf
+            r[just_freed[flat] & ((r < np.inf).sum() > just_freed[flat].sum())] = np.inf
             # nor does the only free weight of a budget or neutrality row (its basic one)
             r[_sole_free(d, fixed, neutral, budget)[flat]] = np.inf
             k = int(np.argmin(r))
-            if not np.isfinite(min(rl[k], rh[k])):
+            if min(rl[k], rh[k]) == np.inf:  # no bound to send it to
                 return _refuse("newton failed")
             i = int(flat[k])
             fixed[i] = lo[i] if rl[k] <= rh[k] else hi[i]
