@@ -108,7 +108,7 @@ Public Sub RegisterPyXLFunctions()
     a(4) = "Annual factor covariance F (K x K, symmetric PSD)."
     a(5) = "Annual specific variance per asset (vol squared)."
     Application.MacroOptions Macro:=book & "MBP_REPORT", Description:="TE decomposition: market, segment and within-segment TE, names held, Delta_1, 2 Delta_2, check.", Category:="PyXL", ArgumentDescriptions:=a
-    ReDim a(0 To 21)
+    ReDim a(0 To 22)
     a(0) = "T x N prices > 0, oldest first; header row of tickers and a date column allowed."
     a(1) = "Inventory decay lambda in [0, 1]; default 0.9."
     a(2) = "Trading intensity; nav mode: multiple of NAV (default 35), absolute: currency (required)."
@@ -131,6 +131,7 @@ Public Sub RegisterPyXLFunctions()
     a(19) = "Bars per year for annualising; default 252 (daily)."
     a(20) = "Blank: the whole table; a label or key (e.g. Sharpe): that value only."
     a(21) = "Annual interest charged on negative cash; blank = cash_rate."
+    a(22) = "Board lot in shares (e.g. 100): positions in whole lots; one number, or one per asset (0 = fractional); blank = fractional shares."
     Application.MacroOptions Macro:=book & "MNVH_BACKTEST", Description:="MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 7)
     a(0) = "Current positions q_t in shares, a row or column (one per asset)."

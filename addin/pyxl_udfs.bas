@@ -132,13 +132,13 @@ failed:
     MBP_REPORT = Err.Description
 End Function
 
-Function MNVH_BACKTEST(prices, Optional lam, Optional beta, Optional weights, Optional fee_rate, Optional half_spread, Optional benchmark, Optional hedge, Optional throttle, Optional beta_mode, Optional cash0, Optional max_gross, Optional max_position, Optional drawdown_stop, Optional exec_lag, Optional fixed_fee, Optional borrow_rate, Optional cash_rate, Optional min_cash, Optional periods_per_year, Optional metric, Optional debit_rate)
+Function MNVH_BACKTEST(prices, Optional lam, Optional beta, Optional weights, Optional fee_rate, Optional half_spread, Optional benchmark, Optional hedge, Optional throttle, Optional beta_mode, Optional cash0, Optional max_gross, Optional max_position, Optional drawdown_stop, Optional exec_lag, Optional fixed_fee, Optional borrow_rate, Optional cash_rate, Optional min_cash, Optional periods_per_year, Optional metric, Optional debit_rate, Optional lot_size)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        MNVH_BACKTEST = XLPy.CallUDF("pyxl.udfs", "MNVH_BACKTEST", Array(prices, lam, beta, weights, fee_rate, half_spread, benchmark, hedge, throttle, beta_mode, cash0, max_gross, max_position, drawdown_stop, exec_lag, fixed_fee, borrow_rate, cash_rate, min_cash, periods_per_year, metric, debit_rate), ActiveWorkbook, Application.Caller)
+        MNVH_BACKTEST = XLPy.CallUDF("pyxl.udfs", "MNVH_BACKTEST", Array(prices, lam, beta, weights, fee_rate, half_spread, benchmark, hedge, throttle, beta_mode, cash0, max_gross, max_position, drawdown_stop, exec_lag, fixed_fee, borrow_rate, cash_rate, min_cash, periods_per_year, metric, debit_rate, lot_size), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        MNVH_BACKTEST = XLPy.CallUDF("pyxl.udfs", "MNVH_BACKTEST", Array(prices, lam, beta, weights, fee_rate, half_spread, benchmark, hedge, throttle, beta_mode, cash0, max_gross, max_position, drawdown_stop, exec_lag, fixed_fee, borrow_rate, cash_rate, min_cash, periods_per_year, metric, debit_rate))
+        MNVH_BACKTEST = XLPy.CallUDF("pyxl.udfs", "MNVH_BACKTEST", Array(prices, lam, beta, weights, fee_rate, half_spread, benchmark, hedge, throttle, beta_mode, cash0, max_gross, max_position, drawdown_stop, exec_lag, fixed_fee, borrow_rate, cash_rate, min_cash, periods_per_year, metric, debit_rate, lot_size))
         Exit Function
     #End If
 failed:

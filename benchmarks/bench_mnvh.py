@@ -146,7 +146,8 @@ def kernel_only(P: np.ndarray, w: np.ndarray, cfg: MNVHConfig, repeat: int):
         K.simulate(Pm, W, M, cfg.lam, cfg.beta, True, bs, ab, False, cfg.cash0, cfg.min_cash,
                    math.inf, math.inf, math.inf, 0, cfg.fees.fee_rate, cfg.fees.half_spread,
                    cfg.fees.fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
-                   True, q_out, tr_out, *steps, *ev, lot_avg, avg, real, unreal)
+                   True, q_out, tr_out, *steps, *ev, lot_avg, avg, real, unreal,
+                   False, np.zeros(M))
         return steps[2].copy()
 
     return best_of(once, repeat)

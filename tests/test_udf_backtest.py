@@ -230,8 +230,10 @@ def test_registered_metadata(xl):
     info = xl.info("MNVH_BACKTEST")
     names = [a["name"] for a in info["args"]]
     assert names[:6] == ["prices", "lam", "beta", "weights", "fee_rate", "half_spread"]
-    # arguments are only appended: debit_rate (2026-11-24) came after metric
-    assert names[-2:] == ["metric", "debit_rate"]
+    # arguments are only appended: debit_rate (2026-11-24) came after metric, lot_size
+    # (2026-11-24, later) after debit_rate
+    assert names[-3:] == ["metric", "debit_rate", "lot_size"]
+    assert len(names) == 23
 
 
 def test_benchmark_with_header_and_dates_equals_plain_column(xl):

@@ -412,7 +412,15 @@ def _beta(args: argparse.Namespace) -> float:
 _CONFIG_FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "lam", "beta", "beta_mode", "cash0", "min_cash", "max_gross", "max_position",
     "drawdown_stop", "exec_lag", "lot_method", "fee_rate", "fixed_fee", "half_spread",
-    "borrow_rate", "cash_rate", "debit_rate", "periods_per_year")}
+    "borrow_rate", "cash_rate", "debit_rate", "periods_per_year", "lot_size")}
+
+
+def _lot_size(text: str | None) -> float | tuple[float, ...] | None:
+    """``--lot-size``: None, one number, or a comma list (one per asset)."""
+    if text is None or not text.strip():
+        return None
+    v = _floats(text, "--lot-size")
+    return v[0] if len(v) == 1 else tuple(v)
 
 
 def _config(args: argparse.Namespace):
@@ -428,7 +436,7 @@ def _config(args: argparse.Namespace):
             lot_method=args.lot_method, fee_rate=args.fee_rate, fixed_fee=args.fixed_fee,
             half_spread=args.half_spread, borrow_rate=args.borrow_rate,
             cash_rate=args.cash_rate, debit_rate=args.debit_rate,
-            periods_per_year=args.periods_per_year,
+            periods_per_year=args.periods_per_year, lot_size=_lot_size(args.lot_size),
         )
 
 
@@ -480,6 +488,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debit-rate", type=float, default=None,
                    help="annual, charged on negative cash (default: --cash-rate)")
     g.add_argument("--periods-per-year", type=int, default=252)
+    g.add_argument("--lot-size", default=None,
+                   help="board lot in shares, e.g. 100: positions in whole lots; one number "
+                   "or a comma list, one per asset, 0 = fractional (default: fractional)")
 
 
 def _grid_args(p: argparse.ArgumentParser) -> None:

@@ -268,6 +268,19 @@ def _opt(value: Any, name: str, **kw) -> float | None:
     return None if is_missing(value) else to_float(value, name, **kw)
 
 
+def _lot_size(value: Any, n: int) -> float | tuple[float, ...] | None:
+    """``lot_size`` as None (blank), one number, or one number per asset (hashable)."""
+    if is_missing(value):
+        return None
+    v = to_vector(value, "lot_size", nonnegative=True)
+    if v.size == 1:
+        return float(v[0])
+    if v.size not in (n, n + 1):
+        raise InputError("lot_size", f"has {v.size} values for {n} assets",
+                         f"give one number (e.g. 100) or {n} values, one per asset")
+    return tuple(float(x) for x in v)
+
+
 @memoize(maxsize=32)
 def _backtest(prices: np.ndarray, weights: Any, benchmark: np.ndarray | None,
               hedge: bool, throttle: bool, cfg_kwargs: tuple) -> tuple:
@@ -330,13 +343,15 @@ def _pick_metric(metric: Any) -> str | None:
 @xl_arg("periods_per_year", doc="Bars per year for annualising; default 252 (daily).")
 @xl_arg("metric", doc="Blank: the whole table; a label or key (e.g. Sharpe): that value only.")
 @xl_arg("debit_rate", doc="Annual interest charged on negative cash; blank = cash_rate.")
+@xl_arg("lot_size", ndim=2, doc="Board lot in shares (e.g. 100): positions in whole lots; one "
+        "number, or one per asset (0 = fractional); blank = fractional shares.")
 @excel_formula
 def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
                   fee_rate=DEFAULT_FEE_RATE, half_spread=DEFAULT_HALF_SPREAD, benchmark=None,
                   hedge=False, throttle=False, beta_mode="nav", cash0=1_000_000.0,
                   max_gross=None, max_position=None, drawdown_stop=None, exec_lag=0,
                   fixed_fee=0.0, borrow_rate=0.0, cash_rate=0.0, min_cash=0.0,
-                  periods_per_year=252, metric=None, debit_rate=None):
+                  periods_per_year=252, metric=None, debit_rate=None, lot_size=None):
     """MNVH backtest on the Ledger-SPT cash account; returns metrics (label, value) rows."""
     # beta left out or blank is the engine's DEFAULT_BETA (a multiple of NAV) in "nav" mode
     # and an error in "absolute" mode, where beta is in currency and that default would
@@ -407,6 +422,8 @@ def MNVH_BACKTEST(prices, lam=DEFAULT_LAM, beta=None, weights="equal",
         # added after metric (a public signature only grows at its end); blank: cash_rate
         "debit_rate": _opt(debit_rate, "debit_rate", lo=-1.0, lo_open=True),
         "periods_per_year": ppy,
+        # argument 23, after debit_rate: whole board lots (blank: fractional shares)
+        "lot_size": _lot_size(lot_size, N),
     }
     key = _pick_metric(metric)
     keys, values = _backtest(p, w_spec, bench, hedge_b,

@@ -89,6 +89,7 @@ def research_config(
     cash_rate: float = 0.0,
     debit_rate: float | None = None,
     periods_per_year: int = 252,
+    lot_size: float | tuple[float, ...] | None = None,
 ) -> MNVHConfig:
     """The one place the formula, the CLI and the demo build an :class:`MNVHConfig`.
 
@@ -105,7 +106,7 @@ def research_config(
         beta=DEFAULT_BETA if beta is None else float(beta),
         beta_mode=beta_mode, cash0=float(cash0), min_cash=float(min_cash),
         max_gross=max_gross, max_position=max_position, drawdown_stop=drawdown_stop,
-        exec_lag=int(exec_lag), lot_method=lot_method, fees=fees,
+        exec_lag=int(exec_lag), lot_method=lot_method, fees=fees, lot_size=lot_size,
     )
 
 

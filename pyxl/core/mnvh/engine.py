@@ -101,6 +101,7 @@ __all__ = [
     "check_rates",
     "check_nav",
     "RiskEvents",
+    "lot_sizes",
 ]
 
 #: Default inventory decay (seed sec. 8: 0.8-0.98 per step).
@@ -187,6 +188,49 @@ def _opt_pos(value, name: str, fix: str) -> float:
     return v
 
 
+def _check_lot_size(value) -> float | tuple[float, ...] | None:
+    """``lot_size`` as None, a float or a tuple of floats, each finite and >= 0."""
+    if value is None:
+        return None
+    fix = "enter shares per board lot, e.g. 100, or leave blank for fractional shares"
+    arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    if arr is None or arr.ndim > 1 or (arr.ndim == 1 and arr.size == 0):
+        raise InputError("lot_size", f"must be a number or one number per asset, got "
+                         f"{value!r}", fix)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0.0):
+        raise InputError("lot_size", "must be finite and >= 0 (0: fractional)", fix)
+    if arr.ndim == 0:
+        return float(arr)
+    return tuple(float(v) for v in arr)
+
+
+def lot_sizes(config: MNVHConfig, n_assets: int, has_hedge: bool) -> tuple[bool, np.ndarray]:
+    """``(use_lots, lots)``: the kernel's per-asset lot sizes (hedge last), 0 = fractional.
+
+    Raises
+    ------
+    InputError
+        When a sequence of lot sizes does not have one value per asset (plus,
+        optionally, the hedge's).
+    """
+    M = n_assets + int(has_hedge)
+    ls = config.lot_size
+    if ls is None:
+        return False, np.zeros(M)
+    if isinstance(ls, float):
+        lots = np.full(M, ls)
+    else:
+        sizes = (n_assets, M) if has_hedge else (n_assets,)
+        if len(ls) not in sizes:
+            want = (f"{n_assets} (or {M} with the hedge's last)" if has_hedge
+                    else str(n_assets))
+            raise InputError("lot_size", f"has {len(ls)} values for {n_assets} assets",
+                             f"give one number, or {want} values")
+        lots = np.zeros(M)
+        lots[:len(ls)] = ls
+    return bool(np.any(lots > 0.0)), lots
+
+
 @dataclass(frozen=True)
 class MNVHConfig:
     """Parameters of an MNVH backtest.
@@ -221,6 +265,13 @@ class MNVHConfig:
         FIFO lots are booked from the executed trades when first read).
     fees : FeeModel
         Trading and financing costs.
+    lot_size : float, sequence of float, or None
+        Board lot (trading unit) in shares: every position is kept a whole multiple
+        of it (seed sec. 1, "lot adjustment"; :mod:`pyxl.core.ledger.board_lots`).
+        None (default) or 0: fractional shares.  A number applies to every asset,
+        the hedge included; a sequence gives one lot per signal asset (the hedge
+        then stays fractional) or, with a hedge, one more for the hedge last.
+        A 0 in a sequence leaves that asset fractional.
     """
 
     lam: float = DEFAULT_LAM
@@ -234,6 +285,7 @@ class MNVHConfig:
     exec_lag: int = 0
     lot_method: str = "fifo"
     fees: FeeModel = field(default_factory=FeeModel)
+    lot_size: float | tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lam) and 0.0 <= self.lam <= 1.0):
@@ -261,6 +313,7 @@ class MNVHConfig:
                              "pick fifo or average")
         if not isinstance(self.fees, FeeModel):
             raise InputError("fees", "must be a FeeModel", "pass FeeModel(...)")
+        object.__setattr__(self, "lot_size", _check_lot_size(self.lot_size))
 
 
 @dataclass
@@ -757,6 +810,7 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
     fifo = config.lot_method == "fifo"
     avg = np.zeros(M)
     real, unreal = (np.zeros(1), np.zeros(1)) if fifo else (np.zeros(T), np.zeros(T))
+    use_lots, lots = lot_sizes(config, N, has_hedge)
     nev = K.simulate(
         Pm, W, N, float(config.lam), float(config.beta), config.beta_mode == "nav", bs,
         ab, has_hedge, float(config.cash0), float(config.min_cash),
@@ -765,7 +819,8 @@ def run_backtest(prices, weights, config: MNVHConfig | None = None, *, beta_scal
         math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
         int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
         float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
-        True, q_out, tr_out, *steps, ev_t, ev_k, ev_d, not fifo, avg, real, unreal)
+        True, q_out, tr_out, *steps, ev_t, ev_k, ev_d, not fifo, avg, real, unreal,
+        use_lots, lots)
     nev = kernel_events(nev, P)
     (kappa, cash, nav, gross, net, mtm, fees, slip, fin, delev, turn) = steps
     check_nav(nav, config.fees, T, config.cash0, P, float(config.beta))

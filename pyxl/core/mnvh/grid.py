@@ -25,6 +25,7 @@ from pyxl.core.mnvh.engine import (
     _opt_pos,
     check_nav,
     kernel_events,
+    lot_sizes,
     prepare_inputs,
 )
 from pyxl.errors import InputError
@@ -78,7 +79,8 @@ class GridResult:
 def _one_point(g, Pm, W, n, L, B, args, out, nev):
     """Run grid point g with the engine kernel (no per-asset outputs, no lots)."""
     (nav_mode, bs, ab, has_hedge, cash0, min_cash, max_gross, max_pos, dd_stop, exec_lag,
-     lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per) = args
+     lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
+     use_lots, lots) = args
     T, M = Pm.shape
     nav, gross, net, fees, slip, fin, turn = (a[g] for a in out)
     scratch = [np.empty(T) for _ in range(4)]
@@ -89,7 +91,7 @@ def _one_point(g, Pm, W, n, L, B, args, out, nev):
         kimp, use_impact, cash_per, debit_per, borrow_per, False, _DUMMY2, _DUMMY2,
         scratch[0], scratch[1], nav, gross, net, scratch[2], fees, slip, fin, scratch[3],
         turn, np.zeros(ev, dtype=np.int64), np.zeros(ev, dtype=np.int64), np.zeros(ev),
-        False, _DUMMY1, _DUMMY1, _DUMMY1)
+        False, _DUMMY1, _DUMMY1, _DUMMY1, use_lots, lots)
 
 
 _DUMMY1 = np.zeros(1)
@@ -152,7 +154,8 @@ def run_grid(prices, weights, lams, betas, config: MNVHConfig | None = None, *,
             _opt_pos(config.max_position, "max_position", ""),
             math.inf if config.drawdown_stop is None else float(config.drawdown_stop),
             int(config.exec_lag), float(config.fees.fee_rate), float(config.fees.half_spread),
-            float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per)
+            float(config.fees.fixed_fee), kimp, use_impact, cash_per, debit_per, borrow_per,
+            *lot_sizes(config, N, has_hedge))
     workers = max(1, int(threads if threads is not None else numba.get_num_threads()))
     if workers == 1 or G == 1:
         for g in range(G):

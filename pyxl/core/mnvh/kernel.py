@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from pyxl.core.ledger.board_lots import lot_delever, lot_need, lot_scale
 from pyxl.core.ledger.kappa import kappa_interval
 from pyxl.core.ledger.lots import average_cost_step
 from pyxl.core.mnvh.rule import mnvh_position, mnvh_return
@@ -141,7 +142,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
              lin_fee, lin_slip, fixed_fee, kimp, use_impact, cash_per, debit_per, borrow_per,
              store, q_out, tr_out,
              kappa_o, cash_o, nav_o, gross_o, net_o, mtm_o, fees_o, slip_o, fin_o,
-             delev_o, turn_o, ev_t, ev_k, ev_d, lot_avg, avg, real_o, unreal_o):
+             delev_o, turn_o, ev_t, ev_k, ev_d, lot_avg, avg, real_o, unreal_o,
+             use_lots, lots):
     """Run the backtest; fill the output arrays in place and return the number of events.
 
     ``P`` is (T, M) with ``M = n_sig + has_hedge`` (hedge asset last), ``W`` (T, n_sig)
@@ -171,6 +173,13 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     the realised and unrealised PnL.  FIFO lots are booked from the stored trades
     afterwards (:func:`pyxl.core.ledger.lots.fifo_replay`); matching costs about
     10 ns per trade, which only callers reading the FIFO columns should pay.
+
+    With ``use_lots`` every position is kept in whole board lots of ``lots`` (M,)
+    shares (0: that asset stays fractional), by the rule of
+    :mod:`pyxl.core.ledger.board_lots`: the kappa-scaled trade is rounded to whole
+    lots and the scale bisected down when the rounding breaks a limit; forced
+    deleveraging closes whole lots; the position cap is rounded down to whole lots.
+    Without it nothing on the common path changes (one test per bar).
     """
     T, M = P.shape
     n = n_sig
@@ -180,6 +189,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     dq = np.zeros(M)
     pend = np.zeros(M)
     ret = np.zeros(M)  # r_{s-1} of the signal assets
+    xlot = np.zeros(M)  # whole-lot trade (use_lots)
     inv = np.empty((2, M))  # row s % 2 holds 1 / P[s] (each price is inverted once)
     # rows the execution pass writes: the outputs, or one scratch row per output
     scratch = np.empty((1 if store else 2, M))
@@ -315,6 +325,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     lim_notional = 0.0
                 for i in range(n):
                     lim = lim_notional / P[s, i]
+                    if use_lots and lots[i] > 0.0:
+                        lim = lots[i] * np.floor(lim / lots[i])  # whole lots within the cap
                     if tgt[i] > lim:
                         tgt[i] = lim
                         nclip += 1
@@ -352,6 +364,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         # 5. kappa (self-financing through the cash account) or forced deleveraging
         kap = 1.0
         delta = 0.0
+        lot_done = False  # dq holds the executed whole-lot trade (scale 1)
         if nnz > 0 and not liquidate:
             okc, loc, hic = kappa_interval(slack, S, A, B, fixed_fee * nnz)
             G = max_gross * nav_pre
@@ -362,11 +375,26 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 okg, log_, hig = gross_interval(q, dq, ps, G, g0, g1)
             lo = loc if loc > log_ else log_
             hi = hic if hic < hig else hig
-            if okc and okg and lo <= hi and hi > 0.0:
+            feasible = okc and okg and lo <= hi and hi > 0.0
+            kind = EV_GROSS_CAP if hig < hic else EV_CASH_LIMIT
+            if feasible and use_lots:
+                # whole lots: the scale whose rounded trade meets the limits (<= hi)
+                kl, why = lot_scale(q, dq, P[s], lots, lo, hi, slack, G, gross_on, kimp, s,
+                                    use_impact, lin, fixed_fee, xlot)
+                if kl > 0.0:
+                    hi = kl
+                    if why != 0:
+                        kind = EV_GROSS_CAP if why == 2 else EV_CASH_LIMIT
+                    for i in range(M):
+                        dq[i] = xlot[i]
+                    lot_done = True
+                else:
+                    feasible = False
+            if feasible:
                 kap = hi
                 if kap < 1.0 and nev < cap_ev:
                     ev_t[nev] = s
-                    ev_k[nev] = EV_GROSS_CAP if hig < hic else EV_CASH_LIMIT
+                    ev_k[nev] = kind
                     ev_d[nev] = kap
                     nev += 1
             elif slack >= 0.0 and (not gross_on or g0 <= G):
@@ -408,6 +436,15 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     delta = 0.0
                 for i in range(M):
                     dq[i] = -delta * q[i]
+                # the floor is not met after the deleveraging: from the continuous
+                # interval, or with whole lots from the rounded trade itself
+                below = not okd or delta > hid
+                if use_lots:
+                    # whole lots: at least delta of each position is closed
+                    lot_delever(q, lots, delta, dq)
+                    need, _ = lot_need(q, dq, P[s], kimp, s, use_impact, lin, fixed_fee)
+                    below = slack - need < 0.0
+                    lot_done = True
                 # with nothing held this branch means cash below its floor (NAV < 0 has
                 # stopped the run before): no deleveraging to log, only the shortfall
                 if nnz2 > 0 and nev < cap_ev:
@@ -415,7 +452,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     ev_k[nev] = EV_FORCED_DELEVER
                     ev_d[nev] = delta
                     nev += 1
-                if (nnz2 > 0 and (not okd or delta > hid)) or (nnz2 == 0 and slack < 0.0):
+                if (nnz2 > 0 and below) or (nnz2 == 0 and slack < 0.0):
                     # the floor is not (or no longer) met: e.g. buying back shorts to cut
                     # gross spends more cash than the floor leaves, or nothing is held
                     # and financing took cash below its floor
@@ -433,6 +470,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         #    lots are booked from the stored trades afterwards, see
         #    pyxl.core.mnvh.engine)
         scale = kap if delta == 0.0 else 1.0
+        if lot_done:
+            scale = 1.0
         if nnz == 0:
             scale = 0.0
         flow = 0.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyxl.core.mnvh.engine import MNVHConfig, rolling_vol
+from pyxl.core.mnvh.engine import MNVHConfig, lot_sizes, rolling_vol
 
 __all__ = ["ReferenceResult", "reference_backtest"]
 
@@ -127,6 +127,20 @@ def _gross_set(q, dq, p, cap, g0, g1):
     return (last_ok(km, 0.0), last_ok(km, 1.0))
 
 
+def _whole_lots(q, dq, lots, k):
+    """Trade landing each position on the nearest whole lot of ``q + k dq`` (half to even)."""
+    return [L * round((a + k * b) / L) - a if L > 0.0 else k * b
+            for a, b, L in zip(q, dq, lots, strict=True)]
+
+
+def _needs(q, x, now, lin, fixed, kimp_row):
+    """Cash the trade ``x`` takes with its costs, and the gross after it."""
+    need = sum(now[i] * x[i] + lin * abs(now[i] * x[i]) + (fixed if x[i] != 0.0 else 0.0)
+               + (kimp_row[i] * now[i] * x[i] ** 2 if kimp_row else 0.0)
+               for i in range(len(x)))
+    return need, sum(abs(q[i] + x[i]) * now[i] for i in range(len(x)))
+
+
 class _Fifo:
     def __init__(self):
         self.lots = deque()  # [qty, price]
@@ -208,6 +222,8 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
     pos_cap = math.inf if cfg.max_position is None else cfg.max_position
     dd = cfg.drawdown_stop
     books = [_Fifo() if cfg.lot_method == "fifo" else _Average() for _ in range(M)]
+    use_lots, lot_arr = lot_sizes(cfg, N, hedged)
+    lots = [float(v) for v in lot_arr]
 
     q = [0.0] * M
     cash = cfg.cash0
@@ -263,6 +279,8 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 clipped = 0
                 for i in range(N):
                     lim = max(pos_cap * nav_pre, 0.0) / now[i]
+                    if use_lots and lots[i] > 0.0:
+                        lim = lots[i] * math.floor(lim / lots[i])
                     if target[i] > lim:
                         target[i] = lim
                         clipped += 1
@@ -280,6 +298,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         A = sum((fee_r + spread_r) * abs(now[i] * dq[i]) for i in moving)
         B = sum(kimp[s][i] * now[i] * dq[i] ** 2 for i in moving) if kimp else 0.0
         kappa, delta = 1.0, 0.0
+        lot_trade = None
         if moving and not liquidate:
             cset = _cash_feasible_set(slack, S, A, B, fixed * len(moving))
             gset = (0.0, 1.0)
@@ -287,11 +306,51 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
             if gross_cap < math.inf:
                 g1 = sum(abs(q[i] + dq[i]) * now[i] for i in range(M))
                 gset = _gross_set(q, dq, now, cap, g0, g1)
-            if (cset is not None and gset is not None and max(cset[0], gset[0])
-                    <= min(cset[1], gset[1]) and min(cset[1], gset[1]) > 0.0):
-                kappa = min(cset[1], gset[1])
+            ok = (cset is not None and gset is not None and max(cset[0], gset[0])
+                  <= min(cset[1], gset[1]) and min(cset[1], gset[1]) > 0.0)
+            kind = "gross_cap" if ok and gset[1] < cset[1] else "cash_limit"
+            lot_trade = None
+            if ok and use_lots:
+                def fails(k, dq=dq, kimp_row=kimp[s] if kimp else None, cap=cap, now=now,
+                          slack=slack):
+                    """The limit the whole-lot trade of scale k breaks, or None."""
+                    need, g = _needs(q, _whole_lots(q, dq, lots, k), now,
+                                     fee_r + spread_r, fixed, kimp_row)
+                    if slack - need < 0.0:
+                        return "cash_limit"
+                    if gross_cap < math.inf and g > cap:
+                        return "gross_cap"
+                    return None
+
+                lo_k, hi_k = max(cset[0], gset[0]), min(cset[1], gset[1])
+                why = fails(hi_k)
+                if why is None:
+                    k_lot = hi_k
+                elif lo_k < hi_k and fails(lo_k) is None:
+                    kind = why
+                    good, bad = lo_k, hi_k
+                    for _ in range(200):
+                        mid = 0.5 * (good + bad)
+                        if mid in (good, bad):
+                            break
+                        if fails(mid) is None:
+                            good = mid
+                        else:
+                            bad = mid
+                    k_lot = good
+                else:
+                    k_lot = -1.0
+                if k_lot > 0.0:
+                    lot_trade = _whole_lots(q, dq, lots, k_lot)
+                    kappa_lot = k_lot
+                else:
+                    ok = False
+            if ok:
+                kappa = min(cset[1], gset[1]) if lot_trade is None else kappa_lot
+                if lot_trade is not None:
+                    dq = lot_trade  # executed as it is
                 if kappa < 1.0:
-                    events.append((s, "gross_cap" if gset[1] < cset[1] else "cash_limit", kappa))
+                    events.append((s, kind, kappa))
             elif slack >= 0.0 and (gross_cap == math.inf or g0 <= cap):
                 kappa = 0.0
                 events.append((s, "kappa_zero", 0.0))
@@ -313,14 +372,25 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                     stopped = True
                 delta = min(1.0, max(d_cash, d_gross)) if held else 0.0
                 dq = [-delta * q[i] for i in range(M)]
+                below = dset is None or delta > dset[1]
+                if use_lots:
+                    # keep at most (1 - delta) of each position, in whole lots
+                    dq = [(math.copysign(L * math.floor((1.0 - delta) * abs(a) / L + 1e-9), a)
+                           - a) if L > 0.0 else -delta * a for a, L in zip(q, lots, strict=True)]
+                    need, _ = _needs(q, dq, now, fee_r + spread_r, fixed,
+                                     kimp[s] if kimp else None)
+                    below = slack - need < 0.0
+                    lot_trade = dq
                 moving = held
                 if held:  # with nothing held, cash is below its floor: only the shortfall
                     events.append((s, "forced_delever", delta))
-                if (held and (dset is None or delta > dset[1])) or (not held and slack < 0.0):
+                if (held and below) or (not held and slack < 0.0):
                     events.append((s, "cash_shortfall", None))  # detail after the trade
         if liquidate:
             kappa = 1.0
         step = kappa if delta == 0.0 else 1.0
+        if lot_trade is not None:
+            step = 1.0  # dq is the executed whole-lot trade
         fees = slip = real = turn = 0.0
         trades = [0.0] * M
         if moving and step > 0.0:

@@ -1,0 +1,336 @@
+"""Whole board lots (``lot_size``; seed 000 sec. 1, "lot adjustment"): the rule of
+:mod:`pyxl.core.ledger.board_lots` in the engine, checked against the pure-Python
+reference, a hand calculation, brute force over the rounding breakpoints, and
+through =MNVH_BACKTEST and ``pyxl backtest``."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyxl.cli import main
+from pyxl.core.ledger.board_lots import lot_need, lot_scale, lot_trade
+from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
+from pyxl.core.mnvh.ablation import build_inputs, research_config, run_strategy
+from pyxl.core.mnvh.reference import reference_backtest
+from pyxl.errors import InputError
+from pyxl.numparse import EXACT_CSV
+from pyxl.xl.cache import clear_all
+from tests.test_mnvh_engine import (
+    RICH_FEES,
+    assert_same,
+    check_identity,
+    check_limits,
+    paths,
+    stressed_run,
+)
+
+
+def whole(q, lot):
+    """Largest distance of a position from its nearest whole lot, in lots."""
+    q = np.asarray(q, float)
+    lot = np.broadcast_to(np.asarray(lot, float), q.shape)
+    on = lot > 0
+    return float(np.max(np.abs(q[on] / lot[on] - np.rint(q[on] / lot[on])), initial=0.0))
+
+
+# --- a hand calculation ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("shares", "expect"), [(650, 600.0), (675, 700.0), (625, 600.0),
+                                                (750, 800.0)])
+def test_first_trade_by_hand_rounds_half_to_even(shares, expect):
+    """Two assets at 128 move to 144 and 112 (r = +-12.5 %, R = 0, equal weights, all
+    exact in binary): eq. 1 in absolute mode asks for -/+ beta x 0.5 / 128 x 0.125 =
+    beta / 2048 shares; beta = 2048 x 650, 675, 625, 750 asks for exactly that many.
+    Whole lots of 100: 600 (6.5 -> 6, half to even), 700, 600 and 800 (7.5 -> 8, half
+    to even).  No costs, so cash moves by the trade's value at 144 and 112 only."""
+    beta = 2048.0 * shares
+    P = np.array([[128.0, 128.0], [144.0, 112.0], [144.0, 112.0]])
+    cfg = MNVHConfig(lam=0.9, beta=beta, beta_mode="absolute", lot_size=100)
+    res = run_backtest(P, np.array([0.5, 0.5]), cfg)
+    np.testing.assert_array_equal(res.q[1], [-expect, expect])
+    np.testing.assert_array_equal(res.trades[1], [-expect, expect])
+    assert res.cash[1] == 1e6 + expect * 144 - expect * 112
+    assert res.kappa[1] == 1.0
+    # bar 2: no move, so eq. 1 asks for lam q: 0.9 x 600 = 540 -> 500, 630 -> 600, ...
+    np.testing.assert_array_equal(np.abs(res.q[2]), 100 * np.rint(0.9 * expect / 100))
+    frac = run_backtest(P, np.array([0.5, 0.5]), MNVHConfig(lam=0.9, beta=beta,
+                                                             beta_mode="absolute"))
+    np.testing.assert_array_equal(np.abs(frac.q[1]), shares)
+
+
+# --- engine against the reference, on random books ------------------------------------------
+
+LOTS = st.sampled_from([1.0, 10.0, 100.0, 7.5, "vector"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), lam=st.floats(0.0, 1.0), beta=st.floats(0.0, 400.0),
+       lag=st.sampled_from([0, 1]), lots=st.sampled_from(["fifo", "average"]),
+       cap=st.sampled_from([None, 0.8, 2.0]), pos=st.sampled_from([None, 0.05, 0.3]),
+       floor=st.sampled_from([-2e5, 0.0, 4e5]), dd=st.sampled_from([None, 0.3]),
+       hedge=st.booleans(), impact=st.booleans(), lot=LOTS)
+def test_engine_matches_reference_in_whole_lots(seed, lam, beta, lag, lots, cap, pos, floor,
+                                                dd, hedge, impact, lot):
+    rng, P = paths(seed, 60, 5, vol=0.04)
+    W = rng.normal(0.2, 0.5, (60, 5))
+    W /= W.sum(axis=1, keepdims=True)
+    if lot == "vector":  # 0 = fractional; with a hedge, sometimes its own lot last
+        lot = tuple(rng.choice([0.0, 1.0, 50.0, 100.0], 5 + int(hedge and rng.random() < 0.5)))
+    fees = RICH_FEES if impact else FeeModel(fee_rate=1e-3, fixed_fee=2.0, borrow_rate=0.05)
+    cfg = MNVHConfig(lam=lam, beta=beta, exec_lag=lag, lot_method=lots, max_gross=cap,
+                     max_position=pos, min_cash=floor, drawdown_stop=dd, fees=fees,
+                     lot_size=lot)
+    kw = dict(adv=rng.uniform(1e3, 1e5, 5))
+    if hedge:
+        kw.update(hedge_prices=100 * np.cumprod(1 + 0.01 * rng.standard_normal(60)),
+                  asset_betas=rng.uniform(0.5, 1.5, 5))
+    a = run_backtest(P, W, cfg, **kw)
+    b = reference_backtest(P, W, cfg, **kw)
+    assert_same(a, b)
+    assert [(t, k) for t, k, _ in a.risk_events] == [(t, k) for t, k, _ in b.events]
+    check_identity(a, cfg.cash0)
+    check_limits(a, cfg)
+    sizes = np.broadcast_to(np.asarray(lot, float), (5,)) if np.ndim(lot) == 0 else \
+        np.asarray(lot[:5])
+    assert whole(a.q, sizes) < 1e-9
+    assert whole(a.trades, sizes) < 1e-9
+    if hedge and (np.ndim(lot) == 0 or len(lot) == 6):
+        assert whole(a.hedge_q, lot if np.ndim(lot) == 0 else lot[5]) < 1e-9
+
+
+def test_stressed_book_in_whole_lots_matches_reference_and_deleverages_whole_lots():
+    """A book that hits the gross cap, the cash floor and forced deleveraging: the engine
+    agrees with the reference, positions stay whole lots, and each deleveraging keeps at
+    most (1 - delta) of every position (it closes at least the fraction delta)."""
+    for lot in (1.0, 100.0, 1000.0):
+        P, cfg, res = stressed_run(lot_size=lot)
+        ref = reference_backtest(P, np.r_[1.5, -0.5, np.zeros(6)], cfg, adv=np.full(8, 2e4))
+        assert_same(res, ref)
+        assert [(t, k) for t, k, _ in res.risk_events] == [(t, k) for t, k, _ in ref.events]
+        kinds = Counter(k for _, k, _ in res.risk_events)
+        assert kinds["forced_delever"] > 0 and kinds["gross_cap"] > 0
+        assert whole(res.q, lot) == 0.0
+        for t, k, delta in res.risk_events:
+            if k == "forced_delever":
+                before, after = np.abs(res.q[t - 1]), np.abs(res.q[t])
+                assert np.all(after <= (1 - delta) * before + 1e-9 * lot), t
+                assert np.all(after >= (1 - delta) * before - lot * (1 + 1e-9)), t
+        check_identity(res, cfg.cash0)
+        check_limits(res, cfg)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("cash0", [2e4, 1e5])
+def test_small_long_biased_book_never_breaks_its_floor_in_whole_lots(seed, cash0):
+    """Lots worth 2,000-15,000 against 20,000-100,000 of cash, long-biased weights, a gross
+    cap and the floor at 0: rounding the kappa-scaled trade to whole lots breaks a limit
+    on many bars, so the scale is searched down.  Cash stays on or above its floor and
+    gross under its cap on every bar, and the engine matches the reference."""
+    _, P = paths(seed, 80, 5, vol=0.04)
+    w = np.r_[0.6, 0.4, 0.3, -0.2, -0.1]
+    cfg = MNVHConfig(beta=60, cash0=cash0, min_cash=0.0, max_gross=1.5, lot_size=100,
+                     fees=FeeModel(fee_rate=1e-3, fixed_fee=1.0))
+    a = run_backtest(P, w, cfg)
+    b = reference_backtest(P, w, cfg)
+    assert_same(a, b)
+    assert [(t, k) for t, k, _ in a.risk_events] == [(t, k) for t, k, _ in b.events]
+    check_limits(a, cfg)
+    assert np.all(a.cash >= 0.0)
+    assert whole(a.q, 100) == 0.0
+    assert sum(k in ("cash_limit", "gross_cap") for _, k, _ in a.risk_events) >= 5
+
+
+def test_a_tiny_lot_converges_to_fractional_shares():
+    """Lots of 1e-7 shares change positions by at most 5e-8 shares a bar: the run is the
+    fractional one to about 1e-9 of NAV."""
+    _, P = paths(11, 400, 6)
+    w = np.full(6, 1 / 6)
+    fees = FeeModel(fee_rate=5e-4, half_spread=1e-4)
+    frac = run_backtest(P, w, MNVHConfig(fees=fees))
+    tiny = run_backtest(P, w, MNVHConfig(fees=fees, lot_size=1e-7))
+    assert np.max(np.abs(tiny.nav - frac.nav)) < 1e-9 * frac.nav.max()
+    assert not np.array_equal(tiny.q, frac.q)
+    # positions of 1e4 shares are 1e11 lots: their last bit is 2e-5 of a lot
+    assert whole(tiny.q, 1e-7) < 1e-4
+
+
+def test_position_cap_holds_in_whole_lots():
+    """The cap is rounded down to whole lots: a clipped position never passes it."""
+    _, P = paths(5, 300, 6)
+    cfg = MNVHConfig(beta=200, max_position=0.05, lot_size=100, fees=FeeModel(fee_rate=5e-4))
+    res = run_backtest(P, np.full(6, 1 / 6), cfg)
+    assert any(k == "max_position" for _, k, _ in res.risk_events)
+    navpre = res.nav[:-1] + res.mtm[1:] + res.financing[1:]
+    assert np.all(np.abs(res.q[1:] * res.prices[1:]) <= 0.05 * navpre[:, None] * (1 + 1e-12))
+    assert whole(res.q, 100) == 0.0
+
+
+def test_zero_in_a_vector_leaves_that_asset_fractional():
+    _, P = paths(2, 200, 3)
+    res = run_backtest(P, np.full(3, 1 / 3), MNVHConfig(lot_size=(100, 0, 10)))
+    assert whole(res.q[:, 0], 100) == 0.0 and whole(res.q[:, 2], 10) == 0.0
+    assert whole(res.q[:, 1], 100) > 0.01  # fractional shares
+
+
+# --- the scale search against brute force -----------------------------------------------------
+
+def _feasible(q, x, p, slack, lots):
+    need, _ = lot_need(q, x, p, np.zeros((1, len(q))), 0, False, 0.0, 0.0)
+    return slack - need >= 0.0
+
+
+def _breakpoints(q, dq, lots, hi):
+    """Every scale in (0, hi] where some asset's rounded position changes."""
+    out = []
+    for a, b, L in zip(q, dq, lots, strict=True):
+        if b == 0.0:
+            continue
+        lo_m, hi_m = sorted(((a) / L, (a + hi * b) / L))
+        for m in range(int(np.floor(lo_m)) - 1, int(np.ceil(hi_m)) + 2):
+            k = ((m + 0.5) * L - a) / b
+            if 0.0 < k <= hi:
+                out.append(k)
+    return np.unique(out)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_scale_search_finds_the_largest_feasible_scale_when_every_trade_is_a_buy(seed):
+    """All buys: the cash a whole-lot trade needs rises with the scale, so the largest
+    feasible scale is well defined; brute force over every rounding breakpoint agrees
+    with the search's choice of trade."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6))
+    p = rng.uniform(20, 200, n)
+    lots = rng.choice([1.0, 10.0, 100.0], n)
+    q = lots * rng.integers(0, 5, n)
+    dq = rng.uniform(0.3, 4.0, n) * lots
+    slack = float(p @ dq) * rng.uniform(0.3, 1.0)
+    hi = min(1.0, slack / float(p @ dq))  # the continuous kappa (no costs)
+    x = np.zeros(n)
+    k, why = lot_scale(q, dq, p, lots, 0.0, hi, slack, np.inf, False, np.zeros((1, n)), 0,
+                       False, 0.0, 0.0, x)
+    assert k >= 0.0 and _feasible(q, x, p, slack, lots)
+    # brute force: the rounded trade just after each breakpoint, from the top
+    ks = np.r_[_breakpoints(q, dq, lots, hi), hi]
+    mids = np.r_[(ks[:-1] + ks[1:]) / 2, hi]
+    best = None
+    for m in mids[::-1]:
+        y = np.zeros(n)
+        lot_trade(q, dq, lots, m, y)
+        if _feasible(q, y, p, slack, lots):
+            best = y
+            break
+    if best is None:
+        best = np.zeros(n)
+    np.testing.assert_array_equal(x, best)
+    assert why == (0 if k == hi else 1)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_scale_search_stops_at_an_edge_of_feasibility(seed):
+    """Buys and sells: the search's trade is feasible and the next whole-lot trade above
+    its scale (past the next breakpoint) is not, or the scale is the continuous kappa."""
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(2, 7))
+    p = rng.uniform(20, 200, n)
+    lots = rng.choice([1.0, 10.0, 100.0], n)
+    q = lots * rng.integers(-5, 6, n)
+    dq = rng.uniform(-4.0, 4.0, n) * lots
+    S = float(p @ dq)
+    slack = max(S, 0.0) * rng.uniform(0.2, 1.0) + 1.0
+    hi = min(1.0, slack / S) if S > 0 else 1.0
+    x = np.zeros(n)
+    k, _ = lot_scale(q, dq, p, lots, 0.0, hi, slack, np.inf, False, np.zeros((1, n)), 0,
+                     False, 0.0, 0.0, x)
+    if k < 0:  # nothing feasible above 0: only when even the smallest trades break it
+        return
+    assert _feasible(q, x, p, slack, lots)
+    if k < hi:
+        bps = _breakpoints(q, dq, lots, hi)
+        above = bps[bps > k]
+        nxt = above[0] if above.size else hi
+        after = above[1] if above.size > 1 else hi
+        y = np.zeros(n)
+        lot_trade(q, dq, lots, 0.5 * (nxt + after) if after > nxt else hi, y)
+        assert not _feasible(q, y, p, slack, lots)
+
+
+def test_scale_search_names_the_gross_cap_when_only_it_breaks():
+    q, p, lots = np.zeros(2), np.array([100.0, 100.0]), np.array([100.0, 100.0])
+    dq = np.array([160.0, -160.0])  # gross 2 x 16,000 at full scale; rounded: 2 x 20,000
+    x = np.zeros(2)
+    k, why = lot_scale(q, dq, p, lots, 0.0, 1.0, 1e9, 35_000.0, True, np.zeros((1, 2)), 0,
+                       False, 0.0, 0.0, x)
+    assert why == 2 and 0 < k < 1
+    np.testing.assert_array_equal(x, [100.0, -100.0])
+
+
+# --- the grid, bad input and the adapters ------------------------------------------------------
+
+def test_grid_points_equal_single_runs_in_whole_lots():
+    _, P = paths(4, 250, 5)
+    w = np.full(5, 0.2)
+    cfg = MNVHConfig(lot_size=100, fees=FeeModel(fee_rate=5e-4, fixed_fee=1.0))
+    g = run_grid(P, w, [0.8, 0.95], [20.0, 60.0], cfg, threads=2)
+    for (lam, beta), nav in zip(itertools.product([0.8, 0.95], [20.0, 60.0]), g.nav,
+                                strict=True):
+        one = run_backtest(P, w, MNVHConfig(lam=lam, beta=beta, lot_size=100, fees=cfg.fees))
+        np.testing.assert_array_equal(nav, one.nav)
+
+
+@pytest.mark.parametrize(("value", "fix"), [(-100, ">= 0"), (float("nan"), ">= 0"),
+                                            ("abc", "number"), ([[1, 2], [3, 4]], "number")])
+def test_bad_lot_size_is_named(value, fix):
+    with pytest.raises(InputError) as e:
+        MNVHConfig(lot_size=value)
+    assert e.value.arg == "lot_size" and fix in str(e.value)
+
+
+def test_lot_size_vector_of_the_wrong_length_is_named():
+    _, P = paths(1, 50, 4)
+    with pytest.raises(InputError, match="lot_size.*3 values for 4 assets"):
+        run_backtest(P, np.full(4, 0.25), MNVHConfig(lot_size=(100, 100, 100)))
+
+
+def test_lot_size_through_formula_cli_and_api(xl, tmp_path, capsys):
+    """=MNVH_BACKTEST(..., lot_size) is argument 23 (after debit_rate); the formula, the
+    CLI's --lot-size and the Python API give the same Final NAV to the last digit, and
+    it differs from the fractional run."""
+    from pyxl.data import load_sp500_prices
+
+    px = load_sp500_prices("2015-01-02", "2016-12-30")
+    p = px.to_numpy(float)
+    api = run_strategy(p, research_config(lot_size=100.0), build_inputs(p, "equal"))
+    assert whole(api.q, 100) == 0.0
+    grid = tuple([("Date", *px.columns)] + [(d.to_pydatetime(), *r) for d, r in
+                                            zip(px.index, p.tolist(), strict=True)])
+    args = [grid] + [None] * 21
+    clear_all()
+    lots = {r[0]: r[1] for r in xl("MNVH_BACKTEST", *args, 100)}["Final NAV"]
+    clear_all()
+    frac = {r[0]: r[1] for r in xl("MNVH_BACKTEST", *args)}["Final NAV"]
+    assert lots == api.nav[-1] != frac
+    clear_all()
+    row = [[100.0] * p.shape[1]]
+    assert {r[0]: r[1] for r in xl("MNVH_BACKTEST", *args, row)}["Final NAV"] == lots
+    px.rename_axis("Date").to_csv(tmp_path / "p.csv")
+    assert main(["backtest", str(tmp_path / "p.csv"), "--lot-size", "100", "--no-xlsx", "-o",
+                 str(tmp_path / "o")]) == 0
+    c = pd.read_csv(tmp_path / "o" / "mnvh" / "metrics.csv", **EXACT_CSV)
+    assert c.set_index("label").loc["Final NAV", "MNVH"] == lots
+    led = pd.read_csv(tmp_path / "o" / "mnvh" / "ledger.csv", **EXACT_CSV)
+    qcols = [col for col in led.columns if col.startswith("q:")]
+    assert qcols and whole(led[qcols].to_numpy(), 100) == 0.0
+    capsys.readouterr()
+    assert main(["backtest", str(tmp_path / "p.csv"), "--lot-size", "-5"]) == 2
+    assert capsys.readouterr().err.strip().startswith("pyxl: --lot-size: must be finite")
+    clear_all()
+    err = xl("MNVH_BACKTEST", *args, [[100.0, 100.0]])
+    assert "lot_size" in str(err) and "2 values for 20 assets" in str(err)
