@@ -214,6 +214,17 @@ def single_thread(P: np.ndarray, w: np.ndarray, kw: dict, desc: str, repeat: int
     np.testing.assert_array_equal(booked[0], fifo.realised)
     rows.append(("FIFO lots booked on first read, alone", wall, cpu))
 
+    # whole board lots of 1 share (positions here are about 100 shares): the lot rule
+    # rounds every scaled trade and searches the scale down when rounding breaks the
+    # floor, which on these floor-bound books is most bars that trade
+    cfg_lots = MNVHConfig(lot_method="average", lot_size=1.0, **kw)
+    with_lots(P, w, cfg_lots)
+    wall, cpu, whole = best_of(lambda: with_lots(P, w, cfg_lots), repeat)
+    assert whole.identity_residual() < 1e-9
+    assert np.array_equal(whole.q, np.rint(whole.q))
+    assert np.all(whole.cash[1:] >= cfg_lots.min_cash - 1e-6 * cfg_lots.cash0)
+    rows.append(("engine + moving-average lots, whole lots of 1", wall, cpu))
+
     wall, cpu, nav_np = best_of(lambda: numpy_loop(P, w, cfg_avg), 2 if quick else 3)
     np.testing.assert_allclose(nav_np, avg.nav, rtol=1e-9)
     rows.append(("numpy per-step loop (average lots)", wall, cpu))

@@ -57,7 +57,7 @@ VALID = {
     "LEDGER_KAPPA": [col([100, 50, 20]), col([10, -4, 30]), 500.0, 0.001, 1.0, 0.0],
     "MNVH_BACKTEST": [(("AAA", "BBB", "CCC", "DDD"),) + excel_range(_P), 0.9, 35.0, "equal",
                       0.0005, 0.0001, None, False, False, "nav", 1e6, None, None, None, 0, 0.0,
-                      0.0, 0.0, 0.0, 252, None, None],
+                      0.0, 0.0, 0.0, 252, None, None, None],
     "MBB_RECOLOR": [excel_range(_R3), excel_row(_MU3), excel_range(_COV3), 3, 10, 0.94, 12, 0,
                     excel_range([[0.5, 0.3, 0.2]]), 0.0, "summary", "moving", 0, 0,
                     "arithmetic", "symmetric"],
