@@ -42,14 +42,16 @@ def whole(q, lot):
 
 # --- a hand calculation ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("shares", "expect"), [(650, 600.0), (675, 700.0), (625, 600.0),
-                                                (750, 800.0)])
-def test_first_trade_by_hand_rounds_half_to_even(shares, expect):
+@pytest.mark.parametrize(("shares", "expect"), [(650, 700.0), (675, 700.0), (625, 600.0),
+                                                (750, 800.0), (550, 600.0)])
+def test_first_trade_by_hand_rounds_a_tie_away_from_zero(shares, expect):
     """Two assets at 128 move to 144 and 112 (r = +-12.5 %, R = 0, equal weights, all
     exact in binary): eq. 1 in absolute mode asks for -/+ beta x 0.5 / 128 x 0.125 =
     beta / 2048 shares; beta = 2048 x 650, 675, 625, 750 asks for exactly that many.
-    Whole lots of 100: 600 (6.5 -> 6, half to even), 700, 600 and 800 (7.5 -> 8, half
-    to even).  No costs, so cash moves by the trade's value at 144 and 112 only."""
+    Whole lots of 100: 700 (6.5 -> 7: a tie goes away from zero, as Excel's ROUND and
+    MROUND, on the short side too: -6.5 -> -7), 700, 600, 800 and 600 (5.5 -> 6, where
+    half to even would agree; 6.5 is where they differ).  No costs, so cash moves by
+    the trade's value at 144 and 112 only."""
     beta = 2048.0 * shares
     P = np.array([[128.0, 128.0], [144.0, 112.0], [144.0, 112.0]])
     cfg = MNVHConfig(lam=0.9, beta=beta, beta_mode="absolute", lot_size=100)
@@ -58,8 +60,8 @@ def test_first_trade_by_hand_rounds_half_to_even(shares, expect):
     np.testing.assert_array_equal(res.trades[1], [-expect, expect])
     assert res.cash[1] == 1e6 + expect * 144 - expect * 112
     assert res.kappa[1] == 1.0
-    # bar 2: no move, so eq. 1 asks for lam q: 0.9 x 600 = 540 -> 500, 630 -> 600, ...
-    np.testing.assert_array_equal(np.abs(res.q[2]), 100 * np.rint(0.9 * expect / 100))
+    # bar 2: no move, so eq. 1 asks for lam q: 0.9 x 700 = 630 -> 600, 0.9 x 800 = 720 -> 700
+    np.testing.assert_array_equal(np.abs(res.q[2]), 100 * np.floor(0.9 * expect / 100 + 0.5))
     frac = run_backtest(P, np.array([0.5, 0.5]), MNVHConfig(lam=0.9, beta=beta,
                                                              beta_mode="absolute"))
     np.testing.assert_array_equal(np.abs(frac.q[1]), shares)
@@ -334,3 +336,15 @@ def test_lot_size_through_formula_cli_and_api(xl, tmp_path, capsys):
     clear_all()
     err = xl("MNVH_BACKTEST", *args, [[100.0, 100.0]])
     assert "lot_size" in str(err) and "2 values for 20 assets" in str(err)
+
+
+@pytest.mark.parametrize("x", [0.5, -0.5, 1.5, -2.5, 2.4999999999999996, 0.49999999999999994,
+                               -0.49999999999999994, 3.5000000000000004, 1e15 + 0.5, 0.0,
+                               -0.0, 7.0, 4503599627370495.5, 123.49999999999999])
+def test_half_away_is_excel_round(x):
+    """Ties go away from zero (Excel's ROUND(x, 0)); everything else to the nearest."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from pyxl.core.ledger.board_lots import half_away
+
+    assert half_away(x) == float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))

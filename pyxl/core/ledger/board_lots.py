@@ -10,9 +10,11 @@ asset when no lot size is set).
 The rule, applied after the continuous kappa of eq. 2 (:mod:`pyxl.core.ledger.kappa`):
 
 * the executed trade at scale ``k`` is the one that lands the position on the
-  nearest whole lot of the scaled target (round half to even)::
+  nearest whole lot of the scaled target, a tie (exactly half a lot) away from
+  zero as Excel's ``ROUND`` does (四捨五入), so a sheet can check a trade with
+  ``=ROUND((q + k*dq)/L, 0)*L - q``::
 
-      x_i(k) = L_i * rint((q_i + k dq_i) / L_i) - q_i        (L_i > 0)
+      x_i(k) = L_i * round((q_i + k dq_i) / L_i) - q_i       (L_i > 0)
       x_i(k) = k dq_i                                       (L_i = 0)
 
   so one scalar still scales the whole proposed trade (the seed's kappa) and the
@@ -44,7 +46,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["round_to_lot", "lot_trade", "lot_need", "lot_scale", "lot_delever",
+__all__ = ["half_away", "round_to_lot", "lot_trade", "lot_need", "lot_scale", "lot_delever",
            "LOT_FLOOR_TOL"]
 
 #: Fraction of a lot below which ``(1 - delta)|q| / L`` counts as the next whole lot.
@@ -52,22 +54,35 @@ LOT_FLOOR_TOL = 1e-9
 
 
 @njit(cache=True)
+def half_away(x: float) -> float:
+    """``x`` rounded to the nearest integer, a tie away from zero (Excel's ``ROUND(x, 0)``).
+
+    ``x - trunc(x)`` is exact in floating point, so the tie test is too (the usual
+    ``floor(x + 0.5)`` rounds 0.49999999999999994 up).
+    """
+    t = np.trunc(x)
+    if abs(x - t) >= 0.5:
+        t += 1.0 if x > 0.0 else -1.0
+    return t
+
+
+@njit(cache=True)
 def round_to_lot(v: float, L: float) -> float:
-    """``v`` (shares) on its nearest whole multiple of the lot ``L`` (half to even); ``v``
-    itself when ``L == 0``."""
+    """``v`` (shares) on its nearest whole multiple of the lot ``L`` (a tie away from zero,
+    as Excel's ``ROUND``); ``v`` itself when ``L == 0``."""
     if L > 0.0:
-        return L * np.rint(v / L)
+        return L * half_away(v / L)
     return v
 
 
 @njit(cache=True)
 def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
               x: np.ndarray) -> None:
-    """Write into ``x`` the whole-lot trade of scale ``k``: ``L rint((q + k dq)/L) - q``."""
+    """Write into ``x`` the whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q``."""
     for i in range(q.shape[0]):
         L = lots[i]
         if L > 0.0:
-            x[i] = L * np.rint((q[i] + k * dq[i]) / L) - q[i]
+            x[i] = round_to_lot(q[i] + k * dq[i], L) - q[i]
         else:
             x[i] = k * dq[i]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -127,9 +128,15 @@ def _gross_set(q, dq, p, cap, g0, g1):
     return (last_ok(km, 0.0), last_ok(km, 1.0))
 
 
+def _nearest(x):
+    """Nearest integer to the float ``x``, a tie away from zero (exact, through Decimal)."""
+    return float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def _whole_lots(q, dq, lots, k):
-    """Trade landing each position on the nearest whole lot of ``q + k dq`` (half to even)."""
-    return [L * round((a + k * b) / L) - a if L > 0.0 else k * b
+    """Trade landing each position on the nearest whole lot of ``q + k dq`` (a tie away
+    from zero, as Excel's ROUND)."""
+    return [L * _nearest((a + k * b) / L) - a if L > 0.0 else k * b
             for a, b, L in zip(q, dq, lots, strict=True)]
 
 
