@@ -348,3 +348,38 @@ def test_half_away_is_excel_round(x):
     from pyxl.core.ledger.board_lots import half_away
 
     assert half_away(x) == float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--lot-size", "100,100"], "--lot-size: has 2 values for 5 assets; give one number "
+                                "(e.g. 100) or 5 values, one per asset"),
+    (["--lot-size", ",".join(["100"] * 6)], "--lot-size: has 6 values for 5 assets"),
+    (["--lot-size", "abc"], "--lot-size: 'abc' is not a number or a comma list"),
+    (["--lot-size", "nan"], "--lot-size: must be finite and >= 0"),
+])
+def test_cli_names_lot_size_errors_under_the_option(tmp_path, capsys, flags, said):
+    _, P = paths(3, 60, 5)
+    pd.DataFrame(P, index=pd.bdate_range("2020-01-01", periods=60, name="Date"),
+                 columns=list("ABCDE")).to_csv(tmp_path / "p.csv")
+    assert main(["backtest", str(tmp_path / "p.csv"), *flags, "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().startswith("pyxl: " + said)
+
+
+def test_cli_per_asset_lot_sizes_with_the_hedge_last(tmp_path):
+    """Six values for five assets are accepted with --hedge (the sixth is the hedge's lot)
+    and every position in the ledger, hedge included, is a whole number of its lots."""
+    _, P = paths(3, 120, 5)
+    days = pd.bdate_range("2020-01-01", periods=120, name="Date")
+    pd.DataFrame(P, index=days, columns=list("ABCDE")).to_csv(tmp_path / "p.csv")
+    b = 100 * np.cumprod(1 + 0.01 * np.random.default_rng(0).standard_normal(120))
+    pd.DataFrame({"Date": days, "IDX": b}).to_csv(tmp_path / "b.csv", index=False)
+    assert main(["backtest", str(tmp_path / "p.csv"), "--benchmark", str(tmp_path / "b.csv"),
+                 "--hedge", "--lot-size", "1,10,100,0,5,2", "--no-xlsx",
+                 "-o", str(tmp_path / "o")]) == 0
+    led = pd.read_csv(tmp_path / "o" / "mnvh" / "ledger.csv", **EXACT_CSV)
+    q = led[[c for c in led.columns if c.startswith("q:")] + ["hedge_q"]].to_numpy()
+    assert q.shape[1] == 6 and np.abs(q[:, 5]).max() > 0
+    for j, lot in enumerate([1, 10, 100, 0, 5, 2]):
+        if lot:
+            assert whole(q[:, j], lot) == 0.0, j
+    assert whole(q[:, 3], 1) > 0.01  # the 0 leaves D fractional

@@ -415,15 +415,29 @@ _CONFIG_FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "borrow_rate", "cash_rate", "debit_rate", "periods_per_year", "lot_size")}
 
 
-def _lot_size(text: str | None) -> float | tuple[float, ...] | None:
-    """``--lot-size``: None, one number, or a comma list (one per asset)."""
+def _lot_size(text: str | None, n_assets: int | None,
+              hedge: bool) -> float | tuple[float, ...] | None:
+    """``--lot-size``: None, one number, or a comma list (one per asset, and with a hedge
+    one more for it, last)."""
     if text is None or not text.strip():
         return None
-    v = _floats(text, "--lot-size")
-    return v[0] if len(v) == 1 else tuple(v)
+    try:
+        v = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError("--lot-size", f"{text!r} is not a number or a comma list of numbers",
+                         "e.g. 100 (shares per board lot)") from None
+    if len(v) == 1:
+        return v[0]
+    if n_assets is not None and len(v) not in ((n_assets, n_assets + 1) if hedge
+                                               else (n_assets,)):
+        more = f" (or {n_assets + 1} with the hedge's last)" if hedge else ""
+        raise InputError("--lot-size", f"has {len(v)} values for {n_assets} assets",
+                         f"give one number (e.g. 100) or {n_assets} values{more}, one per "
+                         "asset")
+    return tuple(v)
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, n_assets: int | None = None):
     from pyxl.commands import options_named
     from pyxl.core.mnvh.ablation import research_config
 
@@ -436,7 +450,9 @@ def _config(args: argparse.Namespace):
             lot_method=args.lot_method, fee_rate=args.fee_rate, fixed_fee=args.fixed_fee,
             half_spread=args.half_spread, borrow_rate=args.borrow_rate,
             cash_rate=args.cash_rate, debit_rate=args.debit_rate,
-            periods_per_year=args.periods_per_year, lot_size=_lot_size(args.lot_size),
+            periods_per_year=args.periods_per_year,
+            lot_size=_lot_size(args.lot_size, n_assets,
+                               getattr(args, "hedge", False) not in (False, "off")),
         )
 
 
@@ -536,7 +552,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     out = Path(args.out) / "mnvh"
     scheme = _scheme(args.weights, prices.shape[1])
     with staged(out) as stage:
-        rep = write_backtest_report(prices, _config(args), stage, scheme=scheme,
+        rep = write_backtest_report(prices, _config(args, prices.shape[1]), stage,
+                                    scheme=scheme,
                                     benchmark=bench, hedge=args.hedge, throttle=args.throttle,
                                     xlsx=not args.no_xlsx)
         files = publish(stage, out, rep.files)
@@ -549,7 +566,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 
     prices, bench = _load(args)
     kw = _grid_kw(args, bench)
-    tab = ablation_grid(prices.to_numpy(float), _config(args),
+    tab = ablation_grid(prices.to_numpy(float), _config(args, prices.shape[1]),
                         benchmark=None if bench is None else bench.to_numpy(float), **kw)
     path = write_csv_atomic(tab, Path(args.out) / "mnvh" / "ablation.csv", index=False,
                             float_format="%.6g")
@@ -572,7 +589,7 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
 
     prices, bench = _load(args)
     kw = _grid_kw(args, bench)
-    wf = walk_forward(prices.to_numpy(float), _config(args),
+    wf = walk_forward(prices.to_numpy(float), _config(args, prices.shape[1]),
                       benchmark=None if bench is None else bench.to_numpy(float),
                       is_periods=args.is_periods, oos_periods=args.oos_periods,
                       anchored=args.anchored, criterion=args.criterion, **kw)
