@@ -26,11 +26,22 @@ The rule, applied after the continuous kappa of eq. 2 (:mod:`pyxl.core.ledger.ka
   smallest feasible continuous scale (feasible once rounded) down to floating-point
   resolution, and the last feasible point is taken.  Each ``x_i(k)`` is a step
   function of ``k``, monotone but not the cash needed by their sum, so this is the
-  edge of a feasible region of scales, not always the largest feasible scale;
+  edge of a feasible region of scales, not always the largest feasible scale.  When
+  the smallest feasible continuous scale is infeasible once rounded too (e.g. the
+  gross cap is met there exactly and a position rounds up), the rounded trades in
+  between are scanned from the top: one point inside each interval between rounding
+  breakpoints when there are at most ``LOT_SCAN`` of them (so every distinct rounded
+  trade in the range is tried), else ``LOT_SCAN`` evenly spaced points; the bar has
+  no whole-lot trade only when none of them is feasible;
 * forced deleveraging closes at least the fraction ``delta`` of each position in
   whole lots: the position kept is ``sign(q_i) L_i floor((1 - delta)|q_i| / L_i)``
   (a tolerance of 1e-9 lot absorbs rounding in ``1 - delta``), so a full
-  liquidation (``delta = 1``) closes everything;
+  liquidation (``delta = 1``) closes everything.  Closing whole lots can spend more
+  cash than the continuous ``delta`` (buying back a whole lot of a short): when the
+  rounded deleveraging breaks the cash floor, ``delta`` is raised to the smallest
+  fraction found whose rounded deleveraging keeps it (every distinct whole-lot
+  deleveraging is tried when there are at most ``LOT_SCAN``), so the floor is left
+  broken only when none does;
 * the position cap is rounded down to whole lots, so a clipped target stays
   within it after rounding.
 
@@ -47,10 +58,15 @@ import numpy as np
 from numba import njit
 
 __all__ = ["half_away", "round_to_lot", "lot_trade", "lot_need", "lot_scale", "lot_delever",
-           "LOT_FLOOR_TOL"]
+           "lot_delever_scale", "LOT_FLOOR_TOL",
+           "LOT_SCAN"]
 
 #: Fraction of a lot below which ``(1 - delta)|q| / L`` counts as the next whole lot.
 LOT_FLOOR_TOL = 1e-9
+
+#: Most scales tried when neither end of the continuous feasible range is feasible once
+#: rounded: every rounding interval when there are at most this many, else a grid.
+LOT_SCAN = 512
 
 
 @njit(cache=True)
@@ -127,6 +143,54 @@ def _lot_check(q, dq, p, lots, k, x, slack, G, gross_on, kimp, s, use_impact, li
 
 
 @njit(cache=True)
+def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
+                 hi: float) -> np.ndarray:
+    """Scales strictly inside ``(lo, hi)``, ascending, covering the distinct whole-lot
+    trades there: the midpoints between consecutive rounding breakpoints (where some
+    ``(q_i + k dq_i) / L_i`` crosses a half lot) when there are at most ``LOT_SCAN``,
+    else ``LOT_SCAN`` evenly spaced points."""
+    w = hi - lo
+    count = 0.0
+    for i in range(q.shape[0]):
+        if lots[i] > 0.0 and dq[i] != 0.0:
+            count += math.floor(abs(dq[i]) * w / lots[i]) + 1.0
+    if count > LOT_SCAN:
+        out = np.empty(LOT_SCAN)
+        for j in range(LOT_SCAN):
+            out[j] = lo + w * ((j + 0.5) / LOT_SCAN)
+        return out
+    bp = np.empty(int(count) + 2)
+    bp[0] = lo
+    nb = 1
+    for i in range(q.shape[0]):
+        L = lots[i]
+        d = dq[i]
+        if L > 0.0 and d != 0.0:
+            u0 = (q[i] + lo * d) / L
+            u1 = (q[i] + hi * d) / L
+            ua = u0 if u0 < u1 else u1
+            ub = u1 if u0 < u1 else u0
+            h = math.floor(ua - 0.5) + 0.5  # half lots in (ua, ub)
+            while h < ub and nb < bp.shape[0] - 1:
+                if h > ua:
+                    k = (h * L - q[i]) / d
+                    if lo < k < hi:
+                        bp[nb] = k
+                        nb += 1
+                h += 1.0
+    bp[nb] = hi
+    nb += 1
+    srt = np.sort(bp[:nb])
+    out = np.empty(nb - 1)
+    m = 0
+    for j in range(nb - 1):
+        if srt[j + 1] > srt[j]:
+            out[m] = 0.5 * (srt[j] + srt[j + 1])
+            m += 1
+    return out[:m]
+
+
+@njit(cache=True)
 def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo: float,
               hi: float, slack: float, G: float, gross_on: bool, kimp: np.ndarray, s: int,
               use_impact: bool, lin: float, fixed_fee: float,
@@ -135,18 +199,33 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
     ``hi`` was not (0: it was, 1: cash floor, 2: gross cap).  The scale is -1 if none.
 
     ``hi`` when its rounded trade keeps ``slack - need >= 0`` and gross ``<= G``;
-    else the last feasible point of a bisection between ``lo`` (which must then be
-    feasible once rounded, or -1 is returned) and ``hi``.
+    else the last feasible point of a bisection between ``lo`` and ``hi``; when ``lo``
+    is infeasible once rounded too, between the highest feasible point of a scan
+    (:func:`_scan_points`) and the scanned point above it (-1 when none is feasible).
     """
     why = _lot_check(q, dq, p, lots, hi, x, slack, G, gross_on, kimp, s, use_impact, lin,
                      fixed_fee)
     if why == 0:
         return hi, 0
-    if lo >= hi or _lot_check(q, dq, p, lots, lo, x, slack, G, gross_on, kimp, s,
-                              use_impact, lin, fixed_fee) != 0:
+    if lo >= hi:
         return -1.0, why
     a = lo
     b = hi
+    if _lot_check(q, dq, p, lots, lo, x, slack, G, gross_on, kimp, s, use_impact, lin,
+                  fixed_fee) != 0:
+        # both ends infeasible once rounded: scan the rounded trades in between, from
+        # the top, for a feasible one (a) below an infeasible point (b)
+        pts = _scan_points(q, dq, lots, lo, hi)
+        a = -1.0
+        for j in range(pts.shape[0] - 1, -1, -1):
+            if _lot_check(q, dq, p, lots, pts[j], x, slack, G, gross_on, kimp, s,
+                          use_impact, lin, fixed_fee) == 0:
+                a = pts[j]
+                if j + 1 < pts.shape[0]:
+                    b = pts[j + 1]
+                break
+        if a < 0.0:
+            return -1.0, why
     for _ in range(200):
         m = 0.5 * (a + b)
         if m == a or m == b:
@@ -173,3 +252,97 @@ def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray) ->
             x[i] = (L * m if qi > 0.0 else -L * m) - qi
         else:
             x[i] = -delta * qi
+
+
+@njit(cache=True)
+def _delever_ok(q, lots, d, p, kimp, s, use_impact, lin, fixed_fee, slack, x) -> bool:
+    """True when the whole-lot deleveraging of fraction ``d`` (left in ``x``) keeps
+    ``slack - need >= 0``."""
+    lot_delever(q, lots, d, x)
+    need, _ = lot_need(q, x, p, kimp, s, use_impact, lin, fixed_fee)
+    return slack - need >= 0.0
+
+
+@njit(cache=True)
+def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray:
+    """Fractions in ``(delta, 1]``, ascending, covering the distinct whole-lot
+    deleveragings there: a midpoint between consecutive points where some kept
+    ``floor((1 - d)|q_i| / L_i)`` drops a lot when there are at most ``LOT_SCAN``,
+    else ``LOT_SCAN`` evenly spaced points; ``1`` (a full liquidation) last."""
+    count = 0.0
+    for i in range(q.shape[0]):
+        if lots[i] > 0.0 and q[i] != 0.0:
+            count += math.floor((1.0 - delta) * abs(q[i]) / lots[i] + LOT_FLOOR_TOL)
+    w = 1.0 - delta
+    if count > LOT_SCAN:
+        out = np.empty(LOT_SCAN)
+        for j in range(LOT_SCAN):
+            out[j] = delta + w * ((j + 1.0) / LOT_SCAN)
+        out[LOT_SCAN - 1] = 1.0
+        return out
+    bp = np.empty(int(count) + 2)
+    bp[0] = delta
+    nb = 1
+    for i in range(q.shape[0]):
+        L = lots[i]
+        if L > 0.0 and q[i] != 0.0:
+            m = abs(q[i]) / L
+            j = math.floor((1.0 - delta) * m + LOT_FLOOR_TOL)  # lots kept at delta
+            while j >= 1.0 and nb < bp.shape[0] - 1:
+                d = 1.0 - (j - LOT_FLOOR_TOL) / m  # from here on, j - 1 lots are kept
+                if delta < d < 1.0:
+                    bp[nb] = d
+                    nb += 1
+                j -= 1.0
+    bp[nb] = 1.0
+    nb += 1
+    srt = np.sort(bp[:nb])
+    out = np.empty(nb)
+    m = 0
+    for j in range(nb - 1):
+        if srt[j + 1] > srt[j]:
+            out[m] = 0.5 * (srt[j] + srt[j + 1])
+            m += 1
+    out[m] = 1.0
+    return out[:m + 1]
+
+
+@njit(cache=True)
+def lot_delever_scale(q: np.ndarray, lots: np.ndarray, delta: float, p: np.ndarray,
+                      kimp: np.ndarray, s: int, use_impact: bool, lin: float,
+                      fixed_fee: float, slack: float, x: np.ndarray) -> float:
+    """Fraction in ``[delta, 1]`` whose whole-lot deleveraging (left in ``x``) keeps the
+    cash floor, or -1 when none of the scanned fractions does.
+
+    ``delta`` when its rounded deleveraging keeps ``slack - need >= 0``.  Otherwise the
+    fractions above it are scanned from the bottom (:func:`_delever_points`: every
+    distinct whole-lot deleveraging when there are at most ``LOT_SCAN``, and always a
+    full liquidation), and the first feasible one is bisected down against the point
+    below it, to the smallest feasible fraction there.  Closing more of every position
+    only lowers gross exposure, so a gross cap met at ``delta`` stays met.  When -1 is
+    returned, ``x`` holds the deleveraging of fraction ``delta``.
+    """
+    if _delever_ok(q, lots, delta, p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+        return delta
+    pts = _delever_points(q, lots, delta)
+    a = delta  # infeasible
+    b = -1.0  # feasible
+    for j in range(pts.shape[0]):
+        if _delever_ok(q, lots, pts[j], p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+            b = pts[j]
+            if j > 0:
+                a = pts[j - 1]
+            break
+    if b < 0.0:
+        lot_delever(q, lots, delta, x)
+        return -1.0
+    for _ in range(200):
+        m = 0.5 * (a + b)
+        if m == a or m == b:
+            break
+        if _delever_ok(q, lots, m, p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+            b = m
+        else:
+            a = m
+    lot_delever(q, lots, b, x)
+    return b

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pyxl.core.ledger.board_lots import lot_delever, lot_need, lot_scale
+from pyxl.core.ledger.board_lots import lot_delever_scale, lot_scale
 from pyxl.core.ledger.kappa import kappa_interval
 from pyxl.core.ledger.lots import average_cost_step
 from pyxl.core.mnvh.rule import mnvh_position, mnvh_return
@@ -440,10 +440,14 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 # interval, or with whole lots from the rounded trade itself
                 below = not okd or delta > hid
                 if use_lots:
-                    # whole lots: at least delta of each position is closed
-                    lot_delever(q, lots, delta, dq)
-                    need, _ = lot_need(q, dq, P[s], kimp, s, use_impact, lin, fixed_fee)
-                    below = slack - need < 0.0
+                    # whole lots: at least delta of each position is closed; when the
+                    # rounding breaks the floor, delta is raised to the smallest fraction
+                    # found whose whole-lot deleveraging keeps it (-1: none; dq closes delta)
+                    dl = lot_delever_scale(q, lots, delta, P[s], kimp, s, use_impact, lin,
+                                           fixed_fee, slack, dq)
+                    below = dl < 0.0
+                    if dl > delta:
+                        delta = dl
                     lot_done = True
                 # with nothing held this branch means cash below its floor (NAV < 0 has
                 # stopped the run before): no deleveraging to log, only the shortfall

@@ -140,6 +140,48 @@ def _whole_lots(q, dq, lots, k):
             for a, b, L in zip(q, dq, lots, strict=True)]
 
 
+def _scan(q, dq, lots, lo, hi, most=512):
+    """Scales inside (lo, hi), ascending: one inside each interval between the points
+    where some position crosses a half lot, when there are at most ``most`` of them,
+    else ``most`` evenly spaced ones."""
+    n_cross = sum(math.floor(abs(b) * (hi - lo) / L) + 1
+                  for b, L in zip(dq, lots, strict=True) if L > 0.0 and b != 0.0)
+    if n_cross > most:
+        return [lo + (hi - lo) * ((j + 0.5) / most) for j in range(most)]
+    cuts = {lo, hi}
+    for a, b, L in zip(q, dq, lots, strict=True):
+        if L > 0.0 and b != 0.0:
+            u = sorted(((a + lo * b) / L, (a + hi * b) / L))
+            h = math.floor(u[0] - 0.5) + 0.5
+            while h < u[1]:
+                k = (h * L - a) / b
+                if h > u[0] and lo < k < hi:
+                    cuts.add(k)
+                h += 1.0
+    cuts = sorted(cuts)
+    return [0.5 * (x + y) for x, y in zip(cuts[:-1], cuts[1:], strict=True) if y > x]
+
+
+def _delever_scan(q, lots, delta, most=512):
+    """Fractions in (delta, 1], ascending, one inside each interval between the points
+    where some kept position drops a whole lot (when at most ``most``; else ``most``
+    evenly spaced), then 1 (a full liquidation)."""
+    kept = [(math.floor((1.0 - delta) * abs(a) / L + 1e-9), abs(a) / L)
+            for a, L in zip(q, lots, strict=True) if L > 0.0 and a != 0.0]
+    if sum(j for j, _ in kept) > most:
+        pts = [delta + (1.0 - delta) * ((j + 1.0) / most) for j in range(most)]
+        pts[-1] = 1.0
+        return pts
+    cuts = {delta, 1.0}
+    for j0, m in kept:
+        for j in range(int(j0), 0, -1):
+            d = 1.0 - (j - 1e-9) / m
+            if delta < d < 1.0:
+                cuts.add(d)
+    cuts = sorted(cuts)
+    return [0.5 * (x + y) for x, y in zip(cuts[:-1], cuts[1:], strict=True) if y > x] + [1.0]
+
+
 def _needs(q, x, now, lin, fixed, kimp_row):
     """Cash the trade ``x`` takes with its costs, and the gross after it."""
     need = sum(now[i] * x[i] + lin * abs(now[i] * x[i]) + (fixed if x[i] != 0.0 else 0.0)
@@ -331,11 +373,22 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
 
                 lo_k, hi_k = max(cset[0], gset[0]), min(cset[1], gset[1])
                 why = fails(hi_k)
+                good = bad = None
                 if why is None:
                     k_lot = hi_k
-                elif lo_k < hi_k and fails(lo_k) is None:
+                elif lo_k < hi_k:
+                    if fails(lo_k) is None:
+                        good, bad = lo_k, hi_k
+                    else:
+                        # scan the rounded trades strictly between, from the top
+                        pts = _scan(q, dq, lots, lo_k, hi_k)
+                        for j in range(len(pts) - 1, -1, -1):
+                            if fails(pts[j]) is None:
+                                good = pts[j]
+                                bad = pts[j + 1] if j + 1 < len(pts) else hi_k
+                                break
+                if why is not None and good is not None:
                     kind = why
-                    good, bad = lo_k, hi_k
                     for _ in range(200):
                         mid = 0.5 * (good + bad)
                         if mid in (good, bad):
@@ -345,7 +398,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                         else:
                             bad = mid
                     k_lot = good
-                else:
+                elif why is not None:
                     k_lot = -1.0
                 if k_lot > 0.0:
                     lot_trade = _whole_lots(q, dq, lots, k_lot)
@@ -381,12 +434,34 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 dq = [-delta * q[i] for i in range(M)]
                 below = dset is None or delta > dset[1]
                 if use_lots:
-                    # keep at most (1 - delta) of each position, in whole lots
-                    dq = [(math.copysign(L * math.floor((1.0 - delta) * abs(a) / L + 1e-9), a)
-                           - a) if L > 0.0 else -delta * a for a, L in zip(q, lots, strict=True)]
-                    need, _ = _needs(q, dq, now, fee_r + spread_r, fixed,
-                                     kimp[s] if kimp else None)
-                    below = slack - need < 0.0
+                    def closing(d, now=now, kimp_row=kimp[s] if kimp else None, slack=slack):
+                        """Keep at most (1 - d) of each position, in whole lots; and
+                        whether that keeps the cash floor."""
+                        x = [(math.copysign(L * math.floor((1.0 - d) * abs(a) / L + 1e-9), a)
+                              - a) if L > 0.0 else -d * a for a, L in zip(q, lots, strict=True)]
+                        need, _ = _needs(q, x, now, fee_r + spread_r, fixed, kimp_row)
+                        return x, slack - need >= 0.0
+
+                    dq, kept = closing(delta)
+                    if not kept:
+                        # raise delta to the smallest fraction whose whole lots keep the
+                        # floor: scan the distinct whole-lot deleveragings from the bottom
+                        pts = _delever_scan(q, lots, delta)
+                        first = next((j for j, d in enumerate(pts) if closing(d)[1]), None)
+                        if first is not None:
+                            bad = pts[first - 1] if first > 0 else delta
+                            good = pts[first]
+                            for _ in range(200):
+                                mid = 0.5 * (bad + good)
+                                if mid in (bad, good):
+                                    break
+                                if closing(mid)[1]:
+                                    good = mid
+                                else:
+                                    bad = mid
+                            delta = good
+                            dq, kept = closing(delta)
+                    below = not kept
                     lot_trade = dq
                 moving = held
                 if held:  # with nothing held, cash is below its floor: only the shortfall
