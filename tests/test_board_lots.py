@@ -288,7 +288,9 @@ def test_grid_points_equal_single_runs_in_whole_lots():
 
 
 @pytest.mark.parametrize(("value", "fix"), [(-100, ">= 0"), (float("nan"), ">= 0"),
-                                            ("abc", "number"), ([[1, 2], [3, 4]], "number")])
+                                            ("abc", "number"), ([[1, 2], [3, 4]], "number"),
+                                            (1e-12, "at least 1e-09"),
+                                            ((100, 5e-324), "at least 1e-09")])
 def test_bad_lot_size_is_named(value, fix):
     with pytest.raises(InputError) as e:
         MNVHConfig(lot_size=value)
@@ -383,3 +385,23 @@ def test_cli_per_asset_lot_sizes_with_the_hedge_last(tmp_path):
         if lot:
             assert whole(q[:, j], lot) == 0.0, j
     assert whole(q[:, 3], 1) > 0.01  # the 0 leaves D fractional
+
+
+def test_grid_over_hedge_on_and_off_takes_n_plus_one_lot_sizes():
+    """With N + 1 lot sizes (the hedge's last) an ablation over hedge on and off uses the
+    first N for the unhedged points: the table equals the one with the same single lot
+    size for every asset, hedge included, and so does the walk-forward."""
+    from pyxl.core.mnvh.ablation import ablation_grid, walk_forward
+
+    _, P = paths(8, 300, 4)
+    bench = 100 * np.cumprod(1 + 0.01 * np.random.default_rng(1).standard_normal(300))
+    kw = dict(lams=[0.9], betas=[20.0, 40.0], schemes=["equal"], hedges=[False, True])
+    one = ablation_grid(P, research_config(lot_size=10.0), benchmark=bench, **kw)
+    each = ablation_grid(P, research_config(lot_size=(10.0,) * 5), benchmark=bench, **kw)
+    pd.testing.assert_frame_equal(one, each)
+    assert one["hedge"].tolist() == [False, False, True, True]
+    wkw = dict(kw, is_periods=120, oos_periods=60)
+    a = walk_forward(P, research_config(lot_size=10.0), benchmark=bench, **wkw)
+    b = walk_forward(P, research_config(lot_size=(10.0,) * 5), benchmark=bench, **wkw)
+    np.testing.assert_array_equal(a.oos_nav, b.oos_nav)
+    pd.testing.assert_frame_equal(a.folds, b.folds)

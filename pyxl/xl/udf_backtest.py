@@ -277,7 +277,8 @@ def _lot_size(value: Any, n: int) -> float | tuple[float, ...] | None:
         return float(v[0])
     if v.size not in (n, n + 1):
         raise InputError("lot_size", f"has {v.size} values for {n} assets",
-                         f"give one number (e.g. 100) or {n} values, one per asset")
+                         f"give one number (e.g. 100) or {n} values, one per asset ({n + 1} "
+                         "with hedge TRUE: the hedge's last)")
     return tuple(float(x) for x in v)
 
 

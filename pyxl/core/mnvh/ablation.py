@@ -263,6 +263,16 @@ class _Threads:
         self.numba.set_num_threads(self.prev)
 
 
+def _unhedged_lots(config, inputs: StrategyInputs, n_assets: int):
+    """``config`` for a point without the hedge: a per-asset ``lot_size`` given with the
+    hedge's lot last (N + 1 values, for grids over hedge on and off) loses that last value;
+    anything else is returned as it is."""
+    ls = config.lot_size
+    if inputs.hedge_prices is None and isinstance(ls, tuple) and len(ls) == n_assets + 1:
+        return dataclasses.replace(config, lot_size=ls[:n_assets])
+    return config
+
+
 def _evaluate(prices, config, inputs, points, benchmark, periods_per_year, n_jobs):
     """Metrics per point, in point order.
 
@@ -279,7 +289,8 @@ def _evaluate(prices, config, inputs, points, benchmark, periods_per_year, n_job
         for key, idx in groups.items():
             inp = inputs[key]
             gr = run_grid(prices, inp.weights, [points[k].lam for k in idx],
-                          [points[k].beta for k in idx], config, pairs=True,
+                          [points[k].beta for k in idx],
+                          _unhedged_lots(config, inp, np.shape(prices)[1]), pairs=True,
                           beta_scale=inp.beta_scale, hedge_prices=inp.hedge_prices,
                           asset_betas=inp.asset_betas)
             for g, k in enumerate(idx):
@@ -512,8 +523,9 @@ def walk_forward(
         best = int(np.argmax(scores))  # first maximum = first in grid order
         is_tables.append(_table(points, is_m))
         gp = points[best]
-        cfg = dataclasses.replace(config, lam=gp.lam, beta=gp.beta)
         inp = inputs[(gp.weights, gp.hedge, gp.throttle)].rows(s, e + 1)
+        cfg = _unhedged_lots(dataclasses.replace(config, lam=gp.lam, beta=gp.beta), inp,
+                             p.shape[1])
         po = p[s : e + 1]
         res = run_strategy(po, cfg, inp)
         b_oos = None if bench is None else bench[s : e + 1]

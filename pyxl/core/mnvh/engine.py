@@ -188,6 +188,10 @@ def _opt_pos(value, name: str, fix: str) -> float:
     return v
 
 
+#: Smallest board lot accepted (shares): 1e-9, a satoshi is 1e-8 BTC.
+MIN_LOT = 1e-9
+
+
 def _check_lot_size(value) -> float | tuple[float, ...] | None:
     """``lot_size`` as None, a float or a tuple of floats, each finite and >= 0."""
     if value is None:
@@ -199,6 +203,11 @@ def _check_lot_size(value) -> float | tuple[float, ...] | None:
                          f"{value!r}", fix)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0.0):
         raise InputError("lot_size", "must be finite and >= 0 (0: fractional)", fix)
+    if np.any((arr > 0.0) & (arr < MIN_LOT)):
+        # a position of 1e6 shares is 1e18 lots of 1e-12: beyond a float's 2^53 whole
+        # numbers, so "whole lots" would mean nothing (and 1e-320 overflows)
+        raise InputError("lot_size", f"must be 0 or at least {MIN_LOT:g} share, got "
+                         f"{float(arr[(arr > 0) & (arr < MIN_LOT)].flat[0]):g}", fix)
     if arr.ndim == 0:
         return float(arr)
     return tuple(float(v) for v in arr)
