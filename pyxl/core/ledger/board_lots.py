@@ -158,6 +158,24 @@ def _sorted(a: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def _midpoints(bp: np.ndarray, n: int, and_last: bool) -> np.ndarray:
+    """Midpoints between consecutive distinct values of ``bp[:n]`` once sorted (one scale
+    inside each interval where the rounded trade is constant), ascending; with
+    ``and_last`` the largest value itself is appended."""
+    srt = _sorted(bp, n)
+    out = np.empty(n)
+    m = 0
+    for j in range(n - 1):
+        if srt[j + 1] > srt[j]:
+            out[m] = 0.5 * (srt[j] + srt[j + 1])
+            m += 1
+    if and_last:
+        out[m] = srt[n - 1]
+        m += 1
+    return out[:m]
+
+
+@njit(cache=True)
 def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
                  hi: float) -> np.ndarray:
     """Scales strictly inside ``(lo, hi)``, ascending, covering the distinct whole-lot
@@ -194,15 +212,7 @@ def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
                         nb += 1
                 h += 1.0
     bp[nb] = hi
-    nb += 1
-    srt = _sorted(bp, nb)
-    out = np.empty(nb - 1)
-    m = 0
-    for j in range(nb - 1):
-        if srt[j + 1] > srt[j]:
-            out[m] = 0.5 * (srt[j] + srt[j + 1])
-            m += 1
-    return out[:m]
+    return _midpoints(bp, nb + 1, False)
 
 
 @njit(cache=True)
@@ -310,16 +320,7 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
                     nb += 1
                 j -= 1.0
     bp[nb] = 1.0
-    nb += 1
-    srt = _sorted(bp, nb)
-    out = np.empty(nb)
-    m = 0
-    for j in range(nb - 1):
-        if srt[j + 1] > srt[j]:
-            out[m] = 0.5 * (srt[j] + srt[j + 1])
-            m += 1
-    out[m] = 1.0
-    return out[:m + 1]
+    return _midpoints(bp, nb + 1, True)
 
 
 @njit(cache=True)
