@@ -405,3 +405,42 @@ def test_grid_over_hedge_on_and_off_takes_n_plus_one_lot_sizes():
     b = walk_forward(P, research_config(lot_size=(10.0,) * 5), benchmark=bench, **wkw)
     np.testing.assert_array_equal(a.oos_nav, b.oos_nav)
     pd.testing.assert_frame_equal(a.folds, b.folds)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_search_on_one_asset_gives_the_full_bisections_scale_and_trade(seed):
+    """Once the search's ends differ by one lot of one asset it checks that asset alone;
+    a full bisection over the whole trade (written here) must give the same scale and
+    trade, bit for bit."""
+    rng = np.random.default_rng(200 + seed)
+    n = int(rng.integers(2, 9))
+    p = rng.uniform(500, 30_000, n)
+    lots = rng.choice([1.0, 100.0], n)
+    q = lots * rng.integers(-20, 21, n)
+    dq = rng.uniform(-6.0, 6.0, n) * lots
+    slack = float(abs(p @ dq)) * rng.uniform(0.05, 0.6)
+    x = np.zeros(n)
+    k, _ = lot_scale(q, dq, p, lots, 0.0, 1.0, slack, np.inf, False, np.zeros((1, n)), 0,
+                     False, 5e-4, 0.0, x)
+
+    def ok(m):
+        y = np.zeros(n)
+        lot_trade(q, dq, lots, m, y)
+        need, _ = lot_need(q, y, p, np.zeros((1, n)), 0, False, 5e-4, 0.0)
+        return slack - need >= 0.0, y
+
+    if ok(1.0)[0]:
+        assert k == 1.0
+        return
+    a, b = 0.0, 1.0
+    assert ok(a)[0]
+    while True:
+        m = 0.5 * (a + b)
+        if m in (a, b):
+            break
+        if ok(m)[0]:
+            a = m
+        else:
+            b = m
+    assert k == a
+    np.testing.assert_array_equal(x, ok(a)[1])

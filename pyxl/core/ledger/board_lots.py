@@ -251,17 +251,71 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
                 break
         if a < 0.0:
             return -1.0, why
+    return _edge(q, dq, p, lots, a, b, slack, G, gross_on, kimp, s, use_impact, lin,
+                 fixed_fee, x), why
+
+
+@njit(cache=True)
+def _edge(q, dq, p, lots, a, b, slack, G, gross_on, kimp, s, use_impact, lin, fixed_fee,
+          x) -> float:
+    """Last scale in ``[a, b)`` whose whole-lot trade (left in ``x``) is feasible, given a
+    feasible ``a`` and an infeasible ``b``: a bisection, to floating-point resolution.
+
+    When every asset that trades has a lot size, the rounded trade is constant between
+    rounding breakpoints, so once ``a`` and ``b`` round to trades that differ by one lot
+    of one asset only, every scale between them rounds to one of the two and the bisection
+    goes on checking that asset's rounding alone (O(1) a step instead of a pass over
+    the assets and the costs): the same steps and the same result as checking the
+    whole trade, in about 10-15 passes over the assets instead of about 50.
+    """
+    n = q.shape[0]
+    whole = True
+    for i in range(n):
+        if dq[i] != 0.0 and not lots[i] > 0.0:
+            whole = False
+    xa = np.empty(n)
+    xb = np.empty(n)
+    lot_trade(q, dq, lots, a, xa)
+    lot_trade(q, dq, lots, b, xb)
     for _ in range(200):
+        if whole:
+            nd = 0
+            j = -1
+            for i in range(n):
+                if xa[i] != xb[i]:
+                    nd += 1
+                    j = i
+            if nd == 1 and abs(xb[j] - xa[j]) <= lots[j] * (1.0 + 1e-9):
+                # every scale in [a, b] rounds to xa or xb, which differ in asset j only,
+                # by one lot:
+                # the rest of the bisection needs only asset j's rounding (the same
+                # steps and result as checking the whole trade)
+                for _ in range(200):
+                    m = 0.5 * (a + b)
+                    if m == a or m == b:
+                        break
+                    if round_to_lot(q[j] + m * dq[j], lots[j]) - q[j] == xa[j]:
+                        a = m
+                    else:
+                        b = m
+                for i in range(n):
+                    x[i] = xa[i]
+                return a
         m = 0.5 * (a + b)
         if m == a or m == b:
             break
         if _lot_check(q, dq, p, lots, m, x, slack, G, gross_on, kimp, s, use_impact, lin,
                       fixed_fee) == 0:
             a = m
+            for i in range(n):
+                xa[i] = x[i]
         else:
             b = m
-    lot_trade(q, dq, lots, a, x)
-    return a, why
+            for i in range(n):
+                xb[i] = x[i]
+    for i in range(n):
+        x[i] = xa[i]
+    return a
 
 
 @njit(cache=True)
