@@ -23,11 +23,11 @@ from pyxl.errors import InputError
 from pyxl.numparse import EXACT_CSV
 from pyxl.xl.cache import clear_all
 from tests.test_mnvh_engine import (
-    RICH_FEES,
     assert_same,
     check_identity,
     check_limits,
     paths,
+    random_book_against_reference,
     stressed_run,
 )
 
@@ -80,31 +80,21 @@ LOTS = st.sampled_from([1.0, 10.0, 100.0, 7.5, "vector"])
        hedge=st.booleans(), impact=st.booleans(), lot=LOTS)
 def test_engine_matches_reference_in_whole_lots(seed, lam, beta, lag, lots, cap, pos, floor,
                                                 dd, hedge, impact, lot):
-    rng, P = paths(seed, 60, 5, vol=0.04)
-    W = rng.normal(0.2, 0.5, (60, 5))
-    W /= W.sum(axis=1, keepdims=True)
-    if lot == "vector":  # 0 = fractional; with a hedge, sometimes its own lot last
-        lot = tuple(rng.choice([0.0, 1.0, 50.0, 100.0], 5 + int(hedge and rng.random() < 0.5)))
-    fees = RICH_FEES if impact else FeeModel(fee_rate=1e-3, fixed_fee=2.0, borrow_rate=0.05)
-    cfg = MNVHConfig(lam=lam, beta=beta, exec_lag=lag, lot_method=lots, max_gross=cap,
-                     max_position=pos, min_cash=floor, drawdown_stop=dd, fees=fees,
-                     lot_size=lot)
-    kw = dict(adv=rng.uniform(1e3, 1e5, 5))
-    if hedge:
-        kw.update(hedge_prices=100 * np.cumprod(1 + 0.01 * rng.standard_normal(60)),
-                  asset_betas=rng.uniform(0.5, 1.5, 5))
-    a = run_backtest(P, W, cfg, **kw)
-    b = reference_backtest(P, W, cfg, **kw)
-    assert_same(a, b)
-    assert [(t, k) for t, k, _ in a.risk_events] == [(t, k) for t, k, _ in b.events]
-    check_identity(a, cfg.cash0)
-    check_limits(a, cfg)
-    sizes = np.broadcast_to(np.asarray(lot, float), (5,)) if np.ndim(lot) == 0 else \
-        np.asarray(lot[:5])
+    def lot_size(rng):
+        if lot == "vector":  # 0 = fractional; with a hedge, sometimes its own lot last
+            return tuple(rng.choice([0.0, 1.0, 50.0, 100.0],
+                                    5 + int(hedge and rng.random() < 0.5)))
+        return lot
+
+    a, cfg = random_book_against_reference(seed, lam, beta, lag, lots, cap, pos, floor, dd,
+                                           hedge, impact, lot_size)
+    used = cfg.lot_size
+    sizes = np.broadcast_to(np.asarray(used, float), (5,)) if np.ndim(used) == 0 else \
+        np.asarray(used[:5])
     assert whole(a.q, sizes) < 1e-9
     assert whole(a.trades, sizes) < 1e-9
-    if hedge and (np.ndim(lot) == 0 or len(lot) == 6):
-        assert whole(a.hedge_q, lot if np.ndim(lot) == 0 else lot[5]) < 1e-9
+    if hedge and (np.ndim(used) == 0 or len(used) == 6):
+        assert whole(a.hedge_q, used if np.ndim(used) == 0 else used[5]) < 1e-9
 
 
 def test_stressed_book_in_whole_lots_matches_reference_and_deleverages_whole_lots():

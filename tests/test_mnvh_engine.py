@@ -190,12 +190,24 @@ def test_default_beta_gives_about_unit_gross_on_bundled_data():
        hedge=st.booleans(), impact=st.booleans())
 def test_engine_matches_reference_and_identity_holds(seed, lam, beta, lag, lots, cap, pos,
                                                      floor, dd, hedge, impact):
+    random_book_against_reference(seed, lam, beta, lag, lots, cap, pos, floor, dd, hedge,
+                                  impact)
+
+
+def random_book_against_reference(seed, lam, beta, lag, lots, cap, pos, floor, dd, hedge,
+                                  impact, lot_size=None):
+    """A random 60 x 5 book with the given settings, run by the engine and the reference:
+    same columns and events, the ledger identity and the limits hold.  ``lot_size`` is
+    None or a function of the book's generator giving ``MNVHConfig.lot_size``.  Returns
+    the engine's result and its config."""
     rng, P = paths(seed, 60, 5, vol=0.04)
     W = rng.normal(0.2, 0.5, (60, 5))
     W /= W.sum(axis=1, keepdims=True)
+    lot = None if lot_size is None else lot_size(rng)
     fees = RICH_FEES if impact else FeeModel(fee_rate=1e-3, fixed_fee=2.0, borrow_rate=0.05)
     cfg = MNVHConfig(lam=lam, beta=beta, exec_lag=lag, lot_method=lots, max_gross=cap,
-                     max_position=pos, min_cash=floor, drawdown_stop=dd, fees=fees)
+                     max_position=pos, min_cash=floor, drawdown_stop=dd, fees=fees,
+                     lot_size=lot)
     kw = dict(adv=rng.uniform(1e3, 1e5, 5))
     if hedge:
         kw.update(hedge_prices=100 * np.cumprod(1 + 0.01 * rng.standard_normal(60)),
@@ -206,6 +218,7 @@ def test_engine_matches_reference_and_identity_holds(seed, lam, beta, lag, lots,
     assert [(t, k) for t, k, _ in a.risk_events] == [(t, k) for t, k, _ in b.events]
     check_identity(a, cfg.cash0)
     check_limits(a, cfg)
+    return a, cfg
 
 
 def check_limits(res, cfg):
