@@ -34,14 +34,16 @@ def col(v):
     return excel_range(np.asarray(v, dtype=object))
 
 
-def random_problem(rng, n, k, m):
+def random_problem(rng, n, k, m, specific=(0.01, 0.11)):
+    """Segments (each of 1..m used), benchmark weights, factor model (n x k loadings,
+    k x k covariance) with specific vols drawn from ``specific``, and alphas."""
     seg = np.concatenate([np.arange(1, m + 1), rng.integers(1, m + 1, n - m)])
     wT = rng.lognormal(size=n)
     wT /= wT.sum()
     B = rng.normal(size=(n, k))
     A = rng.normal(size=(k, k))
     F = A @ A.T * 0.01
-    s = rng.uniform(0.01, 0.11, n)
+    s = rng.uniform(*specific, n)
     alpha = rng.normal(0, 0.02, n)
     return seg, wT, B, F, s, alpha
 

@@ -19,6 +19,7 @@ from scipy.optimize import lsq_linear
 from pyxl.core.mbp import Limits, MBPProblem, make_data
 from pyxl.core.mbp import polish as P
 from pyxl.xl.cache import clear_all
+from tests.test_audit_mbp import random_problem
 
 
 @pytest.fixture(autouse=True)
@@ -182,14 +183,7 @@ def _sweep_problem(seed):
     n = int(rng.choice([3, 4, 5, 8, 15, 40, 120]))
     k = int(rng.choice([1, 2, 4]))
     m = int(rng.integers(1, min(n, 4) + 1))
-    seg = np.concatenate([np.arange(1, m + 1), rng.integers(1, m + 1, n - m)])
-    wT = rng.lognormal(size=n)
-    wT /= wT.sum()
-    B = rng.normal(size=(n, k))
-    A = rng.normal(size=(k, k))
-    F = A @ A.T * 0.01
-    s = rng.uniform(0.005, 0.1, n)
-    alpha = rng.normal(0, 0.02, n)
+    seg, wT, B, F, s, alpha = random_problem(rng, n, k, m, specific=(0.005, 0.1))
     kind = rng.integers(0, 6)
     if kind == 1:
         alpha = np.round(alpha * 200) / 200
