@@ -397,6 +397,33 @@ def test_grid_over_hedge_on_and_off_takes_n_plus_one_lot_sizes():
     pd.testing.assert_frame_equal(a.folds, b.folds)
 
 
+def _full_bisection(q, dq, p, lots, slack, G, kimp, lin, fixed_fee):
+    """The whole-lot scale search written plainly: the last feasible point of a
+    bisection of [0, 1], every step checking the whole rounded trade (1.0 when the full
+    trade is feasible).  Returns the scale and its trade."""
+    n = len(q)
+
+    def ok(m):
+        y = np.zeros(n)
+        lot_trade(q, dq, lots, m, y)
+        need, g = lot_need(q, y, p, kimp, 0, bool(kimp.any()), lin, fixed_fee)
+        return slack - need >= 0.0 and g <= G, y
+
+    if ok(1.0)[0]:
+        return 1.0, ok(1.0)[1]
+    a, b = 0.0, 1.0
+    assert ok(a)[0]
+    while True:
+        m = 0.5 * (a + b)
+        if m in (a, b):
+            break
+        if ok(m)[0]:
+            a = m
+        else:
+            b = m
+    return a, ok(a)[1]
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_search_on_one_asset_gives_the_full_bisections_scale_and_trade(seed):
     """Once the search's ends differ by one lot of one asset it checks that asset alone;
@@ -412,25 +439,32 @@ def test_search_on_one_asset_gives_the_full_bisections_scale_and_trade(seed):
     x = np.zeros(n)
     k, _ = lot_scale(q, dq, p, lots, 0.0, 1.0, slack, np.inf, False, np.zeros((1, n)), 0,
                      False, 5e-4, 0.0, x)
-
-    def ok(m):
-        y = np.zeros(n)
-        lot_trade(q, dq, lots, m, y)
-        need, _ = lot_need(q, y, p, np.zeros((1, n)), 0, False, 5e-4, 0.0)
-        return slack - need >= 0.0, y
-
-    if ok(1.0)[0]:
-        assert k == 1.0
-        return
-    a, b = 0.0, 1.0
-    assert ok(a)[0]
-    while True:
-        m = 0.5 * (a + b)
-        if m in (a, b):
-            break
-        if ok(m)[0]:
-            a = m
-        else:
-            b = m
+    a, xa = _full_bisection(q, dq, p, lots, slack, np.inf, np.zeros((1, n)), 5e-4, 0.0)
     assert k == a
-    np.testing.assert_array_equal(x, ok(a)[1])
+    np.testing.assert_array_equal(x, xa)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_search_on_large_books_gives_the_full_bisections_result(seed):
+    """On books of 40-200 whole-lot assets (lots of 1, 10 and 100) with a gross cap,
+    impact and a fixed fee, the search's scale and trade (its ends' trades passed on,
+    the single-asset finish, the branch-free rounding) equal those of a full bisection
+    that rounds every asset at every step (written here), bit for bit."""
+    rng = np.random.default_rng(900 + seed)
+    n = int(rng.choice([40, 120, 200]))
+    p = rng.uniform(20.0, 80.0, n)
+    lots = rng.choice([1.0, 10.0, 100.0], n)
+    q = lots * rng.integers(-30, 31, n)
+    dq = rng.normal(0.0, 25.0, n) * (1.0 + (lots > 1.0) * 9.0)
+    kimp = rng.uniform(0.0, 2e-6, (1, n)) * (seed % 2)
+    g0 = float(np.abs(q) @ p)
+    G = np.inf if seed % 3 == 0 else g0 * rng.uniform(1.0, 1.2)
+    slack = float(abs(p @ dq)) * rng.uniform(0.05, 0.6)
+    x = np.zeros(n)
+    k, _ = lot_scale(q, dq, p, lots, 0.0, 1.0, slack, G, np.isfinite(G), kimp, 0,
+                     bool(kimp.any()), 5e-4, 0.3, x)
+    a, xa = _full_bisection(q, dq, p, lots, slack, G, kimp, 5e-4, 0.3)
+    if k < 0.0:  # the search found no feasible scale: nor may the full bisection
+        pytest.fail(f"no scale found; the full bisection gave {a}")
+    assert k == a
+    np.testing.assert_array_equal(x, xa)

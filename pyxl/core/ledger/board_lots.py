@@ -69,26 +69,33 @@ LOT_FLOOR_TOL = 1e-9
 LOT_SCAN = 512
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def half_away(x: float) -> float:
     """``x`` rounded to the nearest integer, a tie away from zero (Excel's ``ROUND(x, 0)``).
 
     ``x - trunc(x)`` is exact in floating point, so the tie test is too (the usual
-    ``floor(x + 0.5)`` rounds 0.49999999999999994 up).
+    ``floor(x + 0.5)`` rounds 0.49999999999999994 up).  It has the sign of ``x``, so
+    the step is chosen without a branch on ``x`` (loops over assets stay branch-free).
     """
     t = np.trunc(x)
-    if abs(x - t) >= 0.5:
-        t += 1.0 if x > 0.0 else -1.0
-    return t
+    d = x - t
+    # the step as arithmetic on the two tests: a conditional compiled to a branch, and
+    # whether a scaled trade rounds up or down is a coin flip that the CPU mispredicts
+    return t + ((d >= 0.5) * 1.0 - (d <= -0.5) * 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def round_to_lot(v: float, L: float) -> float:
     """``v`` (shares) on its nearest whole multiple of the lot ``L`` (a tie away from zero,
     as Excel's ``ROUND``); ``v`` itself when ``L == 0``."""
-    if L > 0.0:
-        return L * half_away(v / L)
-    return v
+    return L * half_away(v / L) if L > 0.0 else v
+
+
+@njit(cache=True, inline="always")
+def _lot_x(qi: float, di: float, L: float, k: float) -> float:
+    """One asset's whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q`` (``k dq``
+    when ``L == 0``)."""
+    return round_to_lot(qi + k * di, L) - qi if L > 0.0 else k * di
 
 
 @njit(cache=True)
@@ -96,11 +103,7 @@ def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
               x: np.ndarray) -> None:
     """Write into ``x`` the whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q``."""
     for i in range(q.shape[0]):
-        L = lots[i]
-        if L > 0.0:
-            x[i] = round_to_lot(q[i] + k * dq[i], L) - q[i]
-        else:
-            x[i] = k * dq[i]
+        x[i] = _lot_x(q[i], dq[i], lots[i], k)
 
 
 @njit(cache=True)
@@ -234,6 +237,7 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
         return hi, 0
     if lo >= hi:
         return -1.0, why
+    xb = x.copy()  # the trade at hi
     a = lo
     b = hi
     if _lot_check(q, dq, p, lots, lo, x, slack, G, gross_on, kimp, s, use_impact, lin,
@@ -248,18 +252,20 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
                 a = pts[j]
                 if j + 1 < pts.shape[0]:
                     b = pts[j + 1]
+                    lot_trade(q, dq, lots, b, xb)
                 break
         if a < 0.0:
             return -1.0, why
-    return _edge(q, dq, p, lots, a, b, slack, G, gross_on, kimp, s, use_impact, lin,
-                 fixed_fee, x), why
+    return _edge(q, dq, p, lots, a, b, x.copy(), xb, slack, G, gross_on, kimp, s,
+                 use_impact, lin, fixed_fee, x), why
 
 
 @njit(cache=True)
-def _edge(q, dq, p, lots, a, b, slack, G, gross_on, kimp, s, use_impact, lin, fixed_fee,
-          x) -> float:
+def _edge(q, dq, p, lots, a, b, xa, xb, slack, G, gross_on, kimp, s, use_impact, lin,
+          fixed_fee, x) -> float:
     """Last scale in ``[a, b)`` whose whole-lot trade (left in ``x``) is feasible, given a
-    feasible ``a`` and an infeasible ``b``: a bisection, to floating-point resolution.
+    feasible ``a`` and an infeasible ``b`` and their whole-lot trades ``xa`` and ``xb``
+    (overwritten): a bisection, to floating-point resolution.
 
     When every asset that trades has a lot size, the rounded trade is constant between
     rounding breakpoints, so once ``a`` and ``b`` round to trades that differ by one lot
@@ -273,23 +279,18 @@ def _edge(q, dq, p, lots, a, b, slack, G, gross_on, kimp, s, use_impact, lin, fi
     for i in range(n):
         if dq[i] != 0.0 and not lots[i] > 0.0:
             whole = False
-    xa = np.empty(n)
-    xb = np.empty(n)
-    lot_trade(q, dq, lots, a, xa)
-    lot_trade(q, dq, lots, b, xb)
     for _ in range(200):
         if whole:
             nd = 0
             j = -1
-            for i in range(n):
-                if xa[i] != xb[i]:
-                    nd += 1
-                    j = i
+            for i in range(n):  # without branches: about half differ on early steps
+                differs = xa[i] != xb[i]
+                nd += differs
+                j = i if differs else j
             if nd == 1 and abs(xb[j] - xa[j]) <= lots[j] * (1.0 + 1e-9):
                 # every scale in [a, b] rounds to xa or xb, which differ in asset j only,
-                # by one lot:
-                # the rest of the bisection needs only asset j's rounding (the same
-                # steps and result as checking the whole trade)
+                # by one lot: the rest of the bisection needs only asset j's rounding
+                # (the same steps and result as checking the whole trade)
                 for _ in range(200):
                     m = 0.5 * (a + b)
                     if m == a or m == b:
