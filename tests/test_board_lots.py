@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyxl.cli import main
-from pyxl.core.ledger.board_lots import lot_need, lot_scale, lot_trade
+from pyxl.core.ledger.board_lots import LOT_GROSS_TOL, lot_need, lot_scale, lot_trade
 from pyxl.core.mnvh import FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh.ablation import build_inputs, research_config, run_strategy
 from pyxl.core.mnvh.reference import reference_backtest
@@ -407,7 +407,7 @@ def _full_bisection(q, dq, p, lots, slack, G, kimp, lin, fixed_fee):
         y = np.zeros(n)
         lot_trade(q, dq, lots, m, y)
         need, g = lot_need(q, y, p, kimp, 0, bool(kimp.any()), lin, fixed_fee)
-        return slack - need >= 0.0 and g <= G, y
+        return slack - need >= 0.0 and g <= G * (1.0 + LOT_GROSS_TOL), y
 
     if ok(1.0)[0]:
         return 1.0, ok(1.0)[1]

@@ -20,7 +20,9 @@ The rule, applied after the continuous kappa of eq. 2 (:mod:`pyxl.core.ledger.ka
   so one scalar still scales the whole proposed trade (the seed's kappa) and the
   lot adjustment comes last, asset by asset;
 * ``k`` is the continuous kappa when its rounded trade keeps cash after trade
-  and costs ``>= min_cash`` and gross ``<= max_gross x NAV``.  Rounding up a buy
+  and costs ``>= min_cash`` and gross ``<= max_gross x NAV`` (up to a relative
+  ``LOT_GROSS_TOL`` = 1e-12, so a cap met exactly in decimals is not missed by the
+  last binary digit).  Rounding up a buy
   by half a lot can break a floor that the continuous trade just met; then ``k``
   is bisected between the continuous kappa (infeasible once rounded) and the
   smallest feasible continuous scale (feasible once rounded) down to floating-point
@@ -35,15 +37,16 @@ The rule, applied after the continuous kappa of eq. 2 (:mod:`pyxl.core.ledger.ka
   no whole-lot trade only when none of them is feasible;
 * forced deleveraging closes at least the fraction ``delta`` of each position in
   whole lots: the position kept is ``sign(q_i) L_i floor((1 - delta)|q_i| / L_i)``
-  (a tolerance of 1e-9 lot absorbs rounding in ``1 - delta``), so a full
-  liquidation (``delta = 1``) closes everything.  Closing whole lots can spend more
-  cash than the continuous ``delta`` (buying back a whole lot of a short): when the
-  rounded deleveraging breaks the cash floor, ``delta`` is raised to the smallest
-  fraction found whose rounded deleveraging keeps it (every distinct whole-lot
-  deleveraging is tried when there are at most ``LOT_SCAN``), so the floor is left
-  broken only when none does;
-* the position cap is rounded down to whole lots, so a clipped target stays
-  within it after rounding.
+  (a tolerance of 1e-9 lot absorbs rounding in ``1 - delta``; for ``delta > 0`` at
+  most one lot fewer than held, as the exact floor gives), so a full liquidation
+  (``delta = 1``) closes everything and any ``delta > 0`` at least one lot.
+  Closing whole lots can spend more cash than the continuous ``delta`` (buying
+  back a whole lot of a short): when the rounded deleveraging breaks the cash
+  floor, ``delta`` is raised to the smallest fraction found whose rounded
+  deleveraging keeps it (every distinct whole-lot deleveraging is tried when there
+  are at most ``LOT_SCAN``), so the floor is left broken only when none does;
+* the position cap is rounded down to whole lots (with the same 1e-9-lot
+  tolerance), so a clipped target stays within it after rounding.
 
 Positions stay exact multiples of their lot size up to the rounding of one
 product (``L_i * m``): every target is rounded afresh from the position, so no
@@ -58,11 +61,16 @@ import numpy as np
 from numba import njit
 
 __all__ = ["half_away", "round_to_lot", "lot_trade", "lot_need", "lot_scale", "lot_delever",
-           "lot_delever_scale", "LOT_FLOOR_TOL",
-           "LOT_SCAN"]
+           "lot_delever_scale", "lot_cap", "LOT_FLOOR_TOL", "LOT_GROSS_TOL", "LOT_SCAN"]
 
-#: Fraction of a lot below which ``(1 - delta)|q| / L`` counts as the next whole lot.
+#: Fraction of a lot below which ``(1 - delta)|q| / L`` (or the position cap over ``L``)
+#: counts as the next whole lot.
 LOT_FLOOR_TOL = 1e-9
+
+#: Relative margin by which a whole-lot book's gross may exceed ``max_gross x NAV``: a
+#: cap met exactly in decimals (0.58 x 3,000,000 = 1,740,000) is 1,739,999.9999999998 in
+#: binary, and a whole-lot book exactly on it would otherwise be refused for that digit.
+LOT_GROSS_TOL = 1e-12
 
 #: Most scales tried when neither end of the continuous feasible range is feasible once
 #: rounded: every rounding interval when there are at most this many, else a grid.
@@ -135,12 +143,13 @@ def lot_need(q: np.ndarray, x: np.ndarray, p: np.ndarray, kimp: np.ndarray, s: i
 def _lot_check(q, dq, p, lots, k, x, slack, G, gross_on, kimp, s, use_impact, lin,
                fixed_fee) -> int:
     """0 when the whole-lot trade of scale ``k`` (left in ``x``) is feasible, 1 when it
-    breaks the cash floor, 2 when it breaks only the gross cap."""
+    breaks the cash floor, 2 when it breaks only the gross cap (over ``G`` by more
+    than the relative ``LOT_GROSS_TOL``)."""
     lot_trade(q, dq, lots, k, x)
     need, g = lot_need(q, x, p, kimp, s, use_impact, lin, fixed_fee)
     if slack - need < 0.0:
         return 1
-    if gross_on and g > G:
+    if gross_on and g > G * (1.0 + LOT_GROSS_TOL):
         return 2
     return 0
 
@@ -319,16 +328,36 @@ def _edge(q, dq, p, lots, a, b, xa, xb, slack, G, gross_on, kimp, s, use_impact,
     return a
 
 
+@njit(cache=True, inline="always")
+def _lots_kept(aq: float, L: float, d: float) -> float:
+    """Whole lots of ``L`` kept of a position of ``aq = |q|`` shares when at least the
+    fraction ``d`` of it is closed: ``floor((1 - d) |q| / L)``, with a tolerance of
+    ``LOT_FLOOR_TOL`` lot for the rounding of ``1 - d``, and for ``d > 0`` at most one
+    lot fewer than held, as the exact floor gives (the tolerance alone kept every lot
+    for ``d`` below about ``1e-9 L / |q|``)."""
+    j = math.floor((1.0 - d) * aq / L + LOT_FLOOR_TOL)
+    if d > 0.0:
+        j = min(j, half_away(aq / L) - 1.0)
+    return max(j, 0.0)
+
+
+@njit(cache=True)
+def lot_cap(lim: float, L: float) -> float:
+    """The position cap ``lim`` (shares) rounded down to whole lots of ``L``, with a
+    tolerance of ``LOT_FLOOR_TOL`` lot: a cap met exactly in decimals (29 lots of 300
+    under 0.29 x 3,000,000) keeps its last lot despite the binary rounding of ``lim``."""
+    return L * math.floor(lim / L + LOT_FLOOR_TOL)
+
+
 @njit(cache=True)
 def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray) -> None:
     """Write into ``x`` the deleveraging trade closing at least ``delta`` of each position
     in whole lots (``-delta q_i`` for an asset without a lot size)."""
-    keep = 1.0 - delta
     for i in range(q.shape[0]):
         L = lots[i]
         qi = q[i]
         if L > 0.0:
-            m = math.floor(keep * abs(qi) / L + LOT_FLOOR_TOL)
+            m = _lots_kept(abs(qi), L, delta)
             x[i] = (L * m if qi > 0.0 else -L * m) - qi
         else:
             x[i] = -delta * qi
@@ -352,7 +381,7 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
     count = 0.0
     for i in range(q.shape[0]):
         if lots[i] > 0.0 and q[i] != 0.0:
-            count += math.floor((1.0 - delta) * abs(q[i]) / lots[i] + LOT_FLOOR_TOL)
+            count += _lots_kept(abs(q[i]), lots[i], delta)
     w = 1.0 - delta
     if count > LOT_SCAN:
         out = np.empty(LOT_SCAN)
@@ -367,7 +396,7 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
         L = lots[i]
         if L > 0.0 and q[i] != 0.0:
             m = abs(q[i]) / L
-            j = math.floor((1.0 - delta) * m + LOT_FLOOR_TOL)  # lots kept at delta
+            j = _lots_kept(abs(q[i]), L, delta)  # lots kept at delta
             while j >= 1.0 and nb < bp.shape[0] - 1:
                 d = 1.0 - (j - LOT_FLOOR_TOL) / m  # from here on, j - 1 lots are kept
                 if delta < d < 1.0:

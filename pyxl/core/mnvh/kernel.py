@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pyxl.core.ledger.board_lots import lot_delever_scale, lot_scale
+from pyxl.core.ledger.board_lots import lot_cap, lot_delever_scale, lot_scale
 from pyxl.core.ledger.kappa import kappa_interval
 from pyxl.core.ledger.lots import average_cost_step
 from pyxl.core.mnvh.rule import mnvh_position, mnvh_return
@@ -326,7 +326,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 for i in range(n):
                     lim = lim_notional / P[s, i]
                     if use_lots and lots[i] > 0.0:
-                        lim = lots[i] * np.floor(lim / lots[i])  # whole lots within the cap
+                        lim = lot_cap(lim, lots[i])  # whole lots within the cap
                     if tgt[i] > lim:
                         tgt[i] = lim
                         nclip += 1

@@ -162,11 +162,19 @@ def _scan(q, dq, lots, lo, hi, most=512):
     return [0.5 * (x + y) for x, y in zip(cuts[:-1], cuts[1:], strict=True) if y > x]
 
 
+def _kept_lots(a, L, d):
+    """Whole lots kept of the position ``a`` when at least ``d`` of it is closed: the floor
+    of ``(1 - d)|a|/L`` (1e-9 lot of slack for binary rounding), and for ``d > 0`` one lot
+    fewer than held at most, as the exact floor gives."""
+    j = math.floor((1.0 - d) * abs(a) / L + 1e-9)
+    return max(min(j, _nearest(abs(a) / L) - 1) if d > 0.0 else j, 0)
+
+
 def _delever_scan(q, lots, delta, most=512):
     """Fractions in (delta, 1], ascending, one inside each interval between the points
     where some kept position drops a whole lot (when at most ``most``; else ``most``
     evenly spaced), then 1 (a full liquidation)."""
-    kept = [(math.floor((1.0 - delta) * abs(a) / L + 1e-9), abs(a) / L)
+    kept = [(_kept_lots(a, L, delta), abs(a) / L)
             for a, L in zip(q, lots, strict=True) if L > 0.0 and a != 0.0]
     if sum(j for j, _ in kept) > most:
         pts = [delta + (1.0 - delta) * ((j + 1.0) / most) for j in range(most)]
@@ -329,7 +337,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 for i in range(N):
                     lim = max(pos_cap * nav_pre, 0.0) / now[i]
                     if use_lots and lots[i] > 0.0:
-                        lim = lots[i] * math.floor(lim / lots[i])
+                        lim = lots[i] * math.floor(lim / lots[i] + 1e-9)  # 1e-9 lot: binary
                     if target[i] > lim:
                         target[i] = lim
                         clipped += 1
@@ -367,7 +375,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                                      fee_r + spread_r, fixed, kimp_row)
                     if slack - need < 0.0:
                         return "cash_limit"
-                    if gross_cap < math.inf and g > cap:
+                    if gross_cap < math.inf and g > cap * (1.0 + 1e-12):  # binary rounding
                         return "gross_cap"
                     return None
 
@@ -437,8 +445,8 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                     def closing(d, now=now, kimp_row=kimp[s] if kimp else None, slack=slack):
                         """Keep at most (1 - d) of each position, in whole lots; and
                         whether that keeps the cash floor."""
-                        x = [(math.copysign(L * math.floor((1.0 - d) * abs(a) / L + 1e-9), a)
-                              - a) if L > 0.0 else -d * a for a, L in zip(q, lots, strict=True)]
+                        x = [math.copysign(L * _kept_lots(a, L, d), a) - a if L > 0.0
+                             else -d * a for a, L in zip(q, lots, strict=True)]
                         need, _ = _needs(q, x, now, fee_r + spread_r, fixed, kimp_row)
                         return x, slack - need >= 0.0
 
