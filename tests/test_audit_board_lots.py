@@ -32,7 +32,8 @@ def test_scale_search_scans_when_both_ends_round_infeasible():
     q, dq, p, L = (np.array(v, float) for v in ([2, -5], [-1.5, 6], [2, 4], [1, 1]))
     lo, hi = 1.0 / 54.0, 11.0 / 42.0
     x = np.zeros(2)
-    k, why = lot_scale(q, dq, p, L, lo, hi, 5.5, 23.5, True, NO_IMPACT, 0, False, 0.0, 0.0, x)
+    k, why = lot_scale(q, dq, p, L, lo, hi, 5.5, 23.5, True, NO_IMPACT, 0, False, 0.0, 0.0, x,
+                       np.zeros(1), -1)
     assert why == 1  # hi breaks the cash floor once rounded
     assert k == pytest.approx(0.25, abs=1e-12)
     np.testing.assert_array_equal(x, [0.0, 1.0])
@@ -54,11 +55,13 @@ def test_whole_lot_deleveraging_raises_delta_to_keep_the_floor():
 
     q, p, L = np.array([400.0, -100.0]), np.array([5.0, 20.0]), np.array([100.0, 100.0])
     x = np.zeros(2)
-    d = lot_delever_scale(q, L, 0.01, p, NO_IMPACT, 0, False, 0.0, 0.0, 500.0, x)
+    d = lot_delever_scale(q, L, 0.01, p, NO_IMPACT, 0, False, 0.0, 0.0, 500.0, x, np.inf,
+                          False, np.zeros(1), -1)
     assert 0.5 < d < 0.5 + 1e-8
     np.testing.assert_array_equal(x, [-300.0, 100.0])
     # no feasible whole-lot deleveraging: -1 and x closes delta
-    d = lot_delever_scale(q, L, 0.01, p, NO_IMPACT, 0, False, 0.0, 0.0, -1.0, x)
+    d = lot_delever_scale(q, L, 0.01, p, NO_IMPACT, 0, False, 0.0, 0.0, -1.0, x, np.inf,
+                          False, np.zeros(1), -1)
     assert d == -1.0
     np.testing.assert_array_equal(x, [-100.0, 100.0])
 

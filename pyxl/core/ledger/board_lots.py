@@ -45,6 +45,9 @@ The rule, applied after the continuous kappa of eq. 2 (:mod:`pyxl.core.ledger.ka
   floor, ``delta`` is raised to the smallest fraction found whose rounded
   deleveraging keeps it (every distinct whole-lot deleveraging is tried when there
   are at most ``LOT_SCAN``), so the floor is left broken only when none does;
+* a fractional hedge takes up the legs' rounding (:func:`net_hedge`): its trade is
+  the continuous one less the beta value of each leg's residual, so the book keeps
+  the beta exposure of the continuous trade (0 at the neutral target);
 * the position cap is rounded down to whole lots (with the same 1e-9-lot
   tolerance), so a clipped target stays within it after rounding.
 
@@ -60,8 +63,9 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["half_away", "round_to_lot", "lot_trade", "lot_need", "lot_scale", "lot_delever",
-           "lot_delever_scale", "lot_cap", "LOT_FLOOR_TOL", "LOT_GROSS_TOL", "LOT_SCAN"]
+__all__ = ["half_away", "round_to_lot", "lot_trade", "net_hedge", "lot_need", "lot_scale",
+           "lot_delever", "lot_delever_scale", "lot_cap", "LOT_FLOOR_TOL", "LOT_GROSS_TOL",
+           "LOT_SCAN"]
 
 #: Fraction of a lot below which ``(1 - delta)|q| / L`` (or the position cap over ``L``)
 #: counts as the next whole lot.
@@ -107,11 +111,34 @@ def _lot_x(qi: float, di: float, L: float, k: float) -> float:
 
 
 @njit(cache=True)
+def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int) -> None:
+    """Set the fractional hedge's trade ``x[h]`` so that the book keeps the beta exposure
+    of the continuous trade ``c v``: ``x_h = c v_h - sum_{i != h} hb_i (x_i - c v_i)``.
+
+    ``hb_i = beta_i p_i / p_h`` (hedge units per share of asset ``i``), so the rounding
+    residual ``x_i - c v_i`` of each leg is offset in the hedge: the exposure after the
+    trade, ``sum_i hb_i (q_i + x_i) + q_h + x_h``, equals that after ``c v`` exactly (in
+    exact arithmetic), 0 when ``c v`` lands on the neutral target.  ``v`` is the
+    proposed trade and ``c`` the scale, or ``v = q`` and ``c = -delta`` for a
+    deleveraging.
+    """
+    r = 0.0
+    for i in range(x.shape[0]):
+        if i != h:
+            r += hb[i] * (x[i] - c * v[i])
+    x[h] = c * v[h] - r
+
+
+@njit(cache=True)
 def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
-              x: np.ndarray) -> None:
-    """Write into ``x`` the whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q``."""
+              x: np.ndarray, hb: np.ndarray, h: int) -> None:
+    """Write into ``x`` the whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q``;
+    with ``h >= 0`` the fractional hedge ``h`` offsets the legs' rounding
+    (:func:`net_hedge`)."""
     for i in range(q.shape[0]):
         x[i] = _lot_x(q[i], dq[i], lots[i], k)
+    if h >= 0:
+        net_hedge(dq, k, x, hb, h)
 
 
 @njit(cache=True)
@@ -141,11 +168,11 @@ def lot_need(q: np.ndarray, x: np.ndarray, p: np.ndarray, kimp: np.ndarray, s: i
 
 @njit(cache=True)
 def _lot_check(q, dq, p, lots, k, x, slack, G, gross_on, kimp, s, use_impact, lin,
-               fixed_fee) -> int:
+               fixed_fee, hb, h) -> int:
     """0 when the whole-lot trade of scale ``k`` (left in ``x``) is feasible, 1 when it
     breaks the cash floor, 2 when it breaks only the gross cap (over ``G`` by more
     than the relative ``LOT_GROSS_TOL``)."""
-    lot_trade(q, dq, lots, k, x)
+    lot_trade(q, dq, lots, k, x, hb, h)
     need, g = lot_need(q, x, p, kimp, s, use_impact, lin, fixed_fee)
     if slack - need < 0.0:
         return 1
@@ -231,7 +258,7 @@ def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
 def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo: float,
               hi: float, slack: float, G: float, gross_on: bool, kimp: np.ndarray, s: int,
               use_impact: bool, lin: float, fixed_fee: float,
-              x: np.ndarray) -> tuple[float, int]:
+              x: np.ndarray, hb: np.ndarray, h: int) -> tuple[float, int]:
     """Scale in ``[lo, hi]`` whose whole-lot trade (left in ``x``) is feasible, and why
     ``hi`` was not (0: it was, 1: cash floor, 2: gross cap).  The scale is -1 if none.
 
@@ -239,9 +266,11 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
     else the last feasible point of a bisection between ``lo`` and ``hi``; when ``lo``
     is infeasible once rounded too, between the highest feasible point of a scan
     (:func:`_scan_points`) and the scanned point above it (-1 when none is feasible).
+    With ``h >= 0`` every trade tried has the fractional hedge ``h`` offset the legs'
+    rounding (:func:`net_hedge`, ``hb`` its coefficients).
     """
     why = _lot_check(q, dq, p, lots, hi, x, slack, G, gross_on, kimp, s, use_impact, lin,
-                     fixed_fee)
+                     fixed_fee, hb, h)
     if why == 0:
         return hi, 0
     if lo >= hi:
@@ -250,28 +279,28 @@ def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo
     a = lo
     b = hi
     if _lot_check(q, dq, p, lots, lo, x, slack, G, gross_on, kimp, s, use_impact, lin,
-                  fixed_fee) != 0:
+                  fixed_fee, hb, h) != 0:
         # both ends infeasible once rounded: scan the rounded trades in between, from
         # the top, for a feasible one (a) below an infeasible point (b)
         pts = _scan_points(q, dq, lots, lo, hi)
         a = -1.0
         for j in range(pts.shape[0] - 1, -1, -1):
             if _lot_check(q, dq, p, lots, pts[j], x, slack, G, gross_on, kimp, s,
-                          use_impact, lin, fixed_fee) == 0:
+                          use_impact, lin, fixed_fee, hb, h) == 0:
                 a = pts[j]
                 if j + 1 < pts.shape[0]:
                     b = pts[j + 1]
-                    lot_trade(q, dq, lots, b, xb)
+                    lot_trade(q, dq, lots, b, xb, hb, h)
                 break
         if a < 0.0:
             return -1.0, why
     return _edge(q, dq, p, lots, a, b, x.copy(), xb, slack, G, gross_on, kimp, s,
-                 use_impact, lin, fixed_fee, x), why
+                 use_impact, lin, fixed_fee, x, hb, h), why
 
 
 @njit(cache=True)
 def _edge(q, dq, p, lots, a, b, xa, xb, slack, G, gross_on, kimp, s, use_impact, lin,
-          fixed_fee, x) -> float:
+          fixed_fee, x, hb, h) -> float:
     """Last scale in ``[a, b)`` whose whole-lot trade (left in ``x``) is feasible, given a
     feasible ``a`` and an infeasible ``b`` and their whole-lot trades ``xa`` and ``xb``
     (overwritten): a bisection, to floating-point resolution.
@@ -284,7 +313,7 @@ def _edge(q, dq, p, lots, a, b, xa, xb, slack, G, gross_on, kimp, s, use_impact,
     whole trade, in about 10-15 passes over the assets instead of about 50.
     """
     n = q.shape[0]
-    whole = True
+    whole = h < 0  # a netted hedge moves with the scale between the legs' breakpoints
     for i in range(n):
         if dq[i] != 0.0 and not lots[i] > 0.0:
             whole = False
@@ -315,7 +344,7 @@ def _edge(q, dq, p, lots, a, b, xa, xb, slack, G, gross_on, kimp, s, use_impact,
         if m == a or m == b:
             break
         if _lot_check(q, dq, p, lots, m, x, slack, G, gross_on, kimp, s, use_impact, lin,
-                      fixed_fee) == 0:
+                      fixed_fee, hb, h) == 0:
             a = m
             for i in range(n):
                 xa[i] = x[i]
@@ -350,9 +379,11 @@ def lot_cap(lim: float, L: float) -> float:
 
 
 @njit(cache=True)
-def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray) -> None:
+def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray,
+                hb: np.ndarray, h: int) -> None:
     """Write into ``x`` the deleveraging trade closing at least ``delta`` of each position
-    in whole lots (``-delta q_i`` for an asset without a lot size)."""
+    in whole lots (``-delta q_i`` for an asset without a lot size); with ``h >= 0`` the
+    fractional hedge ``h`` offsets the legs' rounding (:func:`net_hedge`)."""
     for i in range(q.shape[0]):
         L = lots[i]
         qi = q[i]
@@ -361,15 +392,18 @@ def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray) ->
             x[i] = (L * m if qi > 0.0 else -L * m) - qi
         else:
             x[i] = -delta * qi
+    if h >= 0:
+        net_hedge(q, -delta, x, hb, h)
 
 
 @njit(cache=True)
-def _delever_ok(q, lots, d, p, kimp, s, use_impact, lin, fixed_fee, slack, x) -> bool:
+def _delever_ok(q, lots, d, p, kimp, s, use_impact, lin, fixed_fee, slack, x, G,
+                gross_on, hb, h) -> bool:
     """True when the whole-lot deleveraging of fraction ``d`` (left in ``x``) keeps
-    ``slack - need >= 0``."""
-    lot_delever(q, lots, d, x)
-    need, _ = lot_need(q, x, p, kimp, s, use_impact, lin, fixed_fee)
-    return slack - need >= 0.0
+    ``slack - need >= 0`` and gross ``<= G``."""
+    lot_delever(q, lots, d, x, hb, h)
+    need, g = lot_need(q, x, p, kimp, s, use_impact, lin, fixed_fee)
+    return slack - need >= 0.0 and not (gross_on and g > G * (1.0 + LOT_GROSS_TOL))
 
 
 @njit(cache=True)
@@ -410,39 +444,45 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
 @njit(cache=True)
 def lot_delever_scale(q: np.ndarray, lots: np.ndarray, delta: float, p: np.ndarray,
                       kimp: np.ndarray, s: int, use_impact: bool, lin: float,
-                      fixed_fee: float, slack: float, x: np.ndarray) -> float:
+                      fixed_fee: float, slack: float, x: np.ndarray, G: float,
+                      gross_on: bool, hb: np.ndarray, h: int) -> float:
     """Fraction in ``[delta, 1]`` whose whole-lot deleveraging (left in ``x``) keeps the
-    cash floor, or -1 when none of the scanned fractions does.
+    cash floor and the gross cap, or -1 when none of the scanned fractions does.
 
     ``delta`` when its rounded deleveraging keeps ``slack - need >= 0``.  Otherwise the
     fractions above it are scanned from the bottom (:func:`_delever_points`: every
     distinct whole-lot deleveraging when there are at most ``LOT_SCAN``, and always a
     full liquidation), and the first feasible one is bisected down against the point
-    below it, to the smallest feasible fraction there.  Closing more of every position
-    only lowers gross exposure, so a gross cap met at ``delta`` stays met.  When -1 is
-    returned, ``x`` holds the deleveraging of fraction ``delta``.
+    below it, to the smallest feasible fraction there.  Closing at least ``delta`` of
+    every position keeps a gross cap met by the continuous ``delta``; a netted hedge
+    (``h >= 0``) can grow by the legs' rounding when betas exceed 1, so gross is
+    checked too (full liquidation meets it).  When -1 is returned, ``x`` holds the
+    deleveraging of fraction ``delta``.
     """
-    if _delever_ok(q, lots, delta, p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+    if _delever_ok(q, lots, delta, p, kimp, s, use_impact, lin, fixed_fee, slack, x, G,
+                   gross_on, hb, h):
         return delta
     pts = _delever_points(q, lots, delta)
     a = delta  # infeasible
     b = -1.0  # feasible
     for j in range(pts.shape[0]):
-        if _delever_ok(q, lots, pts[j], p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+        if _delever_ok(q, lots, pts[j], p, kimp, s, use_impact, lin, fixed_fee, slack, x,
+                       G, gross_on, hb, h):
             b = pts[j]
             if j > 0:
                 a = pts[j - 1]
             break
     if b < 0.0:
-        lot_delever(q, lots, delta, x)
+        lot_delever(q, lots, delta, x, hb, h)
         return -1.0
     for _ in range(200):
         m = 0.5 * (a + b)
         if m == a or m == b:
             break
-        if _delever_ok(q, lots, m, p, kimp, s, use_impact, lin, fixed_fee, slack, x):
+        if _delever_ok(q, lots, m, p, kimp, s, use_impact, lin, fixed_fee, slack, x, G,
+                       gross_on, hb, h):
             b = m
         else:
             a = m
-    lot_delever(q, lots, b, x)
+    lot_delever(q, lots, b, x, hb, h)
     return b

@@ -178,7 +178,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     shares (0: that asset stays fractional), by the rule of
     :mod:`pyxl.core.ledger.board_lots`: the kappa-scaled trade is rounded to whole
     lots and the scale bisected down when the rounding breaks a limit; forced
-    deleveraging closes whole lots; the position cap is rounded down to whole lots.
+    deleveraging closes whole lots; a fractional hedge takes up the legs' rounding
+    (``hb`` holds ``beta_i p_i / p_hedge`` for the bar); the position cap is rounded
+    down to whole lots.
     Without it nothing on the common path changes (one test per bar).
     """
     T, M = P.shape
@@ -190,6 +192,14 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     pend = np.zeros(M)
     ret = np.zeros(M)  # r_{s-1} of the signal assets
     xlot = np.zeros(M)  # whole-lot trade (use_lots)
+    # a fractional hedge offsets the whole-lot legs' rounding (board_lots.net_hedge):
+    # hb_i = beta_i p_i / p_hedge for the bar
+    h_net = -1
+    if has_hedge and use_lots and not lots[n] > 0.0:
+        for i in range(n):
+            if lots[i] > 0.0:
+                h_net = n
+    hb = np.zeros(M)
     inv = np.empty((2, M))  # row s % 2 holds 1 / P[s] (each price is inverted once)
     # rows the execution pass writes: the outputs, or one scratch row per output
     scratch = np.empty((1 if store else 2, M))
@@ -362,6 +372,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 B += kimp[s, i] * P[s, i] * dq[i] * dq[i]
 
         # 5. kappa (self-financing through the cash account) or forced deleveraging
+        if h_net >= 0:
+            for i in range(n):
+                hb[i] = abeta[s - 1, i] * P[s, i] / P[s, n]
         kap = 1.0
         delta = 0.0
         lot_done = False  # dq holds the executed whole-lot trade (scale 1)
@@ -380,7 +393,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             if feasible and use_lots:
                 # whole lots: the scale whose rounded trade meets the limits (<= hi)
                 kl, why = lot_scale(q, dq, P[s], lots, lo, hi, slack, G, gross_on, kimp, s,
-                                    use_impact, lin, fixed_fee, xlot)
+                                    use_impact, lin, fixed_fee, xlot, hb, h_net)
                 if kl > 0.0:
                     hi = kl
                     if why != 0:
@@ -444,7 +457,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     # rounding breaks the floor, delta is raised to the smallest fraction
                     # found whose whole-lot deleveraging keeps it (-1: none; dq closes delta)
                     dl = lot_delever_scale(q, lots, delta, P[s], kimp, s, use_impact, lin,
-                                           fixed_fee, slack, dq)
+                                           fixed_fee, slack, dq, G, gross_on, hb, h_net)
                     below = dl < 0.0
                     if dl > delta:
                         delta = dl

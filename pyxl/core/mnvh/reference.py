@@ -133,11 +133,20 @@ def _nearest(x):
     return float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _whole_lots(q, dq, lots, k):
+def _whole_lots(q, dq, lots, k, hb=None):
     """Trade landing each position on the nearest whole lot of ``q + k dq`` (a tie away
-    from zero, as Excel's ROUND)."""
-    return [L * _nearest((a + k * b) / L) - a if L > 0.0 else k * b
-            for a, b, L in zip(q, dq, lots, strict=True)]
+    from zero, as Excel's ROUND); with ``hb`` (beta_i p_i / p_hedge per leg) the
+    fractional hedge, last, takes up the legs' rounding."""
+    x = [L * _nearest((a + k * b) / L) - a if L > 0.0 else k * b
+         for a, b, L in zip(q, dq, lots, strict=True)]
+    return x if hb is None else _hedge_takes_up(x, dq, k, hb)
+
+
+def _hedge_takes_up(x, v, c, hb):
+    """``x`` with its last (hedge) entry set so that the book's beta exposure is that of
+    the trade ``c v``: ``c v_h - sum_i hb_i (x_i - c v_i)`` over the legs."""
+    x[-1] = c * v[-1] - sum(hb[i] * (x[i] - c * v[i]) for i in range(len(hb)))
+    return x
 
 
 def _scan(q, dq, lots, lo, hi, most=512):
@@ -356,6 +365,10 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         B = sum(kimp[s][i] * now[i] * dq[i] ** 2 for i in moving) if kimp else 0.0
         kappa, delta = 1.0, 0.0
         lot_trade = None
+        hb = None  # whole-lot legs with a fractional hedge: the hedge takes up their rounding
+        if hedged and use_lots and lots[N] <= 0.0 and any(L > 0.0 for L in lots[:N]):
+            bb = betas_hedge[s - 1]
+            hb = [bb[i] * now[i] / now[N] for i in range(N)]
         if moving and not liquidate:
             cset = _cash_feasible_set(slack, S, A, B, fixed * len(moving))
             gset = (0.0, 1.0)
@@ -369,9 +382,9 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
             lot_trade = None
             if ok and use_lots:
                 def fails(k, dq=dq, kimp_row=kimp[s] if kimp else None, cap=cap, now=now,
-                          slack=slack):
+                          slack=slack, hb=hb):
                     """The limit the whole-lot trade of scale k breaks, or None."""
-                    need, g = _needs(q, _whole_lots(q, dq, lots, k), now,
+                    need, g = _needs(q, _whole_lots(q, dq, lots, k, hb), now,
                                      fee_r + spread_r, fixed, kimp_row)
                     if slack - need < 0.0:
                         return "cash_limit"
@@ -409,7 +422,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 elif why is not None:
                     k_lot = -1.0
                 if k_lot > 0.0:
-                    lot_trade = _whole_lots(q, dq, lots, k_lot)
+                    lot_trade = _whole_lots(q, dq, lots, k_lot, hb)
                     kappa_lot = k_lot
                 else:
                     ok = False
@@ -442,13 +455,18 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 dq = [-delta * q[i] for i in range(M)]
                 below = dset is None or delta > dset[1]
                 if use_lots:
-                    def closing(d, now=now, kimp_row=kimp[s] if kimp else None, slack=slack):
-                        """Keep at most (1 - d) of each position, in whole lots; and
-                        whether that keeps the cash floor."""
+                    def closing(d, now=now, kimp_row=kimp[s] if kimp else None, slack=slack,
+                                hb=hb, cap=cap):
+                        """Keep at most (1 - d) of each position, in whole lots (a
+                        fractional hedge taking up their rounding); and whether that
+                        keeps the cash floor and the gross cap."""
                         x = [math.copysign(L * _kept_lots(a, L, d), a) - a if L > 0.0
                              else -d * a for a, L in zip(q, lots, strict=True)]
-                        need, _ = _needs(q, x, now, fee_r + spread_r, fixed, kimp_row)
-                        return x, slack - need >= 0.0
+                        if hb is not None:
+                            x = _hedge_takes_up(x, q, -d, hb)
+                        need, g = _needs(q, x, now, fee_r + spread_r, fixed, kimp_row)
+                        return x, slack - need >= 0.0 and not (
+                            gross_cap < math.inf and g > cap * (1.0 + 1e-12))
 
                     dq, kept = closing(delta)
                     if not kept:
