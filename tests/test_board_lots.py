@@ -536,3 +536,19 @@ def test_fractional_hedge_keeps_a_whole_lot_book_neutral(seed):
         checked += 1
     assert checked > 100
     assert np.array_equal(res.q, 100.0 * np.round(res.q / 100.0))
+
+
+def test_hedge_offset_of_cancelling_dust_is_no_trade():
+    """CI's derandomised draw: beta 2.2e-16 gives targets of about 1e-14 shares, so every
+    whole-lot leg rounds to 0 and the fractional hedge's offset, a sum of terms of about
+    1e-14, cancels to about 1e-29 units, a value that depends on the order and fusing of
+    the floating-point operations (numba fused them, Python did not: 2.2e-29 against
+    1.6e-29, and 0 against 1.3e-29 on one bar), so the engine paid a fixed fee of 2 on
+    one bar fewer than the reference.  Such a residue (within 1e-12 of its terms) is no
+    trade: the hedge never trades, no fee is paid, and engine and reference agree."""
+    a, _ = random_book_against_reference(
+        9928, 0.0, 2.220446049250313e-16, 0, "fifo", None, None, -2e5, None, True, False,
+        lambda rng: tuple(rng.choice([0.0, 1.0, 50.0, 100.0],
+                                     5 + int(rng.random() < 0.5))))
+    assert not a.hedge_trades.any() and not a.trades.any()
+    np.testing.assert_array_equal(a.fees, 0.0)

@@ -65,7 +65,7 @@ from numba import njit
 
 __all__ = ["half_away", "round_to_lot", "lot_trade", "net_hedge", "lot_need", "lot_scale",
            "lot_delever", "lot_delever_scale", "lot_cap", "LOT_FLOOR_TOL", "LOT_GROSS_TOL",
-           "LOT_SCAN"]
+           "HEDGE_DUST", "LOT_SCAN"]
 
 #: Fraction of a lot below which ``(1 - delta)|q| / L`` (or the position cap over ``L``)
 #: counts as the next whole lot.
@@ -75,6 +75,10 @@ LOT_FLOOR_TOL = 1e-9
 #: cap met exactly in decimals (0.58 x 3,000,000 = 1,740,000) is 1,739,999.9999999998 in
 #: binary, and a whole-lot book exactly on it would otherwise be refused for that digit.
 LOT_GROSS_TOL = 1e-12
+
+#: Relative size (against the sum of its terms' magnitudes) below which the hedge's
+#: offsetting trade is cancellation noise and set to 0 (:func:`net_hedge`).
+HEDGE_DUST = 1e-12
 
 #: Most scales tried when neither end of the continuous feasible range is feasible once
 #: rounded: every rounding interval when there are at most this many, else a grid.
@@ -121,12 +125,21 @@ def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int) ->
     exact arithmetic), 0 when ``c v`` lands on the neutral target.  ``v`` is the
     proposed trade and ``c`` the scale, or ``v = q`` and ``c = -delta`` for a
     deleveraging.
+
+    A result within ``HEDGE_DUST`` (1e-12) of the sum of its terms' magnitudes is
+    cancellation noise, not a trade, and is set to 0: otherwise a hedge "trade" of
+    1e-29 units would pay a fixed fee, and whether such a residue comes out as 0 or
+    not depends on the order and fusing of the floating-point operations.
     """
     r = 0.0
+    size = abs(c * v[h])
     for i in range(x.shape[0]):
         if i != h:
-            r += hb[i] * (x[i] - c * v[i])
-    x[h] = c * v[h] - r
+            t = hb[i] * (x[i] - c * v[i])
+            r += t
+            size += abs(t)
+    xh = c * v[h] - r
+    x[h] = 0.0 if abs(xh) <= HEDGE_DUST * size else xh
 
 
 @njit(cache=True)

@@ -144,8 +144,11 @@ def _whole_lots(q, dq, lots, k, hb=None):
 
 def _hedge_takes_up(x, v, c, hb):
     """``x`` with its last (hedge) entry set so that the book's beta exposure is that of
-    the trade ``c v``: ``c v_h - sum_i hb_i (x_i - c v_i)`` over the legs."""
-    x[-1] = c * v[-1] - sum(hb[i] * (x[i] - c * v[i]) for i in range(len(hb)))
+    the trade ``c v``: ``c v_h - sum_i hb_i (x_i - c v_i)`` over the legs; 0 when that is
+    within 1e-12 of the sum of its terms' magnitudes (cancellation noise)."""
+    terms = [hb[i] * (x[i] - c * v[i]) for i in range(len(hb))]
+    xh = c * v[-1] - sum(terms)
+    x[-1] = 0.0 if abs(xh) <= 1e-12 * (abs(c * v[-1]) + sum(abs(t) for t in terms)) else xh
     return x
 
 
