@@ -141,7 +141,12 @@ def test_long_short_max_active_vertex_is_polished_to_the_hand_optimum(neutral):
     ref = np.where(up, d.bench_w + ma, d.bench_w - ma)
     assert pb.last_polish is not None, P.last_refusal
     np.testing.assert_allclose(w, ref, rtol=0, atol=2e-16)
-    assert np.count_nonzero((w == d.bench_w + ma) | (w == d.bench_w - ma)) >= 7
+    # every weight sits exactly on its bound but one per row (budget, or each segment),
+    # the row's basic variable, which the row's equation gives to within an ulp (exact or
+    # not depending on the host's floating point: with numpy 1.26 here neither segment's
+    # came out exact, so asking for 7 of 8 exact was luck)
+    rows = np.unique(seg).size if neutral else 1
+    assert np.count_nonzero((w == d.bench_w + ma) | (w == d.bench_w - ma)) >= 8 - rows
     assert_exact_optimum(d, alpha, lim, w, raw)
 
 
