@@ -76,8 +76,8 @@ LOT_FLOOR_TOL = 1e-9
 #: binary, and a whole-lot book exactly on it would otherwise be refused for that digit.
 LOT_GROSS_TOL = 1e-12
 
-#: Relative size (against the sum of its terms' magnitudes) below which the hedge's
-#: offsetting trade is cancellation noise and set to 0 (:func:`net_hedge`).
+#: Relative size (against the hedge position plus its terms' magnitudes) below which the
+#: hedge's offsetting trade is cancellation noise and set to 0 (:func:`net_hedge`).
 HEDGE_DUST = 1e-12
 
 #: Most scales tried when neither end of the continuous feasible range is feasible once
@@ -115,7 +115,8 @@ def _lot_x(qi: float, di: float, L: float, k: float) -> float:
 
 
 @njit(cache=True)
-def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int) -> None:
+def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int,
+              qh: float) -> None:
     """Set the fractional hedge's trade ``x[h]`` so that the book keeps the beta exposure
     of the continuous trade ``c v``: ``x_h = c v_h - sum_{i != h} hb_i (x_i - c v_i)``.
 
@@ -126,13 +127,15 @@ def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int) ->
     proposed trade and ``c`` the scale, or ``v = q`` and ``c = -delta`` for a
     deleveraging.
 
-    A result within ``HEDGE_DUST`` (1e-12) of the sum of its terms' magnitudes is
-    cancellation noise, not a trade, and is set to 0: otherwise a hedge "trade" of
-    1e-29 units would pay a fixed fee, and whether such a residue comes out as 0 or
-    not depends on the order and fusing of the floating-point operations.
+    A result within ``HEDGE_DUST`` (1e-12) of the hedge position ``qh`` plus its
+    terms' magnitudes is cancellation noise, not a trade, and is set to 0: ``v_h``
+    itself is the target less the position, so a book already on its target leaves
+    a residue of an ulp of the position (9e-13 units of a 5,160-unit hedge), which
+    would pay a fixed fee, and whether it comes out as 0 or not depends on the order
+    and fusing of the floating-point operations.
     """
     r = 0.0
-    size = abs(c * v[h])
+    size = abs(qh) + abs(c * v[h])
     for i in range(x.shape[0]):
         if i != h:
             t = hb[i] * (x[i] - c * v[i])
@@ -151,7 +154,7 @@ def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
     for i in range(q.shape[0]):
         x[i] = _lot_x(q[i], dq[i], lots[i], k)
     if h >= 0:
-        net_hedge(dq, k, x, hb, h)
+        net_hedge(dq, k, x, hb, h, q[h])
 
 
 @njit(cache=True)
@@ -406,7 +409,7 @@ def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray,
         else:
             x[i] = -delta * qi
     if h >= 0:
-        net_hedge(q, -delta, x, hb, h)
+        net_hedge(q, -delta, x, hb, h, q[h])
 
 
 @njit(cache=True)

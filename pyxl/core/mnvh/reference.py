@@ -139,16 +139,17 @@ def _whole_lots(q, dq, lots, k, hb=None):
     fractional hedge, last, takes up the legs' rounding."""
     x = [L * _nearest((a + k * b) / L) - a if L > 0.0 else k * b
          for a, b, L in zip(q, dq, lots, strict=True)]
-    return x if hb is None else _hedge_takes_up(x, dq, k, hb)
+    return x if hb is None else _hedge_takes_up(x, dq, k, hb, q[-1])
 
 
-def _hedge_takes_up(x, v, c, hb):
+def _hedge_takes_up(x, v, c, hb, qh):
     """``x`` with its last (hedge) entry set so that the book's beta exposure is that of
     the trade ``c v``: ``c v_h - sum_i hb_i (x_i - c v_i)`` over the legs; 0 when that is
-    within 1e-12 of the sum of its terms' magnitudes (cancellation noise)."""
+    within 1e-12 of the hedge position ``qh`` plus its terms' magnitudes (noise)."""
     terms = [hb[i] * (x[i] - c * v[i]) for i in range(len(hb))]
     xh = c * v[-1] - sum(terms)
-    x[-1] = 0.0 if abs(xh) <= 1e-12 * (abs(c * v[-1]) + sum(abs(t) for t in terms)) else xh
+    size = abs(qh) + abs(c * v[-1]) + sum(abs(t) for t in terms)
+    x[-1] = 0.0 if abs(xh) <= 1e-12 * size else xh
     return x
 
 
@@ -466,7 +467,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                         x = [math.copysign(L * _kept_lots(a, L, d), a) - a if L > 0.0
                              else -d * a for a, L in zip(q, lots, strict=True)]
                         if hb is not None:
-                            x = _hedge_takes_up(x, q, -d, hb)
+                            x = _hedge_takes_up(x, q, -d, hb, q[-1])
                         need, g = _needs(q, x, now, fee_r + spread_r, fixed, kimp_row)
                         return x, slack - need >= 0.0 and not (
                             gross_cap < math.inf and g > cap * (1.0 + 1e-12))
