@@ -326,14 +326,19 @@ def _jp_prices(seed, T, N):
     return P, bench
 
 
-def test_grid_equals_single_runs_with_hedge_lot_impact_and_lag():
-    """run_grid with a hedge (its own lot), impact, exec_lag 1, both caps and a floor: each
-    point's NAV equals run_backtest's bit for bit, with the same number of events."""
+@pytest.mark.parametrize("netted", [False, True])
+def test_grid_equals_single_runs_with_hedge_lot_impact_and_lag(netted):
+    """run_grid with a hedge, impact, exec_lag 1, both caps and a floor: each point's NAV
+    equals run_backtest's bit for bit, with the same number of events.  The hedge has a
+    lot of its own (10), or (``netted``) is fractional and takes up the legs' rounding,
+    with betas from -0.5 to 2.5 varying over time."""
     P, hp = _jp_prices(3, 120, 4)
-    ab = np.random.default_rng(1).uniform(0.5, 1.5, 4)
+    rng = np.random.default_rng(1)
+    ab = rng.uniform(-0.5, 2.5, (120, 4)) if netted else rng.uniform(0.5, 1.5, 4)
     adv = np.full(4, 5e4)
+    lots = (100.0, 0.0, 1000.0, 100.0) + (() if netted else (10.0,))
     cfg = MNVHConfig(cash0=1e8, min_cash=5e7, max_gross=1.2, max_position=0.3, exec_lag=1,
-                     lot_size=(100.0, 0.0, 1000.0, 100.0, 10.0),
+                     lot_size=lots,
                      fees=FeeModel(fee_rate=5e-4, fixed_fee=100.0, borrow_rate=0.03,
                                    impact_coef=0.2))
     W = np.full(4, 0.25)
@@ -344,7 +349,10 @@ def test_grid_equals_single_runs_with_hedge_lot_impact_and_lag():
                            hedge_prices=hp, asset_betas=ab, adv=adv)
         np.testing.assert_array_equal(g.nav[k], one.nav)
         assert g.n_events[k] == len(one.risk_events)
-        assert np.all(one.hedge_q % 10 == 0)
+        if netted:
+            assert np.count_nonzero(one.hedge_trades) > 20
+        else:
+            assert np.all(one.hedge_q % 10 == 0)
 
 
 def test_ablation_points_with_n_plus_one_lots_equal_single_runs():
