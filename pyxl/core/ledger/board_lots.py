@@ -231,6 +231,16 @@ def _midpoints(bp: np.ndarray, n: int, and_last: bool) -> np.ndarray:
 
 
 @njit(cache=True)
+def _even_points(start: float, width: float, offset: float) -> np.ndarray:
+    """``LOT_SCAN`` evenly spaced points ``start + width (j + offset) / LOT_SCAN``, the
+    grid both scans fall back on when there are more breakpoints than they try."""
+    out = np.empty(LOT_SCAN)
+    for j in range(LOT_SCAN):
+        out[j] = start + width * ((j + offset) / LOT_SCAN)
+    return out
+
+
+@njit(cache=True)
 def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
                  hi: float) -> np.ndarray:
     """Scales strictly inside ``(lo, hi)``, ascending, covering the distinct whole-lot
@@ -243,10 +253,7 @@ def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
         if lots[i] > 0.0 and dq[i] != 0.0:
             count += math.floor(abs(dq[i]) * w / lots[i]) + 1.0
     if count > LOT_SCAN:
-        out = np.empty(LOT_SCAN)
-        for j in range(LOT_SCAN):
-            out[j] = lo + w * ((j + 0.5) / LOT_SCAN)
-        return out
+        return _even_points(lo, w, 0.5)
     bp = np.empty(int(count) + 2)
     bp[0] = lo
     nb = 1
@@ -434,9 +441,7 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
             count += _lots_kept(abs(q[i]), lots[i], delta)
     w = 1.0 - delta
     if count > LOT_SCAN:
-        out = np.empty(LOT_SCAN)
-        for j in range(LOT_SCAN):
-            out[j] = delta + w * ((j + 1.0) / LOT_SCAN)
+        out = _even_points(delta, w, 1.0)
         out[LOT_SCAN - 1] = 1.0
         return out
     bp = np.empty(int(count) + 2)

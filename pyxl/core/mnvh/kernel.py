@@ -372,13 +372,13 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 B += kimp[s, i] * P[s, i] * dq[i] * dq[i]
 
         # 5. kappa (self-financing through the cash account) or forced deleveraging
-        if h_net >= 0:
-            for i in range(n):
-                hb[i] = abeta[s - 1, i] * P[s, i] / P[s, n]
         kap = 1.0
         delta = 0.0
         lot_done = False  # dq holds the executed whole-lot trade (scale 1)
         if nnz > 0 and not liquidate:
+            if h_net >= 0:  # the bar's hedge coefficients, read by the lot rule only
+                for i in range(n):
+                    hb[i] = abeta[s - 1, i] * P[s, i] / P[s, n]
             okc, loc, hic = kappa_interval(slack, S, A, B, fixed_fee * nnz)
             G = max_gross * nav_pre
             okg, log_, hig = True, 0.0, 1.0
