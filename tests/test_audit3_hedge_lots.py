@@ -60,15 +60,18 @@ def test_no_hedge_trade_and_no_fee_on_a_bar_where_nothing_changed():
 
 def test_fee_is_not_paid_for_a_trade_that_leaves_every_position_unchanged():
     """Legs 1,000/2,000 -> 900/1,700 (targets -2,500/+1,250 shares, rounded to
-    -2,500/+1,300), then flat for 8 bars (r = 1.1e-16 from the engine's
-    P[s] x (1/P[s-1]) - 1, so the legs' continuous trades are about 1e-10 shares and
-    round to 0 lots).  The neutral hedge is -(900 x -2,500 + 1.5 x 1,700 x 1,300) / 500 =
+    -2,500/+1,300), then flat for 8 bars (at the audit r was 1.1e-16, from the engine's
+    former P[s] x (1/P[s-1]) - 1, so the legs' continuous trades were about 1e-10 shares
+    and rounded to 0 lots).  The neutral hedge is -(900 x -2,500 + 1.5 x 1,700 x 1,300) / 500 =
     -2,130; bar 1 leaves it at -2,130.000000000001, bar 2 trades 1.1e-12 to -2,130.0, and
     on bars 3-9 its netted trade is 2.27e-13 units, half an ulp of 2,130: q_h + x_h ==
     q_h, so no position changes at all, yet a fixed fee of 100 is charged on each of those
     7 bars (and on bar 2: 800 yen for 2e-9 yen of hedge) before the audit.  Expected: no
     fee when no position changes (the residues are now within HEDGE_DUST of the
-    position, so no trade)."""
+    position, so no trade).  (Since the returns became ``(P[s] - P[s-1]) / P[s-1]``
+    products, an unchanged price has r = 0 exactly, the legs' trades are 0, and a
+    residue of 1e-12 yen in notional is below TRADE_DUST as well: the test guards the
+    outcome either way.)"""
     P, hp, cfg = _two_legs([1000.0, 2000.0], [900.0, 1700.0], 500.0, 10)
     res = run_backtest(P, W2, cfg, hedge_prices=hp, asset_betas=AB2)
     Q = np.c_[res.q, res.hedge_q]

@@ -11,12 +11,16 @@ Bars ``s = 0 .. T-1`` with prices ``p_s``.  Row 0 of every output is the start:
 2. positions are marked to ``p_s``: ``MTM_s = sum_i q_{i,s-1} (p_{i,s} - p_{i,s-1})``;
 3. stops: ``NAV <= 0`` (insolvent) or drawdown from the running peak beyond
    ``drawdown_stop`` liquidates everything at ``p_s`` and stops trading;
-4. eq. 1 target from ``r_{s-1} = p_s / p_{s-1} - 1`` and row ``s-1`` of
+4. eq. 1 target from ``r_{s-1} = p_s / p_{s-1} - 1`` (0 exactly for an unchanged
+   price, see :mod:`pyxl.core.mnvh.rule`) and row ``s-1`` of
    ``weights``, ``beta_scale`` and ``asset_betas`` ("row t = known at t"):
    ``q* = lam q + beta_eff (w / p_{s-1}) (R - r)``; position cap; hedge;
 5. kappa: the proposed trade ``dq = q* - q`` is scaled by the largest ``kappa``
    in ``[0, 1]`` keeping cash after trade and costs ``>= min_cash`` and gross
-   ``<= max_gross * NAV_pre`` (:func:`pyxl.core.ledger.kappa.kappa_interval`);
+   ``<= max_gross * NAV_pre`` (:func:`pyxl.core.ledger.kappa.kappa_interval`).
+   A proposed trade of at most ``TRADE_DUST`` (1e-12) of ``NAV_pre`` in notional
+   is rounding residue of eq. 1, not a trade: it is set to 0 first, so it pays
+   no fixed fee (a liquidation closes every position whatever its size);
 6. the trade executes at ``p_s`` (``exec_lag=0``).  With ``exec_lag=1`` the
    target decided at bar ``s`` (from the end-of-bar position) executes at bar
    ``s+1`` at ``p_{s+1}``.

@@ -56,6 +56,14 @@ BAD_PRICE = -1
 #: Relative tolerance below which cash under its floor is rounding, not a breach.
 FLOOR_TOL = 1e-12
 
+#: A proposed trade whose notional ``|p dq|`` is at most this fraction of the pre-trade
+#: NAV is rounding, not a trade: it is not executed and pays no fixed fee (1e-12 of
+#: NAV is 0.0001 yen on 100,000,000 yen).  Eq. 1's target is a sum whose terms can
+#: cancel exactly (``R = r_i``, or ``lam = 1`` with the price unchanged); in binary they
+#: leave a residue of a few units in the last place of the position, about 1e-16 of
+#: its notional at a leverage of 1.  A liquidation closes every position whatever its size.
+TRADE_DUST = 1e-12
+
 
 @njit(cache=True)
 def _unusable(a: float, ia: float) -> int:
@@ -150,7 +158,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     or (1, n_sig) for constant weights.
     Row 0 is the initial state (cash only); bar ``s >= 1`` accrues financing for
     ``s-1 -> s``, marks to ``P[s]``, decides eq. 1 from ``r_{s-1} = P[s]/P[s-1] - 1``
-    (computed as ``P[s] * (1/P[s-1]) - 1``, see :mod:`pyxl.core.mnvh.rule`) and row
+    (computed as ``(P[s] - P[s-1]) * (1/P[s-1])``, see :mod:`pyxl.core.mnvh.rule`) and row
     ``s-1`` of the weights, and trades at ``P[s]`` (``exec_lag=0``) or at ``P[s+1]``
     (``exec_lag=1``).
 
@@ -275,7 +283,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             ia = 1.0 / a
             inv[cur, i] = ia
             nbad += _unusable(a, ia)
-            r = mnvh_return(a, inv[prv, i])
+            r = mnvh_return(a, b, inv[prv, i])
             ret[i] = r
             R += W[wr, i] * r
         if nbad > 0:
@@ -359,10 +367,14 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         A = 0.0
         B = 0.0
         nnz = 0
+        dust = 0.0 if liquidate else TRADE_DUST * nav_pre
         for i in range(M):
             x = tgt[i] - q[i]
-            dq[i] = x
             v = P[s, i] * x
+            if abs(v) <= dust:
+                x = 0.0
+                v = 0.0
+            dq[i] = x
             S += v
             A += abs(v)
             nnz += x != 0.0

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from pyxl.core.mnvh.engine import MNVHConfig, lot_sizes, rolling_vol
+from pyxl.core.mnvh.kernel import TRADE_DUST
 
 __all__ = ["ReferenceResult", "reference_backtest"]
 
@@ -362,7 +363,10 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
             if hedged:
                 b = betas_hedge[s - 1]
                 target = target + [-sum(b[i] * target[i] * now[i] for i in range(N)) / now[N]]
+        # a trade of at most TRADE_DUST of NAV in notional is rounding, not a trade
+        dust = 0.0 if liquidate else TRADE_DUST * nav_pre
         dq = [target[i] - q[i] for i in range(M)]
+        dq = [0.0 if abs(now[i] * dq[i]) <= dust else dq[i] for i in range(M)]
         moving = [i for i in range(M) if dq[i] != 0.0]
         S = sum(now[i] * dq[i] for i in moving)
         A = sum((fee_r + spread_r) * abs(now[i] * dq[i]) for i in moving)

@@ -12,11 +12,20 @@ r"""The MNVH update rule, seed 000 eq. 1, with its timing made explicit.
 ``beta * NAV`` instead (eq. 4's ``beta * V_t``).
 
 Rounding: both divisions by ``p_{i,t}`` use its reciprocal ``u_i = 1 / p_{i,t}``
-(rounded once): ``r_i = p_{i,t+1} u_i - 1`` and ``w_i u_i``.  Each differs from
-the exactly rounded quotient by at most one unit in the last place, and each
-price is inverted once in a whole backtest (the engine carries ``1 / p`` from
-one bar to the next), which halves the divisions, the costliest operation of
-the rule.  :func:`mnvh_return` and :func:`mnvh_position` are the one
+(rounded once): ``r_i = (p_{i,t+1} - p_{i,t}) u_i`` and ``w_i u_i``.  Each price
+is inverted once in a whole backtest (the engine carries ``1 / p`` from one bar
+to the next), which halves the divisions, the costliest operation of the rule.
+The return is the price change times ``u_i``, not ``p_{i,t+1} u_i - 1``:
+
+* a price that did not move gives ``r = 0`` exactly.  ``p (1/p)`` is not always 1
+  in binary (``49 * (1/49) = 1 - 2^-53``), and the old form's ``r = -1.1e-16``
+  made a book with ``lam = 1`` trade 1e-13 shares, and pay the fixed fee, on a
+  bar where no price moved (a forward-filled holiday), where the exact rule does
+  not trade; with whole lots it could tip a trade of exactly half a lot;
+* the change ``p_{i,t+1} - p_{i,t}`` is exact when the price at most doubles or
+  halves (Sterbenz), so ``r`` is within about one unit in the last place *of r*;
+  ``p u - 1`` was within one unit in the last place *of 1*, i.e. 1e-13 relative
+  on a return of 1e-3.  :func:`mnvh_return` and :func:`mnvh_position` are the one
 implementation: the engine's kernel inlines them per asset, and
 :func:`mnvh_target` / :func:`mnvh_step` (the ``MNVH_STEP`` formula) loop over them.
 """
@@ -32,9 +41,12 @@ _RULE = {"fastmath": {"reassoc"}, "error_model": "numpy", "cache": True}
 
 
 @njit(**_RULE)
-def mnvh_return(p_now: float, inv_prev: float) -> float:
-    """``r = p_now / p_prev - 1`` as ``p_now * inv_prev - 1`` (``inv_prev = 1 / p_prev``)."""
-    return p_now * inv_prev - 1.0
+def mnvh_return(p_now: float, p_prev: float, inv_prev: float) -> float:
+    """``r = p_now / p_prev - 1`` as ``(p_now - p_prev) * inv_prev`` (``inv_prev = 1 / p_prev``).
+
+    Exactly 0 when the price did not move (see the module notes).
+    """
+    return (p_now - p_prev) * inv_prev
 
 
 @njit(**_RULE)
@@ -75,7 +87,7 @@ def mnvh_target(q: np.ndarray, p_prev: np.ndarray, p_now: np.ndarray, w: np.ndar
     R = 0.0
     for i in range(n):
         inv[i] = 1.0 / p_prev[i]
-        r = mnvh_return(p_now[i], inv[i])
+        r = mnvh_return(p_now[i], p_prev[i], inv[i])
         out[i] = r
         R += w[i] * r
     for i in range(n):
