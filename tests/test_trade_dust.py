@@ -8,6 +8,7 @@ cancellations (``R = r_i``) are common: forward-filled holidays, low-priced stoc
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -156,3 +157,32 @@ def test_a_position_below_the_dust_level_is_still_closed_by_a_liquidation():
     assert [k for t, k, _ in res.risk_events if t == 9] == ["drawdown_stop"]
     assert not res.q[9].any() and res.trades[9, 2] == -res.q[8, 2]
     np.testing.assert_allclose(res.nav, ref.nav, rtol=1e-12)
+
+
+@pytest.mark.parametrize("above_floor, trades", [(np.nextafter(1e6, 0.0), False),
+                                                 (1e6 - 1e-3, True)])
+def test_a_scale_whose_trade_is_dust_is_kappa_zero(above_floor, trades):
+    """Cash 1 ulp (1.2e-10) above its floor and a trade that needs cash (5 % fees):
+    the cash floor allows kappa of about 1e-14, a trade worth 3e-9 yen in all, below
+    1e-12 of NAV: that is no trade, logged ``kappa_zero`` (it was ``cash_limit`` with
+    kappa 1e-14).  With 1e-3 yen of room, kappa = 8.7e-8 trades 0.027 yen: a trade."""
+    rng = np.random.default_rng(1)
+    P = 100 * np.cumprod(1 + 0.02 * rng.standard_normal((6, 4)), axis=0)
+    cfg = MNVHConfig(lam=0.9, beta=35.0, cash0=1e6, min_cash=float(above_floor),
+                     fees=FeeModel(fee_rate=0.05))
+    res = run_backtest(P, np.full(4, 0.25), cfg)
+    ref = reference_backtest(P, np.full(4, 0.25), cfg)
+    first = res.risk_events[0]
+    assert [e[:2] for e in res.risk_events] == [e[:2] for e in ref.events]
+    if trades:
+        assert first[:2] == (1, "cash_limit") and 1e-8 < first[2] < 1e-7
+        assert res.turnover[1] > 1e-2 and res.cash[1] >= cfg.min_cash
+    else:
+        assert first == (1, "kappa_zero", 0.0)
+        assert res.turnover[1] == 0.0 and res.fees[1] == 0.0
+        # the scale the floor allows, and what it would have traded
+        full = run_backtest(P, np.full(4, 0.25), dataclasses.replace(cfg, min_cash=-1e9))
+        need = full.cash[0] - full.cash[1]  # cash the full trade takes, fees included
+        assert full.kappa[1] == 1.0 and need > 0.0
+        k = (1e6 - cfg.min_cash) / need
+        assert 0.0 < k * full.turnover[1] <= TRADE_DUST * 1e6

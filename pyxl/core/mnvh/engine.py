@@ -20,7 +20,10 @@ Bars ``s = 0 .. T-1`` with prices ``p_s``.  Row 0 of every output is the start:
    ``<= max_gross * NAV_pre`` (:func:`pyxl.core.ledger.kappa.kappa_interval`).
    A proposed trade of at most ``TRADE_DUST`` (1e-12) of ``NAV_pre`` in notional
    is rounding residue of eq. 1, not a trade: it is set to 0 first, so it pays
-   no fixed fee (a liquidation closes every position whatever its size);
+   no fixed fee (a liquidation closes every position whatever its size); so is a
+   kappa whose whole trade is that small (``kappa_zero``).  Cash within 1e-12
+   (relative) of its floor is on it, and both caps are met to a relative margin of
+   1e-12 (``CAP_TOL``), so binary rounding alone neither trades nor logs an event;
 6. the trade executes at ``p_s`` (``exec_lag=0``).  With ``exec_lag=1`` the
    target decided at bar ``s`` (from the end-of-bar position) executes at bar
    ``s+1`` at ``p_{s+1}``.

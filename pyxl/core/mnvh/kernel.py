@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pyxl.core.ledger.board_lots import lot_cap, lot_delever_scale, lot_scale
+from pyxl.core.ledger.board_lots import LOT_GROSS_TOL, lot_cap, lot_delever_scale, lot_scale
 from pyxl.core.ledger.kappa import kappa_interval
 from pyxl.core.ledger.lots import average_cost_step
 from pyxl.core.mnvh.rule import mnvh_position, mnvh_return
@@ -53,8 +53,20 @@ _FAST = {"reassoc"}
 #: Returned by :func:`simulate` (minus the bar) when a price is not finite and > 0.
 BAD_PRICE = -1
 
-#: Relative tolerance below which cash under its floor is rounding, not a breach.
+#: Relative tolerance within which cash is on its floor: below it by less is rounding,
+#: not a breach; above it by less is rounding, not room for a trade (a kappa drawn from
+#: such room, 1e-10 say, scaled a trade by noise).
 FLOOR_TOL = 1e-12
+
+#: Relative margin of the gross and position caps: gross <= max_gross x NAV_pre x
+#: (1 + CAP_TOL) meets the gross cap, and a target beyond the position cap by at most
+#: that fraction is not clipped.  With the position cap binding on every asset, gross is
+#: n x max_position x NAV up to the last binary digit; without the margin a book whose
+#: caps agree (n x max_position = max_gross) logged a spurious gross_cap event with
+#: kappa 1 - 3e-16 on most such bars, and a position left on its cap (lam = 1, prices
+#: unchanged) a max_position event decided by that digit.  The same margin as the
+#: whole-lot rule's.
+CAP_TOL = LOT_GROSS_TOL
 
 #: A proposed trade whose notional ``|p dq|`` is at most this fraction of the pre-trade
 #: NAV is rounding, not a trade: it is not executed and pays no fixed fee (1e-12 of
@@ -109,16 +121,25 @@ def _gross_bisect(q, dq, p, G, a, b):
 
 
 @njit(cache=True)
-def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: float,
-                   g1: float) -> tuple[bool, float, float]:
-    """Scales ``k`` in [0, 1] with ``sum_i |q_i + k dq_i| p_i <= G`` (a convex function of k)."""
-    if g0 <= G and g1 <= G:
+def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, Gt: float,
+                   g0: float, g1: float) -> tuple[bool, float, float]:
+    """Scales ``k`` in [0, 1] whose gross ``sum_i |q_i + k dq_i| p_i`` (convex in k) meets
+    the cap ``G``.
+
+    A gross meets the cap when it is ``<= Gt = G (1 + CAP_TOL)``, so binary rounding
+    alone does not scale a trade.  When the cap binds, the scale is bisected to ``G``
+    itself (or to the gross at the feasible end, when that is already within the margin
+    above ``G``, so a trade never adds to it): the book ends on the cap, not on the
+    margin's edge, where the next bar's gross, summed in another order, could overshoot
+    by an ulp and force a deleveraging.  ``g0``, ``g1``: gross at ``k = 0`` and ``1``.
+    """
+    if g0 <= Gt and g1 <= Gt:
         return True, 0.0, 1.0
-    if g0 <= G:
-        hi = _gross_bisect(q, dq, p, G, 0.0, 1.0)
+    if g0 <= Gt:
+        hi = _gross_bisect(q, dq, p, max(G, g0), 0.0, 1.0)
         return hi > 0.0, 0.0, hi
-    if g1 <= G:
-        lo = _gross_bisect(q, dq, p, G, 1.0, 0.0)
+    if g1 <= Gt:
+        lo = _gross_bisect(q, dq, p, max(G, g1), 1.0, 0.0)
         return True, lo, 1.0
     # both ends infeasible: golden-section search for the minimum of the convex function
     a, b = 0.0, 1.0
@@ -137,10 +158,11 @@ def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, g0: f
             d = a + invphi * (b - a)
             fd = _gross_at(q, dq, p, d)
     km = c if fc <= fd else d
-    if _gross_at(q, dq, p, km) > G:
+    gm = _gross_at(q, dq, p, km)
+    if gm > Gt:
         return False, 1.0, 0.0
-    lo = _gross_bisect(q, dq, p, G, km, 0.0)
-    hi = _gross_bisect(q, dq, p, G, km, 1.0)
+    lo = _gross_bisect(q, dq, p, max(G, gm), km, 0.0)
+    hi = _gross_bisect(q, dq, p, max(G, gm), km, 1.0)
     return True, lo, hi
 
 
@@ -296,7 +318,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         cash += fin
         nav_pre = cash + val
         slack = cash - min_cash
-        if slack < 0.0 and slack > -FLOOR_TOL * (abs(cash) + g0 + abs(min_cash) + 1.0):
+        if abs(slack) < FLOOR_TOL * (abs(cash) + g0 + abs(min_cash) + 1.0):
             slack = 0.0  # on the floor up to rounding of the previous kappa-trade
 
         # 2. stops
@@ -345,10 +367,11 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     lim = lim_notional / P[s, i]
                     if use_lots and lots[i] > 0.0:
                         lim = lot_cap(lim, lots[i])  # whole lots within the cap
-                    if tgt[i] > lim:
+                    limt = lim * (1.0 + CAP_TOL)  # beyond the cap by more than rounding
+                    if tgt[i] > limt:
                         tgt[i] = lim
                         nclip += 1
-                    elif tgt[i] < -lim:
+                    elif tgt[i] < -limt:
                         tgt[i] = -lim
                         nclip += 1
                 if nclip > 0 and nev < cap_ev:
@@ -378,6 +401,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             S += v
             A += abs(v)
             nnz += x != 0.0
+        turn1 = A  # notional of the full trade
         A *= lin
         if use_impact:
             for i in range(M):
@@ -392,15 +416,17 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 for i in range(n):
                     hb[i] = abeta[s - 1, i] * P[s, i] / P[s, n]
             okc, loc, hic = kappa_interval(slack, S, A, B, fixed_fee * nnz)
-            G = max_gross * nav_pre
+            G = max_gross * nav_pre  # the whole-lot rule adds LOT_GROSS_TOL itself
+            Gt = G * (1.0 + CAP_TOL)
             okg, log_, hig = True, 0.0, 1.0
             if gross_on:
                 ps = P[s]
                 g1 = _gross_at(q, dq, ps, 1.0)
-                okg, log_, hig = gross_interval(q, dq, ps, G, g0, g1)
+                okg, log_, hig = gross_interval(q, dq, ps, G, Gt, g0, g1)
             lo = loc if loc > log_ else log_
             hi = hic if hic < hig else hig
-            feasible = okc and okg and lo <= hi and hi > 0.0
+            # a scale whose trade is dust in all (notional <= TRADE_DUST x NAV) is no trade
+            feasible = okc and okg and lo <= hi and hi * turn1 > dust
             kind = EV_GROSS_CAP if hig < hic else EV_CASH_LIMIT
             if feasible and use_lots:
                 # whole lots: the scale whose rounded trade meets the limits (<= hi)
@@ -422,7 +448,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     ev_k[nev] = kind
                     ev_d[nev] = kap
                     nev += 1
-            elif slack >= 0.0 and (not gross_on or g0 <= G):
+            elif slack >= 0.0 and (not gross_on or g0 <= Gt):
                 kap = 0.0
                 if nev < cap_ev:
                     ev_t[nev] = s
@@ -444,7 +470,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                             B2 += kimp[s, i] * P[s, i] * q[i] * q[i]
                 okd, lod, hid = kappa_interval(slack, S2, A2, B2, fixed_fee * nnz2)
                 dg = 0.0
-                if gross_on and g0 > G:
+                if gross_on and g0 > Gt:  # restore the cap itself, not its margin
                     dg = 1.0 - G / g0 if G > 0.0 else 1.0
                 if okd:
                     dc = lod  # 0 unless fixed fees need a larger sale to be paid for

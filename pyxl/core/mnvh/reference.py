@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from pyxl.core.mnvh.engine import MNVHConfig, lot_sizes, rolling_vol
-from pyxl.core.mnvh.kernel import TRADE_DUST
+from pyxl.core.mnvh.kernel import CAP_TOL, TRADE_DUST
 
 __all__ = ["ReferenceResult", "reference_backtest"]
 
@@ -88,28 +88,31 @@ def _cash_feasible_set(slack, S, A, B, F):
     return (lo, hi) if hi > 0.0 else None
 
 
-def _gross_set(q, dq, p, cap, g0, g1):
+def _gross_set(q, dq, p, cap, capt, g0, g1):
+    """Scales meeting the gross cap: gross <= ``capt`` (the cap plus its margin) meets
+    it; a binding cap is bisected to ``cap``, or to the feasible end's gross when that
+    is within the margin above it."""
     def f(k):
         return sum(abs(a + k * b) * c for a, b, c in zip(q, dq, p, strict=True))
 
-    def last_ok(ok, bad):
+    def last_ok(target, ok, bad):
         for _ in range(200):
             mid = 0.5 * (ok + bad)
             if mid in (ok, bad):
                 break
-            if f(mid) <= cap:
+            if f(mid) <= target:
                 ok = mid
             else:
                 bad = mid
         return ok
 
-    if g0 <= cap and g1 <= cap:
+    if g0 <= capt and g1 <= capt:
         return (0.0, 1.0)
-    if g0 <= cap:
-        hi = last_ok(0.0, 1.0)
+    if g0 <= capt:
+        hi = last_ok(max(cap, g0), 0.0, 1.0)
         return (0.0, hi) if hi > 0.0 else None
-    if g1 <= cap:
-        return (last_ok(1.0, 0.0), 1.0)
+    if g1 <= capt:
+        return (last_ok(max(cap, g1), 1.0, 0.0), 1.0)
     a, b = 0.0, 1.0
     r = 0.6180339887498949
     c, d = b - r * (b - a), a + r * (b - a)
@@ -124,9 +127,10 @@ def _gross_set(q, dq, p, cap, g0, g1):
             d = a + r * (b - a)
             fd = f(d)
     km = c if fc <= fd else d
-    if f(km) > cap:
+    gm = f(km)
+    if gm > capt:
         return None
-    return (last_ok(km, 0.0), last_ok(km, 1.0))
+    return (last_ok(max(cap, gm), km, 0.0), last_ok(max(cap, gm), km, 1.0))
 
 
 def _nearest(x):
@@ -327,7 +331,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         g0 = sum(abs(q[i] * now[i]) for i in range(M) if q[i] != 0.0)
         nav_pre = cash + value
         slack = cash - cfg.min_cash
-        if 0.0 > slack > -1e-12 * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
+        if abs(slack) < 1e-12 * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
             slack = 0.0  # on the floor up to rounding
         liquidate = False
         if not stopped:
@@ -352,10 +356,10 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                     lim = max(pos_cap * nav_pre, 0.0) / now[i]
                     if use_lots and lots[i] > 0.0:
                         lim = lots[i] * math.floor(lim / lots[i] + 1e-9)  # 1e-9 lot: binary
-                    if target[i] > lim:
+                    if target[i] > lim * (1.0 + CAP_TOL):  # beyond it by more than rounding
                         target[i] = lim
                         clipped += 1
-                    elif target[i] < -lim:
+                    elif target[i] < -lim * (1.0 + CAP_TOL):
                         target[i] = -lim
                         clipped += 1
                 if clipped:
@@ -381,11 +385,14 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
             cset = _cash_feasible_set(slack, S, A, B, fixed * len(moving))
             gset = (0.0, 1.0)
             cap = gross_cap * nav_pre
+            capt = cap * (1.0 + CAP_TOL)  # the continuous checks' margin (binary rounding)
             if gross_cap < math.inf:
                 g1 = sum(abs(q[i] + dq[i]) * now[i] for i in range(M))
-                gset = _gross_set(q, dq, now, cap, g0, g1)
+                gset = _gross_set(q, dq, now, cap, capt, g0, g1)
+            # a scale whose trade is dust in all is no trade
+            turn = sum(abs(now[i] * dq[i]) for i in moving)
             ok = (cset is not None and gset is not None and max(cset[0], gset[0])
-                  <= min(cset[1], gset[1]) and min(cset[1], gset[1]) > 0.0)
+                  <= min(cset[1], gset[1]) and min(cset[1], gset[1]) * turn > dust)
             kind = "gross_cap" if ok and gset[1] < cset[1] else "cash_limit"
             lot_trade = None
             if ok and use_lots:
@@ -440,7 +447,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                     dq = lot_trade  # executed as it is
                 if kappa < 1.0:
                     events.append((s, kind, kappa))
-            elif slack >= 0.0 and (gross_cap == math.inf or g0 <= cap):
+            elif slack >= 0.0 and (gross_cap == math.inf or g0 <= capt):
                 kappa = 0.0
                 events.append((s, "kappa_zero", 0.0))
             else:
@@ -450,7 +457,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
                 dset = _cash_feasible_set(slack, -value,
                                           (fee_r + spread_r) * g0, B2, fixed * len(held))
                 d_gross = 0.0
-                if gross_cap < math.inf and g0 > cap:
+                if gross_cap < math.inf and g0 > capt:  # restore the cap itself
                     d_gross = 1.0 - cap / g0 if cap > 0.0 else 1.0
                 if dset is not None:
                     d_cash = dset[0]
