@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from pyxl.core.mnvh.engine import MNVHConfig, lot_sizes, rolling_vol
-from pyxl.core.mnvh.kernel import CAP_TOL, TRADE_DUST
+from pyxl.core.mnvh.kernel import CAP_TOL, FLOOR_TOL, TRADE_DUST
 
 __all__ = ["ReferenceResult", "reference_backtest"]
 
@@ -331,7 +331,7 @@ def reference_backtest(prices, weights, config: MNVHConfig | None = None, *, bet
         g0 = sum(abs(q[i] * now[i]) for i in range(M) if q[i] != 0.0)
         nav_pre = cash + value
         slack = cash - cfg.min_cash
-        if abs(slack) < 1e-12 * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
+        if abs(slack) < FLOOR_TOL * (abs(cash) + g0 + abs(cfg.min_cash) + 1.0):
             slack = 0.0  # on the floor up to rounding
         liquidate = False
         if not stopped:
