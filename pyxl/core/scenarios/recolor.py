@@ -122,17 +122,29 @@ def recolor_reference(
 
 
 # --------------------------------------------------------------------------- eigh kernel
-@njit(cache=True, parallel=True)
+# error_model="numpy": numba compiles every prange body with it anyway, and flags equal to
+# recolor_rank1's let the kernels share numba's compiled eigh and np.empty helpers
+@njit(cache=True, parallel=True, error_model="numpy")
 def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
     """numba kernel with one ``np.linalg.eigh`` per step (same contract as the reference)."""
     P, Htot, N = X.shape
     H = Htot - burn_in
     out = np.empty((P, H, N))
-    hits = np.zeros(P, dtype=np.int64)
+    # np.empty, not np.zeros: parallel=True turns np.zeros into a loop of its own, one
+    # more parallel kernel to compile; each path zeroes its own count
+    hits = np.empty(P, dtype=np.int64)
     for p in prange(P):
-        mu = mu0.copy()
-        S = S0.copy()
+        hits[p] = 0
+        mu = np.empty(N)
+        S = np.empty((N, N))
+        for i in range(N):  # explicit copies: no further array helpers to compile
+            mu[i] = mu0[i]
+            for j in range(N):
+                S[i, j] = S0[i, j]
         d = np.empty(N)
+        z = np.empty(N)
+        y = np.empty(N)
+        o = np.empty(N)
         for t in range(Htot):
             for i in range(N):
                 d[i] = X[p, t, i] - mu[i]
@@ -141,11 +153,13 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
                 fl = floor_rel * w[N - 1]
                 if w[0] < fl:
                     hits[p] += 1
-                z = V.T @ d
+                # the BLAS calls of ``V.T @ d``, ``V @ z`` and ``root_star @ y``, into
+                # buffers (the operator would compile a wrapper for each)
+                np.dot(V.T, d, z)
                 for i in range(N):
                     z[i] /= np.sqrt(max(w[i], fl))
-                y = V @ z
-                o = root_star @ y
+                np.dot(V, z, y)
+                np.dot(root_star, y, o)
                 for i in range(N):
                     out[p, t - burn_in, i] = mu_star[i] + o[i]
             c = lam * (1.0 - lam)
@@ -438,7 +452,9 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
     rhon = rho * zn2
     tol = 8.0 * _EPS * max(dmax, rhon)
     # --- deflation (LAPACK dlaed2 rules on the normalised vector)
-    k = 0
+    # k starts as np.int64, not the literal 0: numba would type the callees that take k
+    # for Literal[int](0) first and compile each of them twice
+    k = np.int64(0)
     prev = -1
     for j in range(N):
         if rhon * abs(z[j] / zn) <= tol:
@@ -478,9 +494,10 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
                 ok = False
         if not ok:
             order = np.argsort(dk[:k])
-            tmp = idx[:k].copy()
             for a in range(k):
-                idx[a] = tmp[order[a]]
+                orig[a] = idx[a]  # orig is free until the secular solver fills it
+            for a in range(k):
+                idx[a] = orig[order[a]]
                 dk[a] = D[idx[a]]
         for a in range(k):
             zk[a] = z[idx[a]]
@@ -496,10 +513,17 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
         Ut = Qk.ravel()[: k * k].reshape((k, k))
         _eigvec_rows(zk, U, Ut, k)
         full = k == N and _is_identity(idx, N)
-        if N <= _SMALL_N and full:
-            # tiny matrices: plain loops beat the BLAS call overhead
-            _matmul_nt(Q, Ut, U)
-            Q[:, :] = U
+        if full:
+            # no deflation: the product into the work buffer, one contiguous copy back (a
+            # loop: the slice assignment ``Q[:, :] = U`` compiles numba's formatting of
+            # its shape-mismatch message, several seconds of the first compile)
+            if N <= _SMALL_N:
+                _matmul_nt(Q, Ut, U)  # tiny matrices: plain loops beat the BLAS overhead
+            else:
+                np.dot(Q, Ut.T, U)
+            for r in range(N):
+                for a in range(N):
+                    Q[r, a] = U[r, a]
             for a in range(N):
                 D[a] = lamk[a]
         elif N <= _SMALL_N:
@@ -513,18 +537,13 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
                 D[idx[a]] = lamk[a]
                 for r in range(N):
                     Q[r, idx[a]] = U[r, a]
-        elif full:
-            # no deflation: one BLAS product into the work buffer, one contiguous copy back
-            np.dot(Q, Ut.T, U)
-            Q[:, :] = U
-            for a in range(N):
-                D[a] = lamk[a]
         else:
             Qkc = U.ravel()[: N * k].reshape((N, k))
             for r in range(N):
                 for a in range(k):
                     Qkc[r, a] = Q[r, idx[a]]
-            Qn = Qkc @ Ut.T
+            Qn = np.empty((N, k))
+            np.dot(Qkc, Ut.T, Qn)  # what ``Qkc @ Ut.T`` does, sharing the full case's call
             for a in range(k):
                 D[idx[a]] = lamk[a]
                 for r in range(N):
@@ -538,14 +557,18 @@ def _rank1_update(D, Q, z, rho, scale, idx, dk, zk, Qk, W, U, lamk, orig, taus):
             sorted_ok = False
             break
     if not sorted_ok:
+        # dk and U (free now) keep copies of D and Q
         order = np.argsort(D)
-        Dc = D.copy()
-        Qc = Q.copy()
         for i in range(N):
-            D[i] = Dc[order[i]]
+            dk[i] = D[i]
         for r in range(N):
             for i in range(N):
-                Q[r, i] = Qc[r, order[i]]
+                U[r, i] = Q[r, i]
+        for i in range(N):
+            D[i] = dk[order[i]]
+        for r in range(N):
+            for i in range(N):
+                Q[r, i] = U[r, order[i]]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -554,12 +577,18 @@ def recolor_rank1(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
     P, Htot, N = X.shape
     H = Htot - burn_in
     out = np.empty((P, H, N))
-    hits = np.zeros(P, dtype=np.int64)
+    hits = np.empty(P, dtype=np.int64)  # not np.zeros: see recolor_eigh
     w0, V0 = np.linalg.eigh(S0)
     for p in prange(P):
-        mu = mu0.copy()
-        D = w0.copy()
-        Q = np.ascontiguousarray(V0).copy()
+        hits[p] = 0
+        mu = np.empty(N)
+        D = np.empty(N)
+        Q = np.empty((N, N))
+        for i in range(N):  # explicit copies: no further array helpers to compile
+            mu[i] = mu0[i]
+            D[i] = w0[i]
+            for j in range(N):
+                Q[i, j] = V0[i, j]
         d = np.empty(N)
         y = np.empty(N)
         z = np.empty(N)
@@ -619,7 +648,8 @@ def _chol_update(L, v, scale):
             L[i, j] *= sq
 
 
-@njit(cache=True, parallel=True)
+# error_model="numpy": see recolor_eigh
+@njit(cache=True, parallel=True, error_model="numpy")
 def recolor_cholesky(X, mu0, S0, mu_star, chol_star, lam, floor_rel, burn_in):
     """Non-symmetric variant A_t = L* L_t^{-1} with O(N^2) Cholesky rank-one updates.
 
@@ -629,12 +659,17 @@ def recolor_cholesky(X, mu0, S0, mu_star, chol_star, lam, floor_rel, burn_in):
     P, Htot, N = X.shape
     H = Htot - burn_in
     out = np.empty((P, H, N))
-    hits = np.zeros(P, dtype=np.int64)
+    hits = np.empty(P, dtype=np.int64)  # not np.zeros: see recolor_eigh
     L0 = np.linalg.cholesky(S0)
     sf = np.sqrt(1.0 - lam)
     for p in prange(P):
-        mu = mu0.copy()
-        L = L0.copy()
+        hits[p] = 0
+        mu = np.empty(N)
+        L = np.empty((N, N))
+        for i in range(N):  # explicit copies: no further array helpers to compile
+            mu[i] = mu0[i]
+            for j in range(N):
+                L[i, j] = L0[i, j]
         d = np.empty(N)
         y = np.empty(N)
         v = np.empty(N)
