@@ -121,6 +121,20 @@ def recolor_reference(
     return out, hits
 
 
+@njit(cache=True, error_model="numpy")
+def _fresh_state(mu0, M0):
+    """Copies of a start vector and a start matrix, made with loops (``.copy()`` and
+    ``np.ascontiguousarray`` would compile array helpers in every kernel); C order."""
+    n = mu0.shape[0]
+    mu = np.empty(n)
+    M = np.empty((n, n))
+    for i in range(n):
+        mu[i] = mu0[i]
+        for j in range(n):
+            M[i, j] = M0[i, j]
+    return mu, M
+
+
 # --------------------------------------------------------------------------- eigh kernel
 # error_model="numpy": numba compiles every prange body with it anyway, and flags equal to
 # recolor_rank1's let the kernels share numba's compiled eigh and np.empty helpers
@@ -135,12 +149,7 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
     hits = np.empty(P, dtype=np.int64)
     for p in prange(P):
         hits[p] = 0
-        mu = np.empty(N)
-        S = np.empty((N, N))
-        for i in range(N):  # explicit copies: no further array helpers to compile
-            mu[i] = mu0[i]
-            for j in range(N):
-                S[i, j] = S0[i, j]
+        mu, S = _fresh_state(mu0, S0)
         d = np.empty(N)
         z = np.empty(N)
         y = np.empty(N)
@@ -664,12 +673,7 @@ def recolor_cholesky(X, mu0, S0, mu_star, chol_star, lam, floor_rel, burn_in):
     sf = np.sqrt(1.0 - lam)
     for p in prange(P):
         hits[p] = 0
-        mu = np.empty(N)
-        L = np.empty((N, N))
-        for i in range(N):  # explicit copies: no further array helpers to compile
-            mu[i] = mu0[i]
-            for j in range(N):
-                L[i, j] = L0[i, j]
+        mu, L = _fresh_state(mu0, L0)
         d = np.empty(N)
         y = np.empty(N)
         v = np.empty(N)
