@@ -223,8 +223,10 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     ret = np.zeros(M)  # r_{s-1} of the signal assets
     xlot = np.zeros(M)  # whole-lot trade (use_lots)
     # a fractional hedge offsets the whole-lot legs' rounding (board_lots.net_hedge):
-    # hb_i = beta_i p_i / p_hedge for the bar
-    h_net = -1
+    # hb_i = beta_i p_i / p_hedge for the bar.  h_net starts as np.int64, not the literal
+    # -1: numba would type the lot rule's functions (which take it) for Literal[int](-1)
+    # first and compile each of them twice
+    h_net = np.int64(-1)
     if has_hedge and use_lots and not lots[n] > 0.0:
         for i in range(n):
             if lots[i] > 0.0:
