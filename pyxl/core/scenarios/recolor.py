@@ -181,17 +181,29 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 
 
 # --------------------------------------------------------------------------- rank-one kernel
+@njit(cache=True, error_model="numpy", fastmath=False)
+def _pole_recip(d: float, o: float, tau: float) -> float:
+    """``1 / ((d - o) - tau)`` in exact IEEE arithmetic, subtractions in this order (``d -
+    o`` is exact for the nearest pole ``o``, so the distance keeps its accuracy next to
+    it); ``fastmath=False`` set explicitly so the fast-math callers cannot re-associate
+    it."""
+    return 1.0 / ((d - o) - tau)
+
+
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _secular_sums(dk, zk, U, i, o, tau, k):
+def _secular_sums(dk, zk, i, o, tau, k):
     """One evaluation of the secular function for root i at ``lam = o + tau``.
 
-    Writes ``U[i, j] = 1 / ((d_j - o) - tau)`` and returns the partial sums
-    ``(psi, dpsi, phi, dphi, s3)``: psi = sum_{j <= i} z_j^2 r_j, dpsi = sum_{j <= i}
+    Returns the partial sums ``(psi, dpsi, phi, dphi, s3)`` with ``r_j = 1 / ((d_j - o) -
+    tau)`` (:func:`_pole_recip`): psi = sum_{j <= i} z_j^2 r_j, dpsi = sum_{j <= i}
     (z_j r_j)^2, phi and dphi the same over j > i, s3 = sum_j z_j^2 r_j^3.  One vectorised
     pass (the divisions dominate, the extra sums are nearly free).  ``reassoc`` lets LLVM
-    split the sums into vector lanes: the summation order is fixed by the compiled code
-    and the trip count, so results are deterministic (the same for any chunking of paths
-    or number of threads), only not identical to a strictly sequential sum.
+    split the sums into vector lanes.  The loop stores nothing, so LLVM vectorises it
+    without a run-time overlap check and its order is fixed by the compiled code and the
+    trip count: results are the same in every run, for any chunking of paths or number
+    of threads, only not identical to a strictly sequential sum (a loop that also stored
+    ``r_j`` ran its vector or its scalar version depending on where the arrays lay; see
+    ``tests/test_fp_determinism.py``).
     """
     al = 0.0
     bl = 0.0
@@ -199,8 +211,7 @@ def _secular_sums(dk, zk, U, i, o, tau, k):
     br = 0.0
     c = 0.0
     for j in range(k):
-        r = 1.0 / ((dk[j] - o) - tau)
-        U[i, j] = r
+        r = _pole_recip(dk[j], o, tau)
         q = zk[j] * r
         p = zk[j] * q
         q2 = q * q
@@ -227,8 +238,8 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
 
     Root i: ``lamk[i] = dk[orig[i]] + taus[i]``, measured from the nearer pole so that
     ``d_j - lam = (d_j - d[orig]) - tau`` is computed without cancellation; on return
-    ``U[i, j] = 1 / (d_j - lam_i)`` (relative error a few ulps, since every
-    |d_j - lam_i| >= |tau_i|), which the caller reuses for the eigenvectors.
+    ``U[i, j] = 1 / (d_j - lam_i)`` at the final root (relative error a few ulps, since
+    every |d_j - lam_i| >= |tau_i|), which the caller reuses for the eigenvectors.
 
     Iteration per root (safeguarded by the bracket and bisection): first evaluation at the
     midpoint of the bracket (its sign picks the nearer pole as origin), then rational steps
@@ -273,7 +284,7 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
     while n_act > 0:
         for i in range(k):
             if act[i] >= 0:
-                a, b, c, d, e = _secular_sums(dk, zk, U, i, O[i], TAU[i], k)
+                a, b, c, d, e = _secular_sums(dk, zk, i, O[i], TAU[i], k)
                 PSI[i] = a
                 DPSI[i] = b
                 PHI[i] = c
@@ -350,11 +361,7 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
                 new = 0.5 * (lo + hi)
             elif abs(eta) <= acc * abs(new):
                 # converged: the error after this step is below rounding, so accept it
-                # without another evaluation; update 1/(d_j - lam) to the new tau by the
-                # series 1/(delta - eta) = r (1 + x + x^2 + x^3 + ...), x = eta r, |x| <= acc
-                for j in range(k):
-                    x = eta * U[i, j]
-                    U[i, j] *= 1.0 + x * (1.0 + x * (1.0 + x))
+                # without another evaluation
                 TAU[i] = new
                 act[i] = -1 - org
                 n_act -= 1
@@ -370,8 +377,12 @@ def _secular_roots(dk, zk, rho, k, U, orig, taus, lamk, W):
     for i in range(k):
         org = -1 - act[i]
         orig[i] = org
-        taus[i] = TAU[i]
-        lamk[i] = dk[org] + TAU[i]
+        tau = TAU[i]
+        taus[i] = tau
+        lamk[i] = dk[org] + tau
+        o = dk[org]
+        for j in range(k):
+            U[i, j] = _pole_recip(dk[j], o, tau)
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
