@@ -91,6 +91,12 @@ LOT_SCAN = 512
 # inlined into their callers in numba's IR (inline="always"; about 0.5 s less on an
 # empty cache).  Inlined code takes its caller's compiler flags, as a jitted function
 # without flags of its own does when a caller compiles it.
+#
+# Flags: the functions here set ``fastmath`` explicitly, so that they do not inherit the
+# kernel's ``reassoc``: exact IEEE arithmetic wherever a loop stores (LLVM may run the
+# vector or the scalar version of such a loop depending on where the arrays lie, and
+# the two must agree; see "Same inputs, same bits" in pyxl.core.mnvh.kernel), and
+# ``reassoc`` only for lot_need, whose loop only sums.
 
 
 @njit(cache=True, inline="always")
@@ -122,7 +128,7 @@ def _lot_x(qi: float, di: float, L: float, k: float) -> float:
     return round_to_lot(qi + k * di, L) - qi if L > 0.0 else k * di
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int,
               qh: float) -> None:
     """Set the fractional hedge's trade ``x[h]`` so that the book keeps the beta exposure
@@ -153,7 +159,7 @@ def net_hedge(v: np.ndarray, c: float, x: np.ndarray, hb: np.ndarray, h: int,
     x[h] = 0.0 if abs(xh) <= HEDGE_DUST * size else xh
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
               x: np.ndarray, hb: np.ndarray, h: int) -> None:
     """Write into ``x`` the whole-lot trade of scale ``k``: ``L round((q + k dq)/L) - q``;
@@ -165,7 +171,7 @@ def lot_trade(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, k: float,
         net_hedge(dq, k, x, hb, h, q[h])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def lot_need(q: np.ndarray, x: np.ndarray, p: np.ndarray, kimp: np.ndarray, s: int,
              use_impact: bool, lin: float, fixed_fee: float) -> tuple[float, float]:
     """Cash the trade ``x`` takes (signed value plus costs, currency) and gross after it.
@@ -218,7 +224,7 @@ def _sort_head(a: np.ndarray, n: int) -> None:
         a[k + 1] = v
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _midpoints(bp: np.ndarray, n: int) -> tuple[np.ndarray, int]:
     """Midpoints between consecutive distinct values of ``bp[:n]`` once sorted (one scale
     inside each interval where the rounded trade is constant): ``(out, m)`` with the
@@ -239,7 +245,7 @@ def _midpoints(bp: np.ndarray, n: int) -> tuple[np.ndarray, int]:
     return out, m
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _even_points(start: float, width: float, offset: float) -> np.ndarray:
     """``LOT_SCAN`` evenly spaced points ``start + width (j + offset) / LOT_SCAN``, the
     grid both scans fall back on when there are more breakpoints than they try."""
@@ -287,7 +293,7 @@ def _scan_points(q: np.ndarray, dq: np.ndarray, lots: np.ndarray, lo: float,
     return pts[:m]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lot_scale(q: np.ndarray, dq: np.ndarray, p: np.ndarray, lots: np.ndarray, lo: float,
               hi: float, slack: float, G: float, gross_on: bool, kimp: np.ndarray, s: int,
               use_impact: bool, lin: float, fixed_fee: float,
@@ -409,7 +415,7 @@ def _lots_kept(aq: float, L: float, d: float) -> float:
     return max(j, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lot_cap(lim: float, L: float) -> float:
     """The position cap ``lim`` (shares) rounded down to whole lots of ``L``, with a
     tolerance of ``LOT_FLOOR_TOL`` lot: a cap met exactly in decimals (29 lots of 300
@@ -417,7 +423,7 @@ def lot_cap(lim: float, L: float) -> float:
     return L * math.floor(lim / L + LOT_FLOOR_TOL)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lot_delever(q: np.ndarray, lots: np.ndarray, delta: float, x: np.ndarray,
                 hb: np.ndarray, h: int) -> None:
     """Write into ``x`` the deleveraging trade closing at least ``delta`` of each position
@@ -479,7 +485,7 @@ def _delever_points(q: np.ndarray, lots: np.ndarray, delta: float) -> np.ndarray
     return pts[:m + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lot_delever_scale(q: np.ndarray, lots: np.ndarray, delta: float, p: np.ndarray,
                       kimp: np.ndarray, s: int, use_impact: bool, lin: float,
                       fixed_fee: float, slack: float, x: np.ndarray, G: float,

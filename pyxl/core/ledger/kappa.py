@@ -29,13 +29,17 @@ __all__ = ["kappa_interval", "largest_kappa", "cash_after"]
 
 _MAX_BISECT = 200
 
+# fastmath=False is set explicitly: numba would otherwise compile these with the flags
+# of their first caller, so the MNVH kernel's copy (reassoc) and LEDGER_KAPPA's could
+# round differently.
 
-@njit(cache=True)
+
+@njit(cache=True, fastmath=False)
 def _g(k: float, c0: float, D: float, B: float) -> float:
     return c0 - k * D - k * k * B
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _bisect(a: float, b: float, c0: float, D: float, B: float) -> float:
     """Feasible end of a bracket: ``_g(a) >= 0 > _g(b)``; returns the last feasible point."""
     for _ in range(_MAX_BISECT):
@@ -49,7 +53,7 @@ def _bisect(a: float, b: float, c0: float, D: float, B: float) -> float:
     return a
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def kappa_interval(slack: float, S: float, A: float, B: float, F: float
                    ) -> tuple[bool, float, float]:
     """Feasible positive scales of a trade under the cash floor.
@@ -138,7 +142,7 @@ def kappa_interval(slack: float, S: float, A: float, B: float, F: float
     return True, lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _largest_kappa(p: np.ndarray, dq: np.ndarray, cash: float, fee_rate: float,
                    fixed_fee: float, min_cash: float, impact: np.ndarray) -> float:
     S = 0.0

@@ -278,7 +278,7 @@ def _book_trades(bar: int, p: np.ndarray, dq: np.ndarray, q: np.ndarray,
     return realised
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def average_cost_step(x: float, p: float, q: float, avg: float) -> tuple[float, float]:
     """Moving-average cost of one trade of ``x`` shares at mid ``p`` on a position ``q``.
 

@@ -16,6 +16,30 @@ Developer notes:
   of the kernel's time (about 1.2 ns per asset-step on T=2520 x N=200).
   Rows are read as ``P[s, i]``; the eq. 1 rule comes in as the scalar functions
   of :mod:`pyxl.core.mnvh.rule`, which LLVM inlines.
+* Same inputs, same bits.  The kernel is compiled with ``fastmath={"reassoc"}`` so that
+  LLVM can split the per-asset sums into vector lanes.  LLVM vectorises a loop that
+  stores into one array while reading others only behind a run-time check that the
+  arrays do not overlap within a few vector widths, and falls back to the plain scalar
+  loop when they might; the check compares addresses, so which loop runs depends on
+  where the allocator happened to put the arrays.  Under ``reassoc`` the two loops sum
+  in different orders and may even evaluate a product like ``beta (w u)(R - r)`` in a
+  different order, so the same backtest run twice in one process gave a kappa that
+  differed in the last bit now and then (one book in about 1,000, depending on what
+  ran before).  Hence two rules, checked on the compiled code by
+  ``tests/test_fp_determinism.py``:
+
+  - a loop that stores per asset sums nothing in floating point; the sums run in a
+    separate loop that only reads, which LLVM vectorises without any check, so its
+    order depends on the number of assets only;
+  - every value such a loop stores is computed by exact IEEE arithmetic: by scalar
+    helpers compiled with ``fastmath=False`` (``_EXACT``; :mod:`pyxl.core.mnvh.rule`,
+    the lot rule of :mod:`pyxl.core.ledger.board_lots`, the moving-average step),
+    which LLVM inlines without changing their instructions' flags.  Vector and scalar
+    code then give the same value element by element.
+
+  The split costs 0.2-0.45 ns per asset-step (10-20 %), nearly all of it in the mark
+  pass, whose divisions no longer overlap its sums (every other split measured free);
+  results are the same in every run, on every thread, for every grid point.
 * ``error_model="numpy"``: a float division by zero would give inf/NaN instead
   of raising, which lets LLVM vectorise the divisions (the Python error model
   puts a zero test in front of each one).  No denominator here can be zero for
@@ -47,8 +71,14 @@ EV_CASH_SHORTFALL = 8
 _BISECT = 200
 
 #: Only re-association is relaxed in the kernel (lets LLVM vectorise the per-asset sums);
-#: no NaN/inf assumptions, no approximate division.
+#: no NaN/inf assumptions, no approximate division.  See "Same inputs, same bits" in the
+#: module notes for where it may act.
 _FAST = {"reassoc"}
+
+#: Flags of the scalar helpers that compute every value a per-asset loop stores: exact
+#: IEEE arithmetic (``fastmath=False`` set explicitly, so numba does not let them inherit
+#: the kernel's ``reassoc``).  LLVM inlines them and keeps their instructions' flags.
+_EXACT = {"cache": True, "fastmath": False, "error_model": "numpy"}
 
 #: Returned by :func:`simulate` (minus the bar) when a price is not finite and > 0.
 BAD_PRICE = -1
@@ -77,7 +107,51 @@ CAP_TOL = LOT_GROSS_TOL
 TRADE_DUST = 1e-12
 
 
-@njit(cache=True)
+@njit(**_EXACT)
+def _recip(a: float) -> float:
+    """``1 / a`` (exact IEEE division, for a value the kernel stores)."""
+    return 1.0 / a
+
+
+@njit(**_EXACT)
+def _trade_x(t: float, q: float, p: float, dust: float) -> float:
+    """The proposed trade ``t - q`` (shares), 0 when its notional ``|p (t - q)|`` is at
+    most ``dust`` (currency; see ``TRADE_DUST``)."""
+    x = t - q
+    return 0.0 if abs(p * x) <= dust else x
+
+
+@njit(**_EXACT)
+def _times(a: float, b: float) -> float:
+    """``a b`` (exact IEEE product, for a value the kernel stores)."""
+    return a * b
+
+
+@njit(**_EXACT)
+def _plus(a: float, b: float) -> float:
+    """``a + b`` (exact IEEE sum, for a value the kernel stores)."""
+    return a + b
+
+
+@njit(**_EXACT)
+def _cap_shares(lim_notional: float, p: float) -> float:
+    """The position cap in shares, ``lim_notional / p``."""
+    return lim_notional / p
+
+
+@njit(**_EXACT)
+def _beyond_cap(lim: float) -> float:
+    """The cap's edge with its margin, ``lim (1 + CAP_TOL)``."""
+    return lim * (1.0 + CAP_TOL)
+
+
+@njit(**_EXACT)
+def _hedge_coef(b: float, p: float, ph: float) -> float:
+    """Hedge units per share, ``b p / ph``."""
+    return b * p / ph
+
+
+@njit(**_EXACT)
 def _unusable(a: float, ia: float) -> int:
     """1 unless the price ``a`` (with ``ia = 1/a``) is finite, > 0 and invertible, else 0.
 
@@ -88,7 +162,7 @@ def _unusable(a: float, ia: float) -> int:
     return (not (a > 0.0)) + (not (ia > 0.0)) + (not (ia < np.inf))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _mark(short: float, mtm: float, val: float, gross: float, q: float, a: float,
           b: float) -> tuple[float, float, float, float]:
     """Add a position of ``q`` shares marked from ``b`` to ``a`` to the bar's sums: short
@@ -98,7 +172,7 @@ def _mark(short: float, mtm: float, val: float, gross: float, q: float, a: float
     return short + min(q, 0.0) * b, mtm + q * (a - b), val + v, gross + abs(v)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
     g = 0.0
     for i in range(q.shape[0]):
@@ -106,7 +180,7 @@ def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
     return g
 
 
-@njit(cache=True)
+@njit(**_EXACT)
 def _gross_bisect(q, dq, p, G, a, b):
     """``gross(a) <= G < gross(b)``: last feasible point between a and b."""
     for _ in range(_BISECT):
@@ -120,7 +194,7 @@ def _gross_bisect(q, dq, p, G, a, b):
     return a
 
 
-@njit(cache=True)
+@njit(**_EXACT)
 def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, Gt: float,
                    g0: float, g1: float) -> tuple[bool, float, float]:
     """Scales ``k`` in [0, 1] whose gross ``sum_i |q_i + k dq_i| p_i`` (convex in k) meets
@@ -220,8 +294,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     tgt = np.zeros(M)
     dq = np.zeros(M)
     pend = np.zeros(M)
-    ret = np.zeros(M)  # r_{s-1} of the signal assets
     xlot = np.zeros(M)  # whole-lot trade (use_lots)
+    rl = np.zeros(M)  # moving-average lots: realised PnL per asset of the bar
     # a fractional hedge offsets the whole-lot legs' rounding (board_lots.net_hedge):
     # hb_i = beta_i p_i / p_hedge for the bar.  h_net starts as np.int64, not the literal
     # -1: numba would type the lot rule's functions (which take it) for Literal[int](-1)
@@ -273,7 +347,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
     nbad = 0
     for i in range(n):
         a = P[0, i]
-        ia = 1.0 / a
+        ia = _recip(a)
         inv[0, i] = ia
         nbad += _unusable(a, ia)
     if nbad > 0:
@@ -298,20 +372,20 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         # this division-bound pass, where the stores cost least; a trade overwrites them
         row = s if store else 0
         for i in range(n):
-            qi = q[i]
             a = P[s, i]
-            b = P[s - 1, i]
-            q_rows[row, i] = qi
+            q_rows[row, i] = q[i]
             t_rows[row, i] = 0.0
-            short, mtm, val, g0 = _mark(short, mtm, val, g0, qi, a, b)
-            ia = 1.0 / a
+            ia = _recip(a)
             inv[cur, i] = ia
             nbad += _unusable(a, ia)
-            r = mnvh_return(a, b, inv[prv, i])
-            ret[i] = r
-            R += W[wr, i] * r
         if nbad > 0:
             return BAD_PRICE - s
+        # the bar's sums, in a pass that stores nothing (see "Same inputs, same bits")
+        for i in range(n):
+            a = P[s, i]
+            b = P[s - 1, i]
+            short, mtm, val, g0 = _mark(short, mtm, val, g0, q[i], a, b)
+            R += W[wr, i] * mnvh_return(a, b, inv[prv, i])
         if has_hedge:
             q_rows[row, n] = q[n]
             t_rows[row, n] = 0.0
@@ -353,7 +427,8 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 if nav_mode:
                     beff *= nav_pre
                 for i in range(n):
-                    tgt[i] = mnvh_position(q[i], W[wr, i], inv[prv, i], lam, beff, R, ret[i])
+                    tgt[i] = mnvh_position(q[i], W[wr, i], inv[prv, i], lam, beff, R,
+                                            mnvh_return(P[s, i], P[s - 1, i], inv[prv, i]))
             elif has_pend:
                 for i in range(n):
                     tgt[i] = pend[i]
@@ -366,10 +441,10 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 if lim_notional < 0.0:
                     lim_notional = 0.0
                 for i in range(n):
-                    lim = lim_notional / P[s, i]
+                    lim = _cap_shares(lim_notional, P[s, i])
                     if use_lots and lots[i] > 0.0:
                         lim = lot_cap(lim, lots[i])  # whole lots within the cap
-                    limt = lim * (1.0 + CAP_TOL)  # beyond the cap by more than rounding
+                    limt = _beyond_cap(lim)  # beyond the cap by more than rounding
                     if tgt[i] > limt:
                         tgt[i] = lim
                         nclip += 1
@@ -394,15 +469,13 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         nnz = 0
         dust = 0.0 if liquidate else TRADE_DUST * nav_pre
         for i in range(M):
-            x = tgt[i] - q[i]
-            v = P[s, i] * x
-            if abs(v) <= dust:
-                x = 0.0
-                v = 0.0
+            x = _trade_x(tgt[i], q[i], P[s, i], dust)
             dq[i] = x
+            nnz += x != 0.0
+        for i in range(M):  # stores nothing
+            v = P[s, i] * dq[i]
             S += v
             A += abs(v)
-            nnz += x != 0.0
         turn1 = A  # notional of the full trade
         A *= lin
         if use_impact:
@@ -416,7 +489,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         if nnz > 0 and not liquidate:
             if h_net >= 0:  # the bar's hedge coefficients, read by the lot rule only
                 for i in range(n):
-                    hb[i] = abeta[s - 1, i] * P[s, i] / P[s, n]
+                    hb[i] = _hedge_coef(abeta[s - 1, i], P[s, i], P[s, n])
             okc, loc, hic = kappa_interval(slack, S, A, B, fixed_fee * nnz)
             G = max_gross * nav_pre  # the whole-lot rule adds LOT_GROSS_TOL itself
             Gt = G * (1.0 + CAP_TOL)
@@ -488,7 +561,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                 if nnz2 == 0:
                     delta = 0.0
                 for i in range(M):
-                    dq[i] = -delta * q[i]
+                    dq[i] = _times(-delta, q[i])
                 # the floor is not met after the deleveraging: from the continuous
                 # interval, or with whole lots from the rounded trade itself
                 below = not okd or delta > hid
@@ -541,30 +614,32 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             real = 0.0
             bsum = 0.0
             for i in range(M):
-                x = scale * dq[i]
-                r, a = average_cost_step(x, P[s, i], q[i], avg[i])
-                real += r
+                r, a = average_cost_step(_times(scale, dq[i]), P[s, i], q[i], avg[i])
+                rl[i] = r
                 avg[i] = a
-                bsum += (q[i] + x) * a
+            for i in range(M):  # stores nothing
+                real += rl[i]
+                bsum += (q[i] + scale * dq[i]) * avg[i]
         if scale != 0.0:
             val = 0.0
             gross = 0.0
+            nfix = 0
             for i in range(M):
-                x = scale * dq[i]
-                pi = P[s, i]
-                v = x * pi
-                av = abs(v)
-                flow += v
-                turn += av
-                fees += fixed_fee if x != 0.0 else 0.0
-                qn = q[i] + x
+                x = _times(scale, dq[i])
+                qn = _plus(q[i], x)
                 q[i] = qn
                 t_rows[row, i] = x
                 q_rows[row, i] = qn
-                w = qn * pi
+                nfix += x != 0.0
+            for i in range(M):  # stores nothing
+                pi = P[s, i]
+                v = t_rows[row, i] * pi
+                flow += v
+                turn += abs(v)
+                w = q[i] * pi
                 val += w
                 gross += abs(w)
-            fees += lin_fee * turn
+            fees += fixed_fee * nfix + lin_fee * turn
             slip = lin_slip * turn
             if use_impact:
                 for i in range(M):
@@ -599,6 +674,7 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
             if nav_mode:
                 beff *= nav
             for i in range(n):
-                pend[i] = mnvh_position(q[i], W[wr, i], inv[prv, i], lam, beff, R, ret[i])
+                pend[i] = mnvh_position(q[i], W[wr, i], inv[prv, i], lam, beff, R,
+                                        mnvh_return(P[s, i], P[s - 1, i], inv[prv, i]))
             has_pend = True
     return nev

@@ -37,7 +37,11 @@ from numba import njit
 
 __all__ = ["mnvh_return", "mnvh_position", "mnvh_target", "mnvh_step"]
 
-_RULE = {"fastmath": {"reassoc"}, "error_model": "numpy", "cache": True}
+#: Exact IEEE arithmetic (``fastmath=False`` set explicitly, not inherited from the
+#: kernel): the kernel stores these values in loops that LLVM may run in their vector or
+#: their scalar version, which must agree (see "Same inputs, same bits" in
+#: :mod:`pyxl.core.mnvh.kernel`).
+_RULE = {"fastmath": False, "error_model": "numpy", "cache": True}
 
 
 @njit(**_RULE)
