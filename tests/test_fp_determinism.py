@@ -7,7 +7,7 @@ the scalar loop when the check fails.  The check compares addresses, so which lo
 depends on the allocator.  Under ``fastmath`` (``reassoc``) the vector and the scalar loop
 may sum in different orders, or even evaluate one product in different orders: the MNVH
 engine, run twice on the same book in one process, gave a kappa differing in its last bit
-now and then.  So every vector loop behind such a check must do exact IEEE arithmetic
+now and then.  So every vector loop behind such a check must do strict IEEE arithmetic
 (vector and scalar code then agree lane by lane), and reductions under ``reassoc`` live in
 loops that only read (vectorised without any check, in an order fixed by the trip count).
 

@@ -93,7 +93,7 @@ LOT_SCAN = 512
 # without flags of its own does when a caller compiles it.
 #
 # Flags: the functions here set ``fastmath`` explicitly, so that they do not inherit the
-# kernel's ``reassoc``: exact IEEE arithmetic wherever a loop stores (LLVM may run the
+# kernel's ``reassoc``: strict IEEE arithmetic wherever a loop stores (LLVM may run the
 # vector or the scalar version of such a loop depending on where the arrays lie, and
 # the two must agree; see "Same inputs, same bits" in pyxl.core.mnvh.kernel), and
 # ``reassoc`` only for lot_need, whose loop only sums.

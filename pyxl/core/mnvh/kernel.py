@@ -31,8 +31,8 @@ Developer notes:
   - a loop that stores per asset sums nothing in floating point; the sums run in a
     separate loop that only reads, which LLVM vectorises without any check, so its
     order depends on the number of assets only;
-  - every value such a loop stores is computed by exact IEEE arithmetic: by scalar
-    helpers compiled with ``fastmath=False`` (``_EXACT``; :mod:`pyxl.core.mnvh.rule`,
+  - every value such a loop stores is computed in strict IEEE arithmetic: by scalar
+    helpers compiled with ``fastmath=False`` (``_STRICT``; :mod:`pyxl.core.mnvh.rule`,
     the lot rule of :mod:`pyxl.core.ledger.board_lots`, the moving-average step),
     which LLVM inlines without changing their instructions' flags.  Vector and scalar
     code then give the same value element by element.
@@ -75,10 +75,10 @@ _BISECT = 200
 #: module notes for where it may act.
 _FAST = {"reassoc"}
 
-#: Flags of the scalar helpers that compute every value a per-asset loop stores: exact
+#: Flags of the scalar helpers that compute every value a per-asset loop stores: strict
 #: IEEE arithmetic (``fastmath=False`` set explicitly, so numba does not let them inherit
 #: the kernel's ``reassoc``).  LLVM inlines them and keeps their instructions' flags.
-_EXACT = {"cache": True, "fastmath": False, "error_model": "numpy"}
+_STRICT = {"cache": True, "fastmath": False, "error_model": "numpy"}
 
 #: Returned by :func:`simulate` (minus the bar) when a price is not finite and > 0.
 BAD_PRICE = -1
@@ -107,13 +107,13 @@ CAP_TOL = LOT_GROSS_TOL
 TRADE_DUST = 1e-12
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _recip(a: float) -> float:
-    """``1 / a`` (exact IEEE division, for a value the kernel stores)."""
+    """``1 / a`` (strict IEEE division, no fast-math, for a value the kernel stores)."""
     return 1.0 / a
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _trade_x(t: float, q: float, p: float, dust: float) -> float:
     """The proposed trade ``t - q`` (shares), 0 when its notional ``|p (t - q)|`` is at
     most ``dust`` (currency; see ``TRADE_DUST``)."""
@@ -121,37 +121,37 @@ def _trade_x(t: float, q: float, p: float, dust: float) -> float:
     return 0.0 if abs(p * x) <= dust else x
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _times(a: float, b: float) -> float:
-    """``a b`` (exact IEEE product, for a value the kernel stores)."""
+    """``a b`` (strict IEEE product, for a value the kernel stores)."""
     return a * b
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _plus(a: float, b: float) -> float:
-    """``a + b`` (exact IEEE sum, for a value the kernel stores)."""
+    """``a + b`` (strict IEEE sum, for a value the kernel stores)."""
     return a + b
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _cap_shares(lim_notional: float, p: float) -> float:
     """The position cap in shares, ``lim_notional / p``."""
     return lim_notional / p
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _beyond_cap(lim: float) -> float:
     """The cap's edge with its margin, ``lim (1 + CAP_TOL)``."""
     return lim * (1.0 + CAP_TOL)
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _hedge_coef(b: float, p: float, ph: float) -> float:
     """Hedge units per share, ``b p / ph``."""
     return b * p / ph
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _unusable(a: float, ia: float) -> int:
     """1 unless the price ``a`` (with ``ia = 1/a``) is finite, > 0 and invertible, else 0.
 
@@ -180,7 +180,7 @@ def _gross_at(q: np.ndarray, dq: np.ndarray, p: np.ndarray, k: float) -> float:
     return g
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def _gross_bisect(q, dq, p, G, a, b):
     """``gross(a) <= G < gross(b)``: last feasible point between a and b."""
     for _ in range(_BISECT):
@@ -194,7 +194,7 @@ def _gross_bisect(q, dq, p, G, a, b):
     return a
 
 
-@njit(**_EXACT)
+@njit(**_STRICT)
 def gross_interval(q: np.ndarray, dq: np.ndarray, p: np.ndarray, G: float, Gt: float,
                    g0: float, g1: float) -> tuple[bool, float, float]:
     """Scales ``k`` in [0, 1] whose gross ``sum_i |q_i + k dq_i| p_i`` (convex in k) meets

@@ -37,7 +37,7 @@ from numba import njit
 
 __all__ = ["mnvh_return", "mnvh_position", "mnvh_target", "mnvh_step"]
 
-#: Exact IEEE arithmetic (``fastmath=False`` set explicitly, not inherited from the
+#: Strict IEEE arithmetic (``fastmath=False`` set explicitly, not inherited from the
 #: kernel): the kernel stores these values in loops that LLVM may run in their vector or
 #: their scalar version, which must agree (see "Same inputs, same bits" in
 #: :mod:`pyxl.core.mnvh.kernel`).

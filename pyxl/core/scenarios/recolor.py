@@ -183,7 +183,7 @@ def recolor_eigh(X, mu0, S0, mu_star, root_star, lam, floor_rel, burn_in):
 # --------------------------------------------------------------------------- rank-one kernel
 @njit(cache=True, error_model="numpy", fastmath=False)
 def _pole_recip(d: float, o: float, tau: float) -> float:
-    """``1 / ((d - o) - tau)`` in exact IEEE arithmetic, subtractions in this order (``d -
+    """``1 / ((d - o) - tau)`` in strict IEEE arithmetic, subtractions in this order (``d -
     o`` is exact for the nearest pole ``o``, so the distance keeps its accuracy next to
     it); ``fastmath=False`` set explicitly so the fast-math callers cannot re-associate
     it."""
