@@ -410,19 +410,28 @@ def _matmul_nt(A, B, out):
             out[r, a] = acc
 
 
+@njit(cache=True, error_model="numpy", fastmath=False)
+def _scaled_product(z: float, u: float, c: float) -> float:
+    """``(z u) c`` in strict IEEE arithmetic (a value that a vectorised loop stores)."""
+    return (z * u) * c
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _eigvec_rows(zk, U, Ut, k):
     """Ut[i, :] = normalised (z_hat_j / (d_j - lam_i))_j, with ``U[i, j] = 1/(d_j - lam_i)``
-    (``Ut`` a separate buffer, so that the loops vectorise)."""
+    (``Ut`` a separate buffer, so that the loops vectorise).  The norm is summed in a
+    loop that only reads (``reassoc``: vector lanes, in an order fixed by the trip
+    count); the loop that stores computes its values in strict arithmetic
+    (:func:`_scaled_product`), so its vector and scalar versions agree (see
+    ``tests/test_fp_determinism.py``)."""
     for i in range(k):
         nrm = 0.0
         for j in range(k):
             u = zk[j] * U[i, j]
-            Ut[i, j] = u
             nrm += u * u
-        nrm = 1.0 / np.sqrt(nrm)
+        c = 1.0 / np.sqrt(nrm)
         for j in range(k):
-            Ut[i, j] *= nrm
+            Ut[i, j] = _scaled_product(zk[j], U[i, j], c)
 
 
 @njit(cache=True)
