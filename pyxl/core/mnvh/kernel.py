@@ -140,9 +140,16 @@ def _cap_shares(lim_notional: float, p: float) -> float:
 
 
 @njit(**_STRICT)
-def _beyond_cap(lim: float) -> float:
-    """The cap's edge with its margin, ``lim (1 + CAP_TOL)``."""
-    return lim * (1.0 + CAP_TOL)
+def _capped(t: float, lim: float) -> tuple[float, int]:
+    """The target ``t`` (shares) under the position cap ``lim``: ``(+-lim, 1)`` when it is
+    beyond the cap by more than the margin ``CAP_TOL`` (binary rounding alone clips
+    nothing), else ``(t, 0)``."""
+    limt = lim * (1.0 + CAP_TOL)
+    if t > limt:
+        return lim, 1
+    if t < -limt:
+        return -lim, 1
+    return t, 0
 
 
 @njit(**_STRICT)
@@ -444,13 +451,9 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
                     lim = _cap_shares(lim_notional, P[s, i])
                     if use_lots and lots[i] > 0.0:
                         lim = lot_cap(lim, lots[i])  # whole lots within the cap
-                    limt = _beyond_cap(lim)  # beyond the cap by more than rounding
-                    if tgt[i] > limt:
-                        tgt[i] = lim
-                        nclip += 1
-                    elif tgt[i] < -limt:
-                        tgt[i] = -lim
-                        nclip += 1
+                    t, c = _capped(tgt[i], lim)
+                    tgt[i] = t
+                    nclip += c
                 if nclip > 0 and nev < cap_ev:
                     ev_t[nev] = s
                     ev_k[nev] = EV_MAX_POSITION
