@@ -363,9 +363,10 @@ def simulate(P, W, n_sig, lam, beta, nav_mode, bscale, abeta, has_hedge,
         wr = s - 1 if w_rows > 1 else 0
         cur = s & 1
         prv = 1 - cur
-        # 1. financing for the period s-1 -> s, MTM, the pre-trade state and, in the
-        #    same pass, the returns r_{s-1} and R of eq. 1 (the pass is bound by the
-        #    one division per price, the rest rides along)
+        # 1. financing for the period s-1 -> s, MTM, the pre-trade state and eq. 1's
+        #    R: one pass stores (1 / p_s, checked, and the bar's "no trade" rows), the
+        #    next only sums (see "Same inputs, same bits"; the returns r_{s-1} are
+        #    recomputed where they are used, which is cheaper than storing them)
         if cash >= 0.0:
             fin = cash * cash_per
         else:
