@@ -18,23 +18,23 @@ Public Sub RegisterPyXLFunctions()
     ReDim a(0 To 5)
     a(0) = "Leverage, one cell or a row/column of leverages (1 = unlevered)."
     a(1) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
-    a(2) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
-    a(3) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+    a(2) = "Annual volatility, decimal (0.182 = 18.2 %), > 0 and < 5."
+    a(3) = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
     a(4) = """approx"" (default) rf+n(mu-rf)-n^2 sigma^2/2; exact ""lognormal"" or ""normal""; or a column of historical returns (exact, empirical)."
     a(5) = "Rebalances a year for the exact models (= periods a year of the returns), default 1 (12 monthly, 252 daily)."
     Application.MacroOptions Macro:=book & "KELLY_GROWTH", Description:="Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %). Arithmetic; a log excess m converts as mu-rf = m + sigma^2/2."
-    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
-    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0 and < 5."
+    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
     a(3) = "Required probability of being ahead, default 0.95."
     a(4) = "Leverage to beat: 0 = cash (default), 1 = the unlevered portfolio."
     a(5) = "Leverage of the strategy; default the Kelly leverage (mu-rf)/sigma^2."
     Application.MacroOptions Macro:=book & "KELLY_HORIZON", Description:="Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 3)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
-    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
-    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0 and < 5."
+    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
     a(3) = "Fraction of full Kelly, default 1 (0.5 = half Kelly)."
     Application.MacroOptions Macro:=book & "KELLY_LEVERAGE", Description:="Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu).", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 5)
@@ -47,14 +47,14 @@ Public Sub RegisterPyXLFunctions()
     Application.MacroOptions Macro:=book & "KELLY_SCENARIO", Description:="Exact Kelly weights on scenarios: max mean ln(1+rf+w'(R-rf)), no scenario ruined. A row.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 3)
     a(0) = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
-    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
-    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+    a(1) = "Annual volatility, decimal (0.182 = 18.2 %), > 0 and < 5."
+    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
     a(3) = "Wealth level as a fraction of the start, default 0.5 (halving)."
     Application.MacroOptions Macro:=book & "KELLY_TABLE", Description:="Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling.", Category:="PyXL", ArgumentDescriptions:=a
     ReDim a(0 To 7)
     a(0) = "Arithmetic expected annual returns, one per asset (row or column)."
     a(1) = "Annual covariance matrix of returns (N x N, PSD)."
-    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+    a(2) = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
     a(3) = "Fraction of full Kelly, default 1."
     a(4) = "Cap on gross leverage sum|w|; blank = none."
     a(5) = "TRUE for w >= 0; default FALSE."

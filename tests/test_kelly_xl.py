@@ -35,6 +35,34 @@ def test_leverage_bad_inputs(xl):
         xl("KELLY_LEVERAGE", 0.085, 0.182)
 
 
+def test_percents_typed_as_numbers_are_refused(xl):
+    """The seed's S&P 500 row typed in percent (8.5, 18.2, 1) names the mistake instead of
+    returning a Kelly leverage of 0.023; the bounds sit at 500 % volatility and 100 % rf."""
+    for name, args in [("KELLY_LEVERAGE", ()), ("KELLY_GROWTH", (2.0,)),
+                       ("KELLY_HORIZON", ()), ("KELLY_TABLE", ())]:
+        msg = _err(xl(name, *args, 8.5, 18.2, 1.0))  # sigma or rf, whichever is read first
+        assert ("sigma: must be < 5, got 18.2; enter annual decimals (0.182 = 18.2 %)" in msg
+                or "rf: must be < 1, got 1; enter an annual decimal (0.01 = 1 %)" in msg), msg
+        msg = _err(xl(name, *args, 8.5, 18.2, 0.01))
+        assert "sigma: must be < 5, got 18.2" in msg, (name, msg)
+        msg = _err(xl(name, *args, 0.085, 0.182, 1.0))
+        assert "rf: must be < 1, got 1" in msg, (name, msg)
+    # inside the bounds: an asset of 499 % volatility, a rate of 99 % or -0.5 % a year
+    assert xl("KELLY_LEVERAGE", 0.5, 4.99, 0.99)[0][0] == pytest.approx(-0.49 / 4.99 ** 2)
+    assert xl("KELLY_LEVERAGE", 0.085, 0.182, -0.005)[0][0] == pytest.approx(0.09 / 0.182 ** 2)
+    assert "sigma: must be < 5, got 5" in _err(xl("KELLY_LEVERAGE", 0.085, 5.0, 0.01))
+    assert "rf: must be > -1" in _err(xl("KELLY_LEVERAGE", 0.085, 0.182, -1.0))
+    # a covariance in percent squared: 331.24 is 18.2 squared
+    mu = excel_range([0.085, 0.06])
+    cov_pct = ((331.24, 50.0), (50.0, 225.0))
+    msg = _err(xl("KELLY_WEIGHTS", mu, cov_pct, 0.01))
+    assert "cov: variance 331.24 of asset 1 is a volatility of 18.2" in msg, msg
+    w = xl("KELLY_WEIGHTS", mu, ((0.033124, 0.005), (0.005, 0.0225)), 0.01)
+    np.testing.assert_allclose([r[0] for r in w], K.kelly_weights(
+        np.array([0.085, 0.06]), np.array([[0.033124, 0.005], [0.005, 0.0225]]), 0.01),
+        rtol=1e-12)
+
+
 def test_growth_scalar_column_row_and_models(xl):
     g = xl("KELLY_GROWTH", 2.0, 0.085, 0.182, 0.01)[0][0]
     assert g == pytest.approx(K.growth_approx(2.0, 0.085, 0.182, 0.01))

@@ -45,12 +45,34 @@ __all__ = [
 ]
 
 _MU = "Arithmetic expected annual return, decimal (0.085 = 8.5 %)."
-_SIGMA = "Annual volatility, decimal (0.182 = 18.2 %), > 0."
-_RF = "Annual risk-free / financing rate, decimal (0.01 = 1 %)."
+_SIGMA = "Annual volatility, decimal (0.182 = 18.2 %), > 0 and < 5."
+_RF = "Annual risk-free / financing rate, decimal (0.01 = 1 %), between -1 and 1."
+
+
+#: Annual inputs at or beyond these bounds are percents typed as numbers (18.2 for
+#: 18.2 %), not data: a volatility of 500 % a year (the most volatile listed assets run
+#: at 100-200 %) or a risk-free rate of 100 % a year.  Refusing them names the mistake;
+#: accepting them returned, for the seed's S&P 500 row typed in percent, a Kelly
+#: leverage of 0.023 instead of 2.26.  ``=KELLY_SCENARIO`` refuses rf >= 100 % per period
+#: and ``=MBB_RECOLOR`` a history in percent for the same reason.
+SIGMA_MAX = 5.0
+RF_MAX = 1.0
+_DECIMALS = "enter annual decimals (0.182 = 18.2 %)"
 
 
 def _sigma(value: Any) -> float:
-    return to_float(value, "sigma", lo=0.0, lo_open=True)
+    x = to_float(value, "sigma", lo=0.0, lo_open=True)
+    if x >= SIGMA_MAX:
+        raise InputError("sigma", f"must be < {SIGMA_MAX:g}, got {x:g}", _DECIMALS)
+    return x
+
+
+def _rf(value: Any) -> float:
+    x = to_float(value, "rf")
+    if not -RF_MAX < x < RF_MAX:
+        op = f"< {RF_MAX:g}" if x > 0 else f"> {-RF_MAX:g}"
+        raise InputError("rf", f"must be {op}, got {x:g}", "enter an annual decimal (0.01 = 1 %)")
+    return x
 
 
 def _optional_float(value: Any, name: str, **kw: Any) -> float | None:
@@ -66,7 +88,7 @@ def _optional_float(value: Any, name: str, **kw: Any) -> float | None:
 def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
     """Kelly leverage fraction*(mu-rf)/sigma^2 (annual decimals; arithmetic mu)."""
     return core.kelly_leverage(
-        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(mu, "mu"), _sigma(sigma), _rf(rf),
         to_float(fraction, "fraction", default=1.0, lo=0.0, lo_open=True),
     )
 
@@ -84,7 +106,7 @@ def KELLY_LEVERAGE(mu, sigma, rf, fraction=1.0):
 def KELLY_GROWTH(n, mu, sigma, rf, model="approx", periods=1):
     """Annual log growth at leverage n: approximation, exact lognormal/normal, or exact on data."""
     lev = to_vector(n, "n")
-    r = to_float(rf, "rf")
+    r = _rf(rf)
     per = to_int(periods, "periods", default=1, lo=1, hi=100_000)
     rows = model if isinstance(model, (list, tuple)) else [[model]]
     if sum(len(row) for row in rows) > 1:
@@ -147,10 +169,16 @@ def KELLY_WEIGHTS(mu, cov, rf, fraction=1.0, max_leverage=None, long_only=False,
     if c.shape != (m.size, m.size):  # the line names mu too: either range may be the wrong one
         raise InputError("cov", f"is {c.shape[0]}x{c.shape[1]}, expected {m.size}x{m.size}",
                          f"one row and column per value of mu (mu has {m.size})")
+    big = np.diag(c) >= SIGMA_MAX * SIGMA_MAX
+    if np.any(big):
+        i = int(np.argmax(big))
+        raise InputError("cov", f"variance {c[i, i]:g} of asset {i + 1} is a volatility of "
+                         f"{math.sqrt(c[i, i]):g} (>= {SIGMA_MAX:g}) a year: percents typed as "
+                         "numbers", "enter annual decimals (0.0331 for 18.2 % squared)")
     lev = _optional_float(max_leverage, "max_leverage", lo=0.0)
     caps = _caps(max_weight, m.size)
     w = _weights(
-        m, c, to_float(rf, "rf"), to_float(fraction, "fraction", default=1.0, lo=0.0,
+        m, c, _rf(rf), to_float(fraction, "fraction", default=1.0, lo=0.0,
                                            lo_open=True),
         lev, to_bool(long_only, "long_only", default=False), caps,
         _optional_float(budget, "budget"),
@@ -231,7 +259,7 @@ def KELLY_SCENARIO(returns, rf=0.0, max_leverage=None, long_only=False, max_weig
 def KELLY_HORIZON(mu, sigma, rf, confidence=0.95, vs_leverage=0.0, leverage=None):
     """Years to be confidence-sure leverage beats vs_leverage (GBM): (z*vol/drift)^2."""
     return core.horizon_years(
-        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(mu, "mu"), _sigma(sigma), _rf(rf),
         to_float(confidence, "confidence", default=0.95, lo=0.5, hi=1.0, lo_open=True,
                  hi_open=True),
         to_float(vs_leverage, "vs_leverage", default=0.0),
@@ -252,7 +280,7 @@ _TABLE_HEADER = ["Kelly fraction", "leverage", "log growth", "growth kept", "vol
 def KELLY_TABLE(mu, sigma, rf, drawdown=0.5):
     """Fractional Kelly 1/4..1: leverage, growth, growth kept, vol, P(ever<=drawdown), doubling."""
     rows = core.fractional_table(
-        to_float(mu, "mu"), _sigma(sigma), to_float(rf, "rf"),
+        to_float(mu, "mu"), _sigma(sigma), _rf(rf),
         to_float(drawdown, "drawdown", default=0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
     )
     labels = ["1/4 Kelly", "1/2 Kelly", "3/4 Kelly", "full Kelly"]
