@@ -183,10 +183,12 @@ def test_handle_roundtrip_report_from_handle(xl, uni):
     bw = uni.bench_w.copy()
     bw[[0, 1]] = bw[[1, 0]]
     msg = err(xl("MBP_REPORT", h, col(bw)))
-    assert msg.startswith("#PyXL! bench_w: differs from the problem behind the handle")
+    assert msg.startswith("#PyXL! bench_w: differs from the bench_w of the pyxl:mbp# handle "
+                          "given as weights")
     msg = err(xl("MBP_REPORT", h, xl.MISSING, xl.MISSING, xl.MISSING, xl.MISSING,
                  col(uni.spec_var * 2)))
-    assert msg.startswith("#PyXL! spec_var: differs from the problem behind the handle")
+    assert msg.startswith("#PyXL! spec_var: differs from the spec_var of the pyxl:mbp# handle "
+                          "given as weights")
     # the handle also works as a one-cell range
     assert xl("MBP_REPORT", ((h,),)) == full
 

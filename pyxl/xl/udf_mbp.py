@@ -168,8 +168,9 @@ def _check_same(given: dict[str, Any], stored: MBPHandle) -> None:
             continue
         arr = conv[name](value)
         if arr.shape != ref.shape or not np.array_equal(arr, ref):
-            raise InputError(name, "differs from the problem behind the handle in weights",
-                             "leave it blank or point to the range the handle was made from")
+            raise InputError(name, f"differs from the {name} of the pyxl:mbp# handle given "
+                             "as weights", "leave it blank or point to the range the handle "
+                             "was made from")
 
 
 @xw.func(category="PyXL")

@@ -27,6 +27,7 @@ problem with only ``te_total`` (and no segment neutrality).
 from __future__ import annotations
 
 import functools
+import math
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,14 @@ _SCALE = 100.0
 _ALPHA_LO = 1e-2
 _OK = STATUS_OPTIMAL
 _INFEASIBLE = STATUS_INFEASIBLE
+#: A returned portfolio must meet every limit to these tolerances, recomputed from its
+#: weights: a TE or turnover limit to 1e-6 relative (the margin within which the
+#: diagnosis calls a limit met; Clarabel's answers hold to about 1e-8), a weight bound,
+#: the budget and segment neutrality to 1e-6 of the portfolio.  A solver can end
+#: "optimal_inaccurate" (or, at a limit just below its smallest feasible value,
+#: "optimal") at a point that breaks them: such an answer is refused, not returned.
+LIMIT_RTOL = 1e-6
+WEIGHT_ATOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -501,7 +510,29 @@ class MBPProblem:
                 w = pol.weights
                 objective = float(self.alpha @ w)
             secs += self.polish_seconds
+        breach = _breach(self.data, lim, w)
+        if breach is not None:
+            self._prev = None
+            raise self._unmet(lim, breach, status, used, solver, diagnose_infeasible)
         return self._result(lim, w, status, used, secs, objective)
+
+    def _unmet(self, lim: Limits, breach: tuple[str, str, float, float], status: str,
+               used: str, solver: str | None, diagnose_infeasible: bool) -> InfeasibleError:
+        """The error for an answer that breaks a limit (see ``LIMIT_RTOL``).
+
+        The diagnosis names the limit and its smallest feasible value when the limits
+        are infeasible; otherwise the limit sits within the solver's accuracy of that
+        value, and the broken limit is named with the value the answer reached.
+        """
+        if diagnose_infeasible:
+            err = diagnose(self.data, self.alpha, lim, solver=solver)
+            if getattr(err, "smallest", None) is not None:
+                return err
+        name, label, limit, value = breach
+        fmt = ".6%" if "TE" in label else ".6g"
+        return InfeasibleError(
+            name, f"{label} {limit:{fmt}} is at the edge of what the other limits allow: "
+            f"{used} ended {status} at {value:{fmt}}", "loosen it a little (1e-4 relative)")
 
     def _polish(self, lim: Limits, w: np.ndarray) -> polish.Polished | None:
         """Newton on the solver's active face (:mod:`pyxl.core.mbp.polish`), or None.
@@ -612,6 +643,63 @@ class MBPProblem:
         return _solve_value(prob, solver)
 
 
+def _breach(d: MBPData, lim: Limits, w: np.ndarray) -> tuple[str, str, float, float] | None:
+    """The limit ``w`` breaks most beyond ``LIMIT_RTOL`` / ``WEIGHT_ATOL``, or None.
+
+    Returns ``(argument, label, limit, value)``, recomputed from the weights with numpy
+    (not from the solver's own variables).
+    """
+    worst: tuple[float, tuple[str, str, float, float]] | None = None
+
+    def check(excess: float, item: tuple[str, str, float, float]) -> None:
+        nonlocal worst
+        if excess > 1.0 and (worst is None or excess > worst[0]):
+            worst = (excess, item)
+
+    if not np.all(np.isfinite(w)):
+        return ("solver", "the weights", 0.0, float("nan"))
+    lo, hi = polish.bounds(d, lim.long_only, lim.max_weight, lim.max_active)
+    below = lo - w
+    above = w - hi
+    if below.size:
+        i = int(np.argmax(below))
+        name = "max_active" if lim.max_active is not None and lo[i] > 0 else "long_only"
+        check(below[i] / WEIGHT_ATOL, (name, "lower bound", float(lo[i]), float(w[i])))
+        j = int(np.argmax(above))
+        name = "max_weight" if lim.max_weight is not None and hi[j] == lim.max_weight \
+            else "max_active"
+        check(above[j] / WEIGHT_ATOL, (name, "upper bound", float(hi[j]), float(w[j])))
+    if lim.fully_invested:
+        check(abs(float(w.sum()) - 1.0) / WEIGHT_ATOL,
+              ("fully_invested", "the budget", 1.0, float(w.sum())))
+    if lim.segment_neutral:
+        gap = np.abs(d.seg_sums(w) - d.seg_bench)
+        m = int(np.argmax(gap))
+        check(gap[m] / WEIGHT_ATOL, ("segment_neutral", f"segment {m + 1} weight",
+                                     float(d.seg_bench[m]), float(d.seg_sums(w)[m])))
+
+    def te_check(name: str, label: str, limit: float, value: float) -> None:
+        if np.isfinite(value):
+            check((value - limit) / (LIMIT_RTOL * limit + 1e-15), (name, label, limit, value))
+
+    if lim.te_total is not None:
+        te_check("te_total", "Market TE limit", float(lim.te_total), d.te(w - d.bench_w))
+    if lim.te_segment is not None and not lim.segment_neutral:
+        te_check("te_segment", "Segment TE limit", float(lim.te_segment), d.segment_te(w))
+    if any(lim.within(m) is not None for m in range(d.n_segments)):
+        dec = decompose(d, w)
+        for m in range(d.n_segments):
+            t = lim.within(m)
+            if t is not None:
+                te_check(f"te_segments item {m + 1}", f"Within-segment TE {m + 1} limit", t,
+                         float(dec.within_te[m]))
+    if lim.max_turnover is not None:
+        h = np.asarray(lim.holdings, dtype=float).ravel()
+        te_check("max_turnover", "Turnover limit", float(lim.max_turnover),
+                 0.5 * float(np.abs(w - h).sum()))
+    return None if worst is None else worst[1]
+
+
 def _solve_value(prob: cp.Problem, solver: str | None) -> float | None:
     name = _solver_name(solver)
     try:
@@ -692,6 +780,12 @@ def _linear_diagnosis(data: MBPData, lim: Limits) -> InfeasibleError | None:
     return None
 
 
+def _pct_up(x: float) -> str:
+    """``x`` as a percent with 4 decimals, rounded up: the smallest feasible value a
+    message suggests must be feasible when typed back (1.25323 % shows as 1.2533 %)."""
+    return f"{math.ceil(x * 1e6 - 1e-9) / 1e6:.4%}"
+
+
 def diagnose(data: MBPData, alpha: np.ndarray, lim: Limits,
              solver: str | None = None) -> InfeasibleError:
     """Explain why ``lim`` is infeasible: the limit that cannot be met and its minimum.
@@ -723,7 +817,7 @@ def diagnose(data: MBPData, alpha: np.ndarray, lim: Limits,
             _, name, label, limit, best = worst
             err = InfeasibleError(
                 name, f"{label} limit {limit:.4%} cannot be met; smallest feasible "
-                f"{best:.4%} {tail}", "loosen this limit or the others")
+                f"{_pct_up(best)} {tail}", "loosen this limit or the others")
             err.smallest = best  # type: ignore[attr-defined]
             return err
     # Three or more limits conflict: every limit can be met alone, and dropping any one
@@ -768,7 +862,7 @@ def _incremental_diagnosis(pb: MBPProblem, keys: list[tuple[str, str, str, float
                      f"given the {', '.join(labs[:-1])} and {labs[-1]} limits")
             err = InfeasibleError(
                 name, f"{label} limit {limit:.4%} cannot be met; smallest feasible "
-                f"{best:.4%} {given if labs else 'with the weight constraints'}",
+                f"{_pct_up(best)} {given if labs else 'with the weight constraints'}",
                 "loosen this limit or those")
             err.smallest = best  # type: ignore[attr-defined]
             return err

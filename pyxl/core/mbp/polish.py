@@ -741,6 +741,29 @@ def _sole_free(d: MBPData, fixed: np.ndarray, neutral: bool, budget: bool) -> np
     return isfree & (cnt == 1)
 
 
+def _bought(d: MBPData, active: list[_Cone], mu: np.ndarray, ratio0: np.ndarray,
+            cones: list[_Cone], w0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            rc: np.ndarray, fx: np.ndarray) -> float:
+    """First-order objective the solver's ``w0`` gains by breaking the face's limits.
+
+    A solver stops within its tolerance, so ``w0`` may break an active TE limit (ratio
+    ``1 + eps``) or a bound by a little, and its ``alpha' w0`` then exceeds the optimum by
+    about the multiplier times the breach: ``mu_c (r_c^2 - 1)`` (times ``W_m^2`` for a
+    within limit, whose face row is scaled by it) and ``|reduced cost| x`` the bound's
+    breach.  The objective check allows twice that, so a slightly infeasible ``w0`` does
+    not refuse the exact optimum (SCS's answers broke limits by 1e-9 to 1e-5).
+    """
+    r0 = {c.key: float(r) for c, r in zip(cones, ratio0, strict=True)}
+    gain = 0.0
+    for c, v in zip(active, mu, strict=True):
+        ex = r0[c.key] ** 2 - 1.0
+        if ex > 0.0 and v > 0.0:
+            wm = float(w0[d.members[c.m]].sum()) if c.kind == "within" else 1.0
+            gain += float(v) * ex * wm * wm
+    out = np.maximum(np.maximum(w0 - hi, lo - w0), 0.0)[fx]
+    return gain + float(np.abs(rc) @ out)
+
+
 def _te_values(data: MBPData, cones: list[_Cone], w: np.ndarray) -> np.ndarray:
     """Each limit's value at ``w`` divided by the limit (numpy, from the weights: the
     active-weight vectors of :class:`MBPData`, their factor parts in one product)."""
@@ -818,6 +841,8 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
     for m, t in enumerate(te_within):
         if t is not None:
             cones.append(_Cone(f"te_within_{m}", "within", m, float(t)))
+    if any(not c.t * c.t > 0.0 for c in cones):
+        return _refuse("limit underflows")  # the face scales by 1/t^2 (te 1e-200)
     ratio0 = _te_values(d, cones, w0)
     active = [c for c, r in zip(cones, ratio0, strict=True) if r >= 1.0 - ACTIVE_RTOL]
     for c in cones:  # a within limit at the cone's apex (segment left) is not smooth
@@ -913,7 +938,8 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
             return _refuse("budget")
         if neutral and np.max(np.abs(d.seg_sums(w) - d.seg_bench)) > 1e-13:
             return _refuse("neutral")
-        if float(a @ w) < obj0 - OBJ_RTOL * max(1.0, float(np.abs(w0).sum())):
+        if float(a @ w) < obj0 - OBJ_RTOL * max(1.0, float(np.abs(w0).sum())) \
+                - 2.0 * _bought(d, active, mu, ratio0, cones, w0, lo, hi, rc, face.fx):
             return _refuse("objective")
         mus = {c.key: float(v) * scale for c, v in zip(active, mu, strict=True)}
         global last_refusal
