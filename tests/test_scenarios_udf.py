@@ -86,6 +86,24 @@ def test_rt_weights_with_name_column(xl):
     assert "cautious" in lab and "bold" in lab
 
 
+def test_rt_weights_name_column_under_numeric_ticker_codes(xl):
+    """Codes typed as numbers (7203) head the columns as text tickers do: the names in the
+    first column label the portfolios (they were dropped for RT1, RT2)."""
+    codes = (7203.0, 6758.0, 9984.0)
+    hist = (codes,) + excel_range(R)
+    args = (excel_row(MU), excel_range(COV), 4, 40, 0.94, 12, 0)
+    rt = ((None, *codes), ("cautious", *W[0]), ("bold", *W[1]))
+    out = xl("MBB_RECOLOR", hist, *args, rt)
+    text = xl("MBB_RECOLOR", HDR, *args, (("", "AAA", "BBB", "CCC"),
+                                          ("cautious", *W[0]), ("bold", *W[1])))
+    assert [r[1:] for r in out] == [r[1:] for r in text]  # the same numbers
+    names = {"AAA": "7203", "BBB": "6758", "CCC": "9984"}
+    assert [r[0] for r in out] == [names.get(r[0], r[0]) for r in text]  # and names
+    assert "cautious" in [r[0] for r in out] and "RT1" not in [r[0] for r in out]
+    swapped = ((None, 6758.0, 7203.0, 9984.0), ("cautious", *W[0]), ("bold", *W[1]))
+    assert "rt_weights" in _err(xl("MBB_RECOLOR", hist, *args, swapped))
+
+
 @pytest.mark.parametrize("mutate,arg", [
     (lambda a: a.__setitem__(1, excel_row(MU[:2])), "mu_ann"),
     (lambda a: a.__setitem__(2, excel_range(COV + np.triu(np.ones((3, 3)), 1) * 0.01)),
