@@ -17,6 +17,7 @@ import openpyxl
 import pytest
 from conftest import excel_range, excel_row
 
+from pyxl.core import kelly
 from pyxl.core.kelly import kelly_scenario
 from pyxl.core.ledger import FeeModel
 from pyxl.core.mbp import make_universe
@@ -59,14 +60,18 @@ def with_cell(rng, i, j, value):
 
 
 def test_kelly_growth_huge_sigma_names_sigma():
-    """sigma = 1e300 was read as ruin and blamed on n ("can wipe out the account")."""
+    """sigma = 1e300 was read as ruin and blamed on n ("can wipe out the account").  The
+    formula now refuses any sigma >= 5 as a percent typed as a number; the core, which
+    has no such bound, still names sigma^2's overflow."""
     text = err(winstub.call_formula("KELLY_GROWTH", col([0.5, 1, 2]), 0.085, 1e300, 0.01))
-    assert text.startswith("sigma: 1e+300 is too large (sigma^2 overflows);")
+    assert text.startswith("sigma: must be < 5, got 1e+300;")
+    with pytest.raises(InputError, match=r"^sigma: 1e\+300 is too large \(sigma\^2 overflows\);"):
+        kelly.growth_approx(np.array([0.5, 1.0, 2.0]), 0.085, 1e300, 0.01)
 
 
 def test_kelly_growth_large_but_representable_sigma_is_the_closed_form():
     n, mu, s, rf = np.array([0.5, 1.0, 2.0]), 0.085, 1e150, 0.01
-    got = np.array(winstub.call_formula("KELLY_GROWTH", col(n), mu, s, rf), float).ravel()
+    got = np.asarray(kelly.growth_approx(n, mu, s, rf), float).ravel()
     np.testing.assert_allclose(got, rf + n * (mu - rf) - n * n * s * s / 2, rtol=1e-14)
 
 
