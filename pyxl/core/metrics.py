@@ -72,6 +72,7 @@ __all__ = [
     "is_constant",
     "performance_metrics",
     "backtest_metrics",
+    "run_periods",
     "format_metrics",
 ]
 
@@ -341,16 +342,45 @@ def performance_metrics(
     return out
 
 
+def run_periods(config, periods_per_year: float | None) -> float:
+    """Bars a year to annualise an MNVH run's metrics with: its config's
+    ``fees.periods_per_year`` when ``periods_per_year`` is None (252 without a config).
+
+    Sharpe and Sortino subtract ``rf / P`` a bar, and the run credited its cash with
+    ``cash_rate / P_config`` a bar; with P = 252 on a monthly run (P_config = 12) about
+    95 % of the interest counted as excess return (a Sharpe of -0.49 read +0.05).  So a
+    ``periods_per_year`` other than the config's is refused.
+
+    Raises
+    ------
+    InputError
+        When ``periods_per_year`` differs from the config's.
+    """
+    own = None if config is None else float(config.fees.periods_per_year)
+    if periods_per_year is None:
+        return 252.0 if own is None else own
+    if own is not None and float(periods_per_year) != own:
+        raise InputError("periods_per_year", f"is {periods_per_year:g} but the run was "
+                         f"made with {own:g} (its fees' periods_per_year)",
+                         "leave it out, or set it in the FeeModel")
+    return float(periods_per_year)
+
+
 def backtest_metrics(
     result,
     prices: np.ndarray,
     *,
     benchmark: np.ndarray | None = None,
-    periods_per_year: float = 252.0,
+    periods_per_year: float | None = None,
     rf: float | None = None,
     hedge_prices: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of an MNVH :class:`~pyxl.core.mnvh.BacktestResult`.
+
+    ``periods_per_year`` annualises every figure; by default the result's own
+    ``config.fees.periods_per_year`` (252 for a result without a config), the
+    frequency at which the run credited ``cash_rate / P`` a bar
+    (:func:`run_periods`).
 
     ``rf`` (annual) is what Sharpe and Sortino subtract; by default the result's own
     ``config.fees.cash_rate`` (0 for a result without a config): a market-neutral
@@ -376,8 +406,9 @@ def backtest_metrics(
         h_tr = getattr(result, "hedge_trades", None)
         if h_tr is not None and hedge_prices is not None:
             tn = tn + np.abs(np.asarray(h_tr, dtype=float)) * np.asarray(hedge_prices, float)
+    config = getattr(result, "config", None)
+    periods_per_year = run_periods(config, periods_per_year)
     if rf is None:
-        config = getattr(result, "config", None)
         rf = float(config.fees.cash_rate) if config is not None else 0.0
     return performance_metrics(
         np.asarray(result.nav, dtype=float),

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pyxl.core.labels import align_to_prices, check_time_order
-from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics
+from pyxl.core.metrics import METRICS, backtest_metrics, performance_metrics, run_periods
 from pyxl.core.mnvh import DEFAULT_BETA, DEFAULT_LAM, FeeModel, MNVHConfig, run_backtest, run_grid
 from pyxl.core.mnvh.estimation import regime_throttle, rolling_betas, rolling_rho
 from pyxl.core.mnvh.weights import make_weights
@@ -325,7 +325,7 @@ def ablation_grid(
     hedges: Sequence[bool] = (False,),
     throttles: Sequence[bool] = (False,),
     benchmark: np.ndarray | None = None,
-    periods_per_year: float = 252.0,
+    periods_per_year: float | None = None,
     n_jobs: int | None = None,
     input_kwargs: dict | None = None,
 ) -> pd.DataFrame:
@@ -341,6 +341,10 @@ def ablation_grid(
         Benchmark prices: the metrics' beta/correlation reference and the
         hedge asset (required when ``True in hedges``).  A Series labelled by
         dates meets a price DataFrame's dates by label.
+    periods_per_year : float, optional
+        Bars a year for the metrics: by default the config's
+        ``fees.periods_per_year``; another value is refused
+        (:func:`~pyxl.core.metrics.run_periods`).
     n_jobs : int, optional
         Threads for the parallel grid (``None`` or <= 0: all cores).  The
         result does not depend on it.
@@ -360,7 +364,8 @@ def ablation_grid(
     points = grid_points(lams, betas, schemes, hedges, throttles)
     bench = None if benchmark is None else np.asarray(benchmark, dtype=float).ravel()
     inputs = _all_inputs(p, points, bench, input_kwargs)
-    metrics = _evaluate(p, config, inputs, points, bench, periods_per_year, n_jobs)
+    ppy = run_periods(config, periods_per_year)
+    metrics = _evaluate(p, config, inputs, points, bench, ppy, n_jobs)
     return _table(points, metrics)
 
 
@@ -460,7 +465,7 @@ def walk_forward(
     oos_periods: int = 252,
     anchored: bool = False,
     criterion: str = "sharpe",
-    periods_per_year: float = 252.0,
+    periods_per_year: float | None = None,
     n_jobs: int | None = None,
     input_kwargs: dict | None = None,
 ) -> WalkForwardResult:
@@ -502,6 +507,7 @@ def walk_forward(
         raise InputError("prices", f"has {T} rows, walk-forward needs > {is_periods + 1}",
                          "use more history or a shorter is_periods")
     points = grid_points(lams, betas, schemes, hedges, throttles)
+    periods_per_year = run_periods(config, periods_per_year)
     bench = None if benchmark is None else np.asarray(benchmark, dtype=float).ravel()
     inputs = _all_inputs(p, points, bench, input_kwargs)
     cash0 = float(config.cash0)
