@@ -553,14 +553,18 @@ class MBPProblem:
             # cvxpy's duals are in units of the scaled objective alpha / _alpha_scale
             duals[side] = duals[side] + np.asarray(dv, float).ravel() * (
                 self._alpha_scale / big if big > 0 else 1.0)
+        kw = dict(te_total=lim.te_total,
+                  te_segment=lim.te_segment if not lim.segment_neutral else None,
+                  te_within=[lim.within(m) for m in range(d.n_segments)],
+                  neutral=lim.segment_neutral, budget=lim.fully_invested, lo=lo, hi=hi,
+                  dual_lo=duals["lo"] if lim.long_only or lim.max_active is not None else None,
+                  dual_hi=duals["hi"])
         with polish.one_blas_thread():
-            return polish.polish(
-                d, self.alpha, w, te_total=lim.te_total,
-                te_segment=lim.te_segment if not lim.segment_neutral else None,
-                te_within=[lim.within(m) for m in range(d.n_segments)],
-                neutral=lim.segment_neutral, budget=lim.fully_invested, lo=lo, hi=hi,
-                dual_lo=duals["lo"] if lim.long_only or lim.max_active is not None else None,
-                dual_hi=duals["hi"])
+            pol = polish.polish(d, self.alpha, w, **kw)
+            if pol is None and polish.last_refusal == "newton failed":
+                pol = polish.polish(d, self.alpha, w, **kw,
+                                    active_rtol=polish.ACTIVE_RTOL_RETRY)
+            return pol
 
     def _result(self, lim: Limits, w: np.ndarray, status: str, used: str,
                 secs: float, objective: float | None = None) -> MBPResult:

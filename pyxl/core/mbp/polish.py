@@ -67,10 +67,16 @@ import scipy.sparse.linalg as spla
 
 from pyxl.core.mbp.model import MBPData
 
-__all__ = ["Polished", "polish", "bounds", "one_blas_thread", "ACTIVE_RTOL"]
+__all__ = ["Polished", "polish", "bounds", "one_blas_thread", "ACTIVE_RTOL",
+           "ACTIVE_RTOL_RETRY"]
 
 #: A TE limit whose value at ``w0`` is within this relative distance is put on the face.
 ACTIVE_RTOL = 1e-5
+#: When Newton fails on that face, it is tried once more with the limits within this
+#: distance on it: a long-short answer left a binding within-segment limit 1.4e-5
+#: below its value, and without it the face has no curvature in that segment.  A
+#: limit put on the face wrongly gets a negative multiplier and leaves it again.
+ACTIVE_RTOL_RETRY = 1e-3
 #: A weight starts on the face of a bound when its distance to the bound is below this
 #: times the bound's dual (normalised to max |alpha| = 1).  An interior-point answer has
 #: distance x dual ~ its barrier parameter for every bound; on the synthetic universe
@@ -796,8 +802,8 @@ def _te_values(data: MBPData, cones: list[_Cone], w: np.ndarray) -> np.ndarray:
 def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float | None,
            te_segment: float | None, te_within: list[float | None], neutral: bool,
            budget: bool, lo: np.ndarray, hi: np.ndarray,
-           dual_lo: np.ndarray | None = None, dual_hi: np.ndarray | None = None
-           ) -> Polished | None:
+           dual_lo: np.ndarray | None = None, dual_hi: np.ndarray | None = None,
+           active_rtol: float = ACTIVE_RTOL) -> Polished | None:
     """The exact optimum on the face active at the solver's answer ``w0``, or None.
 
     Parameters
@@ -844,7 +850,7 @@ def polish(data: MBPData, alpha: np.ndarray, w0: np.ndarray, *, te_total: float 
     if any(not c.t * c.t > 0.0 for c in cones):
         return _refuse("limit underflows")  # the face scales by 1/t^2 (te 1e-200)
     ratio0 = _te_values(d, cones, w0)
-    active = [c for c, r in zip(cones, ratio0, strict=True) if r >= 1.0 - ACTIVE_RTOL]
+    active = [c for c, r in zip(cones, ratio0, strict=True) if r >= 1.0 - active_rtol]
     for c in cones:  # a within limit at the cone's apex (segment left) is not smooth
         if c.kind == "within" and (w0[d.members[c.m]].sum() <= 1e-4 * d.seg_bench[c.m]):
             return _refuse("apex")
