@@ -216,7 +216,8 @@ def test_run_scenarios_matches_the_formula(tmp_path, xl):
 
 
 @pytest.mark.parametrize("key,macro,sheet,cell,value,expect", [
-    ("mnvh", "run_mnvh", "Prices", "C10", -5.0, "mnvh_price_table: value -5 is not > 0"),
+    ("mnvh", "run_mnvh", "Prices", "C10", -5.0,
+     "mnvh_price_table: value -5 at Prices!C10 is not > 0; enter strictly positive values"),
     ("mnvh", "run_mnvh", "Inputs", "mnvh_lam", 1.5, "mnvh_lam: must be <= 1"),
     ("mbp", "run_mbp", "Inputs", "mbp_te_total", 0.0, "mbp_te_total: must be > 0"),
 ])

@@ -121,7 +121,8 @@ def test_report_blank_within_te_when_segment_empty(xl, uni):
 
 @pytest.mark.parametrize("change, pattern", [
     ({"alpha": col(np.r_[0.01, np.zeros(9)])}, "#PyXL! alpha: has 10 values, expected 40"),
-    ({"spec_var": col(-np.ones(40) * 0.01)}, "#PyXL! spec_var: value -0.01 is negative"),
+    ({"spec_var": col(-np.ones(40) * 0.01)},
+     "#PyXL! spec_var: value -0.01 at item 1 is negative; enter values >= 0"),
     ({"factor_cov": excel_range(-np.eye(37))}, "#PyXL! factor_cov: is not positive semidef"),
     ({"factor_cov": excel_range(np.eye(3))}, "#PyXL! factor_cov: is 3x3, expected 37x37"),
     ({"segment": col(np.r_[0, np.ones(39)])}, "#PyXL! segment: label 0 is not a whole"),

@@ -160,8 +160,10 @@ def test_what_if_lam_changes_result(xl):
     [
         (lambda g: g[:2] + ((g[2][0], None, *g[2][2:]),) + g[3:], "prices: blank cell at row 2"),
         (lambda g: g[:3] + ((g[3][0], "n/a", *g[3][2:]),) + g[4:], "prices: text 'n/a' at row 3"),
-        (lambda g: g[:2] + ((0.0, *g[2][1:]),) + g[3:], "prices: value 0 is not > 0"),
-        (lambda g: g[:2] + ((-3.0, *g[2][1:]),) + g[3:], "prices: value -3 is not > 0"),
+        (lambda g: g[:2] + ((0.0, *g[2][1:]),) + g[3:],
+         "prices: value 0 at row 2, column 1 is not > 0; enter strictly positive values"),
+        (lambda g: g[:2] + ((-3.0, *g[2][1:]),) + g[3:],
+         "prices: value -3 at row 2, column 1 is not > 0; enter strictly positive values"),
         (lambda g: g[:3], "prices: has 2 rows, needs at least 3"),
         (lambda g: g[:1], "prices: has a header but no prices"),
     ],

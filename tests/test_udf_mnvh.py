@@ -62,7 +62,8 @@ def test_mnvh_step_errors_name_the_argument(xl):
         "#PyXL! p_now: has 3 values, q has 2; select one cell per asset")
     bad_price = list(good)
     bad_price[2] = col([11.0, 0.0])
-    assert one(xl("MNVH_STEP", *bad_price)).startswith("#PyXL! p_now: value 0 is not > 0")
+    assert one(xl("MNVH_STEP", *bad_price)) == (
+        "#PyXL! p_now: value 0 at item 2 is not > 0; enter strictly positive values")
     assert one(xl("MNVH_STEP", *good[:4], 1.5, 1.0)).startswith("#PyXL! lam: must be <= 1")
     assert one(xl("MNVH_STEP", *good[:5], "x")).startswith("#PyXL! beta: text 'x'")
     assert one(xl("MNVH_STEP", *good, "relative")).startswith("#PyXL! beta_mode:")

@@ -12,9 +12,10 @@ __all__ = ["register"]
 
 
 def _cmd_templates(args: argparse.Namespace) -> int:
-    from pyxl.templates import generate
+    from pyxl.templates import generate, template_keys
 
-    for path in generate(args.out, args.only or None, calculate=not args.no_calc):
+    keys = template_keys(args.only, "--only")  # refused in one line, nothing written
+    for path in generate(args.out, keys, calculate=not args.no_calc):
         print(path)
     return 0
 
@@ -39,11 +40,17 @@ def _cmd_calc(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``templates`` and ``calc``."""
+    from pyxl.templates.spec import TEMPLATES
+
+    keys = " ".join(TEMPLATES)
+    files = ", ".join(f"{k}: {t.filename}" for k, t in TEMPLATES.items())
     p = sub.add_parser(
-        "templates", help="write the template workbooks (mnvh_ledger, scenarios, mbp, kelly)")
+        "templates", help=f"write the template workbooks (keys {keys})",
+        description=f"Write the template workbooks ({files}).")
     p.add_argument("-o", "--out", default="workbooks", help="output folder (default ./workbooks)")
-    p.add_argument("--only", nargs="*", default=None,
-                   help="template keys: mnvh scenarios mbp kelly")
+    p.add_argument("--only", nargs="*", default=None, metavar="KEY",
+                   help=f"templates to write, by key: {keys} (a file name such as "
+                        "mnvh_ledger also works; default all)")
     p.add_argument("--no-calc", action="store_true",
                    help="write formulas only, without cached values")
     p.set_defaults(func=_cmd_templates)

@@ -11,6 +11,7 @@ of a formula run by template ``mnvh`` reads the defined name ``mnvh_lam``
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from pyxl.macros.book import WorkbookIO
 from pyxl.macros.runner import Block, MacroError, Report
-from pyxl.xl.convert import ERROR_PREFIX, is_date
+from pyxl.xl.convert import ERROR_PREFIX, is_date, is_text
 
 __all__ = ["formula", "read", "bind", "call", "COMPUTE", "mnvh", "scenarios", "mbp", "kelly"]
 
@@ -95,12 +96,15 @@ def _rows(result: Any) -> list[list[Any]]:
     return [[result]]
 
 
-def call(name: str, /, _where: dict[str, str] | None = None, **kwargs: Any) -> list[list[Any]]:
+def call(name: str, /, _where: dict[str, str] | None = None, _io: WorkbookIO | None = None,
+         **kwargs: Any) -> list[list[Any]]:
     """Call formula ``name``; its ``#PyXL!`` error line becomes a :class:`MacroError`.
 
     ``_where`` maps argument names to the workbook input they were read from,
     so the message points the user at the cell to fix (``kelly_sigma``), not
-    only at the formula's argument.
+    only at the formula's argument.  With ``_io``, a position in one of the
+    :data:`HEADER_TABLES` (counted by the formula in the data below the header
+    row) is given as the sheet cell: ``mnvh_price_table: text 'n/a' at Prices!E30``.
     """
     result = formula(name)(**kwargs)
     rows = _rows(result)
@@ -110,9 +114,112 @@ def call(name: str, /, _where: dict[str, str] | None = None, **kwargs: Any) -> l
         arg = text.split(":", 1)[0].strip()
         where = (_where or {}).get(arg)
         if where:
-            raise MacroError(f"{where}: {text.split(':', 1)[1].strip()} (input of {name})")
+            problem = text.split(":", 1)[1].strip()
+            if _io is not None and where in HEADER_TABLES and arg in kwargs:
+                problem = _cells_of_table(_io, where, kwargs[arg], problem)
+            raise MacroError(f"{where}: {problem} (input of {name})")
         raise MacroError(f"{name}: {text}")
     return rows
+
+
+def _price_table_body(rows: list[list[Any]]) -> tuple[int, int] | None:
+    """Header rows and label columns =MNVH_BACKTEST takes off its price table before it
+    numbers the cells (:func:`pyxl.xl.udf_backtest.parse_price_table`); None when it would
+    take a date column, whose rows it may reorder."""
+    from pyxl.numparse import DATE_HEADERS
+    from pyxl.xl.udf_backtest import _corner_over_dates, _numeric_codes_header, _text_header
+
+    head = bool(rows) and bool(_text_header(rows[0]) or _numeric_codes_header(rows)
+                               or _corner_over_dates(rows))
+    body = rows[1:] if head else rows
+    filled = [r[0] for r in body if r and _label(r[0]) is not None]
+    date_col = max((len(r) for r in body), default=0) >= 2 and (
+        (filled and all(is_date(c) or is_text(c) for c in filled))
+        or (head and str(rows[0][0] or "").strip().lower() in DATE_HEADERS))
+    return None if date_col else (int(head), 0)
+
+
+def _return_table_body(rows: list[list[Any]]) -> tuple[int, int] | None:
+    """Header rows and label columns =MBB_RECOLOR takes off its returns before it numbers
+    the cells (:func:`pyxl.xl.convert.to_labelled_matrix`); None when it would take a
+    date column, whose rows it may reorder."""
+    from pyxl.xl.convert import drop_date_column, has_header_row
+
+    if drop_date_column(rows) is not rows:
+        return None
+    return int(has_header_row(rows)), 0
+
+
+#: Template inputs whose range starts with a header row (docs/workbooks.md: "with the
+#: header row"), each with how its formula finds the data below the header.  The formula
+#: counts rows in that data, so "row 29" of it is the range's 30th row: the Run button
+#: names the sheet cell instead (:func:`_cells_of_table`).
+HEADER_TABLES: dict[str, Callable[[list[list[Any]]], tuple[int, int] | None]] = {
+    "mnvh_price_table": _price_table_body,
+    "scn_return_table": _return_table_body,
+}
+
+#: A cell, row or column as :func:`pyxl.xl.convert._where` and the core name it.
+_POSITION = re.compile(r"\b(?:row (\d+), column (\d+)|row (\d+)|column (\d+)|the cell)\b")
+
+
+def _sheet_cell(sheet: str, col: int, row: int) -> str:
+    """``Prices!E30`` (``'My prices'!E30`` when the sheet name needs quotes)."""
+    from openpyxl.utils.cell import get_column_letter
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", sheet):
+        sheet = "'" + sheet.replace("'", "''") + "'"
+    return f"{sheet}!{get_column_letter(col)}{row}"
+
+
+def _cells_of_table(io: WorkbookIO, name: str, value: Any, problem: str) -> str:
+    """``problem`` with its first position in table ``name`` given as the sheet's cells.
+
+    ``text 'n/a' at row 29, column 4`` of ``mnvh_price_table`` (``Prices!B1:K251``, the
+    header row first) becomes ``text 'n/a' at Prices!E30``; a whole row or column
+    (``column 2 is constant``) becomes its cells (``History!C2:C121``).  Only the problem
+    is rewritten (the text before ``;``): an error quoted from another cell keeps its own
+    words.  A table laid out otherwise than the template's (a date column taken off) is
+    left as the formula counts it.
+    """
+    from openpyxl.utils.cell import range_boundaries
+
+    address = io.name_address(name) if io.has_name(name) else None
+    rows = [list(r) for r in _rows(value)] if isinstance(value, list) else None
+    if address is None or not rows:
+        return problem
+    offset = HEADER_TABLES[name](rows)
+    if offset is None:
+        return problem
+    head, lab = offset
+    body = rows[head:]
+    while body and all(_label(c) is None for c in body[-1]):
+        body.pop()  # rows cleared below a shorter table: the formula drops them too
+    nrows, ncols = len(body), max((len(r) for r in body), default=0) - lab
+    c1, r1, _, _ = range_boundaries(address[1].replace("$", ""))
+    top, left = r1 + head, c1 + lab
+
+    def cells(m: re.Match[str]) -> str:
+        if m.group(1):
+            i, j = int(m.group(1)), int(m.group(2))
+        elif m.group(3):
+            i, j = int(m.group(3)), None if ncols != 1 else 1
+        elif m.group(4):
+            i, j = None if nrows != 1 else 1, int(m.group(4))
+        elif nrows == ncols == 1:
+            i, j = 1, 1
+        else:
+            return m.group(0)
+        if i is not None and j is not None:
+            return _sheet_cell(address[0], left + j - 1, top + i - 1)
+        if i is not None:  # a whole row of the data
+            first, last = (left, top + i - 1), (left + ncols - 1, top + i - 1)
+        else:  # a whole column of the data
+            first, last = (left + j - 1, top), (left + j - 1, top + nrows - 1)
+        return f"{_sheet_cell(address[0], *first)}:{_sheet_cell(address[0], *last).split('!')[1]}"
+
+    what, sep, fix = problem.partition(";")
+    return _POSITION.sub(cells, what, count=1) + sep + fix
 
 
 def _label(value: Any) -> str | None:
@@ -330,7 +437,7 @@ def mnvh(io: WorkbookIO, progress: ProgressFn) -> Report:
         dates.pop()
     _check_date_order(dates)
     progress("running the MNVH backtest", 0.2)
-    metrics = call("MNVH_BACKTEST", kw.sources, **kw)
+    metrics = call("MNVH_BACKTEST", kw.sources, io, **kw)
 
     progress("building the ledger", 0.6)
     prices, _ = parse_price_table(kw["prices"], "prices")
@@ -362,13 +469,14 @@ def scenarios(io: WorkbookIO, progress: ProgressFn) -> Report:
     table = {"returns": "@scn_return_table"} if io.has_name("scn_return_table") else {}
     kw = bind(io, "scn", formula("MBB_RECOLOR"), output="summary", **table)
     progress("generating scenarios", 0.2)
-    blocks = [Block("Summary (=MBB_RECOLOR output summary)", call("MBB_RECOLOR", kw.sources, **kw))]
+    blocks = [Block("Summary (=MBB_RECOLOR output summary)",
+                    call("MBB_RECOLOR", kw.sources, io, **kw))]
     rt = kw.get("rt_weights")
     n_rt = sum(1 for row in rt if any(v is not None for v in row)) if isinstance(rt, list) \
         else (1 if rt is not None else 0)
     for k in range(1, n_rt + 1):
         progress(f"fan chart {k}/{n_rt}", 0.5 + 0.5 * k / (n_rt + 1))
-        fan = call("MBB_RECOLOR", kw.sources, **kw.but(output=f"fan:{k}"))
+        fan = call("MBB_RECOLOR", kw.sources, io, **kw.but(output=f"fan:{k}"))
         blocks.append(Block(f"Fan: RT portfolio {k} (=MBB_RECOLOR output fan:{k})", fan,
                             chart="line", chart_title=f"Wealth fan, RT portfolio {k}",
                             x_title="Period", y_title="Wealth"))
@@ -376,7 +484,14 @@ def scenarios(io: WorkbookIO, progress: ProgressFn) -> Report:
 
 
 def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
-    """MBP weights, their decomposition and the SBP-vs-MBP TE frontier."""
+    """MBP weights, their decomposition and the SBP-vs-MBP TE frontier.
+
+    Only the user's own problem (the Inputs' limits) stops the run.  A point of the
+    built-in frontier grid (:data:`~pyxl.templates.spec.MBP_FRONTIER_TE`) that cannot be
+    solved, e.g. a market TE limit of 0.25 % under a tight ``mbp_max_weight``, is left
+    blank in the frontier tables, as the Frontier sheet shows ``#N/A`` for it, and the
+    reason is listed in a block of its own.
+    """
     from pyxl.templates.spec import MBP_FRONTIER_TE
 
     _check_blocks(io, "mbp")
@@ -395,16 +510,24 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
                        weights[i][0] if i < len(weights) else None])
 
     n = len(MBP_FRONTIER_TE)
-    runs: list[tuple[float, list[list[Any]], list[list[Any]]]] = []
+    runs: list[tuple[float, list[list[Any]] | None, list[list[Any]] | None]] = []
+    unsolved = [["Portfolio", "Market TE limit", "Why it is blank (as the Frontier sheet's "
+                 "weight column shows it)"]]
     for k, te in enumerate(MBP_FRONTIER_TE):
-        reports = []
+        reports: list[list[list[Any]] | None] = []
         for label, neutral, seg in (("SBP", False, None),
                                     ("MBP", True, kwargs.get("te_segments"))):
             progress(f"frontier {label} at TE {te:.2%}", 0.2 + 0.7 * (k + 0.5) / n)
             kw = kwargs.but(te_total=te, segment_neutral=neutral, te_segments=seg)
-            w = call("MBP_OPTIMIZE", kw.sources, **kw)
-            rkw_k = bind(io, "mbp", rep, weights=w)
-            reports.append(call("MBP_REPORT", rkw_k.sources, **rkw_k))
+            try:
+                w = call("MBP_OPTIMIZE", kw.sources, **kw)
+                rkw_k = bind(io, "mbp", rep, weights=w)
+                reports.append(call("MBP_REPORT", rkw_k.sources, **rkw_k))
+            except MacroError as err:  # this grid point only: the user's problem solved
+                why = str(err).removeprefix("MBP_OPTIMIZE: ").removeprefix("MBP_REPORT: ")
+                progress(f"frontier {label} at TE {te:.2%} left blank: {why}", None)
+                unsolved.append([label, te, why])
+                reports.append(None)
         runs.append((te, reports[0], reports[1]))
 
     def column(rows: list[list[Any]], prefix: str) -> list[tuple[str, Any]]:
@@ -417,15 +540,21 @@ def mbp(io: WorkbookIO, progress: ProgressFn) -> Report:
          "limit, single benchmark (SBP) vs multiple benchmarks (MBP)", "line"),
         ("Names held", "Names held by market TE limit", None),
     ):
-        labels = [lab for lab, _ in column(runs[0][1], prefix)]
+        # the labels of the user's own report: every report has the same rows
+        labels = [lab for lab, _ in column(report, prefix)]
+        # a point not solved: blank cells (a gap in the chart)
+        blank = [(lab, None) for lab in labels]
         table = [["Market TE limit", *[f"SBP {x}" for x in labels],
                   *[f"MBP {x}" for x in labels]]]
         for te, r_sbp, r_mbp in runs:
-            table.append([te, *[v for _, v in column(r_sbp, prefix)],
-                          *[v for _, v in column(r_mbp, prefix)]])
+            table.append([te, *[v for _, v in (blank if r_sbp is None else column(r_sbp, prefix))],
+                          *[v for _, v in (blank if r_mbp is None else column(r_mbp, prefix))]])
         blocks.append(Block(title, table, chart=chart,
                             chart_title="Within-segment TE vs market TE limit" if chart else "",
                             x_title="Market TE limit", y_title="Within-segment TE"))
+    if len(unsolved) > 1:
+        blocks.append(Block("Frontier points not solved (left blank above; your own "
+                            "limits on the Inputs sheet solved)", unsolved))
     blocks.append(Block("Weights (=MBP_OPTIMIZE)", wtable))
     return Report("Out_MBP", "Multiple-benchmark optimisation (full run)", blocks)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyxl.templates.spec import TEMPLATES, TemplateSpec
 
-__all__ = ["generate", "builder", "TEMPLATES"]
+__all__ = ["generate", "builder", "template_keys", "TEMPLATES"]
 
 _MODULES = {"mnvh": "mnvh", "scenarios": "scenarios", "mbp": "mbp", "kelly": "kelly"}
 
@@ -24,6 +24,33 @@ _MODULES = {"mnvh": "mnvh", "scenarios": "scenarios", "mbp": "mbp", "kelly": "ke
 def builder(key: str) -> Callable[[Path], Path]:
     """The ``build(path)`` function of template ``key``."""
     return importlib.import_module(f"pyxl.templates.{_MODULES[key]}").build
+
+
+def template_keys(names: Sequence[str] | None, arg: str = "only") -> list[str]:
+    """Template keys for ``names``, in the order :func:`generate` writes them.
+
+    A template may be named by its key (``mnvh``), its file name (``mnvh_ledger.xlsx``)
+    or the file name without ``.xlsx`` (``mnvh_ledger``); no names means every template.
+
+    Raises
+    ------
+    InputError
+        ``--only: unknown template 'kelli'; choose from mnvh scenarios mbp kelly``
+        (``arg`` names the option), before anything is written.
+    """
+    from pyxl.errors import InputError
+
+    if not names:
+        return list(TEMPLATES)
+    alias = {k: k for k in TEMPLATES}
+    for key, spec in TEMPLATES.items():
+        alias[spec.filename] = alias[Path(spec.filename).stem] = key
+    for name in names:
+        if name not in alias:
+            raise InputError(arg, f"unknown template {name!r}",
+                             "choose from " + " ".join(TEMPLATES))
+    wanted = {alias[n] for n in names}
+    return [k for k in TEMPLATES if k in wanted]
 
 
 def generate(
@@ -40,16 +67,17 @@ def generate(
     outdir : path
         Destination folder (created).
     only : sequence of str, optional
-        Template keys to write (default all: mnvh, scenarios, mbp, kelly).
+        Template keys to write (default all: mnvh, scenarios, mbp, kelly); a file name
+        (``mnvh_ledger``) names its template too, see :func:`template_keys`.
     calculate : bool
         Calculate each workbook with :func:`pyxl.workbook.calculate` so its
         cells carry cached values.
     """
     from pyxl.workbook import calculate as calc
 
+    keys = template_keys(only)  # an unknown name is refused before the folder is made
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in TEMPLATES if not only or k in only]
     written = []
     for i, key in enumerate(keys):
         spec: TemplateSpec = TEMPLATES[key]

@@ -75,8 +75,22 @@ _HIT = '(kelly_names&""=kelly_asset&"")'
 
 
 def _pick(column: str) -> str:
-    """Formula for the ``column`` value (``kelly_mu``, ``kelly_sigma``) of Inputs!C8."""
-    return f"=IF(SUMPRODUCT({_HIT}*1)=1,SUMPRODUCT({_HIT}*{column}),NA())"
+    """Formula for the ``column`` value (``kelly_mu``, ``kelly_sigma``) of Inputs!C8.
+
+    A blank cell is shown blank (``""``), not as SUMPRODUCT's 0: the PyXL formulas
+    reading it then say ``mu: is blank; enter a number``, as the Run button does.
+    """
+    return (f'=IF(SUMPRODUCT({_HIT}*1)=1,IF(SUMPRODUCT({_HIT}*ISBLANK({column}))>0,"",'
+            f"SUMPRODUCT({_HIT}*{column})),NA())")
+
+
+def _mirror(cell: str) -> str:
+    """``=cell``, but blank when ``cell`` is blank: ``=Inputs!B16`` alone shows a blank as
+    0, and a blank mu read as 0 gave a leverage of -0.18 where the Run button refuses the
+    blank.  A PyXL formula takes the ``""`` as blank (``mu: is blank; enter a number``),
+    arithmetic on it is ``#VALUE!``: an input is never silently used as 0."""
+    return f'=IF(ISBLANK({cell}),"",{cell})'
+
 
 def build(path: Path) -> Path:
     """Write kelly.xlsx (formulas only; :func:`pyxl.templates.generate` calculates it)."""
@@ -137,9 +151,9 @@ def build(path: Path) -> Path:
     for i in range(len(S.KELLY_ASSETS)):
         r = r0 + i
         src = first + i
-        ws.cell(r, 1, f"=Inputs!A{src}")
-        ws.cell(r, 2, f"=Inputs!B{src}")
-        ws.cell(r, 3, f"=Inputs!C{src}")
+        ws.cell(r, 1, _mirror(f"Inputs!A{src}"))
+        ws.cell(r, 2, _mirror(f"Inputs!B{src}"))
+        ws.cell(r, 3, _mirror(f"Inputs!C{src}"))
         ws.cell(r, 4, f"=(B{r}-kelly_rf)/C{r}")
         ws.cell(r, 5, f"=KELLY_LEVERAGE(B{r},C{r},kelly_rf,kelly_fraction)")
         ws.cell(r, 6, SEED_LEVERAGE[i])

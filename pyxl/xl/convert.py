@@ -43,6 +43,7 @@ __all__ = [
     "drop_date_column",
     "oldest_first_rows",
     "excel_formula",
+    "has_header_row",
     "is_date",
     "excel_error_text",
     "is_excel_error",
@@ -522,14 +523,27 @@ def _where(i: int, j: int, nrows: int, ncols: int) -> str:
 
 
 def _check_sign(arr: np.ndarray, name: str, positive: bool, nonnegative: bool) -> None:
-    if positive and np.any(arr <= 0):
-        i = int(np.argmax((arr <= 0).ravel()))
-        raise InputError(
-            name, f"value {arr.ravel()[i]:g} is not > 0", "enter strictly positive values"
-        )
-    if nonnegative and np.any(arr < 0):
-        i = int(np.argmax((arr < 0).ravel()))
-        raise InputError(name, f"value {arr.ravel()[i]:g} is negative", "enter values >= 0")
+    """Raise on the first value that is not > 0 (``positive``) or is < 0 (``nonnegative``).
+
+    The cell is named as for a text or blank cell: ``row i, column j`` of a 2-D range
+    (``row i`` / ``column j`` when it is one column / one row, ``the cell`` for one
+    cell, see :func:`_where`), and ``item k`` of a 1-D vector, as :func:`to_vector`
+    names its cells.  NaN (a blank allowed in a vector) is neither.
+    """
+    for bad, problem, fix in ((positive, "is not > 0", "enter strictly positive values"),
+                              (nonnegative, "is negative", "enter values >= 0")):
+        if not bad:
+            continue
+        hit = arr <= 0 if problem == "is not > 0" else arr < 0
+        if not np.any(hit):
+            continue
+        k = int(np.argmax(hit.ravel()))
+        if arr.ndim == 2:
+            i, j = divmod(k, arr.shape[1])
+            where = _where(i, j, arr.shape[0], arr.shape[1])
+        else:
+            where = f"item {k + 1}"
+        raise InputError(name, f"value {arr.ravel()[k]:g} at {where} {problem}", fix)
 
 
 #: Cell types converted in one numpy call (bool is not among them: TRUE is refused).
@@ -643,18 +657,30 @@ def to_labelled_matrix(
         raise InputError(name, "is empty", "select a range of numbers")
     rows = _rows(value)
     labels = None
-    # a header is a row of labels: a first row that also holds numbers is data with a
-    # typo in it, and taking it for labels would silently drop that row
-    if rows and any(isinstance(c, str) and c.strip() and not is_excel_error(c)
-                    for c in rows[0]) and not any(_is_number(c) for c in rows[0]):
-        labels = [str(c).strip() if c is not None else "" for c in rows[0]]
-        rows = rows[1:]
-    elif len(rows) > 1 and _is_code_header(rows[0]):
-        # numeric ticker codes (7203, 6758) typed as numbers: no return, weight or
-        # covariance is a whole number >= 1,000 (100,000 %), so the row is a header
-        labels = [c.strip() if isinstance(c, str) else str(int(c)) for c in rows[0]]
+    if has_header_row(rows):
+        if any(_is_number(c) for c in rows[0]):  # numeric ticker codes (7203, 6758)
+            labels = [c.strip() if isinstance(c, str) else str(int(c)) for c in rows[0]]
+        else:
+            labels = [str(c).strip() if c is not None else "" for c in rows[0]]
         rows = rows[1:]
     return to_matrix(rows, name, **kwargs), labels
+
+
+def has_header_row(rows: Sequence[Sequence[Any]]) -> bool:
+    """True when :func:`to_labelled_matrix` takes the first of ``rows`` for column labels.
+
+    A header is a row of labels: a first row that also holds numbers is data with a
+    typo in it, and taking it for labels would silently drop that row.  Numeric ticker
+    codes (7203, 6758) typed as numbers are a header too: no return, weight or
+    covariance is a whole number >= 1,000 (100,000 %).
+    """
+    if not rows:
+        return False
+    first = list(rows[0])
+    if (any(isinstance(c, str) and c.strip() and not is_excel_error(c) for c in first)
+            and not any(_is_number(c) for c in first)):
+        return True
+    return len(rows) > 1 and _is_code_header(first)
 
 
 def to_vector(
@@ -690,8 +716,9 @@ def to_vector(
         raise InputError(
             name, f"has {out.size} values, expected {length}", "match the number of assets"
         )
-    finite = out[np.isfinite(out)]
-    _check_sign(finite, name, positive, nonnegative)
+    # on the vector itself (NaN, a blank allowed, is neither < 0 nor <= 0), so the
+    # item named is the cell's own number
+    _check_sign(out, name, positive, nonnegative)
     return out
 
 
