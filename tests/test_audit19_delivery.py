@@ -18,6 +18,7 @@ import numpy as np
 import openpyxl
 import pytest
 from conftest import excel_range
+from test_macros_templates import _block
 
 from pyxl.cli import main
 from pyxl.errors import InputError
@@ -176,18 +177,6 @@ def test_run_mbp_names_the_benchmark_weight_item(tmp_path):
 
 
 # --- D3: an unsolvable frontier point is left blank ------------------------------------
-
-
-def _block(rows, title_start):
-    for i, row in enumerate(rows):
-        if isinstance(row[0], str) and row[0].startswith(title_start):
-            out = []
-            for r in rows[i + 1:]:
-                if all(v is None for v in r):
-                    break
-                out.append(r)
-            return out
-    raise AssertionError(f"no block {title_start!r}")
 
 
 def test_run_mbp_leaves_unsolvable_frontier_points_blank(tmp_path):
