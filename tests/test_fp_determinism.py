@@ -92,6 +92,7 @@ _COMPILE = textwrap.dedent("""
     rng = np.random.default_rng(7)
     P = 50.0 * np.cumprod(1.0 + 0.03 * rng.standard_normal((40, 20)), axis=0)
     w = rng.normal(0.05, 0.2, 20)
+    w /= w.sum()  # weights sum to 1 (run_backtest refuses others)
     fees = FeeModel(fee_rate=5e-4, fixed_fee=1.0, impact_coef=0.3, borrow_rate=0.02)
     kw = dict(adv=np.full(20, 1e5), hedge_prices=100.0 * np.cumprod(
         1.0 + 0.01 * rng.standard_normal(40)), asset_betas=np.linspace(0.5, 1.5, 20))
