@@ -93,6 +93,7 @@ from pyxl.core.labels import align_to_prices, check_time_order
 from pyxl.core.ledger.fees import FeeModel
 from pyxl.core.ledger.lots import FifoBook, fifo_replay
 from pyxl.core.mnvh import kernel as K
+from pyxl.core.mnvh.weights import check_sums
 from pyxl.errors import InputError
 
 __all__ = [
@@ -197,8 +198,6 @@ def _opt_pos(value, name: str, fix: str) -> float:
 
 #: Smallest board lot accepted (shares): 1e-9, a satoshi is 1e-8 BTC.
 MIN_LOT = 1e-9
-#: Weights must sum to 1 within this (seed sec. 2), as ``user_weights`` requires.
-WEIGHT_SUM_TOL = 1e-6
 
 
 def _check_lot_size(value) -> float | tuple[float, ...] | None:
@@ -731,15 +730,7 @@ def prepare_inputs(prices, weights, config: MNVHConfig, beta_scale=None, hedge_p
         W = np.ascontiguousarray(w_arr[None, :])  # constant weights: one row serves every bar
     else:
         W = _as_matrix(w_arr, "weights", T, N, "one weight per asset (or per bar and asset)")
-    # eq. 1 is market neutral only for sum(w) = 1: sum_i w_i (R - r_i) = R (sum w - 1), so
-    # weights summing to 20 made every signal trade carry a net notional of 19 beta R
-    # (net -3 x NAV after one bar on the bundled data)
-    wsum = W.sum(axis=1)
-    off = np.flatnonzero(np.abs(wsum - 1.0) > WEIGHT_SUM_TOL)
-    if off.size:
-        at = f" in row {off[0] + 1}" if W.shape[0] > 1 else ""
-        raise InputError("weights", f"sum to {wsum[off[0]]:.6g}{at}, expected 1",
-                         "rescale them to sum to 1")
+    check_sums(W, "weights", by_row=W.shape[0] > 1)  # eq. 1 is market neutral only then
     if beta_scale is None:
         bs = np.ones(T)
     else:

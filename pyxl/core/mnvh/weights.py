@@ -48,10 +48,13 @@ __all__ = [
     "ledoit_wolf",
     "markowitz_weights",
     "user_weights",
+    "check_sums",
     "make_weights",
     "visible_returns",
 ]
 
+#: Weights must sum to 1 within this (seed sec. 2; :func:`check_sums`).
+WEIGHT_SUM_TOL = 1e-6
 #: Names accepted by :func:`make_weights`.
 SCHEMES = ("equal", "invvol", "markowitz")
 
@@ -333,10 +336,24 @@ def user_weights(weights: np.ndarray, T: int, N: int, *, normalize: bool = False
         if np.any(np.abs(s) < 1e-12):
             raise InputError(name, "a row sums to 0", "weights must sum to 1")
         return w / s[:, None]
-    bad = np.abs(s - 1.0) > 1e-6
-    if bad.any():
-        raise InputError(name, f"sum to {s[bad][0]:.6g}, expected 1", "rescale them to sum to 1")
+    check_sums(w, name)
     return w
+
+
+def check_sums(W: np.ndarray, name: str = "weights", by_row: bool = False) -> None:
+    """Refuse weights whose rows do not sum to 1 within :data:`WEIGHT_SUM_TOL`.
+
+    Eq. 1 is market neutral only for ``sum w = 1``: ``sum_i w_i (R - r_i) =
+    R (sum w - 1)``, so weights summing to 20 made every signal trade carry a net
+    notional of ``19 beta R`` (net -3 x NAV after one bar on the bundled data).
+    ``by_row`` names the first row that fails (weights per bar).
+    """
+    s = W.sum(axis=1)
+    off = np.flatnonzero(np.abs(s - 1.0) > WEIGHT_SUM_TOL)
+    if off.size:
+        at = f" in row {off[0] + 1}" if by_row else ""
+        raise InputError(name, f"sum to {s[off[0]]:.6g}{at}, expected 1",
+                         "rescale them to sum to 1")
 
 
 def make_weights(scheme: str | np.ndarray, prices: np.ndarray, **kwargs) -> np.ndarray:
