@@ -9,6 +9,7 @@ covariance ``B F B' + D`` written out in the test, not with the package's factor
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 
@@ -118,29 +119,35 @@ def test_the_smallest_feasible_value_suggested_is_feasible_when_typed_back(xl):
     assert len(opt(suggested - 1e-6)) == 1
 
 
-def test_breach_recomputes_each_limit_from_the_weights():
+def test_breach_checks_each_limit_against_values_recomputed_from_the_weights():
     p, d = _setup(3)
-    w = np.asarray(optimize(d, p["alpha"], Limits(te_total=0.25, max_weight=0.3)).weights)
+    res = optimize(d, p["alpha"], Limits(te_total=0.25, max_weight=0.3))
+    w = np.asarray(res.weights)
     te = _dense_te(p, w - p["wT"])
-    assert _breach(d, Limits(te_total=te * (1 + 1e-9), max_weight=0.3), w) is None
-    assert _breach(d, Limits(te_total=te / (1 + 5e-7), max_weight=0.3), w) is None
-    name, _, limit, value = _breach(d, Limits(te_total=te / (1 + 2e-6), max_weight=0.3), w)
+    (info,) = res.limits  # the market TE, recomputed with numpy from the weights
+
+    def breach(lim: Limits, v: np.ndarray):
+        return _breach(d, lim, v, (dataclasses.replace(info, limit=lim.te_total),))
+
+    assert breach(Limits(te_total=te * (1 + 1e-9), max_weight=0.3), w) is None
+    assert breach(Limits(te_total=te / (1 + 5e-7), max_weight=0.3), w) is None
+    name, _, limit, value = breach(Limits(te_total=te / (1 + 2e-6), max_weight=0.3), w)
     assert name == "te_total" and value == pytest.approx(te, rel=1e-12)
     # a weight 2e-6 over its cap, then the budget 2e-6 off
     cap = float(w.max())
-    assert _breach(d, Limits(te_total=1.0, max_weight=cap - 5e-7), w) is None
-    assert _breach(d, Limits(te_total=1.0, max_weight=cap - 2e-6), w)[0] == "max_weight"
+    assert breach(Limits(te_total=1.0, max_weight=cap - 5e-7), w) is None
+    assert breach(Limits(te_total=1.0, max_weight=cap - 2e-6), w)[0] == "max_weight"
     v = w.copy()
     v[0] += 2e-6
-    assert _breach(d, Limits(te_total=1.0, segment_neutral=False), v)[0] == "fully_invested"
+    assert breach(Limits(te_total=1.0, segment_neutral=False), v)[0] == "fully_invested"
     # the segment weights of a neutral portfolio
     v = w.copy()
     i = int(np.argmax(w))
     j = int(np.flatnonzero((p["seg"] != p["seg"][i]) & (w > 1e-3))[0])
     v[i] += 2e-6
     v[j] -= 2e-6
-    assert _breach(d, Limits(te_total=1.0), v)[0] == "segment_neutral"
-    assert _breach(d, Limits(te_total=1.0, segment_neutral=False), v) is None
+    assert breach(Limits(te_total=1.0), v)[0] == "segment_neutral"
+    assert breach(Limits(te_total=1.0, segment_neutral=False), v) is None
 
 
 def test_a_vanishing_te_limit_is_a_message_not_an_internal_error():

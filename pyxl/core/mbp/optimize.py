@@ -510,11 +510,12 @@ class MBPProblem:
                 w = pol.weights
                 objective = float(self.alpha @ w)
             secs += self.polish_seconds
-        breach = _breach(self.data, lim, w)
+        result = self._result(lim, w, status, used, secs, objective)
+        breach = _breach(self.data, lim, w, result.limits)
         if breach is not None:
             self._prev = None
             raise self._unmet(lim, breach, status, used, solver, diagnose_infeasible)
-        return self._result(lim, w, status, used, secs, objective)
+        return result
 
     def _unmet(self, lim: Limits, breach: tuple[str, str, float, float], status: str,
                used: str, solver: str | None, diagnose_infeasible: bool) -> InfeasibleError:
@@ -647,11 +648,14 @@ class MBPProblem:
         return _solve_value(prob, solver)
 
 
-def _breach(d: MBPData, lim: Limits, w: np.ndarray) -> tuple[str, str, float, float] | None:
+def _breach(d: MBPData, lim: Limits, w: np.ndarray, limits: tuple[LimitInfo, ...]
+            ) -> tuple[str, str, float, float] | None:
     """The limit ``w`` breaks most beyond ``LIMIT_RTOL`` / ``WEIGHT_ATOL``, or None.
 
-    Returns ``(argument, label, limit, value)``, recomputed from the weights with numpy
-    (not from the solver's own variables).
+    Returns ``(argument, label, limit, value)``.  The TE and turnover values are those of
+    the result's ``limits`` (:class:`LimitInfo`, recomputed with numpy from the weights,
+    not taken from the solver's variables); the bounds, budget and segment weights are
+    recomputed here.
     """
     worst: tuple[float, tuple[str, str, float, float]] | None = None
 
@@ -677,30 +681,15 @@ def _breach(d: MBPData, lim: Limits, w: np.ndarray) -> tuple[str, str, float, fl
         check(abs(float(w.sum()) - 1.0) / WEIGHT_ATOL,
               ("fully_invested", "the budget", 1.0, float(w.sum())))
     if lim.segment_neutral:
-        gap = np.abs(d.seg_sums(w) - d.seg_bench)
+        seg = d.seg_sums(w)
+        gap = np.abs(seg - d.seg_bench)
         m = int(np.argmax(gap))
         check(gap[m] / WEIGHT_ATOL, ("segment_neutral", f"segment {m + 1} weight",
-                                     float(d.seg_bench[m]), float(d.seg_sums(w)[m])))
-
-    def te_check(name: str, label: str, limit: float, value: float) -> None:
-        if np.isfinite(value):
-            check((value - limit) / (LIMIT_RTOL * limit + 1e-15), (name, label, limit, value))
-
-    if lim.te_total is not None:
-        te_check("te_total", "Market TE limit", float(lim.te_total), d.te(w - d.bench_w))
-    if lim.te_segment is not None and not lim.segment_neutral:
-        te_check("te_segment", "Segment TE limit", float(lim.te_segment), d.segment_te(w))
-    if any(lim.within(m) is not None for m in range(d.n_segments)):
-        dec = decompose(d, w)
-        for m in range(d.n_segments):
-            t = lim.within(m)
-            if t is not None:
-                te_check(f"te_segments item {m + 1}", f"Within-segment TE {m + 1} limit", t,
-                         float(dec.within_te[m]))
-    if lim.max_turnover is not None:
-        h = np.asarray(lim.holdings, dtype=float).ravel()
-        te_check("max_turnover", "Turnover limit", float(lim.max_turnover),
-                 0.5 * float(np.abs(w - h).sum()))
+                                     float(d.seg_bench[m]), float(seg[m])))
+    for info in limits:  # NaN: a within TE of a segment the portfolio left
+        if np.isfinite(info.value):
+            check((info.value - info.limit) / (LIMIT_RTOL * info.limit + 1e-15),
+                  (info.name, f"{info.label} limit", info.limit, info.value))
     return None if worst is None else worst[1]
 
 
