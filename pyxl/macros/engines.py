@@ -122,8 +122,8 @@ def call(name: str, /, _where: dict[str, str] | None = None, _io: WorkbookIO | N
     return rows
 
 
-def _price_table_body(rows: list[list[Any]]) -> tuple[int, int] | None:
-    """Header rows and label columns =MNVH_BACKTEST takes off its price table before it
+def _price_table_body(rows: list[list[Any]]) -> int | None:
+    """Header rows (0 or 1) =MNVH_BACKTEST takes off its price table before it
     numbers the cells (:func:`pyxl.xl.udf_backtest.parse_price_table`); None when it would
     take a date column, whose rows it may reorder."""
     from pyxl.numparse import DATE_HEADERS
@@ -136,25 +136,25 @@ def _price_table_body(rows: list[list[Any]]) -> tuple[int, int] | None:
     date_col = max((len(r) for r in body), default=0) >= 2 and (
         (filled and all(is_date(c) or is_text(c) for c in filled))
         or (head and str(rows[0][0] or "").strip().lower() in DATE_HEADERS))
-    return None if date_col else (int(head), 0)
+    return None if date_col else int(head)
 
 
-def _return_table_body(rows: list[list[Any]]) -> tuple[int, int] | None:
-    """Header rows and label columns =MBB_RECOLOR takes off its returns before it numbers
+def _return_table_body(rows: list[list[Any]]) -> int | None:
+    """Header rows (0 or 1) =MBB_RECOLOR takes off its returns before it numbers
     the cells (:func:`pyxl.xl.convert.to_labelled_matrix`); None when it would take a
     date column, whose rows it may reorder."""
     from pyxl.xl.convert import drop_date_column, has_header_row
 
     if drop_date_column(rows) is not rows:
         return None
-    return int(has_header_row(rows)), 0
+    return int(has_header_row(rows))
 
 
 #: Template inputs whose range starts with a header row (docs/workbooks.md: "with the
 #: header row"), each with how its formula finds the data below the header.  The formula
 #: counts rows in that data, so "row 29" of it is the range's 30th row: the Run button
 #: names the sheet cell instead (:func:`_cells_of_table`).
-HEADER_TABLES: dict[str, Callable[[list[list[Any]]], tuple[int, int] | None]] = {
+HEADER_TABLES: dict[str, Callable[[list[list[Any]]], int | None]] = {
     "mnvh_price_table": _price_table_body,
     "scn_return_table": _return_table_body,
 }
@@ -188,16 +188,15 @@ def _cells_of_table(io: WorkbookIO, name: str, value: Any, problem: str) -> str:
     rows = [list(r) for r in _rows(value)] if isinstance(value, list) else None
     if address is None or not rows:
         return problem
-    offset = HEADER_TABLES[name](rows)
-    if offset is None:
+    head = HEADER_TABLES[name](rows)
+    if head is None:
         return problem
-    head, lab = offset
     body = rows[head:]
     while body and all(_label(c) is None for c in body[-1]):
         body.pop()  # rows cleared below a shorter table: the formula drops them too
-    nrows, ncols = len(body), max((len(r) for r in body), default=0) - lab
+    nrows, ncols = len(body), max((len(r) for r in body), default=0)
     c1, r1, _, _ = range_boundaries(address[1].replace("$", ""))
-    top, left = r1 + head, c1 + lab
+    top, left = r1 + head, c1
 
     def cells(m: re.Match[str]) -> str:
         if m.group(1):

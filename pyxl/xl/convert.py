@@ -530,11 +530,12 @@ def _check_sign(arr: np.ndarray, name: str, positive: bool, nonnegative: bool) -
     cell, see :func:`_where`), and ``item k`` of a 1-D vector, as :func:`to_vector`
     names its cells.  NaN (a blank allowed in a vector) is neither.
     """
-    for bad, problem, fix in ((positive, "is not > 0", "enter strictly positive values"),
-                              (nonnegative, "is negative", "enter values >= 0")):
-        if not bad:
+    for on, fails, problem, fix in (
+            (positive, np.less_equal, "is not > 0", "enter strictly positive values"),
+            (nonnegative, np.less, "is negative", "enter values >= 0")):
+        if not on:
             continue
-        hit = arr <= 0 if problem == "is not > 0" else arr < 0
+        hit = fails(arr, 0)
         if not np.any(hit):
             continue
         k = int(np.argmax(hit.ravel()))

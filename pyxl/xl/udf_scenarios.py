@@ -73,8 +73,8 @@ def _rt(value: Any, n: int, tickers: list[str] | None = None
             len(rows[0]) == n + 1:
         # a header row of tickers: text, or numeric codes below a blank corner (a label
         # column needs text in every row it labels)
-        head = all(isinstance(c, str) for c in rows[0][1:]) or is_missing(rows[0][0])
-        body = rows[1:] if head else rows
+        has_head = all(isinstance(c, str) for c in rows[0][1:]) or is_missing(rows[0][0])
+        body = rows[1:] if has_head else rows
         labels = tuple(str(r[0]).strip() for r in body)
         rows = [r[1:] for r in rows]
     W, head = to_labelled_matrix(rows, "rt_weights", shape=(None, n))
